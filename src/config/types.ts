@@ -1,0 +1,132 @@
+// The shape of pipetel's settings: every key of the seed's YAML blocks, with snake_case names kept
+// exactly as the seed writes them so its files load unchanged. Defaults, validation and docs for
+// each key live in schema.ts; this file is only the types the rest of the code reads.
+
+export type LevelName = 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR' | 'CRITICAL';
+export type ProfileName = 'minimal' | 'balanced' | 'full';
+export type PartitioningMode = 'none' | 'daily' | 'monthly';
+
+export interface LoggingDatabaseSettings {
+  /** Ship log records to PostgreSQL. */
+  enabled: boolean;
+  /** Records queued before a batch is written. */
+  batch_size: number;
+  /** Seconds between timed flushes. */
+  flush_interval: number;
+  /** Records held in memory before new ones are dropped (or spooled). */
+  max_queue_size: number;
+  /** Non-blocking emission (always true in pipetel; kept for the seed's files). */
+  async_mode: boolean;
+  /** Block the emitting call when the queue is full instead of dropping. */
+  wait_for_flush: boolean;
+}
+
+export interface LoggingFileSettings {
+  enabled: boolean;
+  /** JSON-lines file; null means $PIPETEL_HOME/logs/pipetel.log. */
+  path: string | null;
+  max_size_mb: number;
+  backup_count: number;
+}
+
+export interface LoggingConsoleSettings {
+  /** 'auto' prints only when stderr is a TTY. */
+  enabled: boolean | 'auto';
+  level: LevelName;
+}
+
+export interface LoggingSettings {
+  level: LevelName;
+  async_mode: boolean;
+  compression: boolean;
+  /** Share of records kept per level, 0..1 (e.g. { DEBUG: 0.1 }). Missing levels keep everything. */
+  sampling: Partial<Record<LevelName, number>>;
+  console: LoggingConsoleSettings;
+  database: LoggingDatabaseSettings;
+  file: LoggingFileSettings;
+}
+
+export interface MonitoringDatabaseSettings {
+  connection_pool_size: number;
+  /** Seconds to wait for a connection. */
+  connection_timeout: number;
+  /** Rows per write, at most. */
+  max_batch_size: number;
+  /** Seconds one batch write may take before it is abandoned and retried. */
+  batch_timeout: number;
+  use_prepared_statements: boolean;
+  enable_query_cache: boolean;
+}
+
+export interface MonitoringSettings {
+  enabled: boolean;
+  /** Seconds between metric collections. */
+  metrics_interval: number;
+  /** Seconds between progress flushes per node. */
+  progress_update_interval: number;
+  enable_resource_tracking: boolean;
+  /** Seconds between CPU/memory samples. */
+  resource_sample_interval: number;
+  aggregate_metrics: boolean;
+  /** Seconds per aggregation window. */
+  aggregation_window: number;
+  /** Node runtime health metrics (event loop delay, heap) on top of the basic ones. */
+  detailed_metrics: boolean;
+  database: MonitoringDatabaseSettings;
+}
+
+export interface DatabaseSettings {
+  /** postgres:// URL; null means the embedded server. */
+  url: string | null;
+  auto_migrate: boolean;
+  partitioning: PartitioningMode;
+}
+
+export interface SpoolSettings {
+  enabled: boolean;
+  /** Seconds between replay attempts of the spool. */
+  sync_interval: number;
+  /** Records per replayed batch. */
+  batch_size: number;
+  /** Seconds between fsyncs of the spool file. */
+  fsync_interval: number;
+}
+
+export interface ShutdownSettings {
+  /** Seconds shutdown (and signal handlers) may spend flushing. */
+  timeout: number;
+}
+
+export interface OtlpSettings {
+  /** Also send everything to an OpenTelemetry collector over OTLP/HTTP. */
+  enabled: boolean;
+  /** Base URL, e.g. http://localhost:4318; null means OTEL_EXPORTER_OTLP_ENDPOINT or the default. */
+  endpoint: string | null;
+  headers: Record<string, string>;
+}
+
+export interface RedactionSettings {
+  enabled: boolean;
+  /** Attribute keys matching any of these (case-insensitive substrings) are redacted. */
+  keys: string[];
+}
+
+export interface PipetelSettings {
+  profile: ProfileName | null;
+  service_name: string;
+  experiment_id: string | null;
+  logging: LoggingSettings;
+  monitoring: MonitoringSettings;
+  database: DatabaseSettings;
+  spool: SpoolSettings;
+  shutdown: ShutdownSettings;
+  otlp: OtlpSettings;
+  redaction: RedactionSettings;
+}
+
+/** A partial settings object, as written in YAML or passed to register({ config }). */
+export type PartialSettings = DeepPartial<PipetelSettings>;
+
+export type DeepPartial<T> = {
+  [K in keyof T]?: T[K] extends Record<string, unknown> ? DeepPartial<T[K]> : T[K];
+};

@@ -1,0 +1,250 @@
+// The shared delivery path of every signal: a bounded in-memory queue that the pipeline enqueues
+// into without waiting, a batcher (batch_size / flush_interval / max_batch_size), several writes in
+// flight at once so encoding the next batch overlaps the database's work on the previous one, retry
+// with backoff and jitter, isolation of poisoned rows, and a spill target for what cannot be written.
+
+import { RateLimitedWarning, stderrWarning } from './RateLimitedWarning.js';
+import { backoffDelayMs, defaultRetryPolicy, isDataError, type RetryPolicyOptions, sqlState, UNIQUE_VIOLATION } from './RetryPolicy.js';
+import type { BatchSink, DeliveryStats, SpillTarget, WarningSink } from './types.js';
+
+export interface DeliveryOptions<T> {
+  /** Signal name for messages and stats: 'logs', 'spans', 'metrics'. */
+  name: string;
+  sink: BatchSink;
+  /** One COPY text line (ending in '\n') per record; may throw for a record that cannot be stored. */
+  encode: (item: T) => string;
+  batchSize: number;
+  maxBatchSize: number;
+  flushIntervalMs: number;
+  maxQueueSize: number;
+  /** Batches written at once (each holds one pooled connection). */
+  concurrency: number;
+  retry?: RetryPolicyOptions;
+  spill?: SpillTarget;
+  warn?: WarningSink;
+}
+
+export class DeliveryQueue<T> {
+  private queue: T[] = [];
+  private inflight = 0;
+  private drainScheduled = false;
+  private flushing = 0;
+  private closing = false;
+  private closed = false;
+  private idleWaiters: Array<() => void> = [];
+  private sleepers = new Set<() => void>();
+  private readonly timer: NodeJS.Timeout;
+  private readonly warning: RateLimitedWarning;
+  private readonly retry: RetryPolicyOptions;
+  private readonly counts = { exported: 0, dropped: 0, spooled: 0, failed: 0 };
+  /** Rows per committed batch, for self-monitoring. */
+  readonly batchSizes: number[] = [];
+  /** Milliseconds per committed batch write, for self-monitoring. */
+  readonly writeLatenciesMs: number[] = [];
+
+  constructor(private readonly options: DeliveryOptions<T>) {
+    this.retry = options.retry ?? defaultRetryPolicy;
+    this.warning = new RateLimitedWarning(options.warn ?? stderrWarning);
+    this.timer = setInterval(() => this.scheduleDrain(), options.flushIntervalMs);
+    this.timer.unref();
+  }
+
+  /** Hot path: an array push and two comparisons. Returns false when the record was dropped. */
+  enqueue(item: T): boolean {
+    if (this.queue.length >= this.options.maxQueueSize || this.closed) {
+      this.overflow(1);
+      return false;
+    }
+    this.queue.push(item);
+    if (this.queue.length >= this.options.batchSize) this.scheduleDrain();
+    return true;
+  }
+
+  stats(): DeliveryStats {
+    return { queued: this.queue.length, ...this.counts };
+  }
+
+  /** Writes everything queued now and waits for it (bounded by timeoutMs). */
+  async forceFlush(timeoutMs = 30_000): Promise<void> {
+    this.flushing++;
+    try {
+      this.drain();
+      await this.waitIdle(timeoutMs);
+    } finally {
+      this.flushing--;
+    }
+  }
+
+  /**
+   * Stops accepting records, flushes within timeoutMs (retries give up early and spill), and
+   * accounts for whatever is still queued at the deadline as spooled or dropped.
+   */
+  async shutdown(timeoutMs = 10_000): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    const deadline = Date.now() + timeoutMs;
+    this.flushing++;
+    this.drain();
+    await this.waitIdle(Math.max(0, deadline - Date.now() - Math.min(1000, timeoutMs / 4)));
+    this.closing = true;
+    for (const wake of this.sleepers) wake();
+    await this.waitIdle(Math.max(0, deadline - Date.now()));
+    const leftover = this.queue;
+    this.queue = [];
+    if (leftover.length > 0) await this.giveUp(this.encodeAll(leftover), new Error('shutdown deadline reached'));
+  }
+
+  private scheduleDrain(): void {
+    if (this.drainScheduled || this.queue.length === 0) return;
+    this.drainScheduled = true;
+    setImmediate(() => {
+      this.drainScheduled = false;
+      this.drain();
+    });
+  }
+
+  private drain(): void {
+    const { maxBatchSize, concurrency } = this.options;
+    while (this.queue.length > 0 && this.inflight < concurrency) {
+      let batch: T[];
+      if (this.queue.length <= maxBatchSize) {
+        batch = this.queue;
+        this.queue = [];
+      } else {
+        batch = this.queue.splice(0, maxBatchSize);
+      }
+      this.inflight++;
+      void this.send(this.encodeAll(batch)).finally(() => this.batchDone());
+    }
+    if (this.inflight === 0 && this.queue.length === 0) this.notifyIdle();
+  }
+
+  private batchDone(): void {
+    this.inflight--;
+    if (this.flushing > 0 || this.queue.length >= this.options.batchSize) this.drain();
+    if (this.inflight === 0 && this.queue.length === 0) this.notifyIdle();
+  }
+
+  private encodeAll(batch: T[]): string[] {
+    const lines: string[] = [];
+    for (const item of batch) {
+      try {
+        lines.push(this.options.encode(item));
+      } catch (error) {
+        this.counts.failed++;
+        this.warning.warn(`${this.options.name}: a record could not be encoded and was skipped: ${describe(error)}`);
+      }
+    }
+    return lines;
+  }
+
+  private async send(lines: string[]): Promise<void> {
+    if (lines.length === 0) return;
+    let idempotent = false;
+    let attempt = 0;
+    const firstTry = Date.now();
+    for (;;) {
+      const started = performance.now();
+      try {
+        await this.options.sink.write(lines, { idempotent });
+        this.counts.exported += lines.length;
+        this.record(lines.length, performance.now() - started);
+        return;
+      } catch (error) {
+        if (sqlState(error) === UNIQUE_VIOLATION && !idempotent) {
+          idempotent = true; // an earlier attempt did commit: write again, deduplicating
+          continue;
+        }
+        if (isDataError(error)) return this.isolate(lines, error);
+        attempt++;
+        idempotent = true; // the failed attempt may have committed before the connection broke
+        if (this.closing || Date.now() - firstTry + backoffDelayMs(this.retry, attempt, () => 0) > this.retry.maxElapsedMs) {
+          return this.giveUp(lines, error);
+        }
+        this.warning.warn(`${this.options.name}: write to ${this.options.sink.table} failed, retrying: ${describe(error)}`);
+        await this.sleep(backoffDelayMs(this.retry, attempt));
+      }
+    }
+  }
+
+  /** Splits a batch the database rejected as malformed until the bad rows stand alone. */
+  private async isolate(lines: string[], error: unknown): Promise<void> {
+    if (lines.length === 1) {
+      this.counts.failed++;
+      this.warning.warn(`${this.options.name}: the database rejected a record, skipped: ${describe(error)}`);
+      return;
+    }
+    const middle = lines.length >> 1;
+    await this.send(lines.slice(0, middle));
+    await this.send(lines.slice(middle));
+  }
+
+  private async giveUp(lines: string[], error: unknown): Promise<void> {
+    const spill = this.options.spill;
+    if (spill) {
+      try {
+        await spill.append(this.options.sink.table, lines);
+        this.counts.spooled += lines.length;
+        this.warning.warn(`${this.options.name}: database unavailable (${describe(error)}); records spooled to disk`);
+        return;
+      } catch (spillError) {
+        this.warning.warn(`${this.options.name}: spool unavailable: ${describe(spillError)}`);
+      }
+    }
+    this.counts.dropped += lines.length;
+    this.warning.warn(`${this.options.name}: dropped ${lines.length} records after retries: ${describe(error)}`);
+  }
+
+  private overflow(count: number): void {
+    this.counts.dropped += count;
+    this.warning.warn(
+      `${this.options.name}: queue full (max_queue_size=${this.options.maxQueueSize}), dropping new records` +
+        ` (${this.counts.dropped} dropped so far)`,
+    );
+  }
+
+  private record(rows: number, latencyMs: number): void {
+    if (this.batchSizes.length >= 1024) {
+      this.batchSizes.length = 0;
+      this.writeLatenciesMs.length = 0;
+    }
+    this.batchSizes.push(rows);
+    this.writeLatenciesMs.push(latencyMs);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.sleepers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.sleepers.add(wake);
+    });
+  }
+
+  private waitIdle(timeoutMs: number): Promise<void> {
+    if (this.inflight === 0 && this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.idleWaiters.push(done);
+    });
+  }
+
+  private notifyIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const waiter of waiters) waiter();
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) return error.message || error.name;
+  return String(error);
+}

@@ -1,0 +1,123 @@
+// Shared plumbing of the three Postgres exporters: the connection pool (borrowed or owned), a
+// DeliveryQueue per table, and the options that map onto pipetel's config keys.
+
+import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
+import type pg from 'pg';
+import { createPool } from '../../src/db/pool.js';
+import { DeliveryQueue } from '../delivery/DeliveryQueue.js';
+import type { RetryPolicyOptions } from '../delivery/RetryPolicy.js';
+import type { DeliveryStats, SpillTarget, WarningSink } from '../delivery/types.js';
+import { PostgresTableWriter, type TableSpec } from './TableWriter.js';
+
+export interface PostgresExporterOptions {
+  /** A pool to share; the exporter then never closes it. */
+  pool?: pg.Pool;
+  /** Used to open a pool of its own when no `pool` is given. */
+  connectionString?: string;
+  /** Stored on every row; default: the resource attribute `pipetel.experiment_id`, else `service.instance.id`. */
+  experimentId?: string;
+  /** logging.database.batch_size (default 100) */
+  batchSize?: number;
+  /** logging.database.flush_interval in ms (default 5000) */
+  flushIntervalMs?: number;
+  /** monitoring.database.max_batch_size (default 1000) */
+  maxBatchSize?: number;
+  /** logging.database.max_queue_size (default 10000) */
+  maxQueueSize?: number;
+  /** Batches written at once (default 2). */
+  concurrency?: number;
+  /** monitoring.database.connection_pool_size, for an owned pool (default 10) */
+  poolSize?: number;
+  /** monitoring.database.connection_timeout in ms, for an owned pool (default 30000) */
+  connectionTimeoutMs?: number;
+  /** monitoring.database.batch_timeout in ms, for an owned pool (default 10000) */
+  statementTimeoutMs?: number;
+  /** monitoring.database.use_prepared_statements (default true) */
+  usePreparedStatements?: boolean;
+  retry?: RetryPolicyOptions;
+  spill?: SpillTarget;
+  warn?: WarningSink;
+}
+
+export interface DeliveryHandle<T> {
+  queue: DeliveryQueue<T>;
+  close(timeoutMs?: number): Promise<void>;
+}
+
+export function openDelivery<T>(
+  name: string,
+  table: TableSpec,
+  encode: (item: T) => string,
+  options: PostgresExporterOptions,
+): DeliveryHandle<T> {
+  const ownsPool = !options.pool;
+  const pool = options.pool ?? createPool(ownPoolSettings(options));
+  const sink = new PostgresTableWriter(pool, table, { usePreparedStatements: options.usePreparedStatements ?? true });
+  const queue = new DeliveryQueue<T>({
+    name,
+    sink,
+    encode,
+    batchSize: options.batchSize ?? 100,
+    flushIntervalMs: options.flushIntervalMs ?? 5000,
+    maxBatchSize: options.maxBatchSize ?? 1000,
+    maxQueueSize: options.maxQueueSize ?? 10_000,
+    concurrency: options.concurrency ?? 2,
+    retry: options.retry,
+    spill: options.spill,
+    warn: options.warn,
+  });
+  return {
+    queue,
+    async close(timeoutMs) {
+      await queue.shutdown(timeoutMs);
+      if (ownsPool) await pool.end();
+    },
+  };
+}
+
+function ownPoolSettings(options: PostgresExporterOptions) {
+  const connectionString = options.connectionString;
+  if (!connectionString) throw new Error('pipetel exporter: pass `pool` or `connectionString`');
+  return {
+    connectionString,
+    maxConnections: options.poolSize,
+    connectionTimeoutMs: options.connectionTimeoutMs,
+    statementTimeoutMs: options.statementTimeoutMs ?? 10_000,
+  };
+}
+
+/**
+ * Base of the exporters: accepts a batch into the delivery queue and reports success at once, so
+ * an SDK batch processor hands over its next batch while this one is being written (the SDK runs
+ * one export at a time; without this, encoding and COPY could never overlap).
+ */
+export abstract class QueueingExporter<T> {
+  protected abstract readonly delivery: DeliveryHandle<T>;
+
+  /** Enqueues one record; false when the queue was full (the drop is counted). */
+  accept(item: T): boolean {
+    return this.delivery.queue.enqueue(item);
+  }
+
+  export(items: T[], resultCallback: (result: ExportResult) => void): void {
+    let refused = 0;
+    for (const item of items) if (!this.delivery.queue.enqueue(item)) refused++;
+    resultCallback(
+      refused === 0
+        ? { code: ExportResultCode.SUCCESS }
+        : { code: ExportResultCode.FAILED, error: new Error(`pipetel: queue full, ${refused} records dropped`) },
+    );
+  }
+
+  stats(): DeliveryStats {
+    return this.delivery.queue.stats();
+  }
+
+  forceFlush(timeoutMs?: number): Promise<void> {
+    return this.delivery.queue.forceFlush(timeoutMs);
+  }
+
+  shutdown(timeoutMs?: number): Promise<void> {
+    return this.delivery.close(timeoutMs);
+  }
+}

@@ -1,0 +1,97 @@
+// The one writer per table: COPY of pre-encoded text lines straight into the table on the first
+// attempt (the fastest path PostgreSQL has), and on a retry or replay the same COPY into a
+// per-connection staging table followed by INSERT … ON CONFLICT DO NOTHING, so rows that an
+// earlier attempt did commit are not stored twice.
+
+import type pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import type { BatchSink, WriteOptions } from '../delivery/types.js';
+
+export interface TableSpec {
+  readonly name: string;
+  /** Columns in the order the encoder writes them. */
+  readonly columns: readonly string[];
+}
+
+export interface TableWriterOptions {
+  /** Name the deduplicating INSERT as a prepared statement (monitoring.database.use_prepared_statements). */
+  usePreparedStatements?: boolean;
+}
+
+export class PostgresTableWriter implements BatchSink {
+  readonly table: string;
+  private readonly copySql: string;
+  private readonly stageTable: string;
+  private readonly stageCopySql: string;
+  private readonly createStageSql: string;
+  private readonly insertSql: string;
+  private readonly stagedClients = new WeakSet<pg.PoolClient>();
+
+  constructor(
+    private readonly pool: pg.Pool,
+    spec: TableSpec,
+    private readonly options: TableWriterOptions = {},
+  ) {
+    this.table = spec.name;
+    const columns = spec.columns.map((c) => `"${c}"`).join(', ');
+    this.stageTable = `pipetel_stage_${spec.name}`;
+    this.copySql = `COPY ${spec.name} (${columns}) FROM STDIN`;
+    this.stageCopySql = `COPY ${this.stageTable} (${columns}) FROM STDIN`;
+    this.createStageSql = `CREATE TEMP TABLE IF NOT EXISTS ${this.stageTable} (LIKE ${spec.name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`;
+    this.insertSql = `INSERT INTO ${spec.name} (${columns}) SELECT ${columns} FROM ${this.stageTable} ON CONFLICT DO NOTHING`;
+  }
+
+  async write(lines: string[], options: WriteOptions): Promise<number> {
+    const client = await this.pool.connect();
+    let healthy = true;
+    try {
+      if (!options.idempotent) {
+        await copyLines(client, this.copySql, lines);
+        return lines.length;
+      }
+      return await this.writeDeduplicated(client, lines);
+    } catch (error) {
+      healthy = isStatementError(error);
+      throw error;
+    } finally {
+      // A connection that failed mid-protocol is discarded rather than handed to the next batch.
+      client.release(healthy ? undefined : true);
+    }
+  }
+
+  private async writeDeduplicated(client: pg.PoolClient, lines: string[]): Promise<number> {
+    if (!this.stagedClients.has(client)) {
+      await client.query(this.createStageSql);
+      this.stagedClients.add(client);
+    }
+    await client.query('BEGIN');
+    try {
+      await copyLines(client, this.stageCopySql, lines);
+      const insert = this.options.usePreparedStatements
+        ? { name: `pipetel_dedup_${this.table}`, text: this.insertSql }
+        : { text: this.insertSql };
+      const result = await client.query(insert);
+      await client.query('COMMIT');
+      return result.rowCount ?? 0;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+  }
+}
+
+/** Streams the lines through one COPY … FROM STDIN; resolves when the server has committed them. */
+export function copyLines(client: pg.PoolClient | pg.Client, sql: string, lines: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const stream = client.query(copyFrom(sql));
+    stream.on('error', reject);
+    stream.on('finish', () => resolve());
+    stream.end(lines.join(''));
+  });
+}
+
+/** Errors raised by the server for a statement leave the connection usable; others do not. */
+function isStatementError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith('08') && !code.startsWith('57');
+}

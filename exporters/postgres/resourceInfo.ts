@@ -1,0 +1,36 @@
+// What every row needs from the OTel resource: the experiment id and, for spans, the resource's
+// attributes as JSON. Computed once per resource object (a process normally has one), not per row.
+
+import type { Resource } from '@opentelemetry/resources';
+import { jsonField } from './copyText.js';
+
+/** Resource attribute that carries the experiment id; `register()` sets it. */
+export const EXPERIMENT_ID_ATTRIBUTE = 'pipetel.experiment_id';
+/** Record attribute that carries the stage name; stages and the logger set it. */
+export const STAGE_ATTRIBUTE = 'pipetel.stage';
+
+export interface ResourceInfo {
+  experimentId: string;
+  /** COPY-encoded jsonb of the resource attributes. */
+  resourceJson: string;
+}
+
+export class ResourceInfoCache {
+  private readonly cache = new WeakMap<Resource, ResourceInfo>();
+
+  /** @param fallbackExperimentId used when the resource does not name an experiment */
+  constructor(private readonly fallbackExperimentId: string | undefined) {}
+
+  get(resource: Resource): ResourceInfo {
+    let info = this.cache.get(resource);
+    if (!info) {
+      const attributes = resource.attributes;
+      const fromResource = attributes[EXPERIMENT_ID_ATTRIBUTE] ?? attributes['service.instance.id'];
+      const experimentId =
+        this.fallbackExperimentId ?? (typeof fromResource === 'string' ? fromResource : undefined) ?? 'default';
+      info = { experimentId, resourceJson: jsonField(attributes) };
+      this.cache.set(resource, info);
+    }
+    return info;
+  }
+}

@@ -1,0 +1,55 @@
+// The database layer: one place that opens PostgreSQL connections. Pools always carry an error
+// listener (an idle connection dropped by a server restart must not crash the host process) and
+// the statement timeout that bounds one batch write.
+
+import pg from 'pg';
+
+export interface PoolSettings {
+  connectionString: string;
+  /** monitoring.database.connection_pool_size */
+  maxConnections?: number;
+  /** monitoring.database.connection_timeout, in milliseconds */
+  connectionTimeoutMs?: number;
+  /** monitoring.database.batch_timeout, in milliseconds */
+  statementTimeoutMs?: number;
+  applicationName?: string;
+  onError?: (error: Error) => void;
+}
+
+export function createPool(settings: PoolSettings): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: settings.connectionString,
+    max: settings.maxConnections ?? 10,
+    connectionTimeoutMillis: settings.connectionTimeoutMs ?? 30_000,
+    statement_timeout: settings.statementTimeoutMs,
+    idleTimeoutMillis: 10_000,
+    allowExitOnIdle: true,
+    application_name: settings.applicationName ?? 'pipetel',
+  });
+  pool.on('error', settings.onError ?? (() => undefined));
+  return pool;
+}
+
+/** A connection string with its password replaced, safe for messages. */
+export function redactConnectionString(url: string): string {
+  return url.replace(/^(\w+:\/\/[^:/@]*:)[^@]*@/, '$1****@').replace(/([?&]password=)[^&]*/i, '$1****');
+}
+
+/** Strips a connection string's password from an error message raised by the driver. */
+export function safeErrorMessage(error: unknown, connectionString?: string): string {
+  let message = error instanceof Error ? error.message : String(error);
+  if (connectionString) {
+    const password = passwordOf(connectionString);
+    if (password) message = message.split(password).join('****');
+  }
+  return message;
+}
+
+function passwordOf(url: string): string | undefined {
+  try {
+    const parsed = new URL(url);
+    return parsed.password ? decodeURIComponent(parsed.password) : (parsed.searchParams.get('password') ?? undefined);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,45 @@
+// The one writer of pipeline_experiments: the run's row, created `running` at register(), kept
+// alive by a heartbeat on `last_seen_at`, and ended `succeeded` or `failed` with a reason.
+
+import type pg from 'pg';
+
+export type ExperimentStatus = 'running' | 'succeeded' | 'failed';
+
+export interface ExperimentStart {
+  experimentId: string;
+  serviceName: string;
+  attributes: Record<string, unknown>;
+}
+
+export class ExperimentStore {
+  constructor(private readonly pool: pg.Pool) {}
+
+  /** Creates the row, or restarts it when the experiment id is reused by a new run. */
+  async start(run: ExperimentStart): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO pipeline_experiments (experiment_id, service_name, status, started_at, last_seen_at, attributes)
+       VALUES ($1, $2, 'running', now(), now(), $3::jsonb)
+       ON CONFLICT (experiment_id) DO UPDATE
+         SET service_name = EXCLUDED.service_name, status = 'running', started_at = now(), ended_at = NULL,
+             last_seen_at = now(), status_reason = NULL,
+             attributes = pipeline_experiments.attributes || EXCLUDED.attributes`,
+      [run.experimentId, run.serviceName, JSON.stringify(run.attributes)],
+    );
+  }
+
+  async heartbeat(experimentId: string): Promise<void> {
+    await this.pool.query(
+      `UPDATE pipeline_experiments SET last_seen_at = now() WHERE experiment_id = $1 AND status = 'running'`,
+      [experimentId],
+    );
+  }
+
+  async finish(experimentId: string, status: Exclude<ExperimentStatus, 'running'>, reason: string | null): Promise<void> {
+    await this.pool.query(
+      `UPDATE pipeline_experiments
+          SET status = $2, ended_at = now(), last_seen_at = now(), status_reason = $3
+        WHERE experiment_id = $1`,
+      [experimentId, status, reason],
+    );
+  }
+}

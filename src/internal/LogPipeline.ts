@@ -1,0 +1,33 @@
+// The log pipeline behind both front doors: records emitted through the OTel Logs API arrive via
+// onEmit (as the LoggerProvider's processor) and records from pipetel's Logger via emit(). Both
+// reach the same sinks; API records also get the stage from context and are dropped inside
+// withMonitoringDisabled (pipetel's Logger has already done both itself).
+
+import type { Context } from '@opentelemetry/api';
+import type { LogRecordProcessor, SdkLogRecord } from '@opentelemetry/sdk-logs';
+import { STAGE_ATTRIBUTE } from '../../exporters/postgres/resourceInfo.js';
+import type { LogRecordSink, PipetelLogRecord } from '../logging/types.js';
+import { isMonitoringDisabled, stageOf } from '../pipeline/context.js';
+
+export class LogPipeline implements LogRecordProcessor, LogRecordSink {
+  constructor(private readonly processors: LogRecordProcessor[]) {}
+
+  onEmit(record: SdkLogRecord, ctx?: Context): void {
+    if (ctx && isMonitoringDisabled(ctx)) return;
+    const stage = ctx && stageOf(ctx);
+    if (stage && record.attributes[STAGE_ATTRIBUTE] === undefined) record.setAttribute(STAGE_ATTRIBUTE, stage);
+    for (const processor of this.processors) processor.onEmit(record, ctx);
+  }
+
+  emit(record: PipetelLogRecord): void {
+    for (const processor of this.processors) processor.onEmit(record as unknown as SdkLogRecord);
+  }
+
+  async forceFlush(): Promise<void> {
+    await Promise.all(this.processors.map((p) => p.forceFlush()));
+  }
+
+  async shutdown(): Promise<void> {
+    await Promise.all(this.processors.map((p) => p.shutdown()));
+  }
+}

@@ -1,0 +1,102 @@
+// Every constructor call into the OpenTelemetry JS SDK lives here, so a move from the 2.x line to
+// 3.x (Node ≥ 22.15) touches one file. Nothing in this module knows about PostgreSQL.
+
+import { type Context, context, metrics, propagation, type TextMapPropagator, trace } from '@opentelemetry/api';
+import { logs } from '@opentelemetry/api-logs';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { HostMetrics } from '@opentelemetry/host-metrics';
+import { defaultResource, detectResources, envDetector, type Resource, resourceFromAttributes } from '@opentelemetry/resources';
+import { type LogRecordProcessor, LoggerProvider } from '@opentelemetry/sdk-logs';
+import { MeterProvider, PeriodicExportingMetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
+import {
+  AlwaysOnSampler,
+  BasicTracerProvider,
+  type Sampler,
+  SamplingDecision,
+  type SamplingResult,
+  type SpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
+import { isMonitoringDisabled } from '../pipeline/context.js';
+
+export function buildResource(attributes: Record<string, string | number | boolean>): Resource {
+  // OTEL_RESOURCE_ATTRIBUTES is honoured through the SDK's env detector; ours win over it.
+  return defaultResource().merge(detectResources({ detectors: [envDetector] })).merge(resourceFromAttributes(attributes));
+}
+
+/** Samples everything except spans started inside `withMonitoringDisabled`. */
+class MonitoringAwareSampler implements Sampler {
+  private readonly inner = new AlwaysOnSampler();
+
+  shouldSample(ctx: Context): SamplingResult {
+    if (isMonitoringDisabled(ctx)) return { decision: SamplingDecision.NOT_RECORD };
+    return this.inner.shouldSample();
+  }
+
+  toString(): string {
+    return 'PipetelMonitoringAwareSampler';
+  }
+}
+
+export function createTracerProvider(resource: Resource, spanProcessors: SpanProcessor[]): BasicTracerProvider {
+  return new BasicTracerProvider({ resource, spanProcessors, sampler: new MonitoringAwareSampler() });
+}
+
+export function createLoggerProvider(resource: Resource, processors: LogRecordProcessor[]): LoggerProvider {
+  return new LoggerProvider({ resource, processors });
+}
+
+export function createMeterProvider(resource: Resource, exporter: PushMetricExporter, intervalMs: number): MeterProvider {
+  const reader = new PeriodicExportingMetricReader({
+    exporter,
+    exportIntervalMillis: intervalMs,
+    exportTimeoutMillis: Math.min(intervalMs, 30_000),
+  });
+  return new MeterProvider({ resource, readers: [reader] });
+}
+
+/**
+ * Host metrics sample inside their observable callbacks, i.e. whenever their reader collects, and
+ * compute utilization against the previous callback of any reader: so they get a provider with
+ * exactly one reader, at resource_sample_interval.
+ */
+export function startHostMetrics(resource: Resource, exporter: PushMetricExporter, intervalMs: number): MeterProvider {
+  const meterProvider = createMeterProvider(resource, exporter, intervalMs);
+  const hostMetrics = new HostMetrics({
+    meterProvider,
+    name: 'pipetel.host-metrics',
+    metricGroups: ['system.cpu', 'system.memory', 'process.cpu', 'process.memory'],
+  });
+  hostMetrics.start();
+  return meterProvider;
+}
+
+let contextManager: AsyncLocalStorageContextManager | undefined;
+
+/** Installs the providers as the OTel globals (trace, logs, metrics, context, propagation). */
+export function registerGlobals(providers: {
+  tracerProvider?: BasicTracerProvider;
+  loggerProvider?: LoggerProvider;
+  meterProvider?: MeterProvider;
+}): void {
+  if (!contextManager) {
+    contextManager = new AsyncLocalStorageContextManager().enable();
+    context.setGlobalContextManager(contextManager);
+  }
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator() as TextMapPropagator);
+  if (providers.tracerProvider) trace.setGlobalTracerProvider(providers.tracerProvider);
+  if (providers.loggerProvider) logs.setGlobalLoggerProvider(providers.loggerProvider);
+  if (providers.meterProvider) metrics.setGlobalMeterProvider(providers.meterProvider);
+}
+
+/** Removes pipetel's providers from the globals (after shutdown, so a later register() can install anew). */
+export function unregisterGlobals(): void {
+  trace.disable();
+  logs.disable();
+  metrics.disable();
+  propagation.disable();
+  if (contextManager) {
+    context.disable();
+    contextManager = undefined;
+  }
+}

@@ -1,0 +1,77 @@
+// register(): the one entry point that builds pipetel from config and installs it as the OTel
+// globals. The registered instance is the module's one deliberate piece of global state.
+
+import { isDeepStrictEqual } from 'node:util';
+import type { PartialSettings } from './config/index.js';
+import { loadConfig } from './config/index.js';
+import type { Logger } from './logging/index.js';
+import { resolveDatabaseUrl, Telemetry } from './telemetry.js';
+
+export interface RegisterOptions {
+  serviceName?: string;
+  experimentId?: string;
+  /** YAML file; default PIPETEL_CONFIG, then ./pipetel.yml, then ./config.yml. */
+  configFile?: string;
+  /** A partial config, same keys as the YAML. */
+  config?: PartialSettings;
+  databaseUrl?: string;
+  /** Extra resource/experiment attributes. */
+  attributes?: Record<string, string | number | boolean>;
+}
+
+/** How long register() waits for migrations and the experiment row before carrying on in the background. */
+const SETUP_WAIT_MS = 5_000;
+
+let current: { options: RegisterOptions; telemetry: Promise<Telemetry> } | undefined;
+
+/**
+ * Wires the OTel SDK (traces, logs, metrics) to pipetel's exporters and returns the Telemetry.
+ * Calling it again returns the same instance; with different options it throws.
+ */
+export function register(options: RegisterOptions = {}): Promise<Telemetry> {
+  if (current) {
+    if (Object.keys(options).length > 0 && !isDeepStrictEqual(options, current.options)) {
+      return Promise.reject(
+        new Error('pipetel: register() was already called with different options; call shutdown() first'),
+      );
+    }
+    return current.telemetry;
+  }
+  const entry = { options, telemetry: create(options) };
+  current = entry;
+  entry.telemetry.then(
+    (telemetry) => {
+      const shutdown = telemetry.shutdown.bind(telemetry);
+      // After shutdown a new register() builds a new instance.
+      telemetry.shutdown = () =>
+        shutdown().finally(() => {
+          if (current === entry) current = undefined;
+        });
+    },
+    () => {
+      if (current === entry) current = undefined;
+    },
+  );
+  return entry.telemetry;
+}
+
+/** The registered instance, if any (used by the top-level getLogger). */
+export function registered(): Promise<Telemetry> | undefined {
+  return current?.telemetry;
+}
+
+async function create(options: RegisterOptions): Promise<Telemetry> {
+  const config = loadConfig({
+    configFile: options.configFile,
+    config: options.config,
+    serviceName: options.serviceName,
+    experimentId: options.experimentId,
+    databaseUrl: options.databaseUrl,
+  });
+  const databaseUrl = config.values.disabled ? undefined : await resolveDatabaseUrl(config);
+  const telemetry = new Telemetry(config, databaseUrl, options.attributes ?? {});
+  await Promise.race([telemetry.ready, new Promise((resolve) => setTimeout(resolve, SETUP_WAIT_MS).unref())]);
+  return telemetry;
+}
+
+export type { Logger };

@@ -1,0 +1,404 @@
+// The Telemetry instance that register() returns: it owns the database connection, the OTel
+// providers and pipetel's own pieces (loggers, stages, progress), and ends the run — flushing
+// everything within shutdown.timeout and marking the experiment succeeded or failed.
+
+import { randomBytes } from 'node:crypto';
+import { context, type Meter, metrics, type Span, SpanStatusCode, type Tracer, trace } from '@opentelemetry/api';
+import type { Resource } from '@opentelemetry/resources';
+import type { LoggerProvider } from '@opentelemetry/sdk-logs';
+import type { MeterProvider } from '@opentelemetry/sdk-metrics';
+import type { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
+import type pg from 'pg';
+import { RateLimitedWarning, stderrWarning } from '../exporters/delivery/RateLimitedWarning.js';
+import type { DeliveryStats } from '../exporters/delivery/types.js';
+import type { PostgresExporterOptions } from '../exporters/postgres/PostgresDelivery.js';
+import { PostgresLogRecordProcessor } from '../exporters/postgres/PostgresLogRecordExporter.js';
+import { PostgresMetricExporter } from '../exporters/postgres/PostgresMetricExporter.js';
+import { PostgresSpanProcessor } from '../exporters/postgres/PostgresSpanExporter.js';
+import { EXPERIMENT_ID_ATTRIBUTE, STAGE_ATTRIBUTE } from '../exporters/postgres/resourceInfo.js';
+import type { Config } from './config/index.js';
+import { ensureEmbeddedPostgres } from './db/embedded.js';
+import { ExperimentStore } from './db/experimentStore.js';
+import { migrate } from './db/migrate.js';
+import { createPool, safeErrorMessage } from './db/pool.js';
+import { PostgresProgressStore } from './db/progressStore.js';
+import { LogPipeline } from './internal/LogPipeline.js';
+import {
+  buildResource,
+  createLoggerProvider,
+  createMeterProvider,
+  createTracerProvider,
+  registerGlobals,
+  startHostMetrics,
+  unregisterGlobals,
+} from './internal/otelSdk.js';
+import { type Logger, LoggerFactory } from './logging/index.js';
+import { isMonitoringDisabled, withMonitoringDisabledContext, withStage } from './pipeline/context.js';
+import { type Progress, ProgressTracker } from './pipeline/Progress.js';
+
+export interface TelemetryStats {
+  spans: DeliveryStats;
+  logs: DeliveryStats;
+  metrics: DeliveryStats;
+}
+
+export interface StageOptions {
+  attributes?: Record<string, string | number | boolean>;
+}
+
+const EMPTY_STATS: DeliveryStats = Object.freeze({ queued: 0, exported: 0, dropped: 0, spooled: 0, failed: 0 });
+const HEARTBEAT_INTERVAL_MS = 15_000;
+
+export class Telemetry {
+  readonly experimentId: string;
+  readonly config: Config;
+  /** Resolves when the schema is migrated and the experiment row exists (or setup gave up). */
+  readonly ready: Promise<void>;
+
+  private readonly resource: Resource;
+  private readonly pool: pg.Pool | undefined;
+  private readonly experiments: ExperimentStore | undefined;
+  private readonly tracer: Tracer;
+  private readonly tracerProvider: BasicTracerProvider | undefined;
+  private readonly loggerProvider: LoggerProvider | undefined;
+  private readonly meterProvider: MeterProvider | undefined;
+  private readonly hostMeterProvider: MeterProvider | undefined;
+  private readonly spanProcessor: PostgresSpanProcessor | undefined;
+  private readonly logProcessor: PostgresLogRecordProcessor | undefined;
+  private readonly metricExporters: PostgresMetricExporter[] = [];
+  private readonly loggers: LoggerFactory;
+  private readonly progressTracker: ProgressTracker | undefined;
+  private readonly warning = new RateLimitedWarning(stderrWarning, 10_000);
+  private readonly heartbeat: NodeJS.Timeout | undefined;
+  private failure: string | null = null;
+  private shutdownPromise: Promise<void> | undefined;
+  private readonly detachProcessHooks: () => void;
+
+  /** Use register(); the constructor expects a resolved database URL (or none). */
+  constructor(config: Config, databaseUrl: string | undefined, attributes: Record<string, string | number | boolean> = {}) {
+    this.config = config;
+    const settings = config.values;
+    this.experimentId = settings.experiment_id ?? generateExperimentId(settings.service_name);
+    this.resource = buildResource({
+      ...attributes,
+      'service.name': settings.service_name,
+      [EXPERIMENT_ID_ATTRIBUTE]: this.experimentId,
+      'process.pid': process.pid,
+    });
+    // OTEL_SDK_DISABLED=true: nothing is recorded anywhere and nothing is installed.
+    const monitoring = settings.monitoring.enabled && !settings.disabled;
+    const logsToDatabase = settings.logging.database.enabled && !settings.disabled;
+
+    if (databaseUrl && (monitoring || logsToDatabase)) {
+      this.pool = createPool({
+        connectionString: databaseUrl,
+        maxConnections: settings.monitoring.database.connection_pool_size,
+        connectionTimeoutMs: settings.monitoring.database.connection_timeout * 1000,
+        statementTimeoutMs: settings.monitoring.database.batch_timeout * 1000,
+        onError: (error) => this.warn(`database connection error: ${safeErrorMessage(error, databaseUrl)}`),
+      });
+      this.experiments = new ExperimentStore(this.pool);
+    }
+    const exporterOptions = this.pool ? this.exporterOptions(this.pool) : undefined;
+
+    // Logs: pipetel's Logger and the OTel Logs API share one pipeline.
+    const logProcessors = [];
+    if (exporterOptions && logsToDatabase) {
+      this.logProcessor = new PostgresLogRecordProcessor(exporterOptions);
+      logProcessors.push(this.logProcessor);
+    }
+    const logPipeline = new LogPipeline(logProcessors);
+    this.loggerProvider = createLoggerProvider(this.resource, [logPipeline]);
+    this.loggers = new LoggerFactory({
+      level: settings.logging.level,
+      sampling: settings.logging.sampling,
+      sink: logPipeline,
+      resource: this.resource,
+      redactKeys: settings.redaction.enabled ? settings.redaction.keys : [],
+      console: {
+        enabled: settings.logging.console.enabled === 'auto' ? process.stderr.isTTY === true : settings.logging.console.enabled,
+        level: settings.logging.console.level,
+      },
+    });
+    config.onChange((path, value) => {
+      if (path === 'logging.level') this.loggers.setLevel(value as never);
+    });
+
+    // Traces and metrics only when monitoring is on; otherwise the API globals stay no-op.
+    if (exporterOptions && monitoring) {
+      this.spanProcessor = new PostgresSpanProcessor(exporterOptions);
+      this.tracerProvider = createTracerProvider(this.resource, [this.spanProcessor]);
+      const metricExporter = new PostgresMetricExporter(exporterOptions);
+      this.metricExporters.push(metricExporter);
+      this.meterProvider = createMeterProvider(this.resource, metricExporter, settings.monitoring.metrics_interval * 1000);
+      if (settings.monitoring.enable_resource_tracking) {
+        const hostExporter = new PostgresMetricExporter(exporterOptions);
+        this.metricExporters.push(hostExporter);
+        this.hostMeterProvider = startHostMetrics(
+          this.resource,
+          hostExporter,
+          settings.monitoring.resource_sample_interval * 1000,
+        );
+      }
+      this.progressTracker = new ProgressTracker({
+        experimentId: this.experimentId,
+        writer: new PostgresProgressStore(this.pool!),
+        updateIntervalMs: settings.monitoring.progress_update_interval * 1000,
+        meter: this.meterProvider.getMeter('pipetel.progress'),
+        warn: (message) => this.warn(message),
+        isDisabled: () => isMonitoringDisabled(),
+      });
+    }
+    if (!settings.disabled) registerGlobals({
+      tracerProvider: this.tracerProvider,
+      loggerProvider: this.loggerProvider,
+      meterProvider: this.meterProvider,
+    });
+    this.tracer = trace.getTracer('pipetel');
+
+    this.ready = this.setUpDatabase(settings.database.auto_migrate);
+    if (this.experiments) {
+      this.heartbeat = setInterval(() => {
+        this.experiments!.heartbeat(this.experimentId).catch(() => undefined);
+      }, HEARTBEAT_INTERVAL_MS);
+      this.heartbeat.unref();
+    }
+    this.detachProcessHooks = this.attachProcessHooks();
+  }
+
+  getLogger(name: string): Logger {
+    return this.loggers.getLogger(name);
+  }
+
+  /** A meter for the pipeline's own metrics (same as `metrics.getMeter(name)` after register()). */
+  getMeter(name: string): Meter {
+    return metrics.getMeter(name);
+  }
+
+  /**
+   * Runs fn inside an active span named after the stage. Logs, metrics and progress inside carry
+   * the stage; an error marks the span ERROR, is recorded and logged with its stack, and re-thrown.
+   */
+  async stage<T>(name: string, fn: () => T | Promise<T>, options: StageOptions = {}): Promise<T> {
+    const parent = withStage(context.active(), name);
+    const attributes = { ...options.attributes, [STAGE_ATTRIBUTE]: name };
+    return this.tracer.startActiveSpan(name, { attributes }, parent, async (span: Span) => {
+      const cpuStart = process.cpuUsage();
+      const rssStart = process.memoryUsage.rss();
+      try {
+        const result = await fn();
+        span.setStatus({ code: SpanStatusCode.OK });
+        return result;
+      } catch (error) {
+        const err = error instanceof Error ? error : new Error(String(error));
+        span.recordException(err);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
+        this.getLogger('pipetel.stage').exception(`stage ${name} failed: ${err.message}`, err);
+        throw error;
+      } finally {
+        const cpu = process.cpuUsage(cpuStart);
+        span.setAttributes({
+          'pipetel.cpu.user_ms': cpu.user / 1000,
+          'pipetel.cpu.system_ms': cpu.system / 1000,
+          'pipetel.memory.rss_start_bytes': rssStart,
+          'pipetel.memory.rss_end_bytes': process.memoryUsage.rss(),
+        });
+        span.end();
+      }
+    });
+  }
+
+  /** Progress of one node of the pipeline; `advance()` does no I/O. */
+  progress(nodeId: string, options: { total?: number } = {}): Progress {
+    if (!this.progressTracker) return ProgressTracker.noop(nodeId);
+    return this.progressTracker.progress(nodeId, options);
+  }
+
+  /** Nothing inside fn is traced, logged to the sinks or measured. */
+  withMonitoringDisabled<T>(fn: () => T): T {
+    return context.with(withMonitoringDisabledContext(context.active()), fn);
+  }
+
+  stats(): TelemetryStats {
+    const metricStats = this.metricExporters.map((e) => e.stats());
+    return {
+      spans: this.spanProcessor?.exporter.stats() ?? { ...EMPTY_STATS },
+      logs: this.logProcessor?.exporter.stats() ?? { ...EMPTY_STATS },
+      metrics: metricStats.length > 0 ? sumStats(metricStats) : { ...EMPTY_STATS },
+    };
+  }
+
+  /** Writes everything recorded so far to the database and waits for it. */
+  async forceFlush(): Promise<void> {
+    await this.progressTracker?.flush();
+    await Promise.all([
+      this.tracerProvider?.forceFlush(),
+      this.meterProvider?.forceFlush(),
+      this.hostMeterProvider?.forceFlush(),
+    ]);
+    await Promise.all([
+      this.spanProcessor?.exporter.forceFlush(),
+      this.logProcessor?.exporter.forceFlush(),
+      ...this.metricExporters.map((e) => e.forceFlush()),
+    ]);
+  }
+
+  /** Marks the run failed; shutdown() will then end the experiment as `failed` with this reason. */
+  fail(error: unknown): void {
+    this.failure = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  }
+
+  /**
+   * Flushes everything within `shutdown.timeout` seconds, ends the experiment (succeeded unless
+   * fail() was called) and releases the database. Safe to call more than once.
+   */
+  shutdown(): Promise<void> {
+    this.shutdownPromise ??= this.doShutdown();
+    return this.shutdownPromise;
+  }
+
+  private async doShutdown(): Promise<void> {
+    const timeoutMs = this.config.values.shutdown.timeout * 1000;
+    const deadline = Date.now() + timeoutMs;
+    const remaining = () => Math.max(0, deadline - Date.now());
+    this.detachProcessHooks();
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    await withTimeout(this.ready, remaining());
+    await withTimeout(this.progressTracker?.shutdown(), remaining());
+    // Providers first (they hand their last spans and metric points to our exporters), then our queues.
+    await withTimeout(
+      Promise.all([this.tracerProvider?.forceFlush(), this.meterProvider?.forceFlush(), this.hostMeterProvider?.forceFlush()]),
+      remaining(),
+    );
+    await Promise.all([
+      this.spanProcessor?.exporter.shutdown(remaining()),
+      this.logProcessor?.exporter.shutdown(remaining()),
+      ...this.metricExporters.map((e) => e.shutdown(remaining())),
+    ]);
+    if (this.experiments) {
+      const status = this.failure ? 'failed' : 'succeeded';
+      await withTimeout(
+        this.experiments.finish(this.experimentId, status, this.failure).catch((error) =>
+          this.warn(`could not mark experiment ${status}: ${safeErrorMessage(error)}`),
+        ),
+        Math.max(remaining(), 1000),
+      );
+    }
+    await Promise.all([
+      this.tracerProvider?.shutdown().catch(() => undefined),
+      this.loggerProvider?.shutdown().catch(() => undefined),
+      this.meterProvider?.shutdown().catch(() => undefined),
+      this.hostMeterProvider?.shutdown().catch(() => undefined),
+    ]);
+    unregisterGlobals();
+    await this.pool?.end().catch(() => undefined);
+  }
+
+  private async setUpDatabase(autoMigrate: boolean): Promise<void> {
+    if (!this.pool || !this.experiments) return;
+    try {
+      if (autoMigrate) await migrate(this.pool);
+      await this.experiments.start({
+        experimentId: this.experimentId,
+        serviceName: this.config.values.service_name,
+        attributes: { ...this.resource.attributes, pid: process.pid, argv: process.argv.slice(1) },
+      });
+    } catch (error) {
+      this.warn(`database setup failed, records will be retried: ${safeErrorMessage(error)}`);
+    }
+  }
+
+  private exporterOptions(pool: pg.Pool): PostgresExporterOptions {
+    const s = this.config.values;
+    return {
+      pool,
+      experimentId: this.experimentId,
+      batchSize: s.logging.database.batch_size,
+      flushIntervalMs: s.logging.database.flush_interval * 1000,
+      maxBatchSize: s.monitoring.database.max_batch_size,
+      maxQueueSize: s.logging.database.max_queue_size,
+      concurrency: Math.max(1, Math.min(3, s.monitoring.database.connection_pool_size - 1)),
+      usePreparedStatements: s.monitoring.database.use_prepared_statements,
+      warn: (message) => this.warn(message),
+    };
+  }
+
+  /**
+   * SIGTERM/SIGINT, beforeExit and uncaught exceptions flush before the process ends, then let it
+   * end the way it would have. Handlers are only added where they do not change that behaviour.
+   */
+  private attachProcessHooks(): () => void {
+    const onSignal = (signal: NodeJS.Signals) => {
+      this.fail(`terminated by ${signal}`);
+      void this.shutdown().finally(() => {
+        // Re-raise so the default action (exit with 128+n) happens, as without pipetel.
+        process.kill(process.pid, signal);
+      });
+    };
+    const onBeforeExit = () => {
+      void this.shutdown();
+    };
+    const onUncaught = (error: Error) => {
+      process.stderr.write(`${error.stack ?? String(error)}\n`);
+      this.fail(error);
+      void this.shutdown().finally(() => process.exit(1));
+    };
+    const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];
+    const ownSignals = signals.filter((s) => process.listenerCount(s) === 0);
+    for (const s of ownSignals) process.once(s, onSignal);
+    process.once('beforeExit', onBeforeExit);
+    const ownUncaught = process.listenerCount('uncaughtException') === 0;
+    if (ownUncaught) process.once('uncaughtException', onUncaught);
+    return () => {
+      for (const s of ownSignals) process.removeListener(s, onSignal);
+      process.removeListener('beforeExit', onBeforeExit);
+      if (ownUncaught) process.removeListener('uncaughtException', onUncaught);
+    };
+  }
+
+  private warn(message: string): void {
+    this.warning.warn(message);
+  }
+}
+
+/** Resolves a database URL: the configured one, else the embedded server (started if needed). */
+export async function resolveDatabaseUrl(config: Config): Promise<string | undefined> {
+  const settings = config.values;
+  if (!settings.monitoring.enabled && !settings.logging.database.enabled) return undefined;
+  if (settings.database.url) return settings.database.url;
+  try {
+    return (await ensureEmbeddedPostgres({ home: config.home })).url;
+  } catch (error) {
+    stderrWarning(`embedded PostgreSQL could not start, telemetry will not be stored: ${safeErrorMessage(error)}`);
+    return undefined;
+  }
+}
+
+function generateExperimentId(serviceName: string): string {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return `${serviceName}-${stamp}-${randomBytes(3).toString('hex')}`;
+}
+
+function sumStats(list: DeliveryStats[]): DeliveryStats {
+  const total = { ...EMPTY_STATS };
+  for (const s of list) {
+    total.queued += s.queued;
+    total.exported += s.exported;
+    total.dropped += s.dropped;
+    total.spooled += s.spooled;
+    total.failed += s.failed;
+  }
+  return total;
+}
+
+async function withTimeout(promise: Promise<unknown> | undefined, ms: number): Promise<void> {
+  if (!promise) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    promise.catch(() => undefined),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    }),
+  ]);
+  clearTimeout(timer);
+}

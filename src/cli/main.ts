@@ -8,7 +8,6 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
   db: { summary: 'start | stop | status | url of the embedded PostgreSQL', load: async () => (await import('./db.js')).db },
   migrate: { summary: 'apply schema migrations (--status to list them)', load: async () => (await import('./migrate.js')).migrate },
   config: { summary: 'validate [FILE] | print [--profile NAME]', load: async () => (await import('./config.js')).config },
-  sync: { summary: 'replay the spool into the database', load: async () => (await import('./sync.js')).sync },
 };
 
 function usage(): string {

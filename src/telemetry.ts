@@ -35,6 +35,7 @@ import {
 import { type Logger, LoggerFactory } from './logging/index.js';
 import { isMonitoringDisabled, withMonitoringDisabledContext, withStage } from './pipeline/context.js';
 import { type Progress, ProgressTracker } from './pipeline/Progress.js';
+import { measureStage } from './pipeline/StageResources.js';
 
 export interface TelemetryStats {
   spans: DeliveryStats;
@@ -183,8 +184,7 @@ export class Telemetry {
     const parent = withStage(context.active(), name);
     const attributes = { ...options.attributes, [STAGE_ATTRIBUTE]: name };
     return this.tracer.startActiveSpan(name, { attributes }, parent, async (span: Span) => {
-      const cpuStart = process.cpuUsage();
-      const rssStart = process.memoryUsage.rss();
+      const endMeasurement = measureStage();
       try {
         const result = await fn();
         span.setStatus({ code: SpanStatusCode.OK });
@@ -196,13 +196,7 @@ export class Telemetry {
         this.getLogger('pipetel.stage').exception(`stage ${name} failed: ${err.message}`, err);
         throw error;
       } finally {
-        const cpu = process.cpuUsage(cpuStart);
-        span.setAttributes({
-          'pipetel.cpu.user_ms': cpu.user / 1000,
-          'pipetel.cpu.system_ms': cpu.system / 1000,
-          'pipetel.memory.rss_start_bytes': rssStart,
-          'pipetel.memory.rss_end_bytes': process.memoryUsage.rss(),
-        });
+        span.setAttributes({ ...endMeasurement() });
         span.end();
       }
     });

@@ -1,0 +1,84 @@
+// `pipetel demo [--items N]`: runs the example pipeline through register() on the configured or
+// embedded database, then prints what was stored, read back from the database.
+
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config/index.js';
+import { experimentSummary } from '../db/queries.js';
+import { runExamplePipeline } from '../demo/examplePipeline.js';
+import { register } from '../registry.js';
+import { resolveDatabaseUrl } from '../telemetry.js';
+
+export async function demo(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { items: { type: 'string', default: '20000' }, 'experiment-id': { type: 'string' } },
+  });
+  const items = Number(values.items);
+  if (!Number.isInteger(items) || items <= 0) {
+    process.stderr.write(`pipetel demo: --items expects a positive integer, got "${values.items}"\n`);
+    return 2;
+  }
+  const started = Date.now();
+  const config = loadConfig({
+    serviceName: 'pipetel-demo',
+    experimentId: values['experiment-id'],
+    config: { monitoring: { resource_sample_interval: 1, metrics_interval: 2, progress_update_interval: 1 } },
+  });
+  const databaseUrl = await resolveDatabaseUrl(config);
+  if (!databaseUrl) {
+    process.stderr.write('pipetel demo: no database available (see the warning above)\n');
+    return 1;
+  }
+  const tel = await register({
+    serviceName: 'pipetel-demo',
+    experimentId: values['experiment-id'],
+    databaseUrl,
+    config: { monitoring: { resource_sample_interval: 1, metrics_interval: 2, progress_update_interval: 1 } },
+  });
+  process.stdout.write(`experiment ${tel.experimentId}: running the example pipeline on ${items} items…\n`);
+  await runExamplePipeline(tel, { items });
+  await tel.shutdown();
+  const stats = tel.stats();
+  process.stdout.write(printSummary(await experimentSummary(databaseUrl, tel.experimentId), Date.now() - started, stats));
+  return 0;
+}
+
+function printSummary(s: Awaited<ReturnType<typeof experimentSummary>>, elapsedMs: number, stats: ReturnType<Awaited<ReturnType<typeof register>>['stats']>): string {
+  const out: string[] = [];
+  const e = s.experiment;
+  out.push('', `Experiment ${e?.experiment_id}  service=${e?.service_name}  status=${e?.status}${e?.status_reason ? ` (${e.status_reason})` : ''}`);
+  out.push(`  finished in ${(elapsedMs / 1000).toFixed(1)} s`, '');
+  out.push('Stages (from pipeline_spans)');
+  out.push(`  ${'stage'.padEnd(22)} ${'duration'.padStart(10)} ${'cpu user'.padStart(9)} ${'cpu sys'.padStart(8)} ${'peak rss'.padStart(9)}  status`);
+  for (const st of s.stages) {
+    const name = `${'  '.repeat(st.depth)}${st.name}`;
+    out.push(
+      `  ${name.padEnd(22)} ${fmtMs(st.duration_ms).padStart(10)} ${fmtMs(st.cpu_user_ms).padStart(9)} ${fmtMs(st.cpu_system_ms).padStart(8)} ${(st.rss_peak_mb === null ? '-' : `${st.rss_peak_mb} MB`).padStart(9)}  ${st.status_code}`,
+    );
+  }
+  out.push('', 'Progress (from pipeline_progress)');
+  for (const p of s.progress) {
+    const total = p.total === null ? '?' : String(p.total);
+    const rate = p.rate === null ? '' : `  ${Math.round(p.rate).toLocaleString('en-US')} items/s`;
+    out.push(`  ${p.node_id.padEnd(12)} ${`${p.completed}/${total}`.padStart(14)}  ${p.status.padEnd(7)}${rate}`);
+  }
+  out.push('', 'Logs by level (from pipeline_logs)');
+  out.push(`  ${s.logsByLevel.map((l) => `${l.level} ${l.count}`).join('   ')}`);
+  for (const err of s.errors) {
+    out.push(`  ${err.level} ${err.logger_name}: ${err.message}${err.traceback_lines ? ` [traceback: ${err.traceback_lines} lines]` : ''}`);
+  }
+  out.push('', 'Metrics (from pipeline_metrics)');
+  for (const m of s.metrics) {
+    const last = m.last_value === null ? '' : `  last=${Number(m.last_value.toFixed(3))}`;
+    out.push(`  ${m.name.padEnd(36)} ${m.kind.padEnd(9)} ${String(m.points).padStart(4)} points${last}`);
+  }
+  out.push('', 'Rows stored for this experiment');
+  for (const [table, n] of Object.entries(s.rowsPerTable)) out.push(`  ${table.padEnd(20)} ${n}`);
+  out.push('', `Exporter stats: ${JSON.stringify(stats)}`, '');
+  return out.join('\n');
+}
+
+function fmtMs(ms: number | null): string {
+  if (ms === null || ms === undefined) return '-';
+  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`;
+}

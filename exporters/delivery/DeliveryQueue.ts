@@ -4,7 +4,14 @@
 // with backoff and jitter, isolation of poisoned rows, and a spill target for what cannot be written.
 
 import { RateLimitedWarning, stderrWarning } from './RateLimitedWarning.js';
-import { backoffDelayMs, defaultRetryPolicy, isDataError, type RetryPolicyOptions, sqlState, UNIQUE_VIOLATION } from './RetryPolicy.js';
+import {
+  backoffDelayMs,
+  defaultRetryPolicy,
+  isDataError,
+  type RetryPolicyOptions,
+  sqlState,
+  UNIQUE_VIOLATION,
+} from './RetryPolicy.js';
 import type { BatchSink, DeliveryStats, SpillTarget, WarningSink } from './types.js';
 
 export interface DeliveryOptions<T> {
@@ -34,7 +41,7 @@ export class DeliveryQueue<T> {
   private idleWaiters: Array<() => void> = [];
   private sleepers = new Set<() => void>();
   private readonly timer: NodeJS.Timeout;
-  private readonly warning: RateLimitedWarning;
+  private readonly warnings = new Map<string, RateLimitedWarning>();
   private readonly retry: RetryPolicyOptions;
   private readonly counts = { exported: 0, dropped: 0, spooled: 0, failed: 0 };
   /** Rows per committed batch, for self-monitoring. */
@@ -44,7 +51,6 @@ export class DeliveryQueue<T> {
 
   constructor(private readonly options: DeliveryOptions<T>) {
     this.retry = options.retry ?? defaultRetryPolicy;
-    this.warning = new RateLimitedWarning(options.warn ?? stderrWarning);
     this.timer = setInterval(() => this.scheduleDrain(), options.flushIntervalMs);
     this.timer.unref();
   }
@@ -92,7 +98,8 @@ export class DeliveryQueue<T> {
     await this.waitIdle(Math.max(0, deadline - Date.now()));
     const leftover = this.queue;
     this.queue = [];
-    if (leftover.length > 0) await this.giveUp(this.encodeAll(leftover), new Error('shutdown deadline reached'));
+    if (leftover.length > 0)
+      await this.giveUp(this.encodeAll(leftover), new Error('shutdown deadline reached'));
   }
 
   private scheduleDrain(): void {
@@ -133,7 +140,10 @@ export class DeliveryQueue<T> {
         lines.push(this.options.encode(item));
       } catch (error) {
         this.counts.failed++;
-        this.warning.warn(`${this.options.name}: a record could not be encoded and was skipped: ${describe(error)}`);
+        this.warn(
+          'encode',
+          `${this.options.name}: a record could not be encoded and was skipped: ${describe(error)}`,
+        );
       }
     }
     return lines;
@@ -159,10 +169,16 @@ export class DeliveryQueue<T> {
         if (isDataError(error)) return this.isolate(lines, error);
         attempt++;
         idempotent = true; // the failed attempt may have committed before the connection broke
-        if (this.closing || Date.now() - firstTry + backoffDelayMs(this.retry, attempt, () => 0) > this.retry.maxElapsedMs) {
+        if (
+          this.closing ||
+          Date.now() - firstTry + backoffDelayMs(this.retry, attempt, () => 0) > this.retry.maxElapsedMs
+        ) {
           return this.giveUp(lines, error);
         }
-        this.warning.warn(`${this.options.name}: write to ${this.options.sink.table} failed, retrying: ${describe(error)}`);
+        this.warn(
+          'retry',
+          `${this.options.name}: write to ${this.options.sink.table} failed, retrying: ${describe(error)}`,
+        );
         await this.sleep(backoffDelayMs(this.retry, attempt));
       }
     }
@@ -172,7 +188,10 @@ export class DeliveryQueue<T> {
   private async isolate(lines: string[], error: unknown): Promise<void> {
     if (lines.length === 1) {
       this.counts.failed++;
-      this.warning.warn(`${this.options.name}: the database rejected a record, skipped: ${describe(error)}`);
+      this.warn(
+        'poison',
+        `${this.options.name}: the database rejected a record, skipped: ${describe(error)}`,
+      );
       return;
     }
     const middle = lines.length >> 1;
@@ -186,19 +205,26 @@ export class DeliveryQueue<T> {
       try {
         await spill.append(this.options.sink.table, lines);
         this.counts.spooled += lines.length;
-        this.warning.warn(`${this.options.name}: database unavailable (${describe(error)}); records spooled to disk`);
+        this.warn(
+          'spooled',
+          `${this.options.name}: database unavailable (${describe(error)}); records spooled to disk`,
+        );
         return;
       } catch (spillError) {
-        this.warning.warn(`${this.options.name}: spool unavailable: ${describe(spillError)}`);
+        this.warn('spool', `${this.options.name}: spool unavailable: ${describe(spillError)}`);
       }
     }
     this.counts.dropped += lines.length;
-    this.warning.warn(`${this.options.name}: dropped ${lines.length} records after retries: ${describe(error)}`);
+    this.warn(
+      'drop',
+      `${this.options.name}: dropped ${lines.length} records after retries: ${describe(error)}`,
+    );
   }
 
   private overflow(count: number): void {
     this.counts.dropped += count;
-    this.warning.warn(
+    this.warn(
+      'overflow',
       `${this.options.name}: queue full (max_queue_size=${this.options.maxQueueSize}), dropping new records` +
         ` (${this.counts.dropped} dropped so far)`,
     );
@@ -211,6 +237,16 @@ export class DeliveryQueue<T> {
     }
     this.batchSizes.push(rows);
     this.writeLatenciesMs.push(latencyMs);
+  }
+
+  /** Each kind of trouble is rate-limited on its own, so retries never hide a drop. */
+  private warn(kind: string, message: string): void {
+    let warning = this.warnings.get(kind);
+    if (!warning) {
+      warning = new RateLimitedWarning(this.options.warn ?? stderrWarning);
+      this.warnings.set(kind, warning);
+    }
+    warning.warn(message);
   }
 
   private sleep(ms: number): Promise<void> {

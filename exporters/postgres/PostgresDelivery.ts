@@ -52,7 +52,9 @@ export function openDelivery<T>(
 ): DeliveryHandle<T> {
   const ownsPool = !options.pool;
   const pool = options.pool ?? createPool(ownPoolSettings(options));
-  const sink = new PostgresTableWriter(pool, table, { usePreparedStatements: options.usePreparedStatements ?? true });
+  const sink = new PostgresTableWriter(pool, table, {
+    usePreparedStatements: options.usePreparedStatements ?? true,
+  });
   const queue = new DeliveryQueue<T>({
     name,
     sink,
@@ -105,7 +107,10 @@ export abstract class QueueingExporter<T> {
     resultCallback(
       refused === 0
         ? { code: ExportResultCode.SUCCESS }
-        : { code: ExportResultCode.FAILED, error: new Error(`pipetel: queue full, ${refused} records dropped`) },
+        : {
+            code: ExportResultCode.FAILED,
+            error: new Error(`pipetel: queue full, ${refused} records dropped`),
+          },
     );
   }
 

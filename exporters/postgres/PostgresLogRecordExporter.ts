@@ -3,12 +3,25 @@
 // through one queue, not the SDK's queue and then ours.
 
 import type { Context } from '@opentelemetry/api';
-import type { LogRecordExporter, LogRecordProcessor, ReadableLogRecord, SdkLogRecord } from '@opentelemetry/sdk-logs';
+import type {
+  LogRecordExporter,
+  LogRecordProcessor,
+  ReadableLogRecord,
+  SdkLogRecord,
+} from '@opentelemetry/sdk-logs';
 import { encodeLogRecord, LOGS_TABLE } from './logRows.js';
-import { type DeliveryHandle, openDelivery, type PostgresExporterOptions, QueueingExporter } from './PostgresDelivery.js';
+import {
+  type DeliveryHandle,
+  openDelivery,
+  type PostgresExporterOptions,
+  QueueingExporter,
+} from './PostgresDelivery.js';
 import { ResourceInfoCache } from './resourceInfo.js';
 
-export class PostgresLogRecordExporter extends QueueingExporter<ReadableLogRecord> implements LogRecordExporter {
+export class PostgresLogRecordExporter
+  extends QueueingExporter<ReadableLogRecord>
+  implements LogRecordExporter
+{
   protected readonly delivery: DeliveryHandle<ReadableLogRecord>;
 
   constructor(options: PostgresExporterOptions) {
@@ -22,7 +35,8 @@ export class PostgresLogRecordProcessor implements LogRecordProcessor {
   readonly exporter: PostgresLogRecordExporter;
 
   constructor(options: PostgresExporterOptions | PostgresLogRecordExporter) {
-    this.exporter = options instanceof PostgresLogRecordExporter ? options : new PostgresLogRecordExporter(options);
+    this.exporter =
+      options instanceof PostgresLogRecordExporter ? options : new PostgresLogRecordExporter(options);
   }
 
   onEmit(record: SdkLogRecord, _context?: Context): void {

@@ -26,7 +26,10 @@ export class PostgresMetricExporter implements PushMetricExporter {
     resultCallback(
       refused === 0
         ? { code: ExportResultCode.SUCCESS }
-        : { code: ExportResultCode.FAILED, error: new Error(`pipetel: queue full, ${refused} metric points dropped`) },
+        : {
+            code: ExportResultCode.FAILED,
+            error: new Error(`pipetel: queue full, ${refused} metric points dropped`),
+          },
     );
   }
 

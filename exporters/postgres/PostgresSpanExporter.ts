@@ -3,7 +3,12 @@
 
 import type { Context } from '@opentelemetry/api';
 import type { ReadableSpan, Span, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { type DeliveryHandle, openDelivery, type PostgresExporterOptions, QueueingExporter } from './PostgresDelivery.js';
+import {
+  type DeliveryHandle,
+  openDelivery,
+  type PostgresExporterOptions,
+  QueueingExporter,
+} from './PostgresDelivery.js';
 import { ResourceInfoCache } from './resourceInfo.js';
 import { encodeSpan, SPANS_TABLE } from './spanRows.js';
 

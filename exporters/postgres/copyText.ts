@@ -8,7 +8,13 @@ export const NULL_FIELD = '\\N';
 
 const NEEDS_ESCAPE = /[\\\t\n\r\u0000]/;
 const ESCAPES = /[\\\t\n\r\u0000]/g;
-const ESCAPED: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\u0000': '\uFFFD' };
+const ESCAPED: Record<string, string> = {
+  '\\': '\\\\',
+  '\t': '\\t',
+  '\n': '\\n',
+  '\r': '\\r',
+  '\u0000': '\uFFFD',
+};
 
 /** A text field. NUL, which PostgreSQL refuses in text, becomes U+FFFD. */
 export function textField(value: string | null | undefined): string {

@@ -52,7 +52,8 @@ export function encodeLogRecord(record: ReadableLogRecord, resources: ResourceIn
     ({ [STAGE_ATTRIBUTE]: stage, [TRACEBACK_ATTRIBUTE]: traceback, ...rest } = attributes);
   }
   const body = record.body;
-  const message = typeof body === 'string' ? body : body === undefined || body === null ? '' : JSON.stringify(body);
+  const message =
+    typeof body === 'string' ? body : body === undefined || body === null ? '' : JSON.stringify(body);
   const span = record.spanContext;
   const severity = record.severityNumber ?? 0;
   return `${uuidv7()}\t${textField(experimentId)}\t${hrTimeField(record.hrTime)}\t${levelForSeverity(severity, record.severityText)}\t${severity}\t${textField(record.instrumentationScope.name)}\t${textField(truncate(message, MAX_MESSAGE_CHARS))}\t${typeof traceback === 'string' ? textField(truncate(traceback, MAX_MESSAGE_CHARS)) : NULL_FIELD}\t${jsonField(rest)}\t${span ? span.traceId : NULL_FIELD}\t${span ? span.spanId : NULL_FIELD}\t${typeof stage === 'string' ? textField(stage) : NULL_FIELD}\n`;

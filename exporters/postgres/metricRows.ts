@@ -43,11 +43,21 @@ export interface MetricPoint {
   time: HrTime;
   attributes: Attributes;
   value?: number;
-  histogram?: { count: number; sum?: number; min?: number; max?: number; counts?: number[]; bounds?: number[] };
+  histogram?: {
+    count: number;
+    sum?: number;
+    min?: number;
+    max?: number;
+    counts?: number[];
+    bounds?: number[];
+  };
   isMonotonic?: boolean;
 }
 
-export function flattenResourceMetrics(metrics: ResourceMetrics, resources: ResourceInfoCache): MetricPoint[] {
+export function flattenResourceMetrics(
+  metrics: ResourceMetrics,
+  resources: ResourceInfoCache,
+): MetricPoint[] {
   const { experimentId } = resources.get(metrics.resource);
   const points: MetricPoint[] = [];
   for (const scopeMetrics of metrics.scopeMetrics) {
@@ -55,26 +65,50 @@ export function flattenResourceMetrics(metrics: ResourceMetrics, resources: Reso
     for (const metric of scopeMetrics.metrics) {
       const { name, unit } = metric.descriptor;
       for (const dataPoint of metric.dataPoints) {
-        const base = { experimentId, scope, name, unit, startTime: dataPoint.startTime, time: dataPoint.endTime, attributes: dataPoint.attributes };
+        const base = {
+          experimentId,
+          scope,
+          name,
+          unit,
+          startTime: dataPoint.startTime,
+          time: dataPoint.endTime,
+          attributes: dataPoint.attributes,
+        };
         switch (metric.dataPointType) {
           case DataPointType.GAUGE:
             points.push({ ...base, kind: 'gauge', value: dataPoint.value as number });
             break;
           case DataPointType.SUM:
-            points.push({ ...base, kind: 'sum', value: dataPoint.value as number, isMonotonic: metric.isMonotonic });
+            points.push({
+              ...base,
+              kind: 'sum',
+              value: dataPoint.value as number,
+              isMonotonic: metric.isMonotonic,
+            });
             break;
           case DataPointType.HISTOGRAM: {
             const h = dataPoint.value as Histogram;
             points.push({
               ...base,
               kind: 'histogram',
-              histogram: { count: h.count, sum: h.sum, min: h.min, max: h.max, counts: h.buckets.counts, bounds: h.buckets.boundaries },
+              histogram: {
+                count: h.count,
+                sum: h.sum,
+                min: h.min,
+                max: h.max,
+                counts: h.buckets.counts,
+                bounds: h.buckets.boundaries,
+              },
             });
             break;
           }
           case DataPointType.EXPONENTIAL_HISTOGRAM: {
             const h = dataPoint.value as { count: number; sum?: number; min?: number; max?: number };
-            points.push({ ...base, kind: 'histogram', histogram: { count: h.count, sum: h.sum, min: h.min, max: h.max } });
+            points.push({
+              ...base,
+              kind: 'histogram',
+              histogram: { count: h.count, sum: h.sum, min: h.min, max: h.max },
+            });
             break;
           }
         }

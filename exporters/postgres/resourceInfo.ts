@@ -27,7 +27,9 @@ export class ResourceInfoCache {
       const attributes = resource.attributes;
       const fromResource = attributes[EXPERIMENT_ID_ATTRIBUTE] ?? attributes['service.instance.id'];
       const experimentId =
-        this.fallbackExperimentId ?? (typeof fromResource === 'string' ? fromResource : undefined) ?? 'default';
+        this.fallbackExperimentId ??
+        (typeof fromResource === 'string' ? fromResource : undefined) ??
+        'default';
       info = { experimentId, resourceJson: jsonField(attributes) };
       this.cache.set(resource, info);
     }

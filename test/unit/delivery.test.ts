@@ -1,0 +1,151 @@
+// The delivery path on its own, with a sink that records what it is given and fails on demand:
+// batching, overflow accounting, retry with deduplication, isolation of poisoned rows, spilling.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { DeliveryQueue, type DeliveryOptions } from '../../exporters/delivery/DeliveryQueue.js';
+import { backoffDelayMs } from '../../exporters/delivery/RetryPolicy.js';
+import type { BatchSink, WriteOptions } from '../../exporters/delivery/types.js';
+
+class RecordingSink implements BatchSink {
+  readonly table = 'test_table';
+  batches: Array<{ lines: string[]; options: WriteOptions }> = [];
+  failures: unknown[] = [];
+  rejectLine?: string;
+
+  async write(lines: string[], options: WriteOptions): Promise<number> {
+    const failure = this.failures.shift();
+    if (failure) throw failure;
+    if (this.rejectLine && lines.includes(this.rejectLine)) throw Object.assign(new Error('bad row'), { code: '22P02' });
+    this.batches.push({ lines, options });
+    return lines.length;
+  }
+
+  get rows(): string[] {
+    return this.batches.flatMap((b) => b.lines);
+  }
+}
+
+function queue(sink: BatchSink, overrides: Partial<DeliveryOptions<number>> = {}) {
+  const warnings: string[] = [];
+  const q = new DeliveryQueue<number>({
+    name: 'test',
+    sink,
+    encode: (n) => `${n}\n`,
+    batchSize: 10,
+    maxBatchSize: 25,
+    flushIntervalMs: 60_000,
+    maxQueueSize: 100,
+    concurrency: 2,
+    retry: { initialDelayMs: 1, maxDelayMs: 5, multiplier: 2, maxElapsedMs: 200 },
+    warn: (m) => warnings.push(m),
+    ...overrides,
+  });
+  return { q, warnings };
+}
+
+describe('DeliveryQueue', () => {
+  it('writes every record once, in batches no larger than maxBatchSize', async () => {
+    const sink = new RecordingSink();
+    const { q } = queue(sink);
+    for (let i = 0; i < 95; i++) q.enqueue(i);
+    await q.forceFlush();
+    assert.deepEqual(sink.rows.map(Number).sort((a, b) => a - b), Array.from({ length: 95 }, (_, i) => i));
+    assert.ok(sink.batches.every((b) => b.lines.length <= 25));
+    assert.deepEqual(q.stats(), { queued: 0, exported: 95, dropped: 0, spooled: 0, failed: 0 });
+  });
+
+  it('waits for batch_size records before writing, until the flush interval', async () => {
+    const sink = new RecordingSink();
+    const { q } = queue(sink, { flushIntervalMs: 50 });
+    for (let i = 0; i < 3; i++) q.enqueue(i);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(sink.batches.length, 0, 'a partial batch is not written immediately');
+    await new Promise((r) => setTimeout(r, 120));
+    assert.equal(sink.rows.length, 3, 'the flush interval writes the partial batch');
+    await q.shutdown();
+  });
+
+  it('counts records refused by a full queue and warns', async () => {
+    const sink = new RecordingSink();
+    const { q, warnings } = queue(sink, { maxQueueSize: 5, batchSize: 1000 });
+    let accepted = 0;
+    for (let i = 0; i < 8; i++) if (q.enqueue(i)) accepted++;
+    assert.equal(accepted, 5);
+    assert.equal(q.stats().dropped, 3);
+    assert.match(warnings[0]!, /queue full/);
+    await q.forceFlush();
+    assert.equal(q.stats().exported, 5);
+  });
+
+  it('retries a failed write with the idempotent path and loses nothing', async () => {
+    const sink = new RecordingSink();
+    sink.failures.push(Object.assign(new Error('connection refused'), { code: 'ECONNREFUSED' }));
+    const { q } = queue(sink);
+    for (let i = 0; i < 10; i++) q.enqueue(i);
+    await q.forceFlush();
+    assert.equal(sink.rows.length, 10);
+    assert.equal(sink.batches[0]!.options.idempotent, true, 'a retry may follow a commit whose ack was lost');
+    assert.equal(q.stats().exported, 10);
+  });
+
+  it('switches to the deduplicating path on a unique violation', async () => {
+    const sink = new RecordingSink();
+    sink.failures.push(Object.assign(new Error('duplicate key'), { code: '23505' }));
+    const { q } = queue(sink);
+    for (let i = 0; i < 10; i++) q.enqueue(i);
+    await q.forceFlush();
+    assert.equal(sink.batches.length, 1);
+    assert.equal(sink.batches[0]!.options.idempotent, true);
+  });
+
+  it('isolates a row the database rejects and writes the rest of its batch', async () => {
+    const sink = new RecordingSink();
+    sink.rejectLine = '7\n';
+    const { q } = queue(sink);
+    for (let i = 0; i < 20; i++) q.enqueue(i);
+    await q.forceFlush();
+    assert.equal(sink.rows.length, 19);
+    assert.ok(!sink.rows.includes('7\n'));
+    assert.equal(q.stats().failed, 1);
+    assert.equal(q.stats().exported, 19);
+  });
+
+  it('spills to the spill target after retries are exhausted, else counts the drop', async () => {
+    const down = Object.assign(new Error('down'), { code: 'ECONNREFUSED' });
+    const failing: BatchSink = { table: 't', write: () => Promise.reject(down) };
+    const spilled: string[] = [];
+    const { q } = queue(failing, { spill: { append: async (_t, lines) => void spilled.push(...lines) } });
+    for (let i = 0; i < 10; i++) q.enqueue(i);
+    await q.forceFlush(5000);
+    assert.equal(spilled.length, 10);
+    assert.equal(q.stats().spooled, 10);
+
+    const { q: q2, warnings } = queue(failing);
+    for (let i = 0; i < 10; i++) q2.enqueue(i);
+    await q2.forceFlush(5000);
+    assert.equal(q2.stats().dropped, 10);
+    assert.ok(warnings.some((w) => /dropped 10 records/.test(w)));
+  });
+
+  it('shutdown gives up retrying at its deadline and accounts for every record', async () => {
+    const down = Object.assign(new Error('down'), { code: 'ECONNREFUSED' });
+    const failing: BatchSink = { table: 't', write: () => Promise.reject(down) };
+    const { q } = queue(failing, { retry: { initialDelayMs: 50, maxDelayMs: 1000, multiplier: 2, maxElapsedMs: 600_000 } });
+    for (let i = 0; i < 60; i++) q.enqueue(i);
+    const started = Date.now();
+    await q.shutdown(500);
+    assert.ok(Date.now() - started < 5000, 'shutdown is bounded');
+    const s = q.stats();
+    assert.equal(s.exported + s.dropped + s.spooled + s.failed, 60);
+    assert.equal(q.enqueue(1), false, 'closed queues refuse (and count) new records');
+  });
+
+  it('backoff grows exponentially with jitter and is capped', () => {
+    const policy = { initialDelayMs: 100, maxDelayMs: 1000, multiplier: 2, maxElapsedMs: 10_000 };
+    assert.equal(backoffDelayMs(policy, 1, () => 1), 100);
+    assert.equal(backoffDelayMs(policy, 1, () => 0), 50);
+    assert.equal(backoffDelayMs(policy, 3, () => 1), 400);
+    assert.equal(backoffDelayMs(policy, 10, () => 1), 1000);
+  });
+});

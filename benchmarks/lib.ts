@@ -1,0 +1,82 @@
+// Shared helpers of the benchmarks: a database to measure against, medians, and the results
+// file format that benchmarks/run.ts collects into docs/benchmarks.md.
+
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { resolve } from 'node:path';
+import pg from 'pg';
+import { ensureEmbeddedPostgres } from '../src/db/embedded.js';
+
+export interface Measurement {
+  /** What was measured, e.g. 'log.info enabled with attributes'. */
+  name: string;
+  /** pipetel's figure, or the anchor's. */
+  side: 'pipetel' | 'anchor';
+  unit: string;
+  median: number;
+  runs: number[];
+}
+
+export interface BenchmarkResult {
+  benchmark: string;
+  description: string;
+  target: string;
+  /** The figure compared against the target (a ratio or an absolute median). */
+  headline: { label: string; value: number; unit: string; meetsTarget: boolean };
+  measurements: Measurement[];
+  environment: Record<string, string | number>;
+  notes?: string[];
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+export function environment(extra: Record<string, string | number> = {}): Record<string, string | number> {
+  return {
+    node: process.version,
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    date: new Date().toISOString(),
+    ...extra,
+  };
+}
+
+export function writeResult(result: BenchmarkResult): string {
+  const dir = resolve(import.meta.dirname, 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = resolve(dir, `${result.benchmark}.json`);
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  return file;
+}
+
+/** Server URL: PIPETEL_BENCH_DATABASE_URL, else the embedded server under ./.pipetel-bench. */
+export async function benchServerUrl(): Promise<{ url: string; label: string }> {
+  const fromEnv = process.env.PIPETEL_BENCH_DATABASE_URL;
+  if (fromEnv) return { url: fromEnv, label: `external ${new URL(fromEnv).host}` };
+  const server = await ensureEmbeddedPostgres({ home: resolve(process.env.PIPETEL_BENCH_HOME ?? '.pipetel-bench') });
+  return { url: server.url, label: 'embedded PostgreSQL' };
+}
+
+export async function freshDatabase(serverUrl: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `pipetel_bench_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const c = new pg.Client({ connectionString: serverUrl });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}

@@ -1,0 +1,133 @@
+// Write throughput into pipeline_logs: pipetel's log exporter (fed the way the SDK's batch
+// processor feeds it: 512 records per export call, then forceFlush) against a raw COPY of the
+// same rows — already encoded, one COPY stream — into the same table and indexes, in one run.
+// Target (SPEC §8): pipetel ≥ 0.9 × raw COPY.
+
+import type { HrTime } from '@opentelemetry/api';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import pg from 'pg';
+import { encodeLogRecord, LOGS_TABLE } from '../exporters/postgres/logRows.js';
+import { PostgresLogRecordExporter } from '../exporters/postgres/PostgresLogRecordExporter.js';
+import { ResourceInfoCache } from '../exporters/postgres/resourceInfo.js';
+import { copyLines } from '../exporters/postgres/TableWriter.js';
+import { migrate } from '../src/db/migrate.js';
+import {
+  type BenchmarkResult,
+  benchServerUrl,
+  environment,
+  freshDatabase,
+  type Measurement,
+  median,
+  writeResult,
+} from './lib.js';
+
+const ROWS = Number(process.env.BENCH_ROWS ?? 100_000);
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const SDK_EXPORT_BATCH = 512;
+
+function makeRecords(count: number): ReadableLogRecord[] {
+  const resource = resourceFromAttributes({ 'service.name': 'bench', 'pipetel.experiment_id': 'bench' });
+  const base = Math.floor(Date.now() / 1000);
+  const records: ReadableLogRecord[] = [];
+  for (let i = 0; i < count; i++) {
+    const hrTime: HrTime = [base + Math.floor(i / 1000), (i % 1000) * 1_000_000];
+    records.push({
+      hrTime,
+      hrTimeObserved: hrTime,
+      severityNumber: i % 10 === 0 ? 17 : 9,
+      severityText: i % 10 === 0 ? 'ERROR' : 'INFO',
+      body: `processed batch ${i} of customer orders from s3://bucket/part-${i % 64}.parquet`,
+      resource,
+      instrumentationScope: { name: `etl.stage${i % 4}` },
+      attributes: { 'pipetel.stage': `stage${i % 4}`, rows: i % 1000, source: 's3://bucket/x', ok: true },
+      droppedAttributesCount: 0,
+      spanContext: { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 1 },
+    });
+  }
+  return records;
+}
+
+async function rawCopy(url: string, text: string[]): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const started = performance.now();
+  await copyLines(client, `COPY ${LOGS_TABLE.name} (${LOGS_TABLE.columns.map((c) => `"${c}"`).join(', ')}) FROM STDIN`, text);
+  const elapsed = performance.now() - started;
+  await client.end();
+  return elapsed;
+}
+
+async function viaExporter(url: string, records: ReadableLogRecord[], settings: { maxBatchSize: number; concurrency: number }): Promise<number> {
+  const exporter = new PostgresLogRecordExporter({
+    connectionString: url,
+    batchSize: 100,
+    flushIntervalMs: 5000,
+    maxQueueSize: records.length,
+    poolSize: settings.concurrency + 1,
+    ...settings,
+  });
+  // Open the pool's connections before timing, as a running pipeline would have them.
+  const started = performance.now();
+  for (let i = 0; i < records.length; i += SDK_EXPORT_BATCH) {
+    exporter.export(records.slice(i, i + SDK_EXPORT_BATCH), () => undefined);
+    // The SDK processor hands over the next batch on a later tick.
+    if ((i / SDK_EXPORT_BATCH) % 8 === 7) await new Promise((r) => setImmediate(r));
+  }
+  await exporter.forceFlush(600_000);
+  const elapsed = performance.now() - started;
+  const stats = exporter.stats();
+  await exporter.shutdown();
+  if (stats.exported !== records.length) throw new Error(`exporter stored ${stats.exported} of ${records.length}`);
+  return elapsed;
+}
+
+async function truncate(url: string): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  await c.query(`TRUNCATE ${LOGS_TABLE.name}`);
+  await c.query('CHECKPOINT').catch(() => undefined);
+  await c.end();
+}
+
+export async function run(): Promise<BenchmarkResult> {
+  const server = await benchServerUrl();
+  const db = await freshDatabase(server.url);
+  try {
+    await migrate(db.url);
+    const records = makeRecords(ROWS);
+    const resources = new ResourceInfoCache(undefined);
+    const encoded = records.map((r) => encodeLogRecord(r, resources)); // anchor gets pre-encoded rows
+    const settings = { maxBatchSize: 1000, concurrency: 2 };
+    const anchorRuns: number[] = [];
+    const oursRuns: number[] = [];
+    for (let r = 0; r < RUNS; r++) {
+      await truncate(db.url);
+      anchorRuns.push((ROWS / (await rawCopy(db.url, encoded))) * 1000);
+      await truncate(db.url);
+      oursRuns.push((ROWS / (await viaExporter(db.url, records, settings))) * 1000);
+      process.stderr.write(`  run ${r + 1}/${RUNS}: raw COPY ${Math.round(anchorRuns.at(-1)!)} rows/s, pipetel ${Math.round(oursRuns.at(-1)!)} rows/s\n`);
+    }
+    const measurements: Measurement[] = [
+      { name: 'raw COPY, pre-encoded rows, one stream', side: 'anchor', unit: 'rows/s', median: median(anchorRuns), runs: anchorRuns },
+      { name: 'PostgresLogRecordExporter (encode + COPY, from export() to committed)', side: 'pipetel', unit: 'rows/s', median: median(oursRuns), runs: oursRuns },
+    ];
+    const ratio = median(oursRuns) / median(anchorRuns);
+    return {
+      benchmark: 'throughput',
+      description: `${ROWS.toLocaleString('en-US')} log rows into pipeline_logs with all schema indexes (incl. the GIN full-text index), ${RUNS} alternating runs`,
+      target: 'pipetel ≥ 0.9 × raw COPY',
+      headline: { label: 'pipetel / raw COPY', value: ratio, unit: '×', meetsTarget: ratio >= 0.9 },
+      measurements,
+      environment: environment({ server: server.label, rows: ROWS, maxBatchSize: settings.maxBatchSize, concurrency: settings.concurrency }),
+    };
+  } finally {
+    await db.drop();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const result = await run();
+  process.stdout.write(`${JSON.stringify(result.headline)}\n`);
+  writeResult(result);
+}

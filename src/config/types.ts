@@ -115,6 +115,8 @@ export interface PipetelSettings {
   profile: ProfileName | null;
   service_name: string;
   experiment_id: string | null;
+  /** The whole SDK is a no-op (OTEL_SDK_DISABLED=true). */
+  disabled: boolean;
   logging: LoggingSettings;
   monitoring: MonitoringSettings;
   database: DatabaseSettings;
@@ -127,6 +129,8 @@ export interface PipetelSettings {
 /** A partial settings object, as written in YAML or passed to register({ config }). */
 export type PartialSettings = DeepPartial<PipetelSettings>;
 
+// Interfaces have no index signature, so `extends Record<string, unknown>` is false for them and
+// would leave nested sections required; test for plain objects instead (arrays stay whole).
 export type DeepPartial<T> = {
-  [K in keyof T]?: T[K] extends Record<string, unknown> ? DeepPartial<T[K]> : T[K];
+  [K in keyof T]?: T[K] extends readonly unknown[] ? T[K] : T[K] extends object ? DeepPartial<T[K]> : T[K];
 };

@@ -1,0 +1,317 @@
+// The one schema of pipetel's settings: for every key its type, default, allowed values, the
+// environment variables that set it and a one-line doc. Validation (validate.ts), the env layer
+// (env.ts), redaction and the README's config table are all derived from this tree.
+
+import {
+  boolean,
+  booleanOrAuto,
+  enumMatcher,
+  type FieldSpec,
+  fractionCheck,
+  type GroupSpec,
+  group,
+  integer,
+  mapOf,
+  nullable,
+  numberFromEnv,
+  oneOf,
+  type SchemaNode,
+  seconds,
+  stringList,
+  text,
+  type ValueOf,
+} from './fields.js';
+import { redactUrl } from './redact.js';
+import { clone, isPlainObject } from './tree.js';
+import type { LevelName, PartitioningMode, PipetelSettings, ProfileName } from './types.js';
+
+export const LEVELS: readonly LevelName[] = ['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'];
+export const PROFILES: readonly ProfileName[] = ['minimal', 'balanced', 'full'];
+const PARTITIONING: readonly PartitioningMode[] = ['none', 'daily', 'monthly'];
+const LEVEL_ALIASES = { WARN: 'WARNING' } as const;
+
+const DAY = 86_400;
+const HOUR = 3_600;
+
+const level = (defaultValue: LevelName, doc: string, env?: string[]) =>
+  oneOf(LEVELS, defaultValue, doc, { aliases: LEVEL_ALIASES, env });
+
+const matchLevel = enumMatcher(LEVELS, LEVEL_ALIASES);
+
+const isPostgresUrl = (value: string) => /^postgres(ql)?:\/\/\S+$/i.test(value.trim());
+const isHttpUrl = (value: string) => /^https?:\/\/\S+$/i.test(value.trim());
+
+export const settingsSchema = group('pipetel settings', {
+  profile: nullable(
+    oneOf(PROFILES, 'balanced', "Preset applied right above the built-in defaults: the seed's templates.", {
+      env: ['PIPETEL_PROFILE'],
+    }),
+  ),
+  service_name: text('pipeline', 'service.name of everything this process emits.', {
+    env: ['OTEL_SERVICE_NAME'],
+  }),
+  experiment_id: nullable(
+    text('', 'Experiment (run) id; null means register() generates one.', { env: ['PIPETEL_EXPERIMENT_ID'] }),
+  ),
+  disabled: boolean(false, 'The whole SDK is a no-op (OTEL_SDK_DISABLED=true).', {
+    // OTel's rule for this variable: only "true" (any case) disables; anything else is false.
+    env: [{ name: 'OTEL_SDK_DISABLED', parse: (value) => value.trim().toLowerCase() === 'true' }],
+  }),
+
+  logging: group('Logs: level, sampling and where records go.', {
+    level: level('INFO', 'Lowest level recorded (WARN is accepted for WARNING; any case).', [
+      'PIPETEL_LOG_LEVEL',
+    ]),
+    async_mode: boolean(true, 'Non-blocking logging (emitting is always an in-memory enqueue).'),
+    compression: boolean(true, 'Gzip rotated log files.'),
+    sampling: mapOf<Partial<Record<LevelName, number>>>(
+      {},
+      'Share of records kept per level, 0..1, e.g. {DEBUG: 0.1}; unlisted levels keep all.',
+      {
+        type: 'map of level → 0..1',
+        key: matchLevel,
+        allowedKeys: LEVELS,
+        expectedKey: `a level name (one of ${LEVELS.join(', ')})`,
+        value: fractionCheck,
+        valueFromEnv: numberFromEnv,
+      },
+    ),
+    console: group('Human-readable copy of the logs on stderr.', {
+      enabled: booleanOrAuto('auto', "Print to stderr; 'auto' prints only when stderr is a TTY."),
+      level: level('WARNING', 'Lowest level printed to the console.'),
+    }),
+    database: group('Log records shipped to PostgreSQL (pipeline_logs).', {
+      enabled: boolean(true, 'Ship log records to PostgreSQL.'),
+      batch_size: integer(100, 'Records queued before a batch is written.', { min: 1, max: 100_000 }),
+      flush_interval: seconds(5.0, 'Seconds between timed flushes.', { max: HOUR }),
+      max_queue_size: integer(
+        10_000,
+        'Records held in memory; beyond it new records are dropped (and counted).',
+        {
+          min: 1,
+          max: 10_000_000,
+        },
+      ),
+      async_mode: boolean(true, 'Non-blocking writes (always true in pipetel; kept for the seed).'),
+      wait_for_flush: boolean(false, 'Block the emitting call when the queue is full instead of dropping.'),
+    }),
+    file: group('JSON-lines log files.', {
+      enabled: boolean(true, 'Write log records to a local JSON-lines file.'),
+      path: nullable(text('', 'Log file path; null means $PIPETEL_HOME/logs/pipetel.log.')),
+      max_size_mb: integer(100, 'Rotate the file at this size (MB).', { min: 1, max: 1_000_000 }),
+      backup_count: integer(5, 'Rotated files kept.', { min: 0, max: 10_000 }),
+    }),
+  }),
+
+  monitoring: group('Metrics, progress and resource tracking.', {
+    enabled: boolean(true, 'Collect metrics, progress and resource usage.'),
+    metrics_interval: seconds(10.0, 'Seconds between metric collections.', { max: DAY }),
+    progress_update_interval: seconds(5.0, 'Seconds between progress flushes per node.', { max: DAY }),
+    enable_resource_tracking: boolean(true, 'Sample CPU and memory (@opentelemetry/host-metrics).'),
+    resource_sample_interval: seconds(30.0, 'Seconds between CPU/memory samples.', { max: DAY }),
+    aggregate_metrics: boolean(true, 'Aggregate metric points in memory before export.'),
+    aggregation_window: seconds(60, 'Seconds per aggregation window.', { max: DAY }),
+    detailed_metrics: boolean(
+      false,
+      'Node runtime health metrics (event loop delay, heap) on top of the basic ones.',
+    ),
+    database: group('How telemetry is written to PostgreSQL.', {
+      connection_pool_size: integer(10, 'Connections in the writer pool.', { min: 1, max: 1_000 }),
+      connection_timeout: seconds(30, 'Seconds to wait for a connection.', { max: HOUR }),
+      max_batch_size: integer(1_000, 'Rows per write, at most.', { min: 1, max: 1_000_000 }),
+      batch_timeout: seconds(10.0, 'Seconds one batch write may take before it is abandoned and retried.', {
+        max: HOUR,
+      }),
+      use_prepared_statements: boolean(true, 'Use named prepared statements for writes.'),
+      enable_query_cache: boolean(true, 'Cache query plans/text for repeated reads.'),
+    }),
+  }),
+
+  database: group('The PostgreSQL server telemetry is stored in.', {
+    url: nullable(
+      text(
+        '',
+        'postgres:// URL; null means the embedded server. DATABASE_URL is used only if it is postgres://.',
+        {
+          type: 'postgres URL',
+          expected: 'a postgres:// or postgresql:// URL',
+          valid: isPostgresUrl,
+          redact: redactUrl,
+          env: ['PIPETEL_DATABASE_URL', { name: 'DATABASE_URL', applies: isPostgresUrl }],
+        },
+      ),
+    ),
+    auto_migrate: boolean(true, 'register() applies pending schema migrations.'),
+    partitioning: oneOf(PARTITIONING, 'none', 'Time partitioning of the telemetry tables.'),
+  }),
+
+  spool: group('Crash-safe local spool used while the database is unreachable.', {
+    enabled: boolean(true, 'Spool records to $PIPETEL_HOME when the database is unreachable.'),
+    sync_interval: seconds(30, 'Seconds between replay attempts of the spool.', { max: DAY }),
+    batch_size: integer(1_000, 'Records per replayed batch.', { min: 1, max: 1_000_000 }),
+    fsync_interval: seconds(1, 'Seconds between fsyncs of the spool file; 0 fsyncs every append.', {
+      max: HOUR,
+      allowZero: true,
+    }),
+  }),
+
+  shutdown: group('Flushing on shutdown and on signals.', {
+    timeout: seconds(10, 'Seconds shutdown (and SIGTERM/SIGINT handlers) may spend flushing.', { max: HOUR }),
+  }),
+
+  otlp: group('Also export to an OpenTelemetry collector.', {
+    enabled: boolean(false, 'Also send everything over OTLP/HTTP.'),
+    endpoint: nullable(
+      text('', 'Collector base URL, e.g. http://localhost:4318; null means the OTel default.', {
+        type: 'http(s) URL',
+        expected: 'an http:// or https:// URL',
+        valid: isHttpUrl,
+        redact: redactUrl,
+        env: ['OTEL_EXPORTER_OTLP_ENDPOINT'],
+      }),
+    ),
+    headers: mapOf<Record<string, string>>({}, 'Extra HTTP headers for OTLP requests (values are secrets).', {
+      type: 'map of name → string',
+      key: (name) => (name.trim() === '' ? undefined : name),
+      expectedKey: 'a header name',
+      value: (value) =>
+        typeof value === 'string'
+          ? { ok: true, value }
+          : { ok: false, issues: [{ expected: 'a string', got: String(value) }] },
+      valueFromEnv: (value) => value,
+      secretValues: true,
+      env: ['OTEL_EXPORTER_OTLP_HEADERS'],
+    }),
+  }),
+
+  redaction: group('Hiding secrets in telemetry attributes.', {
+    enabled: boolean(true, 'Redact attribute values whose keys look like secrets.'),
+    keys: stringList(
+      [
+        'password',
+        'passwd',
+        'secret',
+        'token',
+        'api_key',
+        'apikey',
+        'authorization',
+        'auth',
+        'credential',
+        'private_key',
+        'cookie',
+        'session',
+      ],
+      'Attribute keys containing any of these (case-insensitive) are redacted.',
+    ),
+  }),
+});
+
+// The schema and types.ts must describe the same shape: this fails to compile when they drift.
+type SchemaSettings = ValueOf<typeof settingsSchema>;
+type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+export const schemaMatchesTypes: Same<SchemaSettings, PipetelSettings> = true;
+
+// ---- walking the tree -----------------------------------------------------------------------
+
+export interface Leaf {
+  path: string[];
+  key: string;
+  field: FieldSpec<unknown>;
+}
+
+function collectLeaves(node: GroupSpec, prefix: string[], out: Leaf[]): Leaf[] {
+  for (const [name, child] of Object.entries(node.fields)) {
+    const path = [...prefix, name];
+    if (child.kind === 'group') collectLeaves(child, path, out);
+    else out.push({ path, key: path.join('.'), field: child });
+  }
+  return out;
+}
+
+function collectPaths(node: GroupSpec, prefix: string[], out: string[]): string[] {
+  for (const [name, child] of Object.entries(node.fields)) {
+    const path = [...prefix, name];
+    out.push(path.join('.'));
+    if (child.kind === 'group') collectPaths(child, path, out);
+  }
+  return out;
+}
+
+/** Every setting (leaf) in schema order. */
+export const leaves: readonly Leaf[] = collectLeaves(settingsSchema, [], []);
+
+/** Every valid dotted key, sections included, in schema order (candidates for "did you mean"). */
+export const dottedKeys: readonly string[] = collectPaths(settingsSchema, [], []);
+
+function buildDefaults(node: GroupSpec): Record<string, unknown> {
+  const result: Record<string, unknown> = {};
+  for (const [name, child] of Object.entries(node.fields)) {
+    result[name] = child.kind === 'group' ? buildDefaults(child) : clone(child.default);
+  }
+  return result;
+}
+
+const defaults = buildDefaults(settingsSchema) as unknown as PipetelSettings;
+
+/** A fresh copy of the built-in defaults. */
+export function defaultSettings(): PipetelSettings {
+  return clone(defaults);
+}
+
+export type ResolvedPath =
+  | { kind: 'group'; path: string[]; node: GroupSpec }
+  | { kind: 'field'; path: string[]; node: FieldSpec<unknown> }
+  | { kind: 'entry'; path: string[]; node: FieldSpec<unknown>; entryKey: string };
+
+/**
+ * Maps segments to a schema node. `ignoreCase` serves environment variables. A map field takes
+ * one more segment naming an entry (`logging.sampling.DEBUG`). Returns the index of the first
+ * unknown segment when the path is not valid.
+ */
+export function resolvePath(
+  segments: readonly string[],
+  options: { ignoreCase?: boolean } = {},
+): ResolvedPath | { unknownAt: number } {
+  let node: SchemaNode = settingsSchema;
+  const path: string[] = [];
+  for (let i = 0; i < segments.length; i++) {
+    const segment = segments[i];
+    if (node.kind === 'field') {
+      const entryKey = i === segments.length - 1 ? node.entry?.normalizeKey(segment) : undefined;
+      return entryKey === undefined ? { unknownAt: i } : { kind: 'entry', path, node, entryKey };
+    }
+    const name: string | undefined = options.ignoreCase
+      ? Object.keys(node.fields).find((candidate) => candidate.toLowerCase() === segment.toLowerCase())
+      : Object.hasOwn(node.fields, segment)
+        ? segment
+        : undefined;
+    if (name === undefined) return { unknownAt: i };
+    node = node.fields[name];
+    path.push(name);
+  }
+  return node.kind === 'group' ? { kind: 'group', path, node } : { kind: 'field', path, node };
+}
+
+// ---- docs -----------------------------------------------------------------------------------
+
+function showDefault(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (isPlainObject(value) && Object.keys(value).length === 0) return '{}';
+  return JSON.stringify(value);
+}
+
+function cell(text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+
+/** The README's configuration reference: one row per setting (key | default | meaning). */
+export function renderConfigTable(): string {
+  const rows = leaves.map(({ key, field }) => {
+    const env = field.env.map((alias) => `\`${alias.name}\``);
+    const meaning = [field.doc, `Type: ${field.type}.`, env.length > 0 ? `Env: ${env.join(', ')}.` : '']
+      .filter(Boolean)
+      .join(' ');
+    return `| \`${key}\` | \`${cell(showDefault(field.default))}\` | ${cell(meaning)} |`;
+  });
+  return ['| key | default | meaning |', '| --- | --- | --- |', ...rows].join('\n') + '\n';
+}

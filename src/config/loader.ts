@@ -1,0 +1,91 @@
+// loadConfig(): gathers every source of settings — YAML file, environment, programmatic options —
+// validates them all, and either returns a complete Config or throws one ConfigError listing every
+// problem. Nothing else in pipetel reads settings files or environment variables.
+
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Config, type ConfigLayer } from './Config.js';
+import { ConfigError, type ConfigProblem } from './ConfigError.js';
+import { readEnvironment } from './env.js';
+import { readSettingsFile } from './file.js';
+import { mergeInto, type PlainObject } from './tree.js';
+import type { PartialSettings } from './types.js';
+import { checkPartial } from './validate.js';
+
+export interface LoadConfigOptions {
+  /** YAML file to read; it must exist. Default: PIPETEL_CONFIG, else ./pipetel.yml, else ./config.yml. */
+  configFile?: string;
+  /** Settings in the YAML's shape; above the file and the environment. */
+  config?: PartialSettings;
+  /** Environment to read (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** Directory relative paths are resolved against (default process.cwd()). */
+  cwd?: string;
+  /** Shortcut for config.service_name (above `config`). */
+  serviceName?: string;
+  /** Shortcut for config.experiment_id (above `config`). */
+  experimentId?: string;
+  /** Shortcut for config.database.url (above `config`). */
+  databaseUrl?: string;
+}
+
+const IMPLICIT_FILES = ['pipetel.yml', 'config.yml'];
+
+/** The effective configuration. Throws ConfigError (listing every problem) instead of starting half-configured. */
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const cwd = resolve(options.cwd ?? process.cwd());
+  const problems: ConfigProblem[] = [];
+  const layers: ConfigLayer[] = [];
+
+  const file = findConfigFile(options, env, cwd);
+  if (file) {
+    const read = readSettingsFile(file.path, file.key);
+    problems.push(...read.problems);
+    layers.push({ source: `file:${file.path}`, settings: read.settings });
+  }
+
+  const fromEnv = readEnvironment(env);
+  problems.push(...fromEnv.problems);
+  if (fromEnv.used.length > 0) layers.push({ source: 'env', settings: fromEnv.settings });
+
+  const programmatic = readOptions(options);
+  problems.push(...programmatic.problems);
+  if (programmatic.settings) layers.push({ source: 'options', settings: programmatic.settings });
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return new Config({ layers, home: resolve(cwd, env.PIPETEL_HOME || '.pipetel') });
+}
+
+/** The file to read and what named it; undefined when no file is configured and none exists. */
+function findConfigFile(
+  options: LoadConfigOptions,
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+): { path: string; key: string } | undefined {
+  if (options.configFile) return { path: resolve(cwd, options.configFile), key: 'configFile' };
+  if (env.PIPETEL_CONFIG) return { path: resolve(cwd, env.PIPETEL_CONFIG), key: 'PIPETEL_CONFIG' };
+  for (const name of IMPLICIT_FILES) {
+    const path = resolve(cwd, name);
+    if (existsSync(path)) return { path, key: name };
+  }
+  return undefined;
+}
+
+function readOptions(options: LoadConfigOptions): { settings?: PartialSettings; problems: ConfigProblem[] } {
+  const problems: ConfigProblem[] = [];
+  const settings: PlainObject = {};
+  let given = false;
+  const add = (input: unknown, source: string) => {
+    given = true;
+    const checked = checkPartial(input, { source });
+    problems.push(...checked.problems);
+    mergeInto(settings, checked.settings as PlainObject);
+  };
+  if (options.config !== undefined) add(options.config, 'options.config');
+  if (options.serviceName !== undefined) add({ service_name: options.serviceName }, 'option serviceName');
+  if (options.experimentId !== undefined) add({ experiment_id: options.experimentId }, 'option experimentId');
+  if (options.databaseUrl !== undefined)
+    add({ database: { url: options.databaseUrl } }, 'option databaseUrl');
+  return given ? { settings: settings as PartialSettings, problems } : { problems };
+}

@@ -1,0 +1,89 @@
+// The schema as the single source: every key documented and defaulted, the docs table generated
+// from it, typo suggestions, and URL redaction that never leaks a password.
+
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { defaultSettings, redactUrl, renderConfigTable } from '../../src/config/index.js';
+import { leaves } from '../../src/config/schema.js';
+import { getIn } from '../../src/config/tree.js';
+import { suggestKey } from '../../src/config/validate.js';
+
+describe('schema', () => {
+  test('every setting has a one-line doc and a default matching defaultSettings()', () => {
+    const defaults = defaultSettings();
+    for (const { key, path, field } of leaves) {
+      assert.ok(field.doc.length > 10 && !field.doc.includes('\n'), key);
+      assert.deepEqual(getIn(defaults, path), field.default, key);
+    }
+  });
+
+  test('defaultSettings() returns a fresh copy each time', () => {
+    const first = defaultSettings();
+    first.redaction.keys.length = 0;
+    assert.ok(defaultSettings().redaction.keys.length > 0);
+  });
+
+  test('the markdown table has a row per setting: key | default | meaning', () => {
+    const table = renderConfigTable().trimEnd().split('\n');
+    assert.equal(table[0], '| key | default | meaning |');
+    assert.equal(table.length, leaves.length + 2);
+    assert.ok(
+      table.includes(
+        '| `logging.database.batch_size` | `100` | Records queued before a batch is written. Type: integer 1–100000. |',
+      ),
+    );
+    const url = table.find((row) => row.startsWith('| `database.url` |'));
+    assert.match(url ?? '', /`PIPETEL_DATABASE_URL`, `DATABASE_URL`/);
+    for (const row of table.slice(2)) assert.equal(row.split(/(?<!\\)\|/).length, 5, row);
+  });
+});
+
+describe('suggestions for unknown keys', () => {
+  const cases: Array<[string, string | undefined]> = [
+    ['logging.database.batch_sise', 'logging.database.batch_size'],
+    ['logging.batch_size', 'logging.database.batch_size'],
+    ['batch_size', 'logging.database.batch_size'],
+    ['spool.batchsize', 'spool.batch_size'],
+    ['logging.Level', 'logging.level'],
+    ['monitoring.metric_interval', 'monitoring.metrics_interval'],
+    ['monitoring.database.pool_size', 'monitoring.database.connection_pool_size'],
+    ['database.uri', 'database.url'],
+    ['completely_unrelated_thing', undefined],
+  ];
+  for (const [key, expected] of cases) {
+    test(`${key} → ${expected ?? 'no suggestion'}`, () => {
+      assert.equal(suggestKey(key), expected);
+    });
+  }
+});
+
+describe('redactUrl', () => {
+  const cases: Array<[string, string]> = [
+    ['postgres://user:secret@host/db', 'postgres://user:****@host/db'],
+    [
+      'postgresql://user:secret@host:5432/db?sslmode=require',
+      'postgresql://user:****@host:5432/db?sslmode=require',
+    ],
+    ['postgres://user@host/db', 'postgres://user@host/db'],
+    ['postgres://host/db', 'postgres://host/db'],
+    ['postgres://host/db?user=u&password=secret&x=1', 'postgres://host/db?user=u&password=****&x=1'],
+    ['host=db user=u password=secret dbname=x', 'host=db user=u password=**** dbname=x'],
+  ];
+  for (const [url, expected] of cases) {
+    test(url, () => assert.equal(redactUrl(url), expected));
+  }
+
+  test('malformed URLs still never show the password', () => {
+    for (const url of [
+      'postgres://user:p@ss@host/db',
+      'postgres://user:pa/ss@host/db',
+      'postgres://user:pa?ss@host/db',
+      'postgres://user:pa#ss@host/db?application_name=a@b',
+      'postgres://user:p@ss@host/db?application_name=a@b',
+    ]) {
+      const redacted = redactUrl(url);
+      assert.ok(!/p@ss|pa\/ss|pa\?ss|pa#ss/.test(redacted), `${url} → ${redacted}`);
+      assert.ok(redacted.includes('****'), redacted);
+    }
+  });
+});

@@ -1,0 +1,338 @@
+// The state every logger of one factory shares — thresholds, sampling, counters, sink, console —
+// and the one place a log call becomes a record. Loggers hold a reference to it, so setLevel() and
+// setSampling() reach all of them at once; the level check itself happens in Logger before any call.
+
+import { performance } from 'node:perf_hooks';
+import type { HrTime } from '@opentelemetry/api';
+import { type Context, context, isSpanContextValid, type SpanContext, trace } from '@opentelemetry/api';
+import type { Resource } from '@opentelemetry/resources';
+import { RateLimitedWarning, stderrWarning } from '../../exporters/delivery/RateLimitedWarning.js';
+import type { LevelName } from '../config/types.js';
+import { isMonitoringDisabled, stageOf } from '../pipeline/context.js';
+import type { ConsoleOutput } from './ConsoleOutput.js';
+import {
+  cleanText,
+  errorSummary,
+  formatCompiled,
+  isCleanText,
+  stringifyArg,
+  TemplateCache,
+} from './format.js';
+import { levelNameOf, MAX_SEVERITY, severityOf } from './levels.js';
+import {
+  AttributeSanitizer,
+  DEFAULT_REDACT_KEYS,
+  isError,
+  isPlainObject,
+  MAX_ATTRIBUTES,
+  MAX_TEXT_CHARS,
+} from './sanitize.js';
+import type { LogRecordSink, PipetelLogRecord } from './types.js';
+
+/** Record attribute carrying the stage name (pipeline_logs.stage). */
+export const STAGE_ATTRIBUTE = 'pipetel.stage';
+
+/** Passed as `error` when a call carries no explicit exception (undefined is a thrown value too). */
+export const NO_ERROR: unique symbol = Symbol('no error');
+
+/**
+ * A logger's cached context (addContext/child): already sanitized and redacted, kept as parallel
+ * key/value arrays because copying those into a fresh object is the fastest way V8 offers to start
+ * each record's attributes (spreading an object and then adding keys hits a slow path).
+ */
+export class Bindings {
+  static readonly EMPTY = new Bindings([], [], 0);
+
+  constructor(
+    readonly keys: readonly string[],
+    readonly values: readonly unknown[],
+    /** Distinct keys seen; above MAX_ATTRIBUTES the excess counts as dropped in every record. */
+    readonly seenKeys: number,
+  ) {}
+
+  /** A new attributes object holding the bindings. */
+  toAttributes(): Record<string, unknown> {
+    const attributes: Record<string, unknown> = {};
+    const { keys, values } = this;
+    for (let i = 0; i < keys.length; i++) setAttribute(attributes, keys[i], values[i]);
+    return attributes;
+  }
+}
+
+/** Assigns without letting a `__proto__` key (from parsed JSON) replace the object's prototype. */
+function setAttribute(target: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') {
+    Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  } else {
+    target[key] = value;
+  }
+}
+
+export interface LoggerCounters {
+  /** Records dropped by per-level sampling. */
+  sampledOut: number;
+  /** Values (or messages) altered to be safe: truncated, NUL/surrogates replaced, cycles cut, … */
+  sanitized: number;
+  /** Attribute values replaced by '[REDACTED]'. */
+  redacted: number;
+}
+
+export interface InstrumentationScopeRef {
+  readonly name: string;
+}
+
+export interface LoggerCoreOptions {
+  level: LevelName;
+  sampling?: Partial<Record<LevelName, number>>;
+  sink: LogRecordSink;
+  resource: Resource;
+  redactKeys?: readonly string[];
+  console?: ConsoleOutput;
+  consoleLevel?: LevelName;
+  random?: () => number;
+  isDisabled?: () => boolean;
+}
+
+/** Severity → severityText, for the numbers the seed's levels use (others map to their range). */
+const SEVERITY_TEXT: string[] = Array.from({ length: MAX_SEVERITY + 1 }, (_, severity) =>
+  levelNameOf(severity),
+);
+
+// performance.timeOrigin split once into whole seconds + a millisecond remainder, so adding
+// performance.now() keeps sub-microsecond precision (a single epoch-ms double has ~0.2 µs steps).
+const ORIGIN_SECONDS = Math.floor(performance.timeOrigin / 1000);
+const ORIGIN_REMAINDER_MS = performance.timeOrigin - ORIGIN_SECONDS * 1000;
+
+/** Wall-clock time now as an OTel HrTime [seconds, nanoseconds]. */
+export function hrTimeNow(): HrTime {
+  const ms = ORIGIN_REMAINDER_MS + performance.now();
+  const seconds = Math.floor(ms / 1000);
+  return [ORIGIN_SECONDS + seconds, Math.trunc((ms - seconds * 1000) * 1e6)];
+}
+
+export class LoggerCore {
+  /** Lowest severity anything listens to (sink or console): the first check of every call. */
+  threshold = 0;
+  sinkThreshold = 0;
+  consoleThreshold = Number.POSITIVE_INFINITY;
+  /** Share of records kept, by severity number. */
+  readonly keepRatio: number[] = new Array(MAX_SEVERITY + 1).fill(1);
+  readonly counters: LoggerCounters = { sampledOut: 0, sanitized: 0, redacted: 0 };
+  readonly sanitizer: AttributeSanitizer;
+
+  private readonly sink: LogRecordSink;
+  private readonly resource: Resource;
+  private readonly console: ConsoleOutput | undefined;
+  private readonly random: () => number;
+  private readonly isDisabled: (() => boolean) | undefined;
+  private readonly scopes = new Map<string, InstrumentationScopeRef>();
+  private readonly templates = new TemplateCache();
+  private readonly failures = new RateLimitedWarning(stderrWarning);
+  // Validating a span context runs two regexes; the same span logs many times in a row.
+  private lastSpanContext: SpanContext | undefined;
+  private lastSpanContextValid = false;
+
+  constructor(options: LoggerCoreOptions) {
+    this.sink = options.sink;
+    this.resource = options.resource;
+    this.console = options.console;
+    this.random = options.random ?? Math.random;
+    this.isDisabled = options.isDisabled;
+    this.sanitizer = new AttributeSanitizer(options.redactKeys ?? DEFAULT_REDACT_KEYS, this.counters);
+    this.sinkThreshold = severityOf(options.level);
+    if (options.console) this.consoleThreshold = severityOf(options.consoleLevel ?? options.level);
+    this.updateThreshold();
+    if (options.sampling) this.setSampling(options.sampling);
+  }
+
+  setLevel(level: LevelName): void {
+    this.sinkThreshold = severityOf(level);
+    this.updateThreshold();
+  }
+
+  get level(): LevelName {
+    return levelNameOf(this.sinkThreshold);
+  }
+
+  setConsoleLevel(level: LevelName): void {
+    if (!this.console) return;
+    this.consoleThreshold = severityOf(level);
+    this.updateThreshold();
+  }
+
+  /** Replaces the per-level keep ratios; levels not named keep everything. */
+  setSampling(sampling: Partial<Record<LevelName, number>>): void {
+    const ratios = new Array<number>(MAX_SEVERITY + 1).fill(1);
+    for (const [name, ratio] of Object.entries(sampling)) {
+      if (ratio === undefined) continue;
+      if (typeof ratio !== 'number' || !(ratio >= 0 && ratio <= 1)) {
+        throw new RangeError(`logging.sampling.${name}: expected a number from 0 to 1, got ${String(ratio)}`);
+      }
+      const low = severityOf(name);
+      // A level's ratio covers its whole OTel range (e.g. DEBUG = 5..8).
+      for (let severity = low; severity < low + 4; severity++) ratios[severity] = ratio;
+    }
+    for (let severity = 0; severity <= MAX_SEVERITY; severity++) this.keepRatio[severity] = ratios[severity];
+  }
+
+  /** The scope object for a logger name: one per name, so processors can group by identity. */
+  scopeFor(name: string): InstrumentationScopeRef {
+    let scope = this.scopes.get(name);
+    if (!scope) {
+      scope = { name };
+      this.scopes.set(name, scope);
+    }
+    return scope;
+  }
+
+  /** Sanitized, redacted bindings: `base` plus `attrs`, computed once per addContext/child. */
+  bind(base: Bindings, attrs: unknown): Bindings {
+    if (typeof attrs !== 'object' || attrs === null) return base;
+    const merged = base.toAttributes();
+    const seenKeys = this.sanitizer.copyInto(merged, attrs, base.seenKeys, false);
+    return new Bindings(Object.keys(merged), Object.values(merged), seenKeys);
+  }
+
+  /**
+   * Builds and delivers one record. Called only once the level check has passed; everything that
+   * costs — sampling, context lookup, lazy arguments, formatting, sanitizing — happens here.
+   */
+  write(
+    scope: InstrumentationScopeRef,
+    bindings: Bindings,
+    severity: number,
+    msg: unknown,
+    args: unknown[],
+    error: unknown,
+    attrs: unknown,
+  ): void {
+    const ratio = this.keepRatio[severity];
+    if (ratio < 1 && !(this.random() < ratio)) {
+      this.counters.sampledOut++;
+      return;
+    }
+    const ctx = context.active();
+    const toSink = severity >= this.sinkThreshold && !isMonitoringDisabled(ctx) && !this.isDisabled?.();
+    const toConsole = severity >= this.consoleThreshold;
+    if (!toSink && !toConsole) return;
+
+    let hasError = error !== NO_ERROR;
+    let message = typeof msg === 'function' ? callLazy(msg) : msg;
+    if (typeof message !== 'string') {
+      if (!hasError && isError(message)) {
+        error = message;
+        hasError = true;
+      }
+      message = stringifyArg(message);
+    }
+    let end = args.length;
+    for (let i = 0; i < end; i++) {
+      let arg = args[i];
+      if (typeof arg === 'function') args[i] = arg = callLazy(arg);
+      if (typeof arg === 'string') {
+        if (!isCleanText(arg)) {
+          this.counters.sanitized++;
+          args[i] = cleanText(arg);
+        }
+      } else if (!hasError && typeof arg === 'object' && arg !== null && isError(arg)) {
+        error = arg;
+        hasError = true;
+      }
+    }
+    // The body is made of the template and formatted arguments, each known clean (string arguments
+    // were checked above, the template once per template): only its length is left to check.
+    const template = message as string;
+    let body = template;
+    let clean: boolean;
+    if (end > 0 && template.indexOf('%') !== -1) {
+      const compiled = this.templates.get(template);
+      if (attrs === undefined && end > compiled.specifiers.length && isPlainObject(args[end - 1])) {
+        attrs = args[--end];
+      }
+      if (end > 0) body = formatCompiled(compiled, args, end);
+      clean = compiled.clean;
+    } else {
+      if (end > 0 && attrs === undefined && isPlainObject(args[end - 1])) attrs = args[--end];
+      for (let i = 0; i < end; i++) body += ' ' + stringifyArg(args[i]);
+      clean = isCleanText(template);
+    }
+    if (!clean || body.length > MAX_TEXT_CHARS) {
+      this.counters.sanitized++;
+      body = cleanText(body, MAX_TEXT_CHARS);
+    }
+
+    const attributes = bindings.toAttributes();
+    let keys = bindings.seenKeys;
+    if (hasError) Object.assign(attributes, this.sanitizer.exceptionAttributes(error));
+    if (typeof attrs === 'object' && attrs !== null) {
+      keys = this.sanitizer.copyInto(attributes, attrs, keys, !hasError);
+    }
+    const stage = stageOf(ctx);
+    if (typeof stage === 'string') attributes[STAGE_ATTRIBUTE] = stage;
+
+    const time = hrTimeNow();
+    const record: PipetelLogRecord = {
+      hrTime: time,
+      hrTimeObserved: time,
+      spanContext: this.spanContextOf(ctx),
+      severityText: SEVERITY_TEXT[severity],
+      severityNumber: severity,
+      body,
+      resource: this.resource,
+      instrumentationScope: scope,
+      attributes: attributes as PipetelLogRecord['attributes'],
+      droppedAttributesCount: keys > MAX_ATTRIBUTES ? keys - MAX_ATTRIBUTES : 0,
+      eventName: undefined,
+    };
+    if (toSink) this.deliver(record);
+    if (toConsole) this.print(record);
+  }
+
+  private spanContextOf(ctx: Context): SpanContext | undefined {
+    const spanContext = trace.getSpan(ctx)?.spanContext();
+    if (spanContext === undefined) return undefined;
+    if (spanContext !== this.lastSpanContext) {
+      this.lastSpanContext = spanContext;
+      this.lastSpanContextValid = isSpanContextValid(spanContext);
+    }
+    return this.lastSpanContextValid ? spanContext : undefined;
+  }
+
+  private deliver(record: PipetelLogRecord): void {
+    try {
+      this.sink.emit(record);
+    } catch (error) {
+      this.failures.warn(`a log record could not be delivered: ${describe(error)}`);
+    }
+  }
+
+  private print(record: PipetelLogRecord): void {
+    try {
+      this.console!.write(record);
+    } catch (error) {
+      this.failures.warn(`a log record could not be printed: ${describe(error)}`);
+    }
+  }
+
+  /** Writes buffered console output now. */
+  flush(): void {
+    this.console?.flush();
+  }
+
+  private updateThreshold(): void {
+    this.threshold = Math.min(this.sinkThreshold, this.consoleThreshold);
+  }
+}
+
+/** Calls a lazy argument; one that throws is logged as a marker instead of breaking the call. */
+function callLazy(fn: unknown): unknown {
+  try {
+    return (fn as () => unknown)();
+  } catch (error) {
+    return `[lazy argument threw ${isError(error) ? errorSummary(error as Error) : stringifyArg(error)}]`;
+  }
+}
+
+function describe(error: unknown): string {
+  return isError(error) ? errorSummary(error as Error) : stringifyArg(error);
+}

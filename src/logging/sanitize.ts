@@ -262,17 +262,23 @@ export class AttributeSanitizer {
     }
   }
 
+  // The collection walkers stop early once the per-record budget is spent, so the work for wide
+  // and deep input stays near MAX_VALUES_PER_RECORD, not MAX_COLLECTION_ITEMS ** MAX_DEPTH.
+
   private array(items: readonly unknown[], depth: number, ancestors: object[]): Sanitized[] {
     const kept = Math.min(items.length, MAX_COLLECTION_ITEMS);
-    const out: Sanitized[] = new Array(kept);
+    const out: Sanitized[] = [];
     for (let i = 0; i < kept; i++) {
+      if (this.budget <= 0) return this.moreItems(out, items.length - i);
       const item = this.value(items[i], depth + 1, ancestors);
-      out[i] = item === OMIT ? null : item; // as JSON.stringify does in arrays
+      out.push(item === OMIT ? null : item); // as JSON.stringify does in arrays
     }
-    if (items.length > kept) {
-      this.counters.sanitized++;
-      out.push(`[… ${items.length - kept} more items]`);
-    }
+    return items.length > kept ? this.moreItems(out, items.length - kept) : out;
+  }
+
+  private moreItems(out: Sanitized[], more: number): Sanitized[] {
+    this.counters.sanitized++;
+    out.push(`[… ${more} more items]`);
     return out;
   }
 
@@ -280,10 +286,13 @@ export class AttributeSanitizer {
     const out: Record<string, Sanitized> = {};
     let count = 0;
     for (const [key, item] of map) {
-      if (count++ >= MAX_COLLECTION_ITEMS) break;
+      if (count >= MAX_COLLECTION_ITEMS || this.budget <= 0) {
+        this.markMore(out, map.size - count);
+        break;
+      }
+      count++;
       this.entry(out, typeof key === 'string' ? key : String(key), item, depth, ancestors);
     }
-    if (map.size > MAX_COLLECTION_ITEMS) this.markMore(out, map.size - MAX_COLLECTION_ITEMS);
     return out;
   }
 
@@ -291,7 +300,13 @@ export class AttributeSanitizer {
     const out: Record<string, Sanitized> = {};
     const keys = Object.keys(value);
     const kept = Math.min(keys.length, MAX_COLLECTION_ITEMS);
-    for (let i = 0; i < kept; i++) this.entry(out, keys[i], readProperty(value, keys[i]), depth, ancestors);
+    for (let i = 0; i < kept; i++) {
+      if (this.budget <= 0) {
+        this.markMore(out, keys.length - i);
+        return out;
+      }
+      this.entry(out, keys[i], readProperty(value, keys[i]), depth, ancestors);
+    }
     if (keys.length > kept) this.markMore(out, keys.length - kept);
     return out;
   }

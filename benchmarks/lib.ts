@@ -58,7 +58,9 @@ export function writeResult(result: BenchmarkResult): string {
 export async function benchServerUrl(): Promise<{ url: string; label: string }> {
   const fromEnv = process.env.PIPETEL_BENCH_DATABASE_URL;
   if (fromEnv) return { url: fromEnv, label: `external ${new URL(fromEnv).host}` };
-  const server = await ensureEmbeddedPostgres({ home: resolve(process.env.PIPETEL_BENCH_HOME ?? '.pipetel-bench') });
+  const server = await ensureEmbeddedPostgres({
+    home: resolve(process.env.PIPETEL_BENCH_HOME ?? '.pipetel-bench'),
+  });
   return { url: server.url, label: 'embedded PostgreSQL' };
 }
 

@@ -52,13 +52,21 @@ async function rawCopy(url: string, text: string[]): Promise<number> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   const started = performance.now();
-  await copyLines(client, `COPY ${LOGS_TABLE.name} (${LOGS_TABLE.columns.map((c) => `"${c}"`).join(', ')}) FROM STDIN`, text);
+  await copyLines(
+    client,
+    `COPY ${LOGS_TABLE.name} (${LOGS_TABLE.columns.map((c) => `"${c}"`).join(', ')}) FROM STDIN`,
+    text,
+  );
   const elapsed = performance.now() - started;
   await client.end();
   return elapsed;
 }
 
-async function viaExporter(url: string, records: ReadableLogRecord[], settings: { maxBatchSize: number; concurrency: number }): Promise<number> {
+async function viaExporter(
+  url: string,
+  records: ReadableLogRecord[],
+  settings: { maxBatchSize: number; concurrency: number },
+): Promise<number> {
   const exporter = new PostgresLogRecordExporter({
     connectionString: url,
     batchSize: 100,
@@ -78,7 +86,8 @@ async function viaExporter(url: string, records: ReadableLogRecord[], settings: 
   const elapsed = performance.now() - started;
   const stats = exporter.stats();
   await exporter.shutdown();
-  if (stats.exported !== records.length) throw new Error(`exporter stored ${stats.exported} of ${records.length}`);
+  if (stats.exported !== records.length)
+    throw new Error(`exporter stored ${stats.exported} of ${records.length}`);
   return elapsed;
 }
 
@@ -106,11 +115,25 @@ export async function run(): Promise<BenchmarkResult> {
       anchorRuns.push((ROWS / (await rawCopy(db.url, encoded))) * 1000);
       await truncate(db.url);
       oursRuns.push((ROWS / (await viaExporter(db.url, records, settings))) * 1000);
-      process.stderr.write(`  run ${r + 1}/${RUNS}: raw COPY ${Math.round(anchorRuns.at(-1)!)} rows/s, pipetel ${Math.round(oursRuns.at(-1)!)} rows/s\n`);
+      process.stderr.write(
+        `  run ${r + 1}/${RUNS}: raw COPY ${Math.round(anchorRuns.at(-1)!)} rows/s, pipetel ${Math.round(oursRuns.at(-1)!)} rows/s\n`,
+      );
     }
     const measurements: Measurement[] = [
-      { name: 'raw COPY, pre-encoded rows, one stream', side: 'anchor', unit: 'rows/s', median: median(anchorRuns), runs: anchorRuns },
-      { name: 'PostgresLogRecordExporter (encode + COPY, from export() to committed)', side: 'pipetel', unit: 'rows/s', median: median(oursRuns), runs: oursRuns },
+      {
+        name: 'raw COPY, pre-encoded rows, one stream',
+        side: 'anchor',
+        unit: 'rows/s',
+        median: median(anchorRuns),
+        runs: anchorRuns,
+      },
+      {
+        name: 'PostgresLogRecordExporter (encode + COPY, from export() to committed)',
+        side: 'pipetel',
+        unit: 'rows/s',
+        median: median(oursRuns),
+        runs: oursRuns,
+      },
     ];
     const ratio = median(oursRuns) / median(anchorRuns);
     return {
@@ -119,7 +142,12 @@ export async function run(): Promise<BenchmarkResult> {
       target: 'pipetel ≥ 0.9 × raw COPY',
       headline: { label: 'pipetel / raw COPY', value: ratio, unit: '×', meetsTarget: ratio >= 0.9 },
       measurements,
-      environment: environment({ server: server.label, rows: ROWS, maxBatchSize: settings.maxBatchSize, concurrency: settings.concurrency }),
+      environment: environment({
+        server: server.label,
+        rows: ROWS,
+        maxBatchSize: settings.maxBatchSize,
+        concurrency: settings.concurrency,
+      }),
     };
   } finally {
     await db.drop();

@@ -5,7 +5,9 @@ import { fileURLToPath } from 'node:url';
 
 const entry = new URL('../dist/src/cli/main.js', import.meta.url);
 if (!existsSync(fileURLToPath(entry))) {
-  process.stderr.write('pipetel: dist/ is missing; run `npm run build` (npm ci does it through "prepare").\n');
+  process.stderr.write(
+    'pipetel: dist/ is missing; run `npm run build` (npm ci does it through "prepare").\n',
+  );
   process.exit(1);
 }
 const { main } = await import(entry.href);

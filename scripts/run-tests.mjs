@@ -53,13 +53,19 @@ const dbTests = [...files('integration'), ...files('e2e')];
 if (want('unit')) results.push(['unit', run('unit tests', files('unit'), {})]);
 if (want('embedded')) {
   const env = { PIPETEL_TEST_HOME: testHome, PIPETEL_TEST_DATABASE_URL: '' };
-  results.push(['integration on embedded PostgreSQL', run('integration + e2e on embedded PostgreSQL', dbTests, env)]);
+  results.push([
+    'integration on embedded PostgreSQL',
+    run('integration + e2e on embedded PostgreSQL', dbTests, env),
+  ]);
 }
 if (want('external')) {
   const url = await externalServer();
   if (url) {
     const env = { PIPETEL_TEST_DATABASE_URL: url, PIPETEL_TEST_HOME: testHome };
-    results.push([`integration on ${new URL(url).host}`, run(`integration + e2e on ${new URL(url).host}`, dbTests, env)]);
+    results.push([
+      `integration on ${new URL(url).host}`,
+      run(`integration + e2e on ${new URL(url).host}`, dbTests, env),
+    ]);
   } else {
     process.stdout.write('\n(no PostgreSQL answers at 127.0.0.1:5432: external-server run skipped)\n');
   }

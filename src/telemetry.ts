@@ -3,7 +3,15 @@
 // everything within shutdown.timeout and marking the experiment succeeded or failed.
 
 import { randomBytes } from 'node:crypto';
-import { context, type Meter, metrics, type Span, SpanStatusCode, type Tracer, trace } from '@opentelemetry/api';
+import {
+  context,
+  type Meter,
+  metrics,
+  type Span,
+  SpanStatusCode,
+  type Tracer,
+  trace,
+} from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
 import type { LoggerProvider } from '@opentelemetry/sdk-logs';
 import type { MeterProvider } from '@opentelemetry/sdk-metrics';
@@ -32,7 +40,8 @@ import {
   startHostMetrics,
   unregisterGlobals,
 } from './internal/otelSdk.js';
-import { type Logger, LoggerFactory } from './logging/index.js';
+import { bindGlobalLogging, unbindGlobalLogging } from './logging/global.js';
+import { type Logger, type LoggerFactory, resolveConsoleEnabled } from './logging/index.js';
 import { isMonitoringDisabled, withMonitoringDisabledContext, withStage } from './pipeline/context.js';
 import { type Progress, ProgressTracker } from './pipeline/Progress.js';
 import { measureStage } from './pipeline/StageResources.js';
@@ -47,7 +56,13 @@ export interface StageOptions {
   attributes?: Record<string, string | number | boolean>;
 }
 
-const EMPTY_STATS: DeliveryStats = Object.freeze({ queued: 0, exported: 0, dropped: 0, spooled: 0, failed: 0 });
+const EMPTY_STATS: DeliveryStats = Object.freeze({
+  queued: 0,
+  exported: 0,
+  dropped: 0,
+  spooled: 0,
+  failed: 0,
+});
 const HEARTBEAT_INTERVAL_MS = 15_000;
 
 export class Telemetry {
@@ -76,7 +91,11 @@ export class Telemetry {
   private readonly detachProcessHooks: () => void;
 
   /** Use register(); the constructor expects a resolved database URL (or none). */
-  constructor(config: Config, databaseUrl: string | undefined, attributes: Record<string, string | number | boolean> = {}) {
+  constructor(
+    config: Config,
+    databaseUrl: string | undefined,
+    attributes: Record<string, string | number | boolean> = {},
+  ) {
     this.config = config;
     const settings = config.values;
     this.experimentId = settings.experiment_id ?? generateExperimentId(settings.service_name);
@@ -110,16 +129,17 @@ export class Telemetry {
     }
     const logPipeline = new LogPipeline(logProcessors);
     this.loggerProvider = createLoggerProvider(this.resource, [logPipeline]);
-    this.loggers = new LoggerFactory({
+    this.loggers = bindGlobalLogging({
       level: settings.logging.level,
       sampling: settings.logging.sampling,
       sink: logPipeline,
       resource: this.resource,
       redactKeys: settings.redaction.enabled ? settings.redaction.keys : [],
       console: {
-        enabled: settings.logging.console.enabled === 'auto' ? process.stderr.isTTY === true : settings.logging.console.enabled,
+        enabled: resolveConsoleEnabled(settings.logging.console.enabled),
         level: settings.logging.console.level,
       },
+      isDisabled: settings.disabled ? () => true : undefined,
     });
     config.onChange((path, value) => {
       if (path === 'logging.level') this.loggers.setLevel(value as never);
@@ -131,7 +151,11 @@ export class Telemetry {
       this.tracerProvider = createTracerProvider(this.resource, [this.spanProcessor]);
       const metricExporter = new PostgresMetricExporter(exporterOptions);
       this.metricExporters.push(metricExporter);
-      this.meterProvider = createMeterProvider(this.resource, metricExporter, settings.monitoring.metrics_interval * 1000);
+      this.meterProvider = createMeterProvider(
+        this.resource,
+        metricExporter,
+        settings.monitoring.metrics_interval * 1000,
+      );
       if (settings.monitoring.enable_resource_tracking) {
         const hostExporter = new PostgresMetricExporter(exporterOptions);
         this.metricExporters.push(hostExporter);
@@ -150,11 +174,12 @@ export class Telemetry {
         isDisabled: () => isMonitoringDisabled(),
       });
     }
-    if (!settings.disabled) registerGlobals({
-      tracerProvider: this.tracerProvider,
-      loggerProvider: this.loggerProvider,
-      meterProvider: this.meterProvider,
-    });
+    if (!settings.disabled)
+      registerGlobals({
+        tracerProvider: this.tracerProvider,
+        loggerProvider: this.loggerProvider,
+        meterProvider: this.meterProvider,
+      });
     this.tracer = trace.getTracer('pipetel');
 
     this.ready = this.setUpDatabase(settings.database.auto_migrate);
@@ -259,32 +284,28 @@ export class Telemetry {
     if (this.heartbeat) clearInterval(this.heartbeat);
     await withTimeout(this.ready, remaining());
     await withTimeout(this.progressTracker?.shutdown(), remaining());
-    // Providers first (they hand their last spans and metric points to our exporters), then our queues.
+    // Shutting a provider down hands its last spans / metric points / log records to our
+    // processors and then shuts those down, each bounded by shutdownTimeoutMs.
     await withTimeout(
-      Promise.all([this.tracerProvider?.forceFlush(), this.meterProvider?.forceFlush(), this.hostMeterProvider?.forceFlush()]),
+      Promise.all([
+        this.meterProvider?.shutdown(),
+        this.hostMeterProvider?.shutdown(),
+        this.tracerProvider?.shutdown(),
+        this.loggerProvider?.shutdown(),
+      ]),
       remaining(),
     );
-    await Promise.all([
-      this.spanProcessor?.exporter.shutdown(remaining()),
-      this.logProcessor?.exporter.shutdown(remaining()),
-      ...this.metricExporters.map((e) => e.shutdown(remaining())),
-    ]);
     if (this.experiments) {
       const status = this.failure ? 'failed' : 'succeeded';
       await withTimeout(
-        this.experiments.finish(this.experimentId, status, this.failure).catch((error) =>
-          this.warn(`could not mark experiment ${status}: ${safeErrorMessage(error)}`),
-        ),
+        this.experiments
+          .finish(this.experimentId, status, this.failure)
+          .catch((error) => this.warn(`could not mark experiment ${status}: ${safeErrorMessage(error)}`)),
         Math.max(remaining(), 1000),
       );
     }
-    await Promise.all([
-      this.tracerProvider?.shutdown().catch(() => undefined),
-      this.loggerProvider?.shutdown().catch(() => undefined),
-      this.meterProvider?.shutdown().catch(() => undefined),
-      this.hostMeterProvider?.shutdown().catch(() => undefined),
-    ]);
-    unregisterGlobals();
+    unbindGlobalLogging();
+    if (!this.config.values.disabled) unregisterGlobals();
     await this.pool?.end().catch(() => undefined);
   }
 
@@ -313,6 +334,7 @@ export class Telemetry {
       maxQueueSize: s.logging.database.max_queue_size,
       concurrency: Math.max(1, Math.min(3, s.monitoring.database.connection_pool_size - 1)),
       usePreparedStatements: s.monitoring.database.use_prepared_statements,
+      shutdownTimeoutMs: s.shutdown.timeout * 1000,
       warn: (message) => this.warn(message),
     };
   }
@@ -363,7 +385,9 @@ export async function resolveDatabaseUrl(config: Config): Promise<string | undef
   try {
     return (await ensureEmbeddedPostgres({ home: config.home })).url;
   } catch (error) {
-    stderrWarning(`embedded PostgreSQL could not start, telemetry will not be stored: ${safeErrorMessage(error)}`);
+    stderrWarning(
+      `embedded PostgreSQL could not start, telemetry will not be stored: ${safeErrorMessage(error)}`,
+    );
     return undefined;
   }
 }

@@ -27,6 +27,8 @@ export interface DeliveryOptions<T> {
   /** Batches written at once (each holds one pooled connection). */
   concurrency: number;
   retry?: RetryPolicyOptions;
+  /** Default bound of shutdown() (the SDK calls it without one). */
+  shutdownTimeoutMs?: number;
   spill?: SpillTarget;
   warn?: WarningSink;
 }
@@ -58,7 +60,7 @@ export class DeliveryQueue<T> {
   /** Hot path: an array push and two comparisons. Returns false when the record was dropped. */
   enqueue(item: T): boolean {
     if (this.queue.length >= this.options.maxQueueSize || this.closed) {
-      this.overflow(1);
+      this.overflow();
       return false;
     }
     this.queue.push(item);
@@ -85,7 +87,7 @@ export class DeliveryQueue<T> {
    * Stops accepting records, flushes within timeoutMs (retries give up early and spill), and
    * accounts for whatever is still queued at the deadline as spooled or dropped.
    */
-  async shutdown(timeoutMs = 10_000): Promise<void> {
+  async shutdown(timeoutMs = this.options.shutdownTimeoutMs ?? 10_000): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
@@ -221,8 +223,15 @@ export class DeliveryQueue<T> {
     );
   }
 
-  private overflow(count: number): void {
-    this.counts.dropped += count;
+  private overflow(): void {
+    this.counts.dropped++;
+    if (this.closed) {
+      this.warn(
+        'closed',
+        `${this.options.name}: record emitted after shutdown, dropped (${this.counts.dropped} dropped so far)`,
+      );
+      return;
+    }
     this.warn(
       'overflow',
       `${this.options.name}: queue full (max_queue_size=${this.options.maxQueueSize}), dropping new records` +

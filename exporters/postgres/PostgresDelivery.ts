@@ -35,6 +35,8 @@ export interface PostgresExporterOptions {
   /** monitoring.database.use_prepared_statements (default true) */
   usePreparedStatements?: boolean;
   retry?: RetryPolicyOptions;
+  /** How long shutdown() may spend flushing when the SDK calls it without a bound (default 10000). */
+  shutdownTimeoutMs?: number;
   spill?: SpillTarget;
   warn?: WarningSink;
 }
@@ -65,6 +67,7 @@ export function openDelivery<T>(
     maxQueueSize: options.maxQueueSize ?? 10_000,
     concurrency: options.concurrency ?? 2,
     retry: options.retry,
+    shutdownTimeoutMs: options.shutdownTimeoutMs,
     spill: options.spill,
     warn: options.warn,
   });

@@ -2,9 +2,9 @@
 // and the exception stack trace travel as attributes and are lifted into their own columns.
 
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import type { TableSpec } from './TableWriter.js';
 import { hrTimeField, jsonField, NULL_FIELD, textField, truncate } from './copyText.js';
 import { type ResourceInfoCache, STAGE_ATTRIBUTE } from './resourceInfo.js';
+import type { TableSpec } from './TableWriter.js';
 import { uuidv7 } from './uuidv7.js';
 
 export const LOGS_TABLE: TableSpec = {

@@ -3,9 +3,9 @@
 
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import type { TableSpec } from './TableWriter.js';
 import { hrDurationMs, hrTimeField, jsonField, NULL_FIELD, numberField, textField } from './copyText.js';
 import { type ResourceInfoCache, STAGE_ATTRIBUTE } from './resourceInfo.js';
+import type { TableSpec } from './TableWriter.js';
 
 export const SPANS_TABLE: TableSpec = {
   name: 'pipeline_spans',

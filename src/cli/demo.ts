@@ -39,17 +39,28 @@ export async function demo(args: string[]): Promise<number> {
   await runExamplePipeline(tel, { items });
   await tel.shutdown();
   const stats = tel.stats();
-  process.stdout.write(printSummary(await experimentSummary(databaseUrl, tel.experimentId), Date.now() - started, stats));
+  process.stdout.write(
+    printSummary(await experimentSummary(databaseUrl, tel.experimentId), Date.now() - started, stats),
+  );
   return 0;
 }
 
-function printSummary(s: Awaited<ReturnType<typeof experimentSummary>>, elapsedMs: number, stats: ReturnType<Awaited<ReturnType<typeof register>>['stats']>): string {
+function printSummary(
+  s: Awaited<ReturnType<typeof experimentSummary>>,
+  elapsedMs: number,
+  stats: ReturnType<Awaited<ReturnType<typeof register>>['stats']>,
+): string {
   const out: string[] = [];
   const e = s.experiment;
-  out.push('', `Experiment ${e?.experiment_id}  service=${e?.service_name}  status=${e?.status}${e?.status_reason ? ` (${e.status_reason})` : ''}`);
+  out.push(
+    '',
+    `Experiment ${e?.experiment_id}  service=${e?.service_name}  status=${e?.status}${e?.status_reason ? ` (${e.status_reason})` : ''}`,
+  );
   out.push(`  finished in ${(elapsedMs / 1000).toFixed(1)} s`, '');
   out.push('Stages (from pipeline_spans)');
-  out.push(`  ${'stage'.padEnd(22)} ${'duration'.padStart(10)} ${'cpu user'.padStart(9)} ${'cpu sys'.padStart(8)} ${'peak rss'.padStart(9)}  status`);
+  out.push(
+    `  ${'stage'.padEnd(22)} ${'duration'.padStart(10)} ${'cpu user'.padStart(9)} ${'cpu sys'.padStart(8)} ${'peak rss'.padStart(9)}  status`,
+  );
   for (const st of s.stages) {
     const name = `${'  '.repeat(st.depth)}${st.name}`;
     out.push(
@@ -60,12 +71,16 @@ function printSummary(s: Awaited<ReturnType<typeof experimentSummary>>, elapsedM
   for (const p of s.progress) {
     const total = p.total === null ? '?' : String(p.total);
     const rate = p.rate === null ? '' : `  ${Math.round(p.rate).toLocaleString('en-US')} items/s`;
-    out.push(`  ${p.node_id.padEnd(12)} ${`${p.completed}/${total}`.padStart(14)}  ${p.status.padEnd(7)}${rate}`);
+    out.push(
+      `  ${p.node_id.padEnd(12)} ${`${p.completed}/${total}`.padStart(14)}  ${p.status.padEnd(7)}${rate}`,
+    );
   }
   out.push('', 'Logs by level (from pipeline_logs)');
   out.push(`  ${s.logsByLevel.map((l) => `${l.level} ${l.count}`).join('   ')}`);
   for (const err of s.errors) {
-    out.push(`  ${err.level} ${err.logger_name}: ${err.message}${err.traceback_lines ? ` [traceback: ${err.traceback_lines} lines]` : ''}`);
+    out.push(
+      `  ${err.level} ${err.logger_name}: ${err.message}${err.traceback_lines ? ` [traceback: ${err.traceback_lines} lines]` : ''}`,
+    );
   }
   out.push('', 'Metrics (from pipeline_metrics)');
   for (const m of s.metrics) {

@@ -4,10 +4,22 @@
 export type Command = (args: string[]) => Promise<number>;
 
 const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
-  demo: { summary: 'run the bundled example pipeline and print what it stored', load: async () => (await import('./demo.js')).demo },
-  db: { summary: 'start | stop | status | url of the embedded PostgreSQL', load: async () => (await import('./db.js')).db },
-  migrate: { summary: 'apply schema migrations (--status to list them)', load: async () => (await import('./migrate.js')).migrate },
-  config: { summary: 'validate [FILE] | print [--profile NAME]', load: async () => (await import('./config.js')).config },
+  demo: {
+    summary: 'run the bundled example pipeline and print what it stored',
+    load: async () => (await import('./demo.js')).demo,
+  },
+  db: {
+    summary: 'start | stop | status | url of the embedded PostgreSQL',
+    load: async () => (await import('./db.js')).db,
+  },
+  migrate: {
+    summary: 'apply schema migrations (--status to list them)',
+    load: async () => (await import('./migrate.js')).migrate,
+  },
+  config: {
+    summary: 'validate [FILE] | print [--profile NAME]',
+    load: async () => (await import('./config.js')).config,
+  },
 };
 
 function usage(): string {

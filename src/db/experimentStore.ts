@@ -34,7 +34,11 @@ export class ExperimentStore {
     );
   }
 
-  async finish(experimentId: string, status: Exclude<ExperimentStatus, 'running'>, reason: string | null): Promise<void> {
+  async finish(
+    experimentId: string,
+    status: Exclude<ExperimentStatus, 'running'>,
+    reason: string | null,
+  ): Promise<void> {
     await this.pool.query(
       `UPDATE pipeline_experiments
           SET status = $2, ended_at = now(), last_seen_at = now(), status_reason = $3

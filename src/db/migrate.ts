@@ -67,7 +67,9 @@ export async function migrate(target: Queryable): Promise<number[]> {
            applied_at timestamptz NOT NULL DEFAULT now())`,
       );
       const done = new Set(
-        (await client.query<{ version: number }>('SELECT version FROM pipetel_schema_migrations')).rows.map((r) => r.version),
+        (await client.query<{ version: number }>('SELECT version FROM pipetel_schema_migrations')).rows.map(
+          (r) => r.version,
+        ),
       );
       const applied: number[] = [];
       for (const migration of loadMigrations()) {
@@ -75,21 +77,24 @@ export async function migrate(target: Queryable): Promise<number[]> {
         await client.query('BEGIN');
         try {
           await client.query(migration.sql);
-          await client.query('INSERT INTO pipetel_schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [
-            migration.version,
-            migration.name,
-            migration.checksum,
-          ]);
+          await client.query(
+            'INSERT INTO pipetel_schema_migrations (version, name, checksum) VALUES ($1, $2, $3)',
+            [migration.version, migration.name, migration.checksum],
+          );
           await client.query('COMMIT');
         } catch (error) {
           await client.query('ROLLBACK').catch(() => undefined);
-          throw new Error(`migration ${migration.version} (${migration.name}) failed: ${(error as Error).message}`);
+          throw new Error(
+            `migration ${migration.version} (${migration.name}) failed: ${(error as Error).message}`,
+          );
         }
         applied.push(migration.version);
       }
       return applied;
     } finally {
-      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY.toString()]).catch(() => undefined);
+      await client
+        .query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY.toString()])
+        .catch(() => undefined);
     }
   });
 }
@@ -97,9 +102,15 @@ export async function migrate(target: Queryable): Promise<number[]> {
 /** Every known migration with whether (and when) it was applied. */
 export async function migrationStatus(target: Queryable): Promise<MigrationState[]> {
   return withClient(target, async (client) => {
-    const exists = await client.query("SELECT to_regclass('pipetel_schema_migrations') IS NOT NULL AS present");
+    const exists = await client.query(
+      "SELECT to_regclass('pipetel_schema_migrations') IS NOT NULL AS present",
+    );
     const rows = exists.rows[0].present
-      ? (await client.query<{ version: number; applied_at: Date }>('SELECT version, applied_at FROM pipetel_schema_migrations')).rows
+      ? (
+          await client.query<{ version: number; applied_at: Date }>(
+            'SELECT version, applied_at FROM pipetel_schema_migrations',
+          )
+        ).rows
       : [];
     const appliedAt = new Map(rows.map((r) => [r.version, r.applied_at]));
     return loadMigrations().map((m) => ({
@@ -111,7 +122,10 @@ export async function migrationStatus(target: Queryable): Promise<MigrationState
   });
 }
 
-async function withClient<R>(target: Queryable, fn: (client: pg.PoolClient | pg.Client) => Promise<R>): Promise<R> {
+async function withClient<R>(
+  target: Queryable,
+  fn: (client: pg.PoolClient | pg.Client) => Promise<R>,
+): Promise<R> {
   if (typeof target === 'string') {
     const client = new pg.Client({ connectionString: target });
     client.on('error', () => undefined);

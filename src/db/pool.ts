@@ -48,7 +48,9 @@ export function safeErrorMessage(error: unknown, connectionString?: string): str
 function passwordOf(url: string): string | undefined {
   try {
     const parsed = new URL(url);
-    return parsed.password ? decodeURIComponent(parsed.password) : (parsed.searchParams.get('password') ?? undefined);
+    return parsed.password
+      ? decodeURIComponent(parsed.password)
+      : (parsed.searchParams.get('password') ?? undefined);
   } catch {
     return undefined;
   }

@@ -4,11 +4,34 @@
 import pg from 'pg';
 
 export interface ExperimentSummary {
-  experiment: { experiment_id: string; service_name: string; status: string; started_at: Date; ended_at: Date | null; status_reason: string | null } | undefined;
+  experiment:
+    | {
+        experiment_id: string;
+        service_name: string;
+        status: string;
+        started_at: Date;
+        ended_at: Date | null;
+        status_reason: string | null;
+      }
+    | undefined;
   rowsPerTable: Record<string, number>;
   logsByLevel: Array<{ level: string; count: number }>;
-  stages: Array<{ name: string; depth: number; duration_ms: number; status_code: string; cpu_user_ms: number | null; cpu_system_ms: number | null; rss_peak_mb: number | null }>;
-  progress: Array<{ node_id: string; completed: number; total: number | null; status: string; rate: number | null }>;
+  stages: Array<{
+    name: string;
+    depth: number;
+    duration_ms: number;
+    status_code: string;
+    cpu_user_ms: number | null;
+    cpu_system_ms: number | null;
+    rss_peak_mb: number | null;
+  }>;
+  progress: Array<{
+    node_id: string;
+    completed: number;
+    total: number | null;
+    status: string;
+    rate: number | null;
+  }>;
   metrics: Array<{ name: string; kind: string; points: number; last_value: number | null }>;
   errors: Array<{ level: string; logger_name: string; message: string; traceback_lines: number }>;
 }
@@ -18,7 +41,8 @@ export async function experimentSummary(url: string, experimentId: string): Prom
   client.on('error', () => undefined);
   await client.connect();
   try {
-    const one = async <R extends pg.QueryResultRow>(sql: string) => (await client.query<R>(sql, [experimentId])).rows;
+    const one = async <R extends pg.QueryResultRow>(sql: string) =>
+      (await client.query<R>(sql, [experimentId])).rows;
     const [experiment] = await one<NonNullable<ExperimentSummary['experiment']>>(
       'SELECT experiment_id, service_name, status, started_at, ended_at, status_reason FROM pipeline_experiments WHERE experiment_id = $1',
     );

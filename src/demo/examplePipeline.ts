@@ -18,7 +18,10 @@ export async function runExamplePipeline(tel: Telemetry, options: ExamplePipelin
   const log = tel.getLogger('demo.pipeline');
   const meter = tel.getMeter('demo.pipeline');
   const processed = meter.createCounter('demo.rows_processed', { description: 'rows through each stage' });
-  const batchLatency = meter.createHistogram('demo.batch_duration', { unit: 'ms', description: 'time per batch' });
+  const batchLatency = meter.createHistogram('demo.batch_duration', {
+    unit: 'ms',
+    description: 'time per batch',
+  });
   log.info('starting example pipeline with %d items', options.items, { items: options.items });
 
   const rows = await tel.stage('extract', async () => {
@@ -46,7 +49,10 @@ export async function runExamplePipeline(tel: Telemetry, options: ExamplePipelin
       });
       const dropped = rows.length - kept.length;
       if (kept.length < rows.length) log.warning('dropped %d invalid rows', dropped);
-      log.warning('%d rows labelled rare; class imbalance may skew the model', kept.filter((r) => r.label === 'rare').length);
+      log.warning(
+        '%d rows labelled rare; class imbalance may skew the model',
+        kept.filter((r) => r.label === 'rare').length,
+      );
       progress.done();
       processed.add(kept.length, { stage: 'clean' });
       return kept;

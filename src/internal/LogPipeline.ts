@@ -15,7 +15,8 @@ export class LogPipeline implements LogRecordProcessor, LogRecordSink {
   onEmit(record: SdkLogRecord, ctx?: Context): void {
     if (ctx && isMonitoringDisabled(ctx)) return;
     const stage = ctx && stageOf(ctx);
-    if (stage && record.attributes[STAGE_ATTRIBUTE] === undefined) record.setAttribute(STAGE_ATTRIBUTE, stage);
+    if (stage && record.attributes[STAGE_ATTRIBUTE] === undefined)
+      record.setAttribute(STAGE_ATTRIBUTE, stage);
     for (const processor of this.processors) processor.onEmit(record, ctx);
   }
 

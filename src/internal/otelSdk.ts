@@ -1,14 +1,31 @@
 // Every constructor call into the OpenTelemetry JS SDK lives here, so a move from the 2.x line to
 // 3.x (Node ≥ 22.15) touches one file. Nothing in this module knows about PostgreSQL.
 
-import { type Context, context, metrics, propagation, type TextMapPropagator, trace } from '@opentelemetry/api';
+import {
+  type Context,
+  context,
+  metrics,
+  propagation,
+  type TextMapPropagator,
+  trace,
+} from '@opentelemetry/api';
 import { logs } from '@opentelemetry/api-logs';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { HostMetrics } from '@opentelemetry/host-metrics';
-import { defaultResource, detectResources, envDetector, type Resource, resourceFromAttributes } from '@opentelemetry/resources';
-import { type LogRecordProcessor, LoggerProvider } from '@opentelemetry/sdk-logs';
-import { MeterProvider, PeriodicExportingMetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
+import {
+  defaultResource,
+  detectResources,
+  envDetector,
+  type Resource,
+  resourceFromAttributes,
+} from '@opentelemetry/resources';
+import { LoggerProvider, type LogRecordProcessor } from '@opentelemetry/sdk-logs';
+import {
+  MeterProvider,
+  PeriodicExportingMetricReader,
+  type PushMetricExporter,
+} from '@opentelemetry/sdk-metrics';
 import {
   AlwaysOnSampler,
   BasicTracerProvider,
@@ -21,7 +38,9 @@ import { isMonitoringDisabled } from '../pipeline/context.js';
 
 export function buildResource(attributes: Record<string, string | number | boolean>): Resource {
   // OTEL_RESOURCE_ATTRIBUTES is honoured through the SDK's env detector; ours win over it.
-  return defaultResource().merge(detectResources({ detectors: [envDetector] })).merge(resourceFromAttributes(attributes));
+  return defaultResource()
+    .merge(detectResources({ detectors: [envDetector] }))
+    .merge(resourceFromAttributes(attributes));
 }
 
 /** Samples everything except spans started inside `withMonitoringDisabled`. */
@@ -38,7 +57,10 @@ class MonitoringAwareSampler implements Sampler {
   }
 }
 
-export function createTracerProvider(resource: Resource, spanProcessors: SpanProcessor[]): BasicTracerProvider {
+export function createTracerProvider(
+  resource: Resource,
+  spanProcessors: SpanProcessor[],
+): BasicTracerProvider {
   return new BasicTracerProvider({ resource, spanProcessors, sampler: new MonitoringAwareSampler() });
 }
 
@@ -46,7 +68,11 @@ export function createLoggerProvider(resource: Resource, processors: LogRecordPr
   return new LoggerProvider({ resource, processors });
 }
 
-export function createMeterProvider(resource: Resource, exporter: PushMetricExporter, intervalMs: number): MeterProvider {
+export function createMeterProvider(
+  resource: Resource,
+  exporter: PushMetricExporter,
+  intervalMs: number,
+): MeterProvider {
   const reader = new PeriodicExportingMetricReader({
     exporter,
     exportIntervalMillis: intervalMs,
@@ -60,7 +86,11 @@ export function createMeterProvider(resource: Resource, exporter: PushMetricExpo
  * compute utilization against the previous callback of any reader: so they get a provider with
  * exactly one reader, at resource_sample_interval.
  */
-export function startHostMetrics(resource: Resource, exporter: PushMetricExporter, intervalMs: number): MeterProvider {
+export function startHostMetrics(
+  resource: Resource,
+  exporter: PushMetricExporter,
+  intervalMs: number,
+): MeterProvider {
   const meterProvider = createMeterProvider(resource, exporter, intervalMs);
   const hostMetrics = new HostMetrics({
     meterProvider,

@@ -118,13 +118,13 @@ export class LoggerCore {
   /** Share of records kept, by severity number. */
   readonly keepRatio: number[] = new Array(MAX_SEVERITY + 1).fill(1);
   readonly counters: LoggerCounters = { sampledOut: 0, sanitized: 0, redacted: 0 };
-  readonly sanitizer: AttributeSanitizer;
+  sanitizer: AttributeSanitizer;
 
-  private readonly sink: LogRecordSink;
-  private readonly resource: Resource;
-  private readonly console: ConsoleOutput | undefined;
-  private readonly random: () => number;
-  private readonly isDisabled: (() => boolean) | undefined;
+  private sink: LogRecordSink;
+  private resource: Resource;
+  private console: ConsoleOutput | undefined;
+  private random: () => number;
+  private isDisabled: (() => boolean) | undefined;
   private readonly scopes = new Map<string, InstrumentationScopeRef>();
   private readonly templates = new TemplateCache();
   private readonly failures = new RateLimitedWarning(stderrWarning);
@@ -135,14 +135,29 @@ export class LoggerCore {
   constructor(options: LoggerCoreOptions) {
     this.sink = options.sink;
     this.resource = options.resource;
+    this.sanitizer = new AttributeSanitizer(options.redactKeys ?? DEFAULT_REDACT_KEYS, this.counters);
+    this.random = Math.random;
+    this.configure(options);
+  }
+
+  /**
+   * Replaces every setting at once: how the process-wide factory behind the top-level getLogger()
+   * is rebound by register() (and unbound by shutdown), so loggers created at import time keep working.
+   */
+  configure(options: LoggerCoreOptions): void {
+    this.console?.flush();
+    this.sink = options.sink;
+    this.resource = options.resource;
     this.console = options.console;
     this.random = options.random ?? Math.random;
     this.isDisabled = options.isDisabled;
     this.sanitizer = new AttributeSanitizer(options.redactKeys ?? DEFAULT_REDACT_KEYS, this.counters);
     this.sinkThreshold = severityOf(options.level);
-    if (options.console) this.consoleThreshold = severityOf(options.consoleLevel ?? options.level);
+    this.consoleThreshold = options.console
+      ? severityOf(options.consoleLevel ?? options.level)
+      : Number.POSITIVE_INFINITY;
     this.updateThreshold();
-    if (options.sampling) this.setSampling(options.sampling);
+    this.setSampling(options.sampling ?? {});
   }
 
   setLevel(level: LevelName): void {

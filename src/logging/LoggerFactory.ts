@@ -49,20 +49,12 @@ export class LoggerFactory {
   private readonly loggers = new Map<string, Logger>();
 
   constructor(options: LoggerOptions) {
-    const console = options.console?.enabled
-      ? new ConsoleOutput(options.console.stream ?? process.stderr, { colors: options.console.colors })
-      : undefined;
-    this.core = new LoggerCore({
-      level: options.level,
-      sampling: options.sampling,
-      sink: options.sink,
-      resource: options.resource,
-      redactKeys: options.redactKeys,
-      console,
-      consoleLevel: options.console?.level,
-      random: options.random,
-      isDisabled: options.isDisabled,
-    });
+    this.core = new LoggerCore(coreOptions(options));
+  }
+
+  /** Rebinds every logger this factory made (and will make) to new settings and a new sink. */
+  configure(options: LoggerOptions): void {
+    this.core.configure(coreOptions(options));
   }
 
   /** The logger for `name`, created on first use and the same object afterwards. */
@@ -103,4 +95,21 @@ export class LoggerFactory {
   flush(): void {
     this.core.flush();
   }
+}
+
+function coreOptions(options: LoggerOptions) {
+  const console = options.console?.enabled
+    ? new ConsoleOutput(options.console.stream ?? process.stderr, { colors: options.console.colors })
+    : undefined;
+  return {
+    level: options.level,
+    sampling: options.sampling,
+    sink: options.sink,
+    resource: options.resource,
+    redactKeys: options.redactKeys,
+    console,
+    consoleLevel: options.console?.level,
+    random: options.random,
+    isDisabled: options.isDisabled,
+  };
 }

@@ -36,12 +36,25 @@ describe('Postgres exporters in a user-built SDK', () => {
 
   it('writes spans through BatchSpanProcessor (positional constructor) with the documented columns', async () => {
     const exporter = new PostgresSpanExporter({ connectionString: db.url });
-    const provider = new BasicTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(exporter, { scheduledDelayMillis: 50 })] });
+    const provider = new BasicTracerProvider({
+      resource,
+      spanProcessors: [new BatchSpanProcessor(exporter, { scheduledDelayMillis: 50 })],
+    });
     const tracer = provider.getTracer('byo-tracer');
-    const parent = tracer.startSpan('parent', { kind: SpanKind.SERVER, attributes: { 'pipetel.stage': 'load', rows: 3 } });
+    const parent = tracer.startSpan('parent', {
+      kind: SpanKind.SERVER,
+      attributes: { 'pipetel.stage': 'load', rows: 3 },
+    });
     parent.addEvent('checkpoint', { step: 1 });
     parent.setStatus({ code: SpanStatusCode.ERROR, message: 'boom' });
-    const child = tracer.startSpan('child', {}, (await import('@opentelemetry/api')).trace.setSpan((await import('@opentelemetry/api')).context.active(), parent));
+    const child = tracer.startSpan(
+      'child',
+      {},
+      (await import('@opentelemetry/api')).trace.setSpan(
+        (await import('@opentelemetry/api')).context.active(),
+        parent,
+      ),
+    );
     child.end();
     parent.end();
     await provider.forceFlush();
@@ -73,13 +86,30 @@ describe('Postgres exporters in a user-built SDK', () => {
 
   it('writes logs through BatchLogRecordProcessor (options-object constructor)', async () => {
     const exporter = new PostgresLogRecordExporter({ connectionString: db.url, experimentId: 'exp-logs' });
-    const provider = new LoggerProvider({ resource, processors: [new BatchLogRecordProcessor({ exporter, scheduledDelayMillis: 50 })] });
+    const provider = new LoggerProvider({
+      resource,
+      processors: [new BatchLogRecordProcessor({ exporter, scheduledDelayMillis: 50 })],
+    });
     const logger = provider.getLogger('byo.logger');
-    const levels = [SeverityNumber.DEBUG, SeverityNumber.INFO, SeverityNumber.WARN, SeverityNumber.ERROR, SeverityNumber.FATAL];
+    const levels = [
+      SeverityNumber.DEBUG,
+      SeverityNumber.INFO,
+      SeverityNumber.WARN,
+      SeverityNumber.ERROR,
+      SeverityNumber.FATAL,
+    ];
     for (const severityNumber of levels) {
-      logger.emit({ severityNumber, body: `message at ${severityNumber}`, attributes: { k: 'v', 'pipetel.stage': 's1' } });
+      logger.emit({
+        severityNumber,
+        body: `message at ${severityNumber}`,
+        attributes: { k: 'v', 'pipetel.stage': 's1' },
+      });
     }
-    logger.emit({ severityNumber: SeverityNumber.ERROR, body: 'with stack', attributes: { 'exception.stacktrace': 'Error: x\n    at y' } });
+    logger.emit({
+      severityNumber: SeverityNumber.ERROR,
+      body: 'with stack',
+      attributes: { 'exception.stacktrace': 'Error: x\n    at y' },
+    });
     await provider.forceFlush();
     await exporter.forceFlush();
     await provider.shutdown();
@@ -109,13 +139,17 @@ describe('Postgres exporters in a user-built SDK', () => {
     const provider = new MeterProvider({ resource, readers: [reader] });
     const meter = provider.getMeter('byo.meter');
     meter.createCounter('rows', { unit: '{row}' }).add(5, { stage: 'a' });
-    meter.createHistogram('latency', { unit: 'ms', advice: { explicitBucketBoundaries: [1, 10, 100] } }).record(7);
+    meter
+      .createHistogram('latency', { unit: 'ms', advice: { explicitBucketBoundaries: [1, 10, 100] } })
+      .record(7);
     meter.createGauge('temperature').record(21.5);
     await provider.forceFlush();
     await exporter.forceFlush();
     await provider.shutdown();
 
-    const rows = await db.query("SELECT * FROM pipeline_metrics WHERE experiment_id = 'exp-byo' ORDER BY name");
+    const rows = await db.query(
+      "SELECT * FROM pipeline_metrics WHERE experiment_id = 'exp-byo' ORDER BY name",
+    );
     const byName = Object.fromEntries(rows.map((r) => [r.name, r]));
     assert.equal(byName.rows.kind, 'sum');
     assert.equal(byName.rows.value, 5);
@@ -143,7 +177,9 @@ describe('Postgres exporters in a user-built SDK', () => {
     assert.equal(await writer.write([...lines, fourth], { idempotent: true }), 1);
     assert.equal(await writer.write([...lines, fourth], { idempotent: true }), 0);
     await pool.end();
-    const [{ n }] = await db.query("SELECT count(*)::int AS n FROM pipeline_logs WHERE experiment_id = 'exp-replay'");
+    const [{ n }] = await db.query(
+      "SELECT count(*)::int AS n FROM pipeline_logs WHERE experiment_id = 'exp-replay'",
+    );
     assert.equal(n, 4);
   });
 });
@@ -155,13 +191,26 @@ describe('migrations', () => {
       const results = await Promise.all(Array.from({ length: 4 }, () => migrate(db.url)));
       const applied = results.flat();
       const status = await migrationStatus(db.url);
-      assert.deepEqual(applied.sort(), status.map((m) => m.version).sort(), 'each migration applied by exactly one caller');
+      assert.deepEqual(
+        applied.sort(),
+        status.map((m) => m.version).sort(),
+        'each migration applied by exactly one caller',
+      );
       assert.ok(status.every((m) => m.applied));
       assert.deepEqual(await migrate(db.url), []);
-      const tables = await db.query("SELECT tablename FROM pg_tables WHERE tablename LIKE 'pipeline_%' ORDER BY 1");
+      const tables = await db.query(
+        "SELECT tablename FROM pg_tables WHERE tablename LIKE 'pipeline_%' ORDER BY 1",
+      );
       assert.deepEqual(
         tables.map((t) => t.tablename),
-        ['pipeline_experiments', 'pipeline_logs', 'pipeline_metrics', 'pipeline_metrics_archive', 'pipeline_progress', 'pipeline_spans'],
+        [
+          'pipeline_experiments',
+          'pipeline_logs',
+          'pipeline_metrics',
+          'pipeline_metrics_archive',
+          'pipeline_progress',
+          'pipeline_spans',
+        ],
       );
       const indexes = (await db.query('SELECT indexname FROM pg_indexes')).map((i) => i.indexname);
       for (const name of [

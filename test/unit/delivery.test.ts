@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DeliveryQueue, type DeliveryOptions } from '../../exporters/delivery/DeliveryQueue.js';
+import { type DeliveryOptions, DeliveryQueue } from '../../exporters/delivery/DeliveryQueue.js';
 import { backoffDelayMs } from '../../exporters/delivery/RetryPolicy.js';
 import type { BatchSink, WriteOptions } from '../../exporters/delivery/types.js';
 
@@ -16,7 +16,8 @@ class RecordingSink implements BatchSink {
   async write(lines: string[], options: WriteOptions): Promise<number> {
     const failure = this.failures.shift();
     if (failure) throw failure;
-    if (this.rejectLine && lines.includes(this.rejectLine)) throw Object.assign(new Error('bad row'), { code: '22P02' });
+    if (this.rejectLine && lines.includes(this.rejectLine))
+      throw Object.assign(new Error('bad row'), { code: '22P02' });
     this.batches.push({ lines, options });
     return lines.length;
   }
@@ -50,7 +51,10 @@ describe('DeliveryQueue', () => {
     const { q } = queue(sink);
     for (let i = 0; i < 95; i++) q.enqueue(i);
     await q.forceFlush();
-    assert.deepEqual(sink.rows.map(Number).sort((a, b) => a - b), Array.from({ length: 95 }, (_, i) => i));
+    assert.deepEqual(
+      sink.rows.map(Number).sort((a, b) => a - b),
+      Array.from({ length: 95 }, (_, i) => i),
+    );
     assert.ok(sink.batches.every((b) => b.lines.length <= 25));
     assert.deepEqual(q.stats(), { queued: 0, exported: 95, dropped: 0, spooled: 0, failed: 0 });
   });
@@ -131,7 +135,9 @@ describe('DeliveryQueue', () => {
   it('shutdown gives up retrying at its deadline and accounts for every record', async () => {
     const down = Object.assign(new Error('down'), { code: 'ECONNREFUSED' });
     const failing: BatchSink = { table: 't', write: () => Promise.reject(down) };
-    const { q } = queue(failing, { retry: { initialDelayMs: 50, maxDelayMs: 1000, multiplier: 2, maxElapsedMs: 600_000 } });
+    const { q } = queue(failing, {
+      retry: { initialDelayMs: 50, maxDelayMs: 1000, multiplier: 2, maxElapsedMs: 600_000 },
+    });
     for (let i = 0; i < 60; i++) q.enqueue(i);
     const started = Date.now();
     await q.shutdown(500);
@@ -143,9 +149,21 @@ describe('DeliveryQueue', () => {
 
   it('backoff grows exponentially with jitter and is capped', () => {
     const policy = { initialDelayMs: 100, maxDelayMs: 1000, multiplier: 2, maxElapsedMs: 10_000 };
-    assert.equal(backoffDelayMs(policy, 1, () => 1), 100);
-    assert.equal(backoffDelayMs(policy, 1, () => 0), 50);
-    assert.equal(backoffDelayMs(policy, 3, () => 1), 400);
-    assert.equal(backoffDelayMs(policy, 10, () => 1), 1000);
+    assert.equal(
+      backoffDelayMs(policy, 1, () => 1),
+      100,
+    );
+    assert.equal(
+      backoffDelayMs(policy, 1, () => 0),
+      50,
+    );
+    assert.equal(
+      backoffDelayMs(policy, 3, () => 1),
+      400,
+    );
+    assert.equal(
+      backoffDelayMs(policy, 10, () => 1),
+      1000,
+    );
   });
 });

@@ -1,0 +1,211 @@
+// register() end to end against a real PostgreSQL: telemetry emitted through the plain OTel APIs
+// lands in the right tables with the experiment id, shutdown flushes everything, the experiment
+// row moves running → succeeded/failed, exits by signal or crash are recorded, and a database
+// that refuses connections neither crashes nor blocks the host.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { metrics, trace } from '@opentelemetry/api';
+import { logs, SeverityNumber } from '@opentelemetry/api-logs';
+import { register } from '../../src/index.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+
+const quiet = {
+  logging: { console: { enabled: false as const } },
+  monitoring: { enable_resource_tracking: false },
+};
+
+describe('register()', () => {
+  let db: TestDatabase;
+  before(async () => {
+    db = await createTestDatabase();
+  });
+  after(async () => db?.drop());
+
+  it('routes the plain OTel APIs into the schema, tagged with the experiment', async () => {
+    const tel = await register({
+      serviceName: 'otel-api',
+      experimentId: 'exp-api',
+      databaseUrl: db.url,
+      config: quiet,
+    });
+    assert.equal(tel.experimentId, 'exp-api');
+    const [running] = await db.query(
+      "SELECT status FROM pipeline_experiments WHERE experiment_id = 'exp-api'",
+    );
+    assert.equal(running?.status, 'running');
+
+    await trace.getTracer('app').startActiveSpan('load-table', async (span) => {
+      logs.getLogger('app.logs').emit({ severityNumber: SeverityNumber.WARN, body: 'inside span' });
+      span.end();
+    });
+    metrics.getMeter('app').createCounter('app.rows').add(42);
+    await tel.shutdown();
+
+    const [span] = await db.query("SELECT * FROM pipeline_spans WHERE experiment_id = 'exp-api'");
+    assert.equal(span.name, 'load-table');
+    assert.equal(span.resource['service.name'], 'otel-api');
+    const [log] = await db.query("SELECT * FROM pipeline_logs WHERE experiment_id = 'exp-api'");
+    assert.equal(log.message, 'inside span');
+    assert.equal(log.level, 'WARNING');
+    assert.equal(log.trace_id, span.trace_id, 'the log is correlated with the active span');
+    assert.equal(log.span_id, span.span_id);
+    const [metric] = await db.query(
+      "SELECT * FROM pipeline_metrics WHERE experiment_id = 'exp-api' AND name = 'app.rows'",
+    );
+    assert.equal(metric.value, 42);
+    const [ended] = await db.query(
+      "SELECT status, ended_at FROM pipeline_experiments WHERE experiment_id = 'exp-api'",
+    );
+    assert.equal(ended.status, 'succeeded');
+    assert.ok(ended.ended_at);
+  });
+
+  it('shutdown flushes every record emitted just before it', async () => {
+    const tel = await register({ experimentId: 'exp-flush', databaseUrl: db.url, config: quiet });
+    const log = tel.getLogger('flush');
+    for (let i = 0; i < 5000; i++) log.info('record %d', i, { i });
+    await tel.stage('s', async () => undefined);
+    await tel.shutdown();
+    const [{ n }] = await db.query(
+      "SELECT count(*)::int AS n FROM pipeline_logs WHERE experiment_id = 'exp-flush'",
+    );
+    assert.equal(n, 5000);
+    assert.deepEqual(tel.stats().logs, { queued: 0, exported: 5000, dropped: 0, spooled: 0, failed: 0 });
+  });
+
+  it('fail() ends the experiment as failed with the reason; stage errors are recorded and re-thrown', async () => {
+    const tel = await register({ experimentId: 'exp-fail', databaseUrl: db.url, config: quiet });
+    await assert.rejects(
+      tel.stage('explode', async () => {
+        throw new TypeError('bad row');
+      }),
+      TypeError,
+    );
+    tel.fail(new Error('stage explode failed'));
+    await tel.shutdown();
+    const [exp] = await db.query(
+      "SELECT status, status_reason FROM pipeline_experiments WHERE experiment_id = 'exp-fail'",
+    );
+    assert.equal(exp.status, 'failed');
+    assert.match(exp.status_reason, /stage explode failed/);
+    const [span] = await db.query(
+      "SELECT status_code, status_message, events FROM pipeline_spans WHERE experiment_id = 'exp-fail'",
+    );
+    assert.equal(span.status_code, 'ERROR');
+    assert.equal(span.status_message, 'bad row');
+    assert.equal(span.events[0].name, 'exception');
+    const [log] = await db.query(
+      "SELECT level, traceback, stage FROM pipeline_logs WHERE experiment_id = 'exp-fail'",
+    );
+    assert.equal(log.level, 'ERROR');
+    assert.match(log.traceback, /TypeError: bad row/);
+    assert.equal(log.stage, 'explode');
+  });
+
+  it('calling register() twice returns the same instance; conflicting options are an error', async () => {
+    const options = { experimentId: 'exp-twice', databaseUrl: db.url, config: quiet };
+    const first = await register(options);
+    assert.equal(await register(options), first);
+    assert.equal(await register(), first);
+    await assert.rejects(register({ experimentId: 'other' }), /already called with different options/);
+    await first.shutdown();
+    const again = await register({ experimentId: 'exp-twice-2', databaseUrl: db.url, config: quiet });
+    assert.notEqual(again, first, 'after shutdown a new instance is built');
+    await again.shutdown();
+  });
+
+  it('a database that refuses connections does not crash or block the pipeline', async () => {
+    const tel = await register({
+      experimentId: 'exp-down',
+      databaseUrl: 'postgresql://postgres@127.0.0.1:9/nowhere',
+      config: { ...quiet, shutdown: { timeout: 2 } },
+    });
+    const log = tel.getLogger('down');
+    for (let i = 0; i < 100; i++) log.info('still running %d', i);
+    const result = await tel.stage('work', async () => 'done');
+    assert.equal(result, 'done');
+    await tel.shutdown();
+    const stats = tel.stats().logs;
+    assert.equal(stats.exported, 0);
+    assert.equal(
+      stats.exported + stats.dropped + stats.spooled + stats.queued,
+      100,
+      'every record is accounted for',
+    );
+  });
+
+  it('OTEL_SDK_DISABLED=true makes register() a no-op', async () => {
+    process.env.OTEL_SDK_DISABLED = 'true';
+    try {
+      const tel = await register({ experimentId: 'exp-disabled', databaseUrl: db.url, config: quiet });
+      assert.equal(trace.getTracer('x').startSpan('s').isRecording(), false);
+      tel.getLogger('x').error('not stored');
+      await tel.shutdown();
+    } finally {
+      delete process.env.OTEL_SDK_DISABLED;
+    }
+    const rows = await db.query("SELECT 1 FROM pipeline_experiments WHERE experiment_id = 'exp-disabled'");
+    assert.equal(rows.length, 0);
+  });
+});
+
+describe('process exits', () => {
+  let db: TestDatabase;
+  before(async () => {
+    db = await createTestDatabase();
+  });
+  after(async () => db?.drop());
+
+  function runApp(mode: 'throw' | 'wait', experimentId: string) {
+    return spawn(
+      process.execPath,
+      ['--import', 'tsx', resolve(import.meta.dirname, '../fixtures/apps/crash.ts'), mode],
+      {
+        env: { ...process.env, EXPERIMENT_ID: experimentId, DATABASE_URL: db.url },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+  }
+
+  it('an uncaught exception flushes the logs, marks the experiment failed and exits 1', async () => {
+    const child = runApp('throw', 'exp-crash');
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const [code] = await once(child, 'exit');
+    assert.equal(code, 1);
+    assert.match(stderr, /pipeline exploded/, 'the error is still printed');
+    const [{ n }] = await db.query(
+      "SELECT count(*)::int AS n FROM pipeline_logs WHERE experiment_id = 'exp-crash'",
+    );
+    assert.equal(n, 500);
+    const [exp] = await db.query(
+      "SELECT status, status_reason FROM pipeline_experiments WHERE experiment_id = 'exp-crash'",
+    );
+    assert.equal(exp.status, 'failed');
+    assert.match(exp.status_reason, /pipeline exploded/);
+  });
+
+  it('SIGTERM flushes, marks the experiment failed and still ends the process by the signal', async () => {
+    const child = runApp('wait', 'exp-sigterm');
+    await once(child.stdout, 'data');
+    child.kill('SIGTERM');
+    const [code, signal] = await once(child, 'exit');
+    assert.equal(code, null);
+    assert.equal(signal, 'SIGTERM');
+    const [{ n }] = await db.query(
+      "SELECT count(*)::int AS n FROM pipeline_logs WHERE experiment_id = 'exp-sigterm'",
+    );
+    assert.equal(n, 500);
+    const [exp] = await db.query(
+      "SELECT status, status_reason FROM pipeline_experiments WHERE experiment_id = 'exp-sigterm'",
+    );
+    assert.equal(exp.status, 'failed');
+    assert.match(exp.status_reason, /SIGTERM/);
+  });
+});

@@ -27,6 +27,8 @@ export interface DeliveryOptions<T> {
   /** Batches written at once (each holds one pooled connection). */
   concurrency: number;
   retry?: RetryPolicyOptions;
+  /** Called after each committed batch with its row count and write time (self-monitoring). */
+  onBatchWritten?: (rows: number, durationMs: number) => void;
   /** Default bound of shutdown() (the SDK calls it without one). */
   shutdownTimeoutMs?: number;
   spill?: SpillTarget;
@@ -46,10 +48,6 @@ export class DeliveryQueue<T> {
   private readonly warnings = new Map<string, RateLimitedWarning>();
   private readonly retry: RetryPolicyOptions;
   private readonly counts = { exported: 0, dropped: 0, spooled: 0, failed: 0 };
-  /** Rows per committed batch, for self-monitoring. */
-  readonly batchSizes: number[] = [];
-  /** Milliseconds per committed batch write, for self-monitoring. */
-  readonly writeLatenciesMs: number[] = [];
 
   constructor(private readonly options: DeliveryOptions<T>) {
     this.retry = options.retry ?? defaultRetryPolicy;
@@ -161,7 +159,7 @@ export class DeliveryQueue<T> {
       try {
         await this.options.sink.write(lines, { idempotent });
         this.counts.exported += lines.length;
-        this.record(lines.length, performance.now() - started);
+        this.options.onBatchWritten?.(lines.length, performance.now() - started);
         return;
       } catch (error) {
         if (sqlState(error) === UNIQUE_VIOLATION && !idempotent) {
@@ -237,15 +235,6 @@ export class DeliveryQueue<T> {
       `${this.options.name}: queue full (max_queue_size=${this.options.maxQueueSize}), dropping new records` +
         ` (${this.counts.dropped} dropped so far)`,
     );
-  }
-
-  private record(rows: number, latencyMs: number): void {
-    if (this.batchSizes.length >= 1024) {
-      this.batchSizes.length = 0;
-      this.writeLatenciesMs.length = 0;
-    }
-    this.batchSizes.push(rows);
-    this.writeLatenciesMs.push(latencyMs);
   }
 
   /** Each kind of trouble is rate-limited on its own, so retries never hide a drop. */

@@ -35,6 +35,8 @@ export interface PostgresExporterOptions {
   /** monitoring.database.use_prepared_statements (default true) */
   usePreparedStatements?: boolean;
   retry?: RetryPolicyOptions;
+  /** Called after each committed batch with its row count and write time (self-monitoring). */
+  onBatchWritten?: (rows: number, durationMs: number) => void;
   /** How long shutdown() may spend flushing when the SDK calls it without a bound (default 10000). */
   shutdownTimeoutMs?: number;
   spill?: SpillTarget;
@@ -68,6 +70,7 @@ export function openDelivery<T>(
     concurrency: options.concurrency ?? 2,
     retry: options.retry,
     shutdownTimeoutMs: options.shutdownTimeoutMs,
+    onBatchWritten: options.onBatchWritten,
     spill: options.spill,
     warn: options.warn,
   });

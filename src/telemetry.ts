@@ -31,6 +31,7 @@ import { migrate } from './db/migrate.js';
 import { createPool, safeErrorMessage } from './db/pool.js';
 import { PostgresProgressStore } from './db/progressStore.js';
 import { LogPipeline } from './internal/LogPipeline.js';
+import { MonitoringAwareMeterProvider } from './internal/MonitoringAwareMeterProvider.js';
 import {
   buildResource,
   createLoggerProvider,
@@ -44,6 +45,7 @@ import { bindGlobalLogging, unbindGlobalLogging } from './logging/global.js';
 import { type Logger, type LoggerFactory, resolveConsoleEnabled } from './logging/index.js';
 import { isMonitoringDisabled, withMonitoringDisabledContext, withStage } from './pipeline/context.js';
 import { type Progress, ProgressTracker } from './pipeline/Progress.js';
+import { type MonitoredSignal, SelfMonitoring } from './pipeline/SelfMonitoring.js';
 import { measureStage } from './pipeline/StageResources.js';
 
 export interface TelemetryStats {
@@ -84,6 +86,8 @@ export class Telemetry {
   private readonly metricExporters: PostgresMetricExporter[] = [];
   private readonly loggers: LoggerFactory;
   private readonly progressTracker: ProgressTracker | undefined;
+  private readonly selfMonitoring: SelfMonitoring | undefined;
+  private readonly stopRuntimeMetrics: (() => void) | undefined;
   private readonly warning = new RateLimitedWarning(stderrWarning, 10_000);
   private readonly heartbeat: NodeJS.Timeout | undefined;
   private failure: string | null = null;
@@ -120,11 +124,16 @@ export class Telemetry {
       this.experiments = new ExperimentStore(this.pool);
     }
     const exporterOptions = this.pool ? this.exporterOptions(this.pool) : undefined;
+    const forSignal = (signal: MonitoredSignal['signal']) =>
+      exporterOptions && {
+        ...exporterOptions,
+        onBatchWritten: (rows: number, ms: number) => this.selfMonitoring?.batchObserver(signal)(rows, ms),
+      };
 
     // Logs: pipetel's Logger and the OTel Logs API share one pipeline.
     const logProcessors = [];
     if (exporterOptions && logsToDatabase) {
-      this.logProcessor = new PostgresLogRecordProcessor(exporterOptions);
+      this.logProcessor = new PostgresLogRecordProcessor(forSignal('logs')!);
       logProcessors.push(this.logProcessor);
     }
     const logPipeline = new LogPipeline(logProcessors);
@@ -147,17 +156,23 @@ export class Telemetry {
 
     // Traces and metrics only when monitoring is on; otherwise the API globals stay no-op.
     if (exporterOptions && monitoring) {
-      this.spanProcessor = new PostgresSpanProcessor(exporterOptions);
+      this.spanProcessor = new PostgresSpanProcessor(forSignal('spans')!);
       this.tracerProvider = createTracerProvider(this.resource, [this.spanProcessor]);
-      const metricExporter = new PostgresMetricExporter(exporterOptions);
+      const { aggregate_metrics, aggregation_window, metrics_interval } = settings.monitoring;
+      const metricExporter = new PostgresMetricExporter({
+        ...forSignal('metrics')!,
+        aggregationWindowMs:
+          aggregate_metrics && aggregation_window > metrics_interval ? aggregation_window * 1000 : undefined,
+      });
       this.metricExporters.push(metricExporter);
-      this.meterProvider = createMeterProvider(
-        this.resource,
-        metricExporter,
-        settings.monitoring.metrics_interval * 1000,
+      this.meterProvider = createMeterProvider(this.resource, metricExporter, metrics_interval * 1000);
+      this.selfMonitoring = new SelfMonitoring(this.meterProvider.getMeter('pipetel'), () =>
+        this.monitoredSignals(),
       );
+      if (settings.monitoring.detailed_metrics)
+        this.stopRuntimeMetrics = this.selfMonitoring.startRuntimeMetrics();
       if (settings.monitoring.enable_resource_tracking) {
-        const hostExporter = new PostgresMetricExporter(exporterOptions);
+        const hostExporter = new PostgresMetricExporter(forSignal('metrics')!);
         this.metricExporters.push(hostExporter);
         this.hostMeterProvider = startHostMetrics(
           this.resource,
@@ -178,7 +193,7 @@ export class Telemetry {
       registerGlobals({
         tracerProvider: this.tracerProvider,
         loggerProvider: this.loggerProvider,
-        meterProvider: this.meterProvider,
+        meterProvider: this.meterProvider && new MonitoringAwareMeterProvider(this.meterProvider),
       });
     this.tracer = trace.getTracer('pipetel');
 
@@ -238,6 +253,16 @@ export class Telemetry {
     return context.with(withMonitoringDisabledContext(context.active()), fn);
   }
 
+  private monitoredSignals(): MonitoredSignal[] {
+    const signals: MonitoredSignal[] = [];
+    if (this.logProcessor) signals.push({ signal: 'logs', stats: () => this.logProcessor!.exporter.stats() });
+    if (this.spanProcessor)
+      signals.push({ signal: 'spans', stats: () => this.spanProcessor!.exporter.stats() });
+    for (const exporter of this.metricExporters)
+      signals.push({ signal: 'metrics', stats: () => exporter.stats() });
+    return signals;
+  }
+
   stats(): TelemetryStats {
     const metricStats = this.metricExporters.map((e) => e.stats());
     return {
@@ -282,6 +307,7 @@ export class Telemetry {
     const remaining = () => Math.max(0, deadline - Date.now());
     this.detachProcessHooks();
     if (this.heartbeat) clearInterval(this.heartbeat);
+    this.stopRuntimeMetrics?.();
     await withTimeout(this.ready, remaining());
     await withTimeout(this.progressTracker?.shutdown(), remaining());
     // Shutting a provider down hands its last spans / metric points / log records to our

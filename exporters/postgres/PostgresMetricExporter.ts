@@ -5,24 +5,43 @@
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import type { PushMetricExporter, ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { DeliveryStats } from '../delivery/types.js';
+import { MetricWindow } from './MetricWindow.js';
 import { encodeMetricPoint, flattenResourceMetrics, METRICS_TABLE, type MetricPoint } from './metricRows.js';
 import { type DeliveryHandle, openDelivery, type PostgresExporterOptions } from './PostgresDelivery.js';
 import { ResourceInfoCache } from './resourceInfo.js';
 
+export interface PostgresMetricExporterOptions extends PostgresExporterOptions {
+  /**
+   * When set, collections are aggregated in memory and one row per instrument and attribute set
+   * is written per window (monitoring.aggregate_metrics / aggregation_window).
+   */
+  aggregationWindowMs?: number;
+}
+
 export class PostgresMetricExporter implements PushMetricExporter {
   private readonly delivery: DeliveryHandle<MetricPoint>;
   private readonly resources: ResourceInfoCache;
+  private readonly window: MetricWindow | undefined;
+  private readonly windowTimer: NodeJS.Timeout | undefined;
 
-  constructor(options: PostgresExporterOptions) {
+  constructor(options: PostgresMetricExporterOptions) {
     this.resources = new ResourceInfoCache(options.experimentId);
     this.delivery = openDelivery('metrics', METRICS_TABLE, encodeMetricPoint, options);
+    if (options.aggregationWindowMs) {
+      this.window = new MetricWindow();
+      this.windowTimer = setInterval(() => this.closeWindow(), options.aggregationWindowMs);
+      this.windowTimer.unref();
+    }
   }
 
   export(metrics: ResourceMetrics, resultCallback: (result: ExportResult) => void): void {
-    let refused = 0;
-    for (const point of flattenResourceMetrics(metrics, this.resources)) {
-      if (!this.delivery.queue.enqueue(point)) refused++;
+    const points = flattenResourceMetrics(metrics, this.resources);
+    if (this.window) {
+      this.window.add(points);
+      resultCallback({ code: ExportResultCode.SUCCESS });
+      return;
     }
+    const refused = this.enqueue(points);
     resultCallback(
       refused === 0
         ? { code: ExportResultCode.SUCCESS }
@@ -33,15 +52,29 @@ export class PostgresMetricExporter implements PushMetricExporter {
     );
   }
 
+  private enqueue(points: MetricPoint[]): number {
+    let refused = 0;
+    for (const point of points) if (!this.delivery.queue.enqueue(point)) refused++;
+    return refused;
+  }
+
+  private closeWindow(): void {
+    if (this.window && this.window.size > 0) this.enqueue(this.window.drain());
+  }
+
   stats(): DeliveryStats {
     return this.delivery.queue.stats();
   }
 
+  /** Writes the open aggregation window (if any) and everything queued. */
   forceFlush(timeoutMs?: number): Promise<void> {
+    this.closeWindow();
     return this.delivery.queue.forceFlush(timeoutMs);
   }
 
   shutdown(timeoutMs?: number): Promise<void> {
+    if (this.windowTimer) clearInterval(this.windowTimer);
+    this.closeWindow();
     return this.delivery.close(timeoutMs);
   }
 }

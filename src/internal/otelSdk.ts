@@ -2,6 +2,7 @@
 // 3.x (Node ≥ 22.15) touches one file. Nothing in this module knows about PostgreSQL.
 
 import {
+  type MeterProvider as ApiMeterProvider,
   type Context,
   context,
   metrics,
@@ -107,7 +108,7 @@ let contextManager: AsyncLocalStorageContextManager | undefined;
 export function registerGlobals(providers: {
   tracerProvider?: BasicTracerProvider;
   loggerProvider?: LoggerProvider;
-  meterProvider?: MeterProvider;
+  meterProvider?: ApiMeterProvider;
 }): void {
   if (!contextManager) {
     contextManager = new AsyncLocalStorageContextManager().enable();

@@ -8,6 +8,12 @@ import { runExamplePipeline } from '../demo/examplePipeline.js';
 import { register } from '../registry.js';
 import { resolveDatabaseUrl } from '../telemetry.js';
 
+/** Short intervals so a demo of a few seconds shows resource samples and progress history. */
+const DEMO_CONFIG = {
+  logging: { level: 'DEBUG' as const },
+  monitoring: { resource_sample_interval: 1, metrics_interval: 1, progress_update_interval: 1, aggregate_metrics: false },
+};
+
 export async function demo(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -22,7 +28,7 @@ export async function demo(args: string[]): Promise<number> {
   const config = loadConfig({
     serviceName: 'pipetel-demo',
     experimentId: values['experiment-id'],
-    config: { monitoring: { resource_sample_interval: 1, metrics_interval: 2, progress_update_interval: 1 } },
+    config: DEMO_CONFIG,
   });
   const databaseUrl = await resolveDatabaseUrl(config);
   if (!databaseUrl) {
@@ -33,7 +39,7 @@ export async function demo(args: string[]): Promise<number> {
     serviceName: 'pipetel-demo',
     experimentId: values['experiment-id'],
     databaseUrl,
-    config: { monitoring: { resource_sample_interval: 1, metrics_interval: 2, progress_update_interval: 1 } },
+    config: DEMO_CONFIG,
   });
   process.stdout.write(`experiment ${tel.experimentId}: running the example pipeline on ${items} items…\n`);
   await runExamplePipeline(tel, { items });

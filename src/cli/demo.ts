@@ -11,7 +11,12 @@ import { resolveDatabaseUrl } from '../telemetry.js';
 /** Short intervals so a demo of a few seconds shows resource samples and progress history. */
 const DEMO_CONFIG = {
   logging: { level: 'DEBUG' as const },
-  monitoring: { resource_sample_interval: 1, metrics_interval: 1, progress_update_interval: 1, aggregate_metrics: false },
+  monitoring: {
+    resource_sample_interval: 1,
+    metrics_interval: 1,
+    progress_update_interval: 1,
+    aggregate_metrics: false,
+  },
 };
 
 export async function demo(args: string[]): Promise<number> {
@@ -90,7 +95,7 @@ function printSummary(
   }
   out.push('', 'Metrics (from pipeline_metrics)');
   for (const m of s.metrics) {
-    const last = m.last_value === null ? '' : `  last=${Number(m.last_value.toFixed(3))}`;
+    const last = m.last_value === null ? `  ${m.series} series` : `  last=${Number(m.last_value.toFixed(3))}`;
     out.push(`  ${m.name.padEnd(36)} ${m.kind.padEnd(9)} ${String(m.points).padStart(4)} points${last}`);
   }
   out.push('', 'Rows stored for this experiment');

@@ -32,7 +32,7 @@ export interface ExperimentSummary {
     status: string;
     rate: number | null;
   }>;
-  metrics: Array<{ name: string; kind: string; points: number; last_value: number | null }>;
+  metrics: Array<{ name: string; kind: string; points: number; series: number; last_value: number | null }>;
   errors: Array<{ level: string; logger_name: string; message: string; traceback_lines: number }>;
 }
 
@@ -75,9 +75,16 @@ export async function experimentSummary(url: string, experimentId: string): Prom
     const progress = await one<ExperimentSummary['progress'][number]>(
       'SELECT node_id, completed, total, status, rate FROM pipeline_progress WHERE experiment_id = $1 ORDER BY started_at, node_id',
     );
-    const metrics = await one<{ name: string; kind: string; points: string; last_value: number | null }>(
-      `SELECT name, kind, count(*) AS points,
-              (array_agg(coalesce(value, sum) ORDER BY "timestamp" DESC))[1] AS last_value
+    const metrics = await one<{
+      name: string;
+      kind: string;
+      points: string;
+      series: string;
+      last_value: number | null;
+    }>(
+      `SELECT name, kind, count(*) AS points, count(DISTINCT attributes) AS series,
+              CASE WHEN count(DISTINCT attributes) = 1
+                   THEN (array_agg(coalesce(value, sum) ORDER BY "timestamp" DESC))[1] END AS last_value
          FROM pipeline_metrics WHERE experiment_id = $1 GROUP BY name, kind ORDER BY name`,
     );
     const errors = await one<ExperimentSummary['errors'][number]>(
@@ -90,7 +97,7 @@ export async function experimentSummary(url: string, experimentId: string): Prom
       logsByLevel: logsByLevel.map((r) => ({ level: r.level, count: Number(r.count) })),
       stages,
       progress,
-      metrics: metrics.map((m) => ({ ...m, points: Number(m.points) })),
+      metrics: metrics.map((m) => ({ ...m, points: Number(m.points), series: Number(m.series) })),
       errors,
     };
   } finally {

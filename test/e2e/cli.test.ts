@@ -1,0 +1,98 @@
+// The command line as a user runs it (the built bin/pipetel.js in a child process) against a real
+// PostgreSQL: `pipetel demo` runs the example pipeline and prints what it stored, and
+// `pipetel migrate` reports the schema state. Needs `npm run build` (npm test does it).
+
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+
+const run = promisify(execFile);
+const bin = resolve(import.meta.dirname, '../../bin/pipetel.js');
+
+describe('pipetel CLI', () => {
+  let db: TestDatabase;
+  let env: NodeJS.ProcessEnv;
+  before(async () => {
+    db = await createTestDatabase();
+    env = {
+      ...process.env,
+      PIPETEL_DATABASE_URL: db.url,
+      PIPETEL_HOME: mkdtempSync(join(tmpdir(), 'pipetel-cli-')),
+    };
+  });
+  after(async () => db?.drop());
+
+  it('migrate --status lists pending migrations, migrate applies them', async () => {
+    const before = await run(process.execPath, [bin, 'migrate', '--status'], { env });
+    assert.match(before.stdout, /0001 schema_v1\s+pending/);
+    const applied = await run(process.execPath, [bin, 'migrate'], { env });
+    assert.match(applied.stdout, /applied migrations 1/);
+    assert.doesNotMatch(applied.stdout, new RegExp(new URL(db.url).password || 'no-password-in-url'));
+    const after = await run(process.execPath, [bin, 'migrate', '--status'], { env });
+    assert.match(after.stdout, /0001 schema_v1\s+applied/);
+  });
+
+  it('demo runs the example pipeline and prints the summary read back from the database', async () => {
+    const { stdout } = await run(
+      process.execPath,
+      [bin, 'demo', '--items', '2000', '--experiment-id', 'demo-e2e'],
+      {
+        env,
+        timeout: 120_000,
+      },
+    );
+    assert.match(stdout, /Experiment demo-e2e .*status=succeeded/);
+    for (const stage of [
+      'extract',
+      'transform',
+      'clean',
+      'featurize',
+      'train',
+      'epoch-1',
+      'validate',
+      'load',
+    ]) {
+      assert.match(stdout, new RegExp(`\\b${stage}\\b`), `stage ${stage} in the summary`);
+    }
+    assert.match(stdout, /validate .* ERROR/);
+    assert.match(stdout, /extract\s+2000\/2000\s+done/);
+    assert.match(stdout, /validate\s+3\/10\s+failed/);
+    assert.match(stdout, /DEBUG \d+ {3}INFO \d+ {3}WARNING \d+ {3}ERROR \d+ {3}CRITICAL \d+/);
+    assert.match(stdout, /traceback: \d+ lines/);
+
+    const [exp] = await db.query("SELECT status FROM pipeline_experiments WHERE experiment_id = 'demo-e2e'");
+    assert.equal(exp.status, 'succeeded');
+    const levels = await db.query(
+      "SELECT DISTINCT level FROM pipeline_logs WHERE experiment_id = 'demo-e2e'",
+    );
+    assert.equal(levels.length, 5, 'logs at every level');
+    const [{ n }] = await db.query(
+      "SELECT count(*)::int AS n FROM pipeline_metrics WHERE experiment_id = 'demo-e2e' AND name = 'process.memory.usage'",
+    );
+    assert.ok(n >= 1, 'resource samples recorded');
+  });
+
+  it('unknown commands and bad arguments exit 2 with a message', async () => {
+    await assert.rejects(
+      run(process.execPath, [bin, 'nope'], { env }),
+      (e: { code: number; stderr: string }) => {
+        assert.equal(e.code, 2);
+        assert.match(e.stderr, /unknown command 'nope'/);
+        return true;
+      },
+    );
+    await assert.rejects(
+      run(process.execPath, [bin, 'demo', '--items', 'lots'], { env }),
+      (e: { code: number; stderr: string }) => {
+        assert.equal(e.code, 2);
+        assert.match(e.stderr, /--items expects a positive integer/);
+        return true;
+      },
+    );
+  });
+});

@@ -1,0 +1,53 @@
+// The preload form, no code change: `node --import pipetel/register app.mjs`, configured by the
+// environment only; an app that simply ends is flushed on beforeExit and its experiment succeeds.
+
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+
+const run = promisify(execFile);
+
+describe('node --import pipetel/register', () => {
+  let db: TestDatabase;
+  before(async () => {
+    db = await createTestDatabase();
+  });
+  after(async () => db?.drop());
+
+  it('records a plain OTel app and flushes it when the process ends by itself', async () => {
+    await run(
+      process.execPath,
+      ['--import', 'pipetel/register', resolve(import.meta.dirname, '../fixtures/apps/preload-app.mjs')],
+      {
+        cwd: resolve(import.meta.dirname, '../..'),
+        env: {
+          ...process.env,
+          PIPETEL_DATABASE_URL: db.url,
+          PIPETEL_EXPERIMENT_ID: 'exp-preload',
+          OTEL_SERVICE_NAME: 'plain-app',
+          PIPETEL__LOGGING__CONSOLE__ENABLED: 'false',
+          PIPETEL__LOGGING__FILE__ENABLED: 'false',
+        },
+        timeout: 60_000,
+      },
+    );
+    const [span] = await db.query(
+      "SELECT name, resource FROM pipeline_spans WHERE experiment_id = 'exp-preload'",
+    );
+    assert.equal(span?.name, 'plain-work');
+    assert.equal(span.resource['service.name'], 'plain-app');
+    const [log] = await db.query("SELECT message FROM pipeline_logs WHERE experiment_id = 'exp-preload'");
+    assert.equal(log?.message, 'hello from a plain app');
+    const [metric] = await db.query(
+      "SELECT value FROM pipeline_metrics WHERE experiment_id = 'exp-preload' AND name = 'plain.count'",
+    );
+    assert.equal(metric?.value, 3);
+    const [exp] = await db.query(
+      "SELECT service_name, status FROM pipeline_experiments WHERE experiment_id = 'exp-preload'",
+    );
+    assert.deepEqual(exp, { service_name: 'plain-app', status: 'succeeded' });
+  });
+});

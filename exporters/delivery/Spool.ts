@@ -1,0 +1,219 @@
+// The crash-safe spool: batches the database could not take are appended, one checksummed line per
+// record, to segment files under `<dir>/<pid>-<startMs>-<random>/` — a directory per writer
+// process, so processes sharing a PIPETEL_HOME never write the same file. The segment being
+// written is `segment-<n>.open`; a sealed one is renamed `segment-<n>.log` and may be replayed.
+
+import { randomBytes } from 'node:crypto';
+import { type FileHandle, mkdir, open, rename, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { encodeRecords } from './spoolFormat.js';
+import type { SpillTarget, WarningSink } from './types.js';
+
+export interface SpoolOptions {
+  /** The spool root shared by every process of one PIPETEL_HOME: `spoolDirectory(home)`. */
+  dir: string;
+  /** spool.fsync_interval in ms: data reaches the disk at most this late; 0 syncs before each append resolves. Default 1000. */
+  fsyncIntervalMs?: number;
+  /** A segment is sealed and a new one started past this size. Default 16 MiB. */
+  segmentMaxBytes?: number;
+  warn?: WarningSink;
+}
+
+export interface SpoolStats {
+  /** Records appended by this process. */
+  records: number;
+  /** Segments this process started. */
+  segments: number;
+  /** The directory this process writes, once the first record was spooled. */
+  directory: string | undefined;
+}
+
+/** Names inside a writer's directory, shared with the synchronizer that replays them. */
+export const SpoolFiles = {
+  owner: 'owner.lock',
+  closed: 'closed',
+  /** `segment-000001.open` | `.log` | `.replaying-<pid>` */
+  segment: /^segment-(\d+)\.(open|log|replaying-(\d+))$/,
+  directory: /^(\d+)-(\d+)-[0-9a-f]+$/,
+  name: (n: number, state: 'open' | 'log' | `replaying-${number}`) =>
+    `segment-${String(n).padStart(6, '0')}.${state}`,
+} as const;
+
+/** Where the spool of a PIPETEL_HOME lives. */
+export function spoolDirectory(home: string): string {
+  return join(home, 'spool');
+}
+
+const DEFAULT_SEGMENT_MAX_BYTES = 16 * 1024 * 1024;
+
+interface Segment {
+  number: number;
+  path: string;
+  handle: FileHandle;
+  bytes: number;
+}
+
+export class Spool implements SpillTarget {
+  private readonly fsyncIntervalMs: number;
+  private readonly segmentMaxBytes: number;
+  private directory: string | undefined;
+  private segment: Segment | undefined;
+  private nextSegment = 1;
+  private dirty = false;
+  private timer: NodeJS.Timeout | undefined;
+  /** Every file operation runs in order on this chain: appends never interleave. */
+  private chain: Promise<unknown> = Promise.resolve();
+  private readonly counts = { records: 0, segments: 0 };
+
+  constructor(private readonly options: SpoolOptions) {
+    this.fsyncIntervalMs = options.fsyncIntervalMs ?? 1000;
+    this.segmentMaxBytes = options.segmentMaxBytes ?? DEFAULT_SEGMENT_MAX_BYTES;
+  }
+
+  /** Appends one batch of COPY lines; resolves once written (and synced, with fsyncIntervalMs 0). */
+  append(table: string, lines: string[]): Promise<void> {
+    if (lines.length === 0) return Promise.resolve();
+    const data = Buffer.from(encodeRecords(table, lines), 'utf8');
+    return this.serialize(async () => {
+      const segment = this.segment ?? (await this.openSegment());
+      try {
+        await writeAll(segment, data);
+      } catch (error) {
+        // Start afresh next time: whatever this write left behind ends a sealed segment, where
+        // recovery cuts it back, instead of sitting in front of the next record.
+        await this.sealSegment().catch(() => undefined);
+        throw error;
+      }
+      this.counts.records += lines.length;
+      if (this.fsyncIntervalMs === 0) await segment.handle.datasync();
+      else this.dirty = true;
+      if (segment.bytes >= this.segmentMaxBytes) await this.sealSegment();
+    });
+  }
+
+  /**
+   * Closes the segment being written so a synchronizer may replay it; the next append starts a
+   * new one. LogSynchronizer calls this on the spool of its own process before each pass.
+   */
+  seal(): Promise<void> {
+    return this.serialize(() => this.sealSegment());
+  }
+
+  /** Syncs and seals the last segment and marks the directory closed. Appends after this start a new directory. */
+  close(): Promise<void> {
+    return this.serialize(async () => {
+      this.stopTimer();
+      await this.sealSegment();
+      if (this.directory) {
+        await writeFile(join(this.directory, SpoolFiles.closed), '').catch(() => undefined);
+        this.directory = undefined;
+        this.nextSegment = 1;
+      }
+    });
+  }
+
+  stats(): SpoolStats {
+    return { ...this.counts, directory: this.directory };
+  }
+
+  private serialize<R>(operation: () => Promise<R>): Promise<R> {
+    const result = this.chain.then(operation);
+    this.chain = result.catch(() => undefined);
+    return result;
+  }
+
+  private async openSegment(): Promise<Segment> {
+    const directory = this.directory ?? (await this.openDirectory());
+    const number = this.nextSegment++;
+    const path = join(directory, SpoolFiles.name(number, 'open'));
+    const handle = await open(path, 'wx', 0o600);
+    await syncDirectory(directory); // the new file's name must survive a power loss too
+    this.segment = { number, path, handle, bytes: 0 };
+    this.counts.segments++;
+    this.startTimer();
+    return this.segment;
+  }
+
+  private async openDirectory(): Promise<string> {
+    await mkdir(this.options.dir, { recursive: true, mode: 0o700 });
+    const name = `${process.pid}-${Date.now()}-${randomBytes(4).toString('hex')}`;
+    const directory = join(this.options.dir, name);
+    await mkdir(directory, { mode: 0o700 });
+    const owner = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString() };
+    await writeFile(join(directory, SpoolFiles.owner), `${JSON.stringify(owner)}\n`, { mode: 0o600 });
+    this.directory = directory;
+    return directory;
+  }
+
+  private async sealSegment(): Promise<void> {
+    const segment = this.segment;
+    if (!segment) return;
+    this.segment = undefined;
+    this.dirty = false;
+    try {
+      await segment.handle.datasync();
+    } finally {
+      await segment.handle.close();
+      await rename(segment.path, segment.path.replace(/\.open$/, '.log'));
+    }
+  }
+
+  private startTimer(): void {
+    if (this.timer || this.fsyncIntervalMs === 0) return;
+    this.timer = setInterval(() => {
+      if (!this.dirty) return;
+      this.serialize(async () => {
+        if (!this.dirty || !this.segment) return;
+        this.dirty = false;
+        await this.segment.handle.datasync();
+      }).catch((error) => this.options.warn?.(`spool: fsync failed: ${describe(error)}`));
+    }, this.fsyncIntervalMs);
+    this.timer.unref();
+  }
+
+  private stopTimer(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}
+
+/**
+ * Writes the whole buffer at the end of the segment. On failure (disk full) the segment is cut
+ * back to its last complete record, so a half-written batch can't glue onto the next one.
+ */
+async function writeAll(segment: Segment, data: Buffer): Promise<void> {
+  let offset = 0;
+  try {
+    while (offset < data.length) {
+      const { bytesWritten } = await segment.handle.write(
+        data,
+        offset,
+        data.length - offset,
+        segment.bytes + offset,
+      );
+      offset += bytesWritten;
+    }
+    segment.bytes += data.length;
+  } catch (error) {
+    await segment.handle.truncate(segment.bytes).catch(() => undefined);
+    throw error;
+  }
+}
+
+async function syncDirectory(directory: string): Promise<void> {
+  try {
+    const handle = await open(directory, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    // Not every platform can fsync a directory; the data itself is synced regardless.
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

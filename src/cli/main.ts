@@ -20,6 +20,7 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
     summary: 'validate [FILE] | print [--profile NAME]',
     load: async () => (await import('./config.js')).config,
   },
+  sync: { summary: 'replay the spool into the database', load: async () => (await import('./sync.js')).sync },
 };
 
 function usage(): string {

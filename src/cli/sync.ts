@@ -1,0 +1,57 @@
+// `pipetel sync`: replays everything in $PIPETEL_HOME/spool into the configured (or embedded)
+// database and prints what it did. Exit 1 when the database can't be reached: the spool is left
+// as it was, to be replayed later.
+
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config/index.js';
+import { ensureEmbeddedPostgres } from '../db/embedded.js';
+import { migrate } from '../db/migrate.js';
+import { redactConnectionString, safeErrorMessage } from '../db/pool.js';
+import { LogSynchronizer, type SyncResult } from '../sync/LogSynchronizer.js';
+
+export const sync = async (args: string[]): Promise<number> => {
+  parseArgs({ args, options: {} }); // no options yet: reject unknown ones
+  const config = loadConfig();
+  const url = config.values.database.url ?? (await ensureEmbeddedPostgres({ home: config.home })).url;
+  const synchronizer = new LogSynchronizer({
+    home: config.home,
+    connectionString: url,
+    batchSize: config.values.spool.batch_size,
+  });
+  let result: SyncResult;
+  try {
+    if (config.values.database.auto_migrate) await migrate(url);
+    result = await synchronizer.syncOnce();
+  } catch (error) {
+    process.stderr.write(
+      `pipetel sync: cannot write to the database at ${hostOf(url)}: ${safeErrorMessage(error, url)}\n` +
+        'the spool is kept; run `pipetel sync` again once the database is reachable\n',
+    );
+    return 1;
+  } finally {
+    await synchronizer.stop();
+  }
+  process.stdout.write(`${summary(result)}\n`);
+  return 0;
+};
+
+export function summary(result: SyncResult): string {
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  let line =
+    `replayed ${plural(result.replayed, 'record')} (${result.duplicates} already present, ` +
+    `${plural(result.corrupt, 'corrupt line')} skipped) from ${plural(result.segments, 'segment')}`;
+  if (result.rejected > 0) line += `; ${plural(result.rejected, 'record')} rejected by the database`;
+  if (result.remaining > 0)
+    line += `; ${plural(result.remaining, 'segment')} left (still being written or replayed by a running process)`;
+  return line;
+}
+
+/** host:port/database, without user or password. */
+function hostOf(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.host}${parsed.pathname}`;
+  } catch {
+    return redactConnectionString(url);
+  }
+}

@@ -1,0 +1,334 @@
+// Replays the spool into PostgreSQL (the seed's LogSynchronizer(sync_interval, batch_size)): each
+// sealed segment is claimed by an atomic rename, its records written through the idempotent path
+// of the table writers (rows carry client-made ids, so a replay never duplicates), and the file is
+// deleted only after every one of its rows is committed.
+
+import { readdir, readFile, rename, rmdir, unlink } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type pg from 'pg';
+import { RateLimitedWarning, stderrWarning } from '../../exporters/delivery/RateLimitedWarning.js';
+import { isDataError } from '../../exporters/delivery/RetryPolicy.js';
+import { type Spool, SpoolFiles, spoolDirectory } from '../../exporters/delivery/Spool.js';
+import { recoverSegment } from '../../exporters/delivery/spoolFormat.js';
+import type { WarningSink } from '../../exporters/delivery/types.js';
+import { LOGS_TABLE } from '../../exporters/postgres/logRows.js';
+import { METRICS_TABLE } from '../../exporters/postgres/metricRows.js';
+import { SPANS_TABLE } from '../../exporters/postgres/spanRows.js';
+import { PostgresTableWriter, type TableSpec } from '../../exporters/postgres/TableWriter.js';
+import { createPool, safeErrorMessage } from '../db/pool.js';
+
+export interface LogSynchronizerOptions {
+  /** PIPETEL_HOME: the spool replayed is `<home>/spool`. */
+  home: string;
+  /** A pool to share (never closed here); else one is opened on `connectionString`. */
+  pool?: pg.Pool;
+  connectionString?: string;
+  /** spool.sync_interval in ms, for start(). Default 30000. */
+  syncIntervalMs?: number;
+  /** spool.batch_size: records per replayed write. Default 1000. */
+  batchSize?: number;
+  /** Replayed writes in flight at once. Default 2. */
+  concurrency?: number;
+  /**
+   * The spool this process writes, if any: sealed before each pass so what it holds becomes
+   * replayable now rather than when its segment fills up or the process exits.
+   */
+  spool?: Spool;
+  warn?: WarningSink;
+}
+
+export interface SyncResult {
+  /** Rows newly stored by this pass. */
+  replayed: number;
+  /** Records whose rows were already in the database (an earlier write or replay did commit). */
+  duplicates: number;
+  /** Spool lines skipped because they failed the checksum, torn tails included. */
+  corrupt: number;
+  /** Records the database refused as malformed (or for a table it has no writer for). */
+  rejected: number;
+  /** Segments fully replayed and deleted. */
+  segments: number;
+  /** Segments left: still being written by a live process, or being replayed by another one. */
+  remaining: number;
+}
+
+type OwnerState = 'live' | 'dead' | 'closed';
+
+interface SegmentFile {
+  name: string;
+  number: number;
+  state: 'open' | 'log' | 'replaying';
+  replayingPid?: number;
+}
+
+const TABLES: readonly TableSpec[] = [LOGS_TABLE, SPANS_TABLE, METRICS_TABLE];
+
+export class LogSynchronizer {
+  private readonly pool: pg.Pool;
+  private readonly ownsPool: boolean;
+  private readonly writers = new Map<string, PostgresTableWriter>();
+  private readonly batchSize: number;
+  private readonly concurrency: number;
+  private readonly root: string;
+  private readonly warning: RateLimitedWarning;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<SyncResult> | undefined;
+
+  constructor(private readonly options: LogSynchronizerOptions) {
+    this.root = spoolDirectory(options.home);
+    this.batchSize = Math.max(1, options.batchSize ?? 1000);
+    this.concurrency = Math.max(1, options.concurrency ?? 2);
+    this.ownsPool = !options.pool;
+    if (options.pool) {
+      this.pool = options.pool;
+    } else if (options.connectionString) {
+      this.pool = createPool({
+        connectionString: options.connectionString,
+        maxConnections: this.concurrency,
+        connectionTimeoutMs: 10_000,
+      });
+    } else {
+      throw new Error('LogSynchronizer: pass `pool` or `connectionString`');
+    }
+    this.warning = new RateLimitedWarning(options.warn ?? stderrWarning);
+  }
+
+  /** Replays every `syncIntervalMs` (first pass at once) without keeping the process alive. */
+  start(): void {
+    if (this.timer) return;
+    const tick = () => {
+      this.syncOnce().catch((error) =>
+        this.warning.warn(
+          `spool replay postponed, database unavailable: ${safeErrorMessage(error, this.options.connectionString)}`,
+        ),
+      );
+    };
+    this.timer = setInterval(tick, this.options.syncIntervalMs ?? 30_000);
+    this.timer.unref();
+    setTimeout(tick, 0).unref();
+  }
+
+  /** Stops the timer, waits for a pass in progress, and closes the pool if it is our own. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running?.catch(() => undefined);
+    if (this.ownsPool) await this.pool.end().catch(() => undefined);
+  }
+
+  /**
+   * One pass over the whole spool. Rejects when the database cannot be reached (nothing is lost:
+   * claimed segments are released). Calls made while a pass runs share that pass.
+   */
+  syncOnce(): Promise<SyncResult> {
+    this.running ??= this.pass().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async pass(): Promise<SyncResult> {
+    const result: SyncResult = {
+      replayed: 0,
+      duplicates: 0,
+      corrupt: 0,
+      rejected: 0,
+      segments: 0,
+      remaining: 0,
+    };
+    await this.options.spool?.seal();
+    let directories: string[];
+    try {
+      directories = (await readdir(this.root)).sort(byStartTime);
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return result;
+      throw error;
+    }
+    let reachable = false;
+    for (const name of directories) {
+      const match = SpoolFiles.directory.exec(name);
+      if (!match) continue;
+      const directory = join(this.root, name);
+      const owner = await ownerState(directory, Number(match[1]));
+      for (const segment of await listSegments(directory)) {
+        if (!isClaimable(segment, owner)) {
+          result.remaining++;
+          continue;
+        }
+        if (!reachable) {
+          await this.checkReachable(); // before claiming anything: a down database leaves the spool untouched
+          reachable = true;
+        }
+        await this.replayClaimed(directory, segment, result);
+      }
+      if (owner !== 'live') await removeIfEmpty(directory);
+    }
+    return result;
+  }
+
+  private async checkReachable(): Promise<void> {
+    const client = await this.pool.connect();
+    client.release();
+  }
+
+  private async replayClaimed(directory: string, segment: SegmentFile, result: SyncResult): Promise<void> {
+    const claimed = join(directory, SpoolFiles.name(segment.number, `replaying-${process.pid}`));
+    try {
+      await rename(join(directory, segment.name), claimed);
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return; // another synchronizer claimed it first
+      throw error;
+    }
+    try {
+      await this.replaySegment(claimed, result);
+    } catch (error) {
+      // Release it for a later pass; rows already committed come back as duplicates, not twice.
+      await rename(claimed, join(directory, SpoolFiles.name(segment.number, 'log'))).catch(() => undefined);
+      throw error;
+    }
+    await unlink(claimed); // only now: every row of the segment is committed
+    result.segments++;
+  }
+
+  private async replaySegment(path: string, result: SyncResult): Promise<void> {
+    const parsed = await recoverSegment(path);
+    result.corrupt += parsed.corrupt;
+    const byTable = new Map<string, string[]>();
+    for (const record of parsed.records) {
+      const lines = byTable.get(record.table);
+      if (lines) lines.push(record.line);
+      else byTable.set(record.table, [record.line]);
+    }
+    const batches: Array<{ writer: PostgresTableWriter; lines: string[] }> = [];
+    for (const [table, lines] of byTable) {
+      const writer = this.writerFor(table);
+      if (!writer) {
+        result.rejected += lines.length;
+        this.warning.warn(`spool: ${lines.length} records for unknown table ${table} skipped`);
+        continue;
+      }
+      for (let i = 0; i < lines.length; i += this.batchSize)
+        batches.push({ writer, lines: lines.slice(i, i + this.batchSize) });
+    }
+    let next = 0;
+    const worker = async () => {
+      while (next < batches.length) {
+        const batch = batches[next++]!;
+        await this.writeBatch(batch.writer, batch.lines, result);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.concurrency, batches.length) }, worker));
+  }
+
+  /** Idempotent write; a batch the database refuses as malformed is split until the bad rows stand alone. */
+  private async writeBatch(writer: PostgresTableWriter, lines: string[], result: SyncResult): Promise<void> {
+    try {
+      const stored = await writer.write(lines, { idempotent: true });
+      result.replayed += stored;
+      result.duplicates += lines.length - stored;
+    } catch (error) {
+      if (!isDataError(error)) throw error;
+      if (lines.length === 1) {
+        result.rejected++;
+        this.warning.warn(
+          `spool: the database rejected a replayed ${writer.table} record: ${describeError(error)}`,
+        );
+        return;
+      }
+      const middle = lines.length >> 1;
+      await this.writeBatch(writer, lines.slice(0, middle), result);
+      await this.writeBatch(writer, lines.slice(middle), result);
+    }
+  }
+
+  private writerFor(table: string): PostgresTableWriter | undefined {
+    let writer = this.writers.get(table);
+    if (!writer) {
+      const spec = TABLES.find((t) => t.name === table);
+      if (!spec) return undefined;
+      writer = new PostgresTableWriter(this.pool, spec);
+      this.writers.set(table, writer);
+    }
+    return writer;
+  }
+}
+
+/**
+ * A sealed segment is always claimable; the one being written only once its writer is gone; a
+ * claim only when its claimer died (a replay killed halfway: its rows are deduplicated).
+ */
+function isClaimable(segment: SegmentFile, owner: OwnerState): boolean {
+  if (segment.state === 'log') return true;
+  if (segment.state === 'open') return owner !== 'live';
+  return segment.replayingPid !== process.pid && !isAlive(segment.replayingPid!);
+}
+
+async function listSegments(directory: string): Promise<SegmentFile[]> {
+  let names: string[];
+  try {
+    names = await readdir(directory);
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT' || errorCode(error) === 'ENOTDIR') return [];
+    throw error;
+  }
+  const segments: SegmentFile[] = [];
+  for (const name of names) {
+    const match = SpoolFiles.segment.exec(name);
+    if (!match) continue;
+    const replaying = match[3] !== undefined;
+    segments.push({
+      name,
+      number: Number(match[1]),
+      state: replaying ? 'replaying' : (match[2] as 'open' | 'log'),
+      replayingPid: replaying ? Number(match[3]) : undefined,
+    });
+  }
+  return segments.sort((a, b) => a.number - b.number);
+}
+
+/**
+ * Whether a spool directory's writer may still append to it. A writer on another host (a shared
+ * volume) can't be checked and counts as live; a reused pid only delays the replay, never loses data.
+ */
+async function ownerState(directory: string, pid: number): Promise<OwnerState> {
+  const names = await readdir(directory).catch(() => [] as string[]);
+  if (names.includes(SpoolFiles.closed)) return 'closed';
+  try {
+    const owner = JSON.parse(await readFile(join(directory, SpoolFiles.owner), 'utf8')) as { host?: string };
+    if (owner.host && owner.host !== hostname()) return 'live';
+  } catch {
+    // No (or a half-written) owner.lock: the pid in the directory name decides.
+  }
+  return pid === process.pid || isAlive(pid) ? 'live' : 'dead';
+}
+
+/** A finished writer's directory goes once its last segment is replayed. */
+async function removeIfEmpty(directory: string): Promise<void> {
+  if ((await listSegments(directory)).length > 0) return;
+  for (const name of [SpoolFiles.owner, SpoolFiles.closed])
+    await unlink(join(directory, name)).catch(() => undefined);
+  await rmdir(directory).catch(() => undefined);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return errorCode(error) === 'EPERM';
+  }
+}
+
+/** Oldest writer first: `<pid>-<startMs>-<random>`. */
+function byStartTime(a: string, b: string): number {
+  return Number(a.split('-')[1] ?? 0) - Number(b.split('-')[1] ?? 0) || a.localeCompare(b);
+}
+
+function errorCode(error: unknown): string | undefined {
+  return (error as { code?: string } | null)?.code;
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -32,8 +32,16 @@ export interface DeliveryOptions<T> {
   /** Default bound of shutdown() (the SDK calls it without one). */
   shutdownTimeoutMs?: number;
   spill?: SpillTarget;
+  /**
+   * When the queue is full, append the overflowing records to `spill` (in small batches, off the
+   * emitting call) instead of dropping them; they are counted as spooled. Needs `spill`.
+   */
+  overflowToSpill?: boolean;
   warn?: WarningSink;
 }
+
+/** Overflowing records appended to the spill per write. */
+const OVERFLOW_SPILL_BATCH = 512;
 
 export class DeliveryQueue<T> {
   private queue: T[] = [];
@@ -48,6 +56,9 @@ export class DeliveryQueue<T> {
   private readonly warnings = new Map<string, RateLimitedWarning>();
   private readonly retry: RetryPolicyOptions;
   private readonly counts = { exported: 0, dropped: 0, spooled: 0, failed: 0 };
+  /** Records refused by the full queue, waiting to be appended to the spill (overflowToSpill). */
+  private overflowBuffer: T[] = [];
+  private overflowSpilling: Promise<void> | undefined;
 
   constructor(private readonly options: DeliveryOptions<T>) {
     this.retry = options.retry ?? defaultRetryPolicy;
@@ -57,10 +68,7 @@ export class DeliveryQueue<T> {
 
   /** Hot path: an array push and two comparisons. Returns false when the record was dropped. */
   enqueue(item: T): boolean {
-    if (this.queue.length >= this.options.maxQueueSize || this.closed) {
-      this.overflow();
-      return false;
-    }
+    if (this.queue.length >= this.options.maxQueueSize || this.closed) return this.overflow(item);
     this.queue.push(item);
     if (this.queue.length >= this.options.batchSize) this.scheduleDrain();
     return true;
@@ -76,6 +84,7 @@ export class DeliveryQueue<T> {
     try {
       this.drain();
       await this.waitIdle(timeoutMs);
+      await this.overflowSpilling;
     } finally {
       this.flushing--;
     }
@@ -100,6 +109,7 @@ export class DeliveryQueue<T> {
     this.queue = [];
     if (leftover.length > 0)
       await this.giveUp(this.encodeAll(leftover), new Error('shutdown deadline reached'));
+    await this.overflowSpilling;
   }
 
   private scheduleDrain(): void {
@@ -221,7 +231,45 @@ export class DeliveryQueue<T> {
     );
   }
 
-  private overflow(): void {
+  /** Queue full (or closed): the record goes to the spill when overflowToSpill allows, else it is dropped. */
+  private overflow(item: T): boolean {
+    const { spill, overflowToSpill, maxQueueSize } = this.options;
+    // The records waiting for the spill are bounded like the queue (a slow disk must not grow memory).
+    const waitingMax = Math.max(maxQueueSize, OVERFLOW_SPILL_BATCH);
+    if (overflowToSpill && spill && !this.closed && this.overflowBuffer.length < waitingMax) {
+      this.overflowBuffer.push(item);
+      this.overflowSpilling ??= this.spillOverflow(spill);
+      return true;
+    }
+    this.drop();
+    return false;
+  }
+
+  /** Appends the overflow buffer to the spill until it is empty; one run at a time. */
+  private async spillOverflow(spill: SpillTarget): Promise<void> {
+    await new Promise((resolve) => setImmediate(resolve)); // let a burst gather into one append
+    while (this.overflowBuffer.length > 0) {
+      const lines = this.encodeAll(this.overflowBuffer.splice(0, OVERFLOW_SPILL_BATCH));
+      try {
+        await spill.append(this.options.sink.table, lines);
+        this.counts.spooled += lines.length;
+        this.warn(
+          'overflow',
+          `${this.options.name}: queue full (max_queue_size=${this.options.maxQueueSize}), spooling new records` +
+            ` to disk (${this.counts.spooled} spooled so far)`,
+        );
+      } catch (error) {
+        this.counts.dropped += lines.length;
+        this.warn(
+          'spool',
+          `${this.options.name}: spool unavailable, ${lines.length} records dropped: ${describe(error)}`,
+        );
+      }
+    }
+    this.overflowSpilling = undefined;
+  }
+
+  private drop(): void {
     this.counts.dropped++;
     if (this.closed) {
       this.warn(

@@ -13,9 +13,9 @@ import {
   trace,
 } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
-import type { LoggerProvider } from '@opentelemetry/sdk-logs';
-import type { MeterProvider } from '@opentelemetry/sdk-metrics';
-import type { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
+import type { LoggerProvider, LogRecordProcessor } from '@opentelemetry/sdk-logs';
+import type { MeterProvider, PushMetricExporter } from '@opentelemetry/sdk-metrics';
+import type { BasicTracerProvider, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type pg from 'pg';
 import { RateLimitedWarning, stderrWarning } from '../exporters/delivery/RateLimitedWarning.js';
 import type { DeliveryStats } from '../exporters/delivery/types.js';
@@ -30,12 +30,14 @@ import { ExperimentStore } from './db/experimentStore.js';
 import { migrate } from './db/migrate.js';
 import { createPool, safeErrorMessage } from './db/pool.js';
 import { PostgresProgressStore } from './db/progressStore.js';
+import { FanOutMetricExporter } from './internal/FanOutMetricExporter.js';
 import { LogPipeline } from './internal/LogPipeline.js';
 import { MonitoringAwareMeterProvider } from './internal/MonitoringAwareMeterProvider.js';
 import {
   buildResource,
   createLoggerProvider,
   createMeterProvider,
+  createOtlpTargets,
   createTracerProvider,
   registerGlobals,
   startHostMetrics,
@@ -130,12 +132,19 @@ export class Telemetry {
         onBatchWritten: (rows: number, ms: number) => this.selfMonitoring?.batchObserver(signal)(rows, ms),
       };
 
+    // Also to an OTLP collector when asked: the SDK's batch processors and OTLP/HTTP exporters.
+    const otlp =
+      settings.otlp.enabled && !settings.disabled
+        ? createOtlpTargets(settings.otlp.endpoint, settings.otlp.headers)
+        : undefined;
+
     // Logs: pipetel's Logger and the OTel Logs API share one pipeline.
-    const logProcessors = [];
+    const logProcessors: LogRecordProcessor[] = [];
     if (exporterOptions && logsToDatabase) {
       this.logProcessor = new PostgresLogRecordProcessor(forSignal('logs')!);
       logProcessors.push(this.logProcessor);
     }
+    if (otlp) logProcessors.push(otlp.logProcessor);
     const logPipeline = new LogPipeline(logProcessors);
     this.loggerProvider = createLoggerProvider(this.resource, [logPipeline]);
     this.loggers = bindGlobalLogging({
@@ -154,40 +163,56 @@ export class Telemetry {
       if (path === 'logging.level') this.loggers.setLevel(value as never);
     });
 
-    // Traces and metrics only when monitoring is on; otherwise the API globals stay no-op.
-    if (exporterOptions && monitoring) {
-      this.spanProcessor = new PostgresSpanProcessor(forSignal('spans')!);
-      this.tracerProvider = createTracerProvider(this.resource, [this.spanProcessor]);
+    // Traces, metrics, progress and resources only when monitoring is on; else the globals stay no-op.
+    if (monitoring && (exporterOptions || otlp)) {
+      const spanProcessors: SpanProcessor[] = [];
+      if (exporterOptions) {
+        this.spanProcessor = new PostgresSpanProcessor(forSignal('spans')!);
+        spanProcessors.push(this.spanProcessor);
+      }
+      if (otlp) spanProcessors.push(otlp.spanProcessor);
+      this.tracerProvider = createTracerProvider(this.resource, spanProcessors);
+
       const { aggregate_metrics, aggregation_window, metrics_interval } = settings.monitoring;
-      const metricExporter = new PostgresMetricExporter({
-        ...forSignal('metrics')!,
-        aggregationWindowMs:
-          aggregate_metrics && aggregation_window > metrics_interval ? aggregation_window * 1000 : undefined,
-      });
-      this.metricExporters.push(metricExporter);
-      this.meterProvider = createMeterProvider(this.resource, metricExporter, metrics_interval * 1000);
+      const metricTargets = (aggregationWindowMs?: number): PushMetricExporter[] => {
+        const targets: PushMetricExporter[] = [];
+        if (exporterOptions) {
+          const exporter = new PostgresMetricExporter({ ...forSignal('metrics')!, aggregationWindowMs });
+          this.metricExporters.push(exporter);
+          targets.push(exporter);
+        }
+        if (otlp) targets.push(otlp.metricExporter);
+        return targets;
+      };
+      const windowMs =
+        aggregate_metrics && aggregation_window > metrics_interval ? aggregation_window * 1000 : undefined;
+      this.meterProvider = createMeterProvider(
+        this.resource,
+        new FanOutMetricExporter(metricTargets(windowMs)),
+        metrics_interval * 1000,
+      );
       this.selfMonitoring = new SelfMonitoring(this.meterProvider.getMeter('pipetel'), () =>
         this.monitoredSignals(),
       );
       if (settings.monitoring.detailed_metrics)
         this.stopRuntimeMetrics = this.selfMonitoring.startRuntimeMetrics();
       if (settings.monitoring.enable_resource_tracking) {
-        const hostExporter = new PostgresMetricExporter(forSignal('metrics')!);
-        this.metricExporters.push(hostExporter);
         this.hostMeterProvider = startHostMetrics(
           this.resource,
-          hostExporter,
+          new FanOutMetricExporter(metricTargets()),
           settings.monitoring.resource_sample_interval * 1000,
         );
       }
-      this.progressTracker = new ProgressTracker({
-        experimentId: this.experimentId,
-        writer: new PostgresProgressStore(this.pool!),
-        updateIntervalMs: settings.monitoring.progress_update_interval * 1000,
-        meter: this.meterProvider.getMeter('pipetel.progress'),
-        warn: (message) => this.warn(message),
-        isDisabled: () => isMonitoringDisabled(),
-      });
+      if (this.pool) {
+        this.progressTracker = new ProgressTracker({
+          experimentId: this.experimentId,
+          writer: new PostgresProgressStore(this.pool),
+          updateIntervalMs: settings.monitoring.progress_update_interval * 1000,
+          meter: this.meterProvider.getMeter('pipetel.progress'),
+          warn: (message) => this.warn(message),
+          isDisabled: () => isMonitoringDisabled(),
+        });
+      }
     }
     if (!settings.disabled)
       registerGlobals({

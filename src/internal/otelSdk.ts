@@ -13,6 +13,9 @@ import {
 import { logs } from '@opentelemetry/api-logs';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-http';
+import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { HostMetrics } from '@opentelemetry/host-metrics';
 import {
   defaultResource,
@@ -21,7 +24,7 @@ import {
   type Resource,
   resourceFromAttributes,
 } from '@opentelemetry/resources';
-import { LoggerProvider, type LogRecordProcessor } from '@opentelemetry/sdk-logs';
+import { BatchLogRecordProcessor, LoggerProvider, type LogRecordProcessor } from '@opentelemetry/sdk-logs';
 import {
   MeterProvider,
   PeriodicExportingMetricReader,
@@ -30,6 +33,7 @@ import {
 import {
   AlwaysOnSampler,
   BasicTracerProvider,
+  BatchSpanProcessor,
   type Sampler,
   SamplingDecision,
   type SamplingResult,
@@ -130,4 +134,25 @@ export function unregisterGlobals(): void {
     context.disable();
     contextManager = undefined;
   }
+}
+
+export interface OtlpTargets {
+  spanProcessor: SpanProcessor;
+  logProcessor: LogRecordProcessor;
+  metricExporter: PushMetricExporter;
+}
+
+/**
+ * The official OTLP/HTTP exporters behind the SDK's batch processors, for a collector at
+ * `endpoint` (null: OTEL_EXPORTER_OTLP_ENDPOINT / the OTel default http://localhost:4318).
+ */
+export function createOtlpTargets(endpoint: string | null, headers: Record<string, string>): OtlpTargets {
+  const url = (path: string) => (endpoint ? `${endpoint.replace(/\/+$/, '')}${path}` : undefined);
+  return {
+    spanProcessor: new BatchSpanProcessor(new OTLPTraceExporter({ url: url('/v1/traces'), headers })),
+    logProcessor: new BatchLogRecordProcessor({
+      exporter: new OTLPLogExporter({ url: url('/v1/logs'), headers }),
+    }),
+    metricExporter: new OTLPMetricExporter({ url: url('/v1/metrics'), headers }),
+  };
 }

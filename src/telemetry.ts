@@ -68,6 +68,8 @@ const EMPTY_STATS: DeliveryStats = Object.freeze({
   failed: 0,
 });
 const HEARTBEAT_INTERVAL_MS = 15_000;
+/** A running experiment whose heartbeat is this many intervals old is taken as dead. */
+const STALE_AFTER_HEARTBEATS = 4;
 
 export class Telemetry {
   readonly experimentId: string;
@@ -364,6 +366,7 @@ export class Telemetry {
     if (!this.pool || !this.experiments) return;
     try {
       if (autoMigrate) await migrate(this.pool);
+      await this.experiments.failStale(STALE_AFTER_HEARTBEATS * HEARTBEAT_INTERVAL_MS);
       await this.experiments.start({
         experimentId: this.experimentId,
         serviceName: this.config.values.service_name,

@@ -27,6 +27,24 @@ export class ExperimentStore {
     );
   }
 
+  /**
+   * Experiments still `running` whose heartbeat stopped more than `staleAfterMs` ago belonged to
+   * a process that died without ending them (SIGKILL, OOM, power loss): they become `failed`.
+   * Returns the ids marked.
+   */
+  async failStale(staleAfterMs: number): Promise<string[]> {
+    const result = await this.pool.query<{ experiment_id: string }>(
+      `UPDATE pipeline_experiments
+          SET status = 'failed', ended_at = last_seen_at,
+              status_reason = 'no heartbeat since ' || to_char(last_seen_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+                              || ': the process ended without shutting down'
+        WHERE status = 'running' AND last_seen_at < now() - make_interval(secs => $1)
+        RETURNING experiment_id`,
+      [staleAfterMs / 1000],
+    );
+    return result.rows.map((r) => r.experiment_id);
+  }
+
   async heartbeat(experimentId: string): Promise<void> {
     await this.pool.query(
       `UPDATE pipeline_experiments SET last_seen_at = now() WHERE experiment_id = $1 AND status = 'running'`,

@@ -138,6 +138,22 @@ describe('register()', () => {
     );
   });
 
+  it('an experiment whose process died (no heartbeat) is marked failed with a reason', async () => {
+    await db.query(
+      `INSERT INTO pipeline_experiments (experiment_id, service_name, status, started_at, last_seen_at)
+       VALUES ('exp-dead', 'x', 'running', now() - interval '2 hours', now() - interval '1 hour'),
+              ('exp-alive', 'x', 'running', now() - interval '2 hours', now())`,
+    );
+    const tel = await register({ experimentId: 'exp-next', databaseUrl: db.url, config: quiet });
+    await tel.shutdown();
+    const rows = await db.query(
+      "SELECT experiment_id, status, status_reason FROM pipeline_experiments WHERE experiment_id IN ('exp-dead', 'exp-alive') ORDER BY 1",
+    );
+    assert.equal(rows[0].status, 'running', 'a live heartbeat keeps it running');
+    assert.equal(rows[1].status, 'failed');
+    assert.match(rows[1].status_reason, /no heartbeat since .* ended without shutting down/);
+  });
+
   it('OTEL_SDK_DISABLED=true makes register() a no-op', async () => {
     process.env.OTEL_SDK_DISABLED = 'true';
     try {

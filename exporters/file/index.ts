@@ -1,0 +1,9 @@
+// Public surface of `pipetel/exporters/file`: the `logging.file` sink — log records as JSON lines
+// in a local file, rotated by size and gzipped — for register() or a user's own OpenTelemetry SDK.
+
+export type { DeliveryStats } from '../delivery/types.js';
+export {
+  type FileExporterOptions,
+  FileLogRecordExporter,
+  FileLogRecordProcessor,
+} from './FileLogRecordExporter.js';

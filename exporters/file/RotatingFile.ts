@@ -15,7 +15,17 @@ import {
   openSync,
   writeSync,
 } from 'node:fs';
-import { type FileHandle, mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import {
+  type FileHandle,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  stat,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
@@ -50,8 +60,18 @@ interface InflightWrite {
 }
 
 const PENDING = /^(\d+)-(\d+)-(\d+)\.pending(\.gz)?$/;
-/** How often the file at `path` is checked to still be ours (moved or deleted by someone else). */
+/**
+ * How often the file at `path` is checked to still be ours (moved or deleted by someone else, e.g.
+ * another process sharing the path rotated it) and its size re-read (others append to it too).
+ */
 const IDENTITY_CHECK_MS = 1000;
+/**
+ * A rotated file is left alone this long before it is compressed, so that another process still
+ * appending to it (until its next identity check) has its lines in it, not after the gzip read it.
+ */
+const ROTATION_GRACE_MS = 2 * IDENTITY_CHECK_MS;
+/** A renumbering lock older than this, or held by a dead process, is taken over. */
+const STALE_LOCK_MS = 30_000;
 
 export class RotatingFile {
   readonly path: string;
@@ -66,6 +86,7 @@ export class RotatingFile {
   private rotations = 0;
   private recovered = false;
   private closed = false;
+  private readonly graceTimers = new Set<() => void>();
   private background: Promise<void> = Promise.resolve();
   private batch: readonly string[] = [];
   private batchNext = 0;
@@ -135,6 +156,7 @@ export class RotatingFile {
   /** Closes the file and waits for the background work (compression, renumbering) to finish. */
   async close(): Promise<void> {
     this.closed = true;
+    for (const wake of this.graceTimers) wake();
     await this.opening?.catch(() => undefined);
     const handle = this.handle;
     this.handle = undefined;
@@ -209,7 +231,10 @@ export class RotatingFile {
   private async reopenIfMoved(): Promise<void> {
     this.checkedAt = Date.now();
     const current = await stat(this.path).catch(() => undefined);
-    if (current?.ino === this.inode) return;
+    if (current?.ino === this.inode) {
+      this.size = Math.max(this.size, current.size);
+      return;
+    }
     const handle = this.handle;
     this.handle = undefined;
     await handle?.close().catch(() => undefined);
@@ -228,7 +253,26 @@ export class RotatingFile {
       `${this.name}.${Date.now()}-${process.pid}-${++this.rotations}.pending`,
     );
     await rename(this.path, pending);
-    this.inBackground(() => this.finishRotation(pending, false));
+    const renamedAt = Date.now();
+    this.inBackground(async () => {
+      await this.graceDelay(renamedAt + ROTATION_GRACE_MS);
+      await this.finishRotation(pending, false);
+    });
+  }
+
+  /** Sleeps until `until`, or until close(): a closing sink finishes its rotations at once. */
+  private graceDelay(until: number): Promise<void> {
+    const ms = until - Date.now();
+    if (ms <= 0 || this.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.graceTimers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.graceTimers.add(wake);
+    });
   }
 
   private inBackground(job: () => Promise<void>): void {
@@ -251,8 +295,34 @@ export class RotatingFile {
         await unlink(pending);
       }
     }
-    await this.shiftBackups();
-    await rename(rotated, join(this.directory, `${this.name}.1${rotated.endsWith('.gz') ? '.gz' : ''}`));
+    await this.withRenumberingLock(async () => {
+      await this.shiftBackups();
+      await rename(rotated, join(this.directory, `${this.name}.1${rotated.endsWith('.gz') ? '.gz' : ''}`));
+    });
+  }
+
+  /**
+   * Processes sharing the path (or two sinks in one) renumber one at a time: rename() replaces
+   * its target, so two interleaved shifts would overwrite a backup. An O_EXCL lock file, taken
+   * over when its holder is dead or it is older than STALE_LOCK_MS.
+   */
+  private async withRenumberingLock(job: () => Promise<void>): Promise<void> {
+    const lock = `${this.path}.lock`;
+    for (;;) {
+      try {
+        await writeFile(lock, `${process.pid}\n`, { flag: 'wx' });
+        break;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+      if (await isStaleLock(lock)) await unlinkIfPresent(lock);
+      else await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    try {
+      await job();
+    } finally {
+      await unlinkIfPresent(lock);
+    }
   }
 
   private async shiftBackups(): Promise<void> {
@@ -349,6 +419,16 @@ async function unlinkIfPresent(path: string): Promise<void> {
   await unlink(path).catch((error: NodeJS.ErrnoException) => {
     if (error.code !== 'ENOENT') throw error;
   });
+}
+
+async function isStaleLock(lock: string): Promise<boolean> {
+  try {
+    const [stats, content] = await Promise.all([stat(lock), readFile(lock, 'utf8')]);
+    const pid = Number.parseInt(content, 10);
+    return Date.now() - stats.mtimeMs > STALE_LOCK_MS || (pid > 0 && !isAlive(pid));
+  } catch {
+    return false; // gone (try again) or just being written
+  }
 }
 
 function isAlive(pid: number): boolean {

@@ -377,6 +377,27 @@ describe('FileLogRecordProcessor', () => {
     assert.deepEqual(seqs(files), [0, 1, 2]);
   });
 
+  it('loses no line when two sinks share one path and both rotate it (two pipelines, one PIPETEL_HOME)', async () => {
+    const dir = freshDir();
+    const options = { path: join(dir, 'pipetel.log'), maxSizeMb: 0.05, backupCount: 1000, compress: true };
+    const first = new FileLogRecordProcessor(options);
+    const second = new FileLogRecordProcessor(options);
+    for (let seq = 0; seq < 20_000; seq++) {
+      emit(first, numbered(seq));
+      emit(second, numbered(20_000 + seq));
+      if (seq % 1000 === 999) await new Promise((r) => setTimeout(r, 5));
+    }
+    await Promise.all([first.forceFlush(), second.forceFlush()]);
+    await first.shutdown();
+    await second.shutdown();
+    const { files, others } = readLogFiles(dir);
+    assert.deepEqual(others, []);
+    assert.ok(files.length > 50, `rotated often (${files.length} files)`);
+    const kept = seqs(files);
+    assert.equal(kept.length, 40_000, 'no line lost or doubled');
+    assert.equal(new Set(kept).size, 40_000);
+  });
+
   it('drops and counts beyond the buffer bound, with one rate-limited warning', async () => {
     const dir = freshDir();
     const warnings: string[] = [];

@@ -164,11 +164,6 @@ export class RotatingFile {
     await this.background;
   }
 
-  /** Resolves when the rotations so far are compressed and renumbered. */
-  idle(): Promise<void> {
-    return this.background;
-  }
-
   private async writeNextChunk(lines: readonly string[]): Promise<void> {
     const handle = await this.ensureOpen();
     const start = this.batchNext;

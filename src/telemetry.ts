@@ -3,6 +3,7 @@
 // everything within shutdown.timeout and marking the experiment succeeded or failed.
 
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import {
   context,
   type Meter,
@@ -19,6 +20,7 @@ import type { BasicTracerProvider, SpanProcessor } from '@opentelemetry/sdk-trac
 import type pg from 'pg';
 import { RateLimitedWarning, stderrWarning } from '../exporters/delivery/RateLimitedWarning.js';
 import type { DeliveryStats } from '../exporters/delivery/types.js';
+import { FileLogRecordProcessor } from '../exporters/file/index.js';
 import type { PostgresExporterOptions } from '../exporters/postgres/PostgresDelivery.js';
 import { PostgresLogRecordProcessor } from '../exporters/postgres/PostgresLogRecordExporter.js';
 import { PostgresMetricExporter } from '../exporters/postgres/PostgresMetricExporter.js';
@@ -87,6 +89,7 @@ export class Telemetry {
   private readonly hostMeterProvider: MeterProvider | undefined;
   private readonly spanProcessor: PostgresSpanProcessor | undefined;
   private readonly logProcessor: PostgresLogRecordProcessor | undefined;
+  private readonly fileProcessor: FileLogRecordProcessor | undefined;
   private readonly metricExporters: PostgresMetricExporter[] = [];
   private readonly loggers: LoggerFactory;
   private readonly progressTracker: ProgressTracker | undefined;
@@ -145,6 +148,18 @@ export class Telemetry {
     if (exporterOptions && logsToDatabase) {
       this.logProcessor = new PostgresLogRecordProcessor(forSignal('logs')!);
       logProcessors.push(this.logProcessor);
+    }
+    if (settings.logging.file.enabled && !settings.disabled) {
+      this.fileProcessor = new FileLogRecordProcessor({
+        path: settings.logging.file.path ?? join(config.home, 'logs', 'pipetel.log'),
+        maxSizeMb: settings.logging.file.max_size_mb,
+        backupCount: settings.logging.file.backup_count,
+        compress: settings.logging.compression,
+        experimentId: this.experimentId,
+        shutdownTimeoutMs: settings.shutdown.timeout * 1000,
+        warn: (message) => this.warn(message),
+      });
+      logProcessors.push(this.fileProcessor);
     }
     if (otlp) logProcessors.push(otlp.logProcessor);
     const logPipeline = new LogPipeline(logProcessors);
@@ -248,6 +263,16 @@ export class Telemetry {
    * the stage; an error marks the span ERROR, is recorded and logged with its stack, and re-thrown.
    */
   async stage<T>(name: string, fn: () => T | Promise<T>, options: StageOptions = {}): Promise<T> {
+    try {
+      return await this.runStage(name, fn, options);
+    } finally {
+      // logging.database.wait_for_flush: back-pressure at stage boundaries — a stage resolves only
+      // once what it recorded is stored, instead of letting a fast producer outrun the queue.
+      if (this.config.values.logging.database.wait_for_flush) await this.forceFlush();
+    }
+  }
+
+  private runStage<T>(name: string, fn: () => T | Promise<T>, options: StageOptions): Promise<T> {
     const parent = withStage(context.active(), name);
     const attributes = { ...options.attributes, [STAGE_ATTRIBUTE]: name };
     return this.tracer.startActiveSpan(name, { attributes }, parent, async (span: Span) => {
@@ -310,6 +335,7 @@ export class Telemetry {
     await Promise.all([
       this.spanProcessor?.exporter.forceFlush(),
       this.logProcessor?.exporter.forceFlush(),
+      this.fileProcessor?.exporter.forceFlush(),
       ...this.metricExporters.map((e) => e.forceFlush()),
     ]);
   }

@@ -4,6 +4,9 @@
 // and withMonitoringDisabled recording nothing.
 
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { metrics, trace } from '@opentelemetry/api';
 import { getLogger, register } from '../../src/index.js';
@@ -68,6 +71,53 @@ describe('pipeline API', () => {
     assert.equal(byMessage['inner msg'].trace_id, extract.trace_id);
     assert.equal(byMessage.outside.stage, null);
     assert.equal(byMessage.outside.span_id, null);
+  });
+
+  it('logging.file writes the same records as JSON lines under PIPETEL_HOME', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pipetel-file-'));
+    const path = join(dir, 'run.log');
+    const tel = await register({
+      experimentId: 'exp-file',
+      databaseUrl: db.url,
+      config: {
+        logging: { console: { enabled: false }, file: { enabled: true, path } },
+        monitoring: { enable_resource_tracking: false },
+      },
+    });
+    await tel.stage('write', async () => tel.getLogger('file.test').error('to the file', { rows: 3 }));
+    await tel.shutdown();
+    const lines = readFileSync(path, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const line = lines.find((l) => l.message === 'to the file');
+    assert.equal(line.level, 'ERROR');
+    assert.equal(line.experiment_id, 'exp-file');
+    assert.equal(line.stage, 'write');
+    assert.equal(line.attributes.rows, 3);
+  });
+
+  it('wait_for_flush: a stage resolves only once what it recorded is stored', async () => {
+    const tel = await register({
+      experimentId: 'exp-wait',
+      databaseUrl: db.url,
+      config: {
+        ...quiet,
+        logging: {
+          ...quiet.logging,
+          database: { wait_for_flush: true, flush_interval: 600, batch_size: 100000 },
+        },
+        monitoring: { enable_resource_tracking: false },
+      },
+    });
+    await tel.stage('produce', async () => {
+      for (let i = 0; i < 50; i++) tel.getLogger('wait').info('row %d', i);
+    });
+    const [{ n }] = await db.query(
+      "SELECT count(*)::int AS n FROM pipeline_logs WHERE experiment_id = 'exp-wait'",
+    );
+    assert.equal(n, 50, 'stored before shutdown despite a 600 s flush interval');
+    await tel.shutdown();
   });
 
   it('withMonitoringDisabled records no spans, logs or metrics', async () => {

@@ -4,6 +4,7 @@
 // Primitive values take a short path; only objects are walked, within fixed depth/size budgets.
 
 import { types } from 'node:util';
+import { SecretKeyMatcher } from '../../exporters/postgres/redaction.js';
 import { cleanText, errorSummary, isCleanText } from './format.js';
 
 /** Attribute keys kept per record (bindings and call attributes together); the rest are counted as dropped. */
@@ -49,35 +50,25 @@ export interface ExceptionAttributes {
 const OMIT = Symbol('omit');
 type Sanitized = unknown;
 
-/** Keys of the per-key redaction verdict cache before it is cleared (keys can be data, e.g. ids). */
-const REDACTION_CACHE_LIMIT = 10_000;
 const MAX_CAUSES = 3;
 
 export class AttributeSanitizer {
-  private readonly patterns: string[];
-  private readonly verdicts = new Map<string, boolean>();
+  private readonly matcher: SecretKeyMatcher;
   private budget = MAX_VALUES_PER_RECORD;
 
   constructor(
     redactKeys: readonly string[],
     private readonly counters: SanitizeCounters,
   ) {
-    this.patterns = redactKeys
-      .filter((key) => typeof key === 'string' && key !== '')
-      .map((key) => key.toLowerCase());
+    this.matcher = new SecretKeyMatcher(redactKeys);
   }
 
-  /** Whether values under `key` are replaced by '[REDACTED]' (case-insensitive substring match). */
+  /**
+   * Whether values under `key` are replaced by '[REDACTED]': a redaction keyword occurs in it as
+   * a whole word (the rule shared with the exporters, see SecretKeyMatcher).
+   */
   isSecretKey(key: string): boolean {
-    if (this.patterns.length === 0) return false;
-    let verdict = this.verdicts.get(key);
-    if (verdict === undefined) {
-      const lower = key.toLowerCase();
-      verdict = this.patterns.some((pattern) => lower.includes(pattern));
-      if (this.verdicts.size >= REDACTION_CACHE_LIMIT) this.verdicts.clear();
-      this.verdicts.set(key, verdict);
-    }
-    return verdict;
+    return this.matcher.isSecret(key);
   }
 
   /**
@@ -100,7 +91,7 @@ export class AttributeSanitizer {
             continue;
           }
           let value = source[key];
-          if (this.patterns.length !== 0 && this.isSecretKey(key)) {
+          if (this.matcher.enabled && this.matcher.isSecret(key)) {
             this.counters.redacted++;
             value = REDACTED;
           } else if (typeof value === 'string') {

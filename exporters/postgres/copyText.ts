@@ -33,29 +33,48 @@ export function truncate(value: string, maxChars: number): string {
 
 /**
  * A jsonb field. Values that JSON cannot represent (BigInt, cycles) are replaced rather than
- * failing the row, and the escape \u0000, which jsonb refuses, becomes \ufffd.
+ * failing the row, and the escapes jsonb refuses — \u0000 and those JSON.stringify writes for a
+ * lone UTF-16 surrogate (\ud800–\udfff; a valid pair is written as is) — become \ufffd, in keys
+ * and values alike. Each field that needed any of this adds one to `counters.sanitized`.
  */
-export function jsonField(value: unknown): string {
+export function jsonField(value: unknown, counters?: { sanitized: number }): string {
   if (value === null || value === undefined) return NULL_FIELD;
-  let json: string;
-  try {
-    json = JSON.stringify(value);
-  } catch {
-    json = JSON.stringify(value, safeReplacer());
-  }
+  let json = stringify(value, counters);
   if (json === undefined) return NULL_FIELD;
-  if (json.includes('\\u0000')) json = json.replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\ufffd');
+  if (json.includes('\\u0000') || json.includes('\\ud')) {
+    const repaired = json.replace(REFUSED_ESCAPES, '$1\\ufffd');
+    if (repaired !== json && counters) counters.sanitized++;
+    json = repaired;
+  }
   return textField(json);
 }
 
-function safeReplacer(): (key: string, value: unknown) => unknown {
-  const seen = new WeakSet<object>();
-  return (_key, value) => {
+/** \u0000 or a surrogate escape, preceded by an even number of backslashes (so not itself escaped). */
+const REFUSED_ESCAPES = /(?<!\\)((?:\\\\)*)\\u(?:0000|d[89a-f][0-9a-f]{2})/g;
+
+function stringify(value: unknown, counters?: { sanitized: number }): string | undefined {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    if (counters) counters.sanitized++;
+  }
+  try {
+    return JSON.stringify(value, safeReplacer());
+  } catch {
+    return '"[Unserializable]"'; // a throwing getter or toJSON, or nesting deeper than the stack
+  }
+}
+
+/** BigInt as a string and a reference back to an enclosing object as '[Circular]' (shared ones are kept). */
+function safeReplacer(): (this: unknown, key: string, value: unknown) => unknown {
+  const enclosing: unknown[] = [];
+  return function (this: unknown, _key, value) {
     if (typeof value === 'bigint') return value.toString();
-    if (typeof value === 'object' && value !== null) {
-      if (seen.has(value)) return '[Circular]';
-      seen.add(value);
-    }
+    if (typeof value !== 'object' || value === null) return value;
+    // `this` holds `value`: what was entered after it belongs to finished siblings.
+    while (enclosing.length > 0 && enclosing[enclosing.length - 1] !== this) enclosing.pop();
+    if (enclosing.includes(value)) return '[Circular]';
+    enclosing.push(value);
     return value;
   };
 }

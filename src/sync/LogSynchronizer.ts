@@ -142,7 +142,7 @@ export class LogSynchronizer {
     try {
       directories = (await readdir(this.root)).sort(byStartTime);
     } catch (error) {
-      if (errorCode(error) === 'ENOENT') return result;
+      if (errorCode(error) === 'ENOENT' || errorCode(error) === 'ENOTDIR') return result; // no spool yet
       throw error;
     }
     let reachable = false;

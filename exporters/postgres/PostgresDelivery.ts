@@ -1,12 +1,22 @@
 // Shared plumbing of the three Postgres exporters: the connection pool (borrowed or owned), a
-// DeliveryQueue per table, and the options that map onto pipetel's config keys.
+// DeliveryQueue per table, the row sanitizer of the encoders, and the options that map onto
+// pipetel's config keys. Warnings never carry the database password.
 
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import type pg from 'pg';
 import { createPool } from '../../src/db/pool.js';
 import { DeliveryQueue } from '../delivery/DeliveryQueue.js';
+import { stderrWarning } from '../delivery/RateLimitedWarning.js';
 import type { RetryPolicyOptions } from '../delivery/RetryPolicy.js';
 import type { DeliveryStats, SpillTarget, WarningSink } from '../delivery/types.js';
+import {
+  DEFAULT_SECRET_KEYS,
+  type EncodingCounters,
+  encodingWith,
+  newEncodingCounters,
+  RowSanitizer,
+  SecretKeyMatcher,
+} from './redaction.js';
 import { PostgresTableWriter, type TableSpec } from './TableWriter.js';
 
 export interface PostgresExporterOptions {
@@ -41,10 +51,19 @@ export interface PostgresExporterOptions {
   shutdownTimeoutMs?: number;
   spill?: SpillTarget;
   warn?: WarningSink;
+  /**
+   * Attribute keys whose values are stored as '[REDACTED]', at any depth (redaction.keys; the
+   * matching rule is SecretKeyMatcher's). Default DEFAULT_SECRET_KEYS; [] redacts nothing.
+   */
+  redactKeys?: readonly string[];
+  /** Where values sanitized or redacted while encoding rows are counted; share one object to total several exporters. */
+  encodingCounters?: EncodingCounters;
 }
 
 export interface DeliveryHandle<T> {
   queue: DeliveryQueue<T>;
+  /** Values sanitized / redacted by this exporter's encoders (options.encodingCounters when given). */
+  encoding: EncodingCounters;
   close(timeoutMs?: number): Promise<void>;
 }
 
@@ -59,10 +78,15 @@ export function openDelivery<T>(
   const sink = new PostgresTableWriter(pool, table, {
     usePreparedStatements: options.usePreparedStatements ?? true,
   });
+  const encoding = options.encodingCounters ?? newEncodingCounters();
+  const sanitizer = new RowSanitizer(
+    new SecretKeyMatcher(options.redactKeys ?? DEFAULT_SECRET_KEYS),
+    encoding,
+  );
   const queue = new DeliveryQueue<T>({
     name,
     sink,
-    encode,
+    encode: encodingWith(sanitizer, encode),
     batchSize: options.batchSize ?? 100,
     flushIntervalMs: options.flushIntervalMs ?? 5000,
     maxBatchSize: options.maxBatchSize ?? 1000,
@@ -72,10 +96,11 @@ export function openDelivery<T>(
     shutdownTimeoutMs: options.shutdownTimeoutMs,
     onBatchWritten: options.onBatchWritten,
     spill: options.spill,
-    warn: options.warn,
+    warn: withoutPasswords(options.warn ?? stderrWarning, passwordsOf(options, pool)),
   });
   return {
     queue,
+    encoding,
     async close(timeoutMs) {
       await queue.shutdown(timeoutMs);
       if (ownsPool) await pool.end();
@@ -92,6 +117,48 @@ function ownPoolSettings(options: PostgresExporterOptions) {
     connectionTimeoutMs: options.connectionTimeoutMs,
     statementTimeoutMs: options.statementTimeoutMs ?? 10_000,
   };
+}
+
+/**
+ * The driver's messages do not quote the password today (checked for refused connections, failed
+ * authentication, unknown hosts and malformed URLs), but a warning must never depend on that.
+ */
+function withoutPasswords(warn: WarningSink, passwords: string[]): WarningSink {
+  if (passwords.length === 0) return warn;
+  return (message) => {
+    let safe = message;
+    for (const password of passwords) safe = safe.split(password).join('****');
+    warn(safe);
+  };
+}
+
+/** The password of the connection string and of the pool, as written and URL-encoded. */
+function passwordsOf(options: PostgresExporterOptions, pool: pg.Pool): string[] {
+  const found = new Set<string>();
+  const add = (password: unknown) => {
+    if (typeof password !== 'string' || password === '') return;
+    found.add(password);
+    for (const convert of [encodeURIComponent, decodeURIComponent]) {
+      try {
+        found.add(convert(password));
+      } catch {
+        // not encodable / not percent-encoded
+      }
+    }
+  };
+  for (const url of [options.connectionString, pool.options?.connectionString]) {
+    if (!url) continue;
+    try {
+      const parsed = new URL(url);
+      add(parsed.password);
+      add(parsed.searchParams.get('password'));
+    } catch {
+      // not a URL (e.g. a libpq key=value string): nothing to find by parsing
+    }
+  }
+  add(pool.options?.password);
+  // Longest first, so a password containing another is replaced whole.
+  return [...found].sort((a, b) => b.length - a.length);
 }
 
 /**
@@ -122,6 +189,11 @@ export abstract class QueueingExporter<T> {
 
   stats(): DeliveryStats {
     return this.delivery.queue.stats();
+  }
+
+  /** Values sanitized (bad input) and redacted (secret keys) while encoding this exporter's rows. */
+  encodingStats(): EncodingCounters {
+    return { ...this.delivery.encoding };
   }
 
   forceFlush(timeoutMs?: number): Promise<void> {

@@ -1,8 +1,10 @@
 // OTel log record → pipeline_logs row. Severity numbers map onto the seed's five levels; the stage
-// and the exception stack trace travel as attributes and are lifted into their own columns.
+// and the exception stack trace travel as attributes and are lifted into their own columns. Bodies
+// and attributes from the plain OTel Logs API are sanitized and redacted here (see redaction.ts).
 
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import { hrTimeField, jsonField, NULL_FIELD, textField, truncate } from './copyText.js';
+import { hrTimeField, jsonField, NULL_FIELD, textField } from './copyText.js';
+import { currentRowSanitizer, MAX_STRING_CHARS, type RowSanitizer } from './redaction.js';
 import { type ResourceInfoCache, STAGE_ATTRIBUTE } from './resourceInfo.js';
 import type { TableSpec } from './TableWriter.js';
 import { uuidv7 } from './uuidv7.js';
@@ -26,7 +28,7 @@ export const LOGS_TABLE: TableSpec = {
 };
 
 /** Messages and tracebacks longer than this are truncated (and marked as such). */
-export const MAX_MESSAGE_CHARS = 64 * 1024;
+export const MAX_MESSAGE_CHARS = MAX_STRING_CHARS;
 const TRACEBACK_ATTRIBUTE = 'exception.stacktrace';
 
 /** Indexed by ceil(severity / 4): TRACE and DEBUG ranges → DEBUG, …, FATAL range → CRITICAL. */
@@ -42,19 +44,41 @@ export function levelForSeverity(severityNumber: number | undefined, severityTex
   return 'INFO';
 }
 
-export function encodeLogRecord(record: ReadableLogRecord, resources: ResourceInfoCache): string {
-  const { experimentId } = resources.get(record.resource);
+export function encodeLogRecord(
+  record: ReadableLogRecord,
+  resources: ResourceInfoCache,
+  sanitizer: RowSanitizer = currentRowSanitizer(),
+): string {
+  const { experimentId } = resources.get(record.resource, sanitizer);
   const attributes = record.attributes;
   let stage: unknown;
   let traceback: unknown;
-  let rest: Record<string, unknown> = attributes;
+  let rest: object = attributes;
   if (STAGE_ATTRIBUTE in attributes || TRACEBACK_ATTRIBUTE in attributes) {
     ({ [STAGE_ATTRIBUTE]: stage, [TRACEBACK_ATTRIBUTE]: traceback, ...rest } = attributes);
   }
-  const body = record.body;
-  const message =
-    typeof body === 'string' ? body : body === undefined || body === null ? '' : JSON.stringify(body);
+  const message = sanitizer.text(messageOf(record.body, sanitizer), MAX_MESSAGE_CHARS);
   const span = record.spanContext;
   const severity = record.severityNumber ?? 0;
-  return `${uuidv7()}\t${textField(experimentId)}\t${hrTimeField(record.hrTime)}\t${levelForSeverity(severity, record.severityText)}\t${severity}\t${textField(record.instrumentationScope.name)}\t${textField(truncate(message, MAX_MESSAGE_CHARS))}\t${typeof traceback === 'string' ? textField(truncate(traceback, MAX_MESSAGE_CHARS)) : NULL_FIELD}\t${jsonField(rest)}\t${span ? span.traceId : NULL_FIELD}\t${span ? span.spanId : NULL_FIELD}\t${typeof stage === 'string' ? textField(stage) : NULL_FIELD}\n`;
+  return `${uuidv7()}\t${textField(experimentId)}\t${hrTimeField(record.hrTime)}\t${levelForSeverity(severity, record.severityText)}\t${severity}\t${textField(record.instrumentationScope.name)}\t${textField(message)}\t${typeof traceback === 'string' ? textField(sanitizer.text(traceback, MAX_MESSAGE_CHARS)) : NULL_FIELD}\t${jsonField(sanitizer.attributes(rest), sanitizer.counters)}\t${span ? span.traceId : NULL_FIELD}\t${span ? span.spanId : NULL_FIELD}\t${typeof stage === 'string' ? textField(sanitizer.text(stage)) : NULL_FIELD}\n`;
+}
+
+/** The message column: a string body as is, any other body as JSON (sanitized and redacted). */
+function messageOf(body: unknown, sanitizer: RowSanitizer): string {
+  switch (typeof body) {
+    case 'string':
+      return body;
+    case 'undefined':
+      return '';
+    case 'object':
+      return body === null ? '' : sanitizer.json(body);
+    case 'number':
+    case 'boolean':
+    case 'bigint':
+      return String(body);
+    case 'symbol':
+      return body.toString();
+    default:
+      return '[Function]';
+  }
 }

@@ -1,8 +1,10 @@
 // What every row needs from the OTel resource: the experiment id and, for spans, the resource's
-// attributes as JSON. Computed once per resource object (a process normally has one), not per row.
+// attributes as JSON (sanitized and redacted like any attributes). Computed once per resource
+// object (a process normally has one), not per row.
 
 import type { Resource } from '@opentelemetry/resources';
 import { jsonField } from './copyText.js';
+import { currentRowSanitizer, type RowSanitizer } from './redaction.js';
 
 /** Resource attribute that carries the experiment id; `register()` sets it. */
 export const EXPERIMENT_ID_ATTRIBUTE = 'pipetel.experiment_id';
@@ -21,7 +23,7 @@ export class ResourceInfoCache {
   /** @param fallbackExperimentId used when the resource does not name an experiment */
   constructor(private readonly fallbackExperimentId: string | undefined) {}
 
-  get(resource: Resource): ResourceInfo {
+  get(resource: Resource, sanitizer: RowSanitizer = currentRowSanitizer()): ResourceInfo {
     let info = this.cache.get(resource);
     if (!info) {
       const attributes = resource.attributes;
@@ -30,7 +32,10 @@ export class ResourceInfoCache {
         this.fallbackExperimentId ??
         (typeof fromResource === 'string' ? fromResource : undefined) ??
         'default';
-      info = { experimentId, resourceJson: jsonField(attributes) };
+      info = {
+        experimentId,
+        resourceJson: jsonField(sanitizer.attributes(attributes), sanitizer.counters),
+      };
       this.cache.set(resource, info);
     }
     return info;

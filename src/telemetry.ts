@@ -414,6 +414,7 @@ export class Telemetry {
       maxQueueSize: s.logging.database.max_queue_size,
       concurrency: Math.max(1, Math.min(3, s.monitoring.database.connection_pool_size - 1)),
       usePreparedStatements: s.monitoring.database.use_prepared_statements,
+      redactKeys: s.redaction.enabled ? s.redaction.keys : [],
       shutdownTimeoutMs: s.shutdown.timeout * 1000,
       warn: (message) => this.warn(message),
     };

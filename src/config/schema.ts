@@ -2,6 +2,7 @@
 // environment variables that set it and a one-line doc. Validation (validate.ts), the env layer
 // (env.ts), redaction and the README's config table are all derived from this tree.
 
+import { DEFAULT_SECRET_KEYS } from '../../exporters/postgres/redaction.js';
 import {
   boolean,
   booleanOrAuto,
@@ -187,21 +188,8 @@ export const settingsSchema = group('pipetel settings', {
   redaction: group('Hiding secrets in telemetry attributes.', {
     enabled: boolean(true, 'Redact attribute values whose keys look like secrets.'),
     keys: stringList(
-      [
-        'password',
-        'passwd',
-        'secret',
-        'token',
-        'api_key',
-        'apikey',
-        'authorization',
-        'auth',
-        'credential',
-        'private_key',
-        'cookie',
-        'session',
-      ],
-      'Attribute keys containing any of these (case-insensitive) are redacted.',
+      [...DEFAULT_SECRET_KEYS],
+      'Attribute keys holding any of these as a whole word (password, db_password, authToken, x-api-key; not prompt_tokens) are redacted.',
     ),
   }),
 });

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { DEFAULT_SECRET_KEYS } from '../../exporters/postgres/redaction.js';
 import { readSettingsFile } from '../../src/config/file.js';
 import {
   Config,
@@ -99,20 +100,7 @@ const DEFAULTS: PipetelSettings = {
   otlp: { enabled: false, endpoint: null, headers: {} },
   redaction: {
     enabled: true,
-    keys: [
-      'password',
-      'passwd',
-      'secret',
-      'token',
-      'api_key',
-      'apikey',
-      'authorization',
-      'auth',
-      'credential',
-      'private_key',
-      'cookie',
-      'session',
-    ],
+    keys: [...DEFAULT_SECRET_KEYS],
   },
 };
 

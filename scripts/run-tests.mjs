@@ -4,7 +4,8 @@
 // named by PIPETEL_TEST_EXTERNAL_URL). Exits non-zero if any run fails.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import pg from 'pg';
 
@@ -22,12 +23,15 @@ function files(dir) {
 
 function run(label, testFiles, env) {
   if (testFiles.length === 0) return true;
+  // Each run gets its own PIPETEL_HOME, so spools and log files of one run never leak into another.
+  const home = mkdtempSync(resolve(tmpdir(), 'pipetel-test-home-'));
   process.stdout.write(`\n=== ${label} (${testFiles.length} files) ===\n`);
   const result = spawnSync(
     process.execPath,
     ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=180000', ...testFiles],
-    { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } },
+    { cwd: root, stdio: 'inherit', env: { ...process.env, PIPETEL_HOME: home, ...env } },
   );
+  rmSync(home, { recursive: true, force: true });
   return result.status === 0;
 }
 

@@ -19,6 +19,7 @@ import type { MeterProvider, PushMetricExporter } from '@opentelemetry/sdk-metri
 import type { BasicTracerProvider, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type pg from 'pg';
 import { RateLimitedWarning, stderrWarning } from '../exporters/delivery/RateLimitedWarning.js';
+import { Spool, spoolDirectory } from '../exporters/delivery/Spool.js';
 import type { DeliveryStats } from '../exporters/delivery/types.js';
 import { FileLogRecordProcessor } from '../exporters/file/index.js';
 import type { PostgresExporterOptions } from '../exporters/postgres/PostgresDelivery.js';
@@ -51,6 +52,7 @@ import { isMonitoringDisabled, withMonitoringDisabledContext, withStage } from '
 import { type Progress, ProgressTracker } from './pipeline/Progress.js';
 import { type MonitoredSignal, SelfMonitoring } from './pipeline/SelfMonitoring.js';
 import { measureStage } from './pipeline/StageResources.js';
+import { LogSynchronizer } from './sync/LogSynchronizer.js';
 
 export interface TelemetryStats {
   spans: DeliveryStats;
@@ -90,6 +92,8 @@ export class Telemetry {
   private readonly spanProcessor: PostgresSpanProcessor | undefined;
   private readonly logProcessor: PostgresLogRecordProcessor | undefined;
   private readonly fileProcessor: FileLogRecordProcessor | undefined;
+  private readonly spool: Spool | undefined;
+  private readonly synchronizer: LogSynchronizer | undefined;
   private readonly metricExporters: PostgresMetricExporter[] = [];
   private readonly loggers: LoggerFactory;
   private readonly progressTracker: ProgressTracker | undefined;
@@ -129,6 +133,23 @@ export class Telemetry {
         onError: (error) => this.warn(`database connection error: ${safeErrorMessage(error, databaseUrl)}`),
       });
       this.experiments = new ExperimentStore(this.pool);
+    }
+    // Crash-safe spool: what the database cannot take (down, or a full queue) goes to disk under
+    // PIPETEL_HOME and is replayed — by this process when the database answers, or a later one.
+    if (this.pool && settings.spool.enabled) {
+      this.spool = new Spool({
+        dir: spoolDirectory(config.home),
+        fsyncIntervalMs: settings.spool.fsync_interval * 1000,
+        warn: (message) => this.warn(message),
+      });
+      this.synchronizer = new LogSynchronizer({
+        home: config.home,
+        pool: this.pool,
+        syncIntervalMs: settings.spool.sync_interval * 1000,
+        batchSize: settings.spool.batch_size,
+        spool: this.spool,
+        warn: (message) => this.warn(message),
+      });
     }
     const exporterOptions = this.pool ? this.exporterOptions(this.pool) : undefined;
     const forSignal = (signal: MonitoredSignal['signal']) =>
@@ -240,6 +261,7 @@ export class Telemetry {
     this.tracer = trace.getTracer('pipetel');
 
     this.ready = this.setUpDatabase(settings.database.auto_migrate);
+    void this.ready.then(() => this.synchronizer?.start());
     if (this.experiments) {
       this.heartbeat = setInterval(() => {
         this.experiments!.heartbeat(this.experimentId).catch(() => undefined);
@@ -362,6 +384,7 @@ export class Telemetry {
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.stopRuntimeMetrics?.();
     await withTimeout(this.ready, remaining());
+    await withTimeout(this.synchronizer?.stop(), remaining());
     await withTimeout(this.progressTracker?.shutdown(), remaining());
     // Shutting a provider down hands its last spans / metric points / log records to our
     // processors and then shuts those down, each bounded by shutdownTimeoutMs.
@@ -374,6 +397,7 @@ export class Telemetry {
       ]),
       remaining(),
     );
+    await withTimeout(this.spool?.close(), Math.max(remaining(), 1000));
     if (this.experiments) {
       const status = this.failure ? 'failed' : 'succeeded';
       await withTimeout(
@@ -415,6 +439,8 @@ export class Telemetry {
       concurrency: Math.max(1, Math.min(3, s.monitoring.database.connection_pool_size - 1)),
       usePreparedStatements: s.monitoring.database.use_prepared_statements,
       redactKeys: s.redaction.enabled ? s.redaction.keys : [],
+      spill: this.spool,
+      overflowToSpill: this.spool !== undefined,
       shutdownTimeoutMs: s.shutdown.timeout * 1000,
       warn: (message) => this.warn(message),
     };

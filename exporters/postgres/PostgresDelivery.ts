@@ -50,6 +50,8 @@ export interface PostgresExporterOptions {
   /** How long shutdown() may spend flushing when the SDK calls it without a bound (default 10000). */
   shutdownTimeoutMs?: number;
   spill?: SpillTarget;
+  /** With a spill target: records a full queue refuses go to the spill instead of being dropped. */
+  overflowToSpill?: boolean;
   warn?: WarningSink;
   /**
    * Attribute keys whose values are stored as '[REDACTED]', at any depth (redaction.keys; the
@@ -96,6 +98,7 @@ export function openDelivery<T>(
     shutdownTimeoutMs: options.shutdownTimeoutMs,
     onBatchWritten: options.onBatchWritten,
     spill: options.spill,
+    overflowToSpill: options.overflowToSpill,
     warn: withoutPasswords(options.warn ?? stderrWarning, passwordsOf(options, pool)),
   });
   return {

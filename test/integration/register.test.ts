@@ -6,7 +6,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { resolve } from 'node:path';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { metrics, trace } from '@opentelemetry/api';
 import { logs, SeverityNumber } from '@opentelemetry/api-logs';
@@ -152,6 +154,39 @@ describe('register()', () => {
     assert.equal(rows[0].status, 'running', 'a live heartbeat keeps it running');
     assert.equal(rows[1].status, 'failed');
     assert.match(rows[1].status_reason, /no heartbeat since .* ended without shutting down/);
+  });
+
+  it('records written while the database is down are spooled, then replayed by the next run', async () => {
+    const previousHome = process.env.PIPETEL_HOME;
+    process.env.PIPETEL_HOME = mkdtempSync(join(tmpdir(), 'pipetel-spool-'));
+    try {
+      const down = await register({
+        experimentId: 'exp-spooled',
+        databaseUrl: 'postgresql://postgres@127.0.0.1:9/nowhere',
+        config: { ...quiet, shutdown: { timeout: 2 } },
+      });
+      for (let i = 0; i < 200; i++) down.getLogger('offline').info('offline record %d', i);
+      await down.shutdown();
+      assert.equal(down.stats().logs.spooled, 200, 'every record reached the spool');
+
+      const up = await register({ experimentId: 'exp-replayer', databaseUrl: db.url, config: quiet });
+      let n = 0;
+      for (let i = 0; i < 100 && n < 200; i++) {
+        [{ n }] = await db.query(
+          "SELECT count(*)::int AS n FROM pipeline_logs WHERE experiment_id = 'exp-spooled'",
+        );
+        if (n < 200) await new Promise((r) => setTimeout(r, 100));
+      }
+      await up.shutdown();
+      assert.equal(n, 200, 'replayed exactly once, with the original experiment id');
+      const [{ distinct }] = await db.query(
+        "SELECT count(DISTINCT message)::int AS distinct FROM pipeline_logs WHERE experiment_id = 'exp-spooled'",
+      );
+      assert.equal(distinct, 200);
+    } finally {
+      if (previousHome === undefined) delete process.env.PIPETEL_HOME;
+      else process.env.PIPETEL_HOME = previousHome;
+    }
   });
 
   it('OTEL_SDK_DISABLED=true makes register() a no-op', async () => {

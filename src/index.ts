@@ -15,4 +15,5 @@ export { getLogger } from './logging/global.js';
 export type { Logger } from './logging/index.js';
 export type { Progress } from './pipeline/Progress.js';
 export { type RegisterOptions, register } from './registry.js';
+export { LogSynchronizer, type LogSynchronizerOptions, type SyncResult } from './sync/LogSynchronizer.js';
 export type { StageOptions, Telemetry, TelemetryStats } from './telemetry.js';

@@ -191,6 +191,10 @@ export async function run(): Promise<SummarizedResult> {
   const ratioOfMediansPct = pctOver(instrumented, wall);
   const registeredPct = pctOver(registered, wall);
   const cpuOverheadPct = pctOver(instrumented, cpu);
+  // The pipeline is CPU-bound on one thread, so extra CPU time in the process shows up as wall
+  // time unless it runs on another core. When load from other work swamps the wall figure, the
+  // CPU figure still bounds it: the target counts as met only when both are within it.
+  const met = (wallPct: number) => wallPct <= OVERHEAD_TARGET_PCT && cpuOverheadPct <= OVERHEAD_TARGET_PCT;
   const registeredCpuPct = pctOver(registered, cpu);
   const perRound = instrumented.map((r, k) => (r.wallMs / plain[k]!.wallMs - 1) * 100);
   // The headline pairs each instrumented run with the plain run of the same round: runs minutes
@@ -252,7 +256,7 @@ export async function run(): Promise<SummarizedResult> {
     'Variants: "instrumented" = register({ config: { profile: "balanced", logging: { console: off, file: off } } }) against a fresh database on the server named below (log records to pipeline_logs in batches of 100 or every 5 s, metrics every 30 s, progress every 10 s, resource tracking on) and the pipeline calling it; "plain" = no pipetel, the pipeline calling a no-op object with the same methods, so all variants run identical pipeline code; "registered" = pipetel registered, the pipeline calling the no-op object: what merely having pipetel in the process costs. The database server runs on the same 2 cores.',
     `Each run is a fresh child process; ${ROUNDS} rounds of one run per variant, the order rotating${isQuick() ? '' : ', after one unrecorded warm-up round'}. Wall time covers only the pipeline; register() and shutdown() are reported on their own rows.`,
     `Headline: the median over rounds of (instrumented wall time / plain wall time of the same round − 1) = ${signed(overheadPct)}; pairing within a round cancels most of the load that other work puts on the machine, which moves between rounds. Beside it: median instrumented / median plain − 1 = ${signed(ratioOfMediansPct)}; registered-only ${signed(registeredPct)}; fastest vs fastest ${signed(minPct)}; process CPU time (user + system, all threads, so it includes encoding and sending the rows) instrumented ${signed(cpuOverheadPct)}, registered-only ${signed(registeredCpuPct)}.`,
-    `Noise: the plain runs alone spread over ${plainSpreadPct.toFixed(1)} % of their median (max − min) in this run, because other work shares the 2 cores; a wall-time difference of 1 % is below what ${ROUNDS} rounds resolve here. CPU time, which other processes disturb less, is the sharper check of the same claim.`,
+    `Noise: the plain runs alone spread over ${plainSpreadPct.toFixed(1)} % of their median (max − min) in this run, because other work shares the 2 cores; a wall-time difference of 1 % is below what ${ROUNDS} rounds resolve here. CPU time, which other processes disturb less, is the sharper check of the same claim, and the verdict requires both figures within the target: extra CPU on the pipeline's thread is extra wall time whatever the noise does to the wall figure.`,
     "What the extra time is. The registered-only variant shows that having pipetel in the process costs nothing measurable; the cost comes with the calls. A CPU profile of one instrumented run (inspector, pipeline window only, taken while writing this benchmark) put about a third of the extra CPU in the 500 log.info calls, an eighth each in the OTel SDK metrics Counter.add (attribute hashing) and the AsyncLocalStorage promise hooks the context manager turns on, and the rest in the pg socket, span and exporter work on the event loop. Switching the call kinds on one at a time (logs, counter, progress, stages; 4 runs each, one-off) left each within the ±1.5 % noise of this machine, so no single feature dominates. These calls are cold — a few hundred, one every ~4 ms of unrelated work. The logger benchmark's cold rows measure such a call in isolation at 5–35 µs depending on the load on the machine, for pipetel and pino alike (0.4 µs in a hot loop); inside this pipeline the profile saw ~90 µs per log.info including its enqueue, a gap this benchmark does not explain. The overhead therefore scales with how often a pipeline calls pipetel per unit of work; this reference pipeline logs, counts and yields every 1000 items of ~4 µs each.",
     `Logs delivered in the last instrumented run: ${instrumented.at(-1)?.logsExported} exported, ${instrumented.at(-1)?.logsDropped} dropped (expected ${expectedLogs}).`,
   ];
@@ -265,7 +269,7 @@ export async function run(): Promise<SummarizedResult> {
       label: 'wall-time overhead, balanced profile',
       value: overheadPct,
       unit: '%',
-      meetsTarget: overheadPct <= OVERHEAD_TARGET_PCT,
+      meetsTarget: met(overheadPct),
     },
     measurements,
     summary: [
@@ -275,7 +279,7 @@ export async function run(): Promise<SummarizedResult> {
         anchor: { label: 'uninstrumented', value: median(wall(plain)) / 1000, unit: 's' },
         ratio: median(wall(instrumented)) / median(wall(plain)),
         target: `≤ 1 % (seed < 2 %): measured ${signed(overheadPct)}`,
-        met: overheadPct <= OVERHEAD_TARGET_PCT,
+        met: met(overheadPct),
       },
       {
         what: 'CPU-time overhead, same runs (less disturbed by other load)',

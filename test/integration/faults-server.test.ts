@@ -30,7 +30,11 @@ before(async () => {
 const open: Array<{ shutdown(): Promise<void> } | { close(): Promise<void> }> = [];
 
 after(async () => {
-  for (const item of open) await ('shutdown' in item ? item.shutdown() : item.close()).catch(() => undefined);
+  for (const item of open) {
+    // Bounded: a stuck close must not keep the server below from being stopped.
+    const closing = ('shutdown' in item ? item.shutdown() : item.close()).catch(() => undefined);
+    await Promise.race([closing, new Promise((resolve) => setTimeout(resolve, 15_000).unref())]);
+  }
   if (home) {
     await stopEmbeddedPostgres({ home }).catch((error) => console.error(`stopping ${home}: ${error}`));
     await rm(home, { recursive: true, force: true });

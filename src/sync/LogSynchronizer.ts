@@ -71,7 +71,7 @@ export class LogSynchronizer {
   private readonly batchSize: number;
   private readonly concurrency: number;
   private readonly root: string;
-  private readonly warning: RateLimitedWarning;
+  private readonly warnings = new Map<string, RateLimitedWarning>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<SyncResult> | undefined;
 
@@ -91,7 +91,6 @@ export class LogSynchronizer {
     } else {
       throw new Error('LogSynchronizer: pass `pool` or `connectionString`');
     }
-    this.warning = new RateLimitedWarning(options.warn ?? stderrWarning);
   }
 
   /** Replays every `syncIntervalMs` (first pass at once) without keeping the process alive. */
@@ -99,8 +98,9 @@ export class LogSynchronizer {
     if (this.timer) return;
     const tick = () => {
       this.syncOnce().catch((error) =>
-        this.warning.warn(
-          `spool replay postponed, database unavailable: ${safeErrorMessage(error, this.options.connectionString)}`,
+        this.warn(
+          'unavailable',
+          `spool replay failed, retrying every sync_interval: ${safeErrorMessage(error, this.options.connectionString)}`,
         ),
       );
     };
@@ -137,7 +137,12 @@ export class LogSynchronizer {
       segments: 0,
       remaining: 0,
     };
-    await this.options.spool?.seal();
+    // A spool that cannot seal (disk trouble) only delays its own records; the rest still replays.
+    await this.options.spool
+      ?.seal()
+      .catch((error) =>
+        this.warn('seal', `spool: could not seal the current segment: ${describeError(error)}`),
+      );
     let directories: string[];
     try {
       directories = (await readdir(this.root)).sort(byStartTime);
@@ -205,7 +210,7 @@ export class LogSynchronizer {
       const writer = this.writerFor(table);
       if (!writer) {
         result.rejected += lines.length;
-        this.warning.warn(`spool: ${lines.length} records for unknown table ${table} skipped`);
+        this.warn('table', `spool: ${lines.length} records for unknown table ${table} skipped`);
         continue;
       }
       for (let i = 0; i < lines.length; i += this.batchSize)
@@ -231,7 +236,8 @@ export class LogSynchronizer {
       if (!isDataError(error)) throw error;
       if (lines.length === 1) {
         result.rejected++;
-        this.warning.warn(
+        this.warn(
+          'rejected',
           `spool: the database rejected a replayed ${writer.table} record: ${describeError(error)}`,
         );
         return;
@@ -240,6 +246,16 @@ export class LogSynchronizer {
       await this.writeBatch(writer, lines.slice(0, middle), result);
       await this.writeBatch(writer, lines.slice(middle), result);
     }
+  }
+
+  /** Each kind of trouble is rate-limited on its own, so an outage never hides a rejected record. */
+  private warn(kind: string, message: string): void {
+    let warning = this.warnings.get(kind);
+    if (!warning) {
+      warning = new RateLimitedWarning(this.options.warn ?? stderrWarning);
+      this.warnings.set(kind, warning);
+    }
+    warning.warn(message);
   }
 
   private writerFor(table: string): PostgresTableWriter | undefined {

@@ -1,7 +1,8 @@
 // `npm run bench`: runs every benchmarks/*.ts module that exports `run()` — each in a child process
 // of its own, so one benchmark's heap, JIT state and open handles never colour another's — writes
 // benchmarks/results/<name>.json and regenerates docs/benchmarks.md from all result files.
-// Flags: --only name[,name]  --quick (fewer rows and runs: a smoke test, not figures to quote).
+// Flags: --only name[,name]  --quick (fewer rows and runs: a smoke test, not figures to quote)
+// --docs (only regenerate docs/benchmarks.md from the result files).
 
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -210,11 +211,12 @@ function renderDoc(results: SummarizedResult[]): string {
     'absolute numbers move between runs by 10–30 %, which is why targets relative to an anchor are',
     'judged on the ratio, and why no single run is quoted.',
     '',
-    'Run: `npm run bench` (everything, about 7 minutes), `npm run bench -- --only logger,stage`,',
+    'Run: `npm run bench` (everything, about 9 minutes), `npm run bench -- --only logger,stage`,',
     '`npm run bench -- --quick` (a smoke test with fewer rows and runs; its figures are not for',
     'quoting). `PIPETEL_BENCH_DATABASE_URL` points the database benchmarks at a server; without it',
     'they use the embedded server under `./.pipetel-bench`. Each benchmark also runs alone:',
-    '`node --import tsx benchmarks/<name>.ts`.',
+    '`node --import tsx benchmarks/<name>.ts`. `node --import tsx benchmarks/run.ts --docs` rewrites this',
+    'file from the result files alone.',
     '',
   ];
   if (quick.length) lines.push(`**Quick-mode results (not for quoting):** ${quick.join(', ')}.`, '');
@@ -238,6 +240,10 @@ async function main(): Promise<void> {
   const childAt = process.argv.indexOf('--child');
   if (childAt >= 0) {
     await runOneInThisProcess(process.argv[childAt + 1]!);
+    return;
+  }
+  if (process.argv.includes('--docs')) {
+    writeFileSync(DOC_FILE, renderDoc(readResults()));
     return;
   }
   const { only, quick } = parseArgs(process.argv.slice(2));

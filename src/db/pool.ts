@@ -26,7 +26,11 @@ export function createPool(settings: PoolSettings): pg.Pool {
     allowExitOnIdle: true,
     application_name: settings.applicationName ?? 'pipetel',
   });
-  pool.on('error', settings.onError ?? (() => undefined));
+  const onError = settings.onError ?? (() => undefined);
+  pool.on('error', onError);
+  // A checked-out client that loses its server between two queries emits 'error' on itself, not
+  // on the pool: without a listener that is an uncaught exception in the user's process.
+  pool.on('connect', (client) => client.on('error', onError));
   return pool;
 }
 

@@ -26,6 +26,7 @@ export class PostgresTableWriter implements BatchSink {
   private readonly createStageSql: string;
   private readonly insertSql: string;
   private readonly stagedClients = new WeakSet<pg.PoolClient>();
+  private readonly listenedClients = new WeakSet<pg.PoolClient>();
 
   constructor(
     private readonly pool: pg.Pool,
@@ -43,6 +44,12 @@ export class PostgresTableWriter implements BatchSink {
 
   async write(lines: string[], options: WriteOptions): Promise<number> {
     const client = await this.pool.connect();
+    if (!this.listenedClients.has(client)) {
+      // A user-supplied pool may not guard its clients: a connection the server ends between two
+      // queries would otherwise raise an unhandled 'error' in the host process.
+      client.on('error', () => undefined);
+      this.listenedClients.add(client);
+    }
     let healthy = true;
     try {
       if (!options.idempotent) {

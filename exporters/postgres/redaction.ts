@@ -3,6 +3,7 @@
 // matcher shared with pipetel's own Logger, and a sanitizer that makes any value JSON- and
 // PostgreSQL-safe within fixed limits, counting what it had to change. Neither ever throws.
 
+import { isPlainObject, readProperty, safeString, setKey } from '../../src/internal/safeAccess.js';
 import { truncate } from './copyText.js';
 
 export const REDACTED = '[REDACTED]';
@@ -325,7 +326,7 @@ export class RowSanitizer {
       if (value instanceof Map) return this.copyMap(value, depth);
       if (value instanceof Set) return this.copyItems(Array.from(value), depth);
       if (value instanceof Error) return this.copyError(value);
-      const toJSON = read(value, 'toJSON');
+      const toJSON = readProperty(value, 'toJSON');
       if (typeof toJSON === 'function') {
         const json: unknown = toJSON.call(value, '');
         return json === value ? this.copyRecord(value, depth) : this.copy(json, depth);
@@ -367,7 +368,7 @@ export class RowSanitizer {
     const out: Record<string, unknown> = {};
     const keys = Object.keys(value);
     const kept = Math.min(keys.length, MAX_KEYS);
-    for (let i = 0; i < kept; i++) this.entry(out, keys[i], read(value, keys[i]), depth);
+    for (let i = 0; i < kept; i++) this.entry(out, keys[i], readProperty(value, keys[i]), depth);
     if (keys.length > kept) this.moreKeys(out, keys.length - kept);
     return out;
   }
@@ -391,10 +392,10 @@ export class RowSanitizer {
   private copyError(error: Error): Record<string, string> {
     this.counters.sanitized++;
     const out: Record<string, string> = {
-      type: this.text(safeString(read(error, 'name')), MAX_STRING_CHARS),
-      message: this.text(safeString(read(error, 'message')), MAX_STRING_CHARS),
+      type: this.text(safeString(readProperty(error, 'name')), MAX_STRING_CHARS),
+      message: this.text(safeString(readProperty(error, 'message')), MAX_STRING_CHARS),
     };
-    const stack = read(error, 'stack');
+    const stack = readProperty(error, 'stack');
     if (typeof stack === 'string') out.stack = this.text(stack, MAX_STRING_CHARS);
     return out;
   }
@@ -424,36 +425,6 @@ export function encodingWith<T>(sanitizer: RowSanitizer, encode: (item: T) => st
       scopedSanitizer = outer;
     }
   };
-}
-
-function isPlainObject(value: object): value is Record<string, unknown> {
-  const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
-
-function read(source: object, key: string): unknown {
-  try {
-    return (source as Record<string, unknown>)[key];
-  } catch {
-    return '[Unreadable]'; // a getter that throws
-  }
-}
-
-/** Assigns without letting a `__proto__` key replace the target's prototype. */
-function setKey(target: Record<string, unknown>, key: string, value: unknown): void {
-  if (key === '__proto__') {
-    Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
-  } else {
-    target[key] = value;
-  }
-}
-
-function safeString(value: unknown): string {
-  try {
-    return String(value);
-  } catch {
-    return '[Unprintable]';
-  }
 }
 
 function constructorName(value: object, fallback: string): string {

@@ -8,6 +8,7 @@ import { type Context, context, isSpanContextValid, type SpanContext, trace } fr
 import type { Resource } from '@opentelemetry/resources';
 import { RateLimitedWarning, stderrWarning } from '../../exporters/delivery/RateLimitedWarning.js';
 import type { LevelName } from '../config/types.js';
+import { isPlainObject } from '../internal/safeAccess.js';
 import { isMonitoringDisabled, stageOf } from '../pipeline/context.js';
 import type { ConsoleOutput } from './ConsoleOutput.js';
 import {
@@ -23,7 +24,6 @@ import {
   AttributeSanitizer,
   DEFAULT_REDACT_KEYS,
   isError,
-  isPlainObject,
   MAX_ATTRIBUTES,
   MAX_TEXT_CHARS,
 } from './sanitize.js';

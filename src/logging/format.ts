@@ -3,6 +3,7 @@
 // Never throws: a value whose toString/valueOf/toJSON throws is rendered as a marker instead.
 
 import { inspect } from 'node:util';
+import { safeString } from '../internal/safeAccess.js';
 
 const PERCENT = 37; // '%'
 
@@ -241,14 +242,6 @@ function toNumber(value: unknown): number {
     return Number(value);
   } catch {
     return Number.NaN;
-  }
-}
-
-function safeString(value: unknown): string {
-  try {
-    return String(value);
-  } catch {
-    return '[Unprintable]';
   }
 }
 

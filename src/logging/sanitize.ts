@@ -5,6 +5,7 @@
 
 import { types } from 'node:util';
 import { SecretKeyMatcher } from '../../exporters/postgres/redaction.js';
+import { isPlainObject, readProperty, setKey } from '../internal/safeAccess.js';
 import { cleanText, errorSummary, isCleanText } from './format.js';
 
 /** Attribute keys kept per record (bindings and call attributes together); the rest are counted as dropped. */
@@ -374,30 +375,6 @@ export class AttributeSanitizer {
 
 export function isError(value: unknown): boolean {
   return value instanceof Error || types.isNativeError(value);
-}
-
-/** Plain data object: prototype Object.prototype or null (not an array, Error, Date or class instance). */
-export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null) return false;
-  const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
-
-function readProperty(source: object, key: string): unknown {
-  try {
-    return (source as Record<string, unknown>)[key];
-  } catch {
-    return '[Unreadable]'; // a getter that throws
-  }
-}
-
-/** Assigns without letting a `__proto__` key from parsed JSON replace the target's prototype. */
-function setKey(target: Record<string, unknown>, key: string, value: unknown): void {
-  if (key === '__proto__') {
-    Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
-  } else {
-    target[key] = value;
-  }
 }
 
 function errorType(error: Error): string {

@@ -24,7 +24,8 @@ describe('OTLP export', () => {
         body += chunk;
       });
       req.on('end', () => {
-        (received[req.url ?? ''] ??= []).push(body);
+        const path = req.url ?? '';
+        received[path] = [...(received[path] ?? []), body];
         res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
       });
     });

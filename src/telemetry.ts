@@ -26,6 +26,7 @@ import type { PostgresExporterOptions } from '../exporters/postgres/PostgresDeli
 import { PostgresLogRecordProcessor } from '../exporters/postgres/PostgresLogRecordExporter.js';
 import { PostgresMetricExporter } from '../exporters/postgres/PostgresMetricExporter.js';
 import { PostgresSpanProcessor } from '../exporters/postgres/PostgresSpanExporter.js';
+import { SecretKeyMatcher } from '../exporters/postgres/redaction.js';
 import { EXPERIMENT_ID_ATTRIBUTE, STAGE_ATTRIBUTE } from '../exporters/postgres/resourceInfo.js';
 import type { Config } from './config/index.js';
 import { ensureEmbeddedPostgres } from './db/embedded.js';
@@ -44,7 +45,6 @@ import {
   createTracerProvider,
   registerGlobals,
   startHostMetrics,
-  unregisterGlobals,
 } from './internal/otelSdk.js';
 import { bindGlobalLogging, unbindGlobalLogging } from './logging/global.js';
 import { type Logger, type LoggerFactory, resolveConsoleEnabled } from './logging/index.js';
@@ -103,6 +103,8 @@ export class Telemetry {
   private readonly heartbeat: NodeJS.Timeout | undefined;
   private failure: string | null = null;
   private shutdownPromise: Promise<void> | undefined;
+  private shutdownDeadline: number | undefined;
+  private readonly unregisterGlobals: (() => void) | undefined;
   private readonly detachProcessHooks: () => void;
 
   /** Use register(); the constructor expects a resolved database URL (or none). */
@@ -252,16 +254,19 @@ export class Telemetry {
         });
       }
     }
-    if (!settings.disabled)
-      registerGlobals({
+    if (!settings.disabled) {
+      this.unregisterGlobals = registerGlobals({
         tracerProvider: this.tracerProvider,
         loggerProvider: this.loggerProvider,
         meterProvider: this.meterProvider && new MonitoringAwareMeterProvider(this.meterProvider),
       });
+    }
     this.tracer = trace.getTracer('pipetel');
 
     this.ready = this.setUpDatabase(settings.database.auto_migrate);
-    void this.ready.then(() => this.synchronizer?.start());
+    void this.ready.then(() => {
+      if (!this.shutdownPromise) this.synchronizer?.start();
+    });
     if (this.experiments) {
       this.heartbeat = setInterval(() => {
         this.experiments!.heartbeat(this.experimentId).catch(() => undefined);
@@ -347,18 +352,23 @@ export class Telemetry {
   }
 
   /** Writes everything recorded so far to the database and waits for it. */
-  async forceFlush(): Promise<void> {
-    await this.progressTracker?.flush();
+  async forceFlush(timeoutMs = this.config.values.shutdown.timeout * 1000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const remaining = () => Math.max(0, deadline - Date.now());
+    await withTimeout(this.progressTracker?.flush(), remaining());
+    await withTimeout(
+      Promise.all([
+        this.tracerProvider?.forceFlush(),
+        this.meterProvider?.forceFlush(),
+        this.hostMeterProvider?.forceFlush(),
+      ]),
+      remaining(),
+    );
     await Promise.all([
-      this.tracerProvider?.forceFlush(),
-      this.meterProvider?.forceFlush(),
-      this.hostMeterProvider?.forceFlush(),
-    ]);
-    await Promise.all([
-      this.spanProcessor?.exporter.forceFlush(),
-      this.logProcessor?.exporter.forceFlush(),
-      this.fileProcessor?.exporter.forceFlush(),
-      ...this.metricExporters.map((e) => e.forceFlush()),
+      this.spanProcessor?.exporter.forceFlush(remaining()),
+      this.logProcessor?.exporter.forceFlush(remaining()),
+      this.fileProcessor?.exporter.forceFlush(remaining()),
+      ...this.metricExporters.map((e) => e.forceFlush(remaining())),
     ]);
   }
 
@@ -378,16 +388,19 @@ export class Telemetry {
 
   private async doShutdown(): Promise<void> {
     const timeoutMs = this.config.values.shutdown.timeout * 1000;
-    const deadline = Date.now() + timeoutMs;
+    this.shutdownDeadline = Date.now() + timeoutMs;
+    const deadline = this.shutdownDeadline;
     const remaining = () => Math.max(0, deadline - Date.now());
     this.detachProcessHooks();
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.stopRuntimeMetrics?.();
-    await withTimeout(this.ready, remaining());
-    await withTimeout(this.synchronizer?.stop(), remaining());
-    await withTimeout(this.progressTracker?.shutdown(), remaining());
+    // A setup still connecting (database down) gets a small share: the queues' flush and
+    // spooling need the rest of the budget.
+    await withTimeout(this.ready, Math.min(remaining() / 10, 1000));
+    await withTimeout(this.synchronizer?.stop(), remaining() / 5);
+    await withTimeout(this.progressTracker?.shutdown(), remaining() / 5);
     // Shutting a provider down hands its last spans / metric points / log records to our
-    // processors and then shuts those down, each bounded by shutdownTimeoutMs.
+    // processors and shuts those down; every queue is bounded by shutdownDeadline.
     await withTimeout(
       Promise.all([
         this.meterProvider?.shutdown(),
@@ -395,7 +408,7 @@ export class Telemetry {
         this.tracerProvider?.shutdown(),
         this.loggerProvider?.shutdown(),
       ]),
-      remaining(),
+      remaining() + 500,
     );
     await withTimeout(this.spool?.close(), Math.max(remaining(), 1000));
     if (this.experiments) {
@@ -408,8 +421,9 @@ export class Telemetry {
       );
     }
     unbindGlobalLogging();
-    if (!this.config.values.disabled) unregisterGlobals();
-    await this.pool?.end().catch(() => undefined);
+    this.unregisterGlobals?.();
+    // pg's end() waits for clients still connecting; never longer than the budget allows.
+    await withTimeout(this.pool?.end(), Math.max(remaining(), 500));
   }
 
   private async setUpDatabase(autoMigrate: boolean): Promise<void> {
@@ -420,11 +434,25 @@ export class Telemetry {
       await this.experiments.start({
         experimentId: this.experimentId,
         serviceName: this.config.values.service_name,
-        attributes: { ...this.resource.attributes, pid: process.pid, argv: process.argv.slice(1) },
+        attributes: this.experimentAttributes(),
       });
     } catch (error) {
       this.warn(`database setup failed, records will be retried: ${safeErrorMessage(error)}`);
     }
+  }
+
+  /**
+   * What the experiment row records about the run: the resource attributes (redacted like any
+   * attribute) and the script — not its arguments, which may carry credentials.
+   */
+  private experimentAttributes(): Record<string, unknown> {
+    const { enabled, keys } = this.config.values.redaction;
+    const matcher = new SecretKeyMatcher(enabled ? keys : []);
+    const attributes: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(this.resource.attributes)) {
+      attributes[key] = matcher.isSecret(key) ? '[REDACTED]' : value;
+    }
+    return { ...attributes, 'process.pid': process.pid, script: process.argv[1] ?? null };
   }
 
   private exporterOptions(pool: pg.Pool): PostgresExporterOptions {
@@ -442,6 +470,7 @@ export class Telemetry {
       spill: this.spool,
       overflowToSpill: this.spool !== undefined,
       shutdownTimeoutMs: s.shutdown.timeout * 1000,
+      shutdownDeadline: () => this.shutdownDeadline,
       warn: (message) => this.warn(message),
     };
   }
@@ -451,7 +480,13 @@ export class Telemetry {
    * end the way it would have. Handlers are only added where they do not change that behaviour.
    */
   private attachProcessHooks(): () => void {
+    // Handlers the application adds later (e.g. after a preload) take precedence: then pipetel
+    // only flushes, and the application decides whether and how the process ends.
     const onSignal = (signal: NodeJS.Signals) => {
+      if (process.listenerCount(signal) > 0) {
+        void this.forceFlush();
+        return;
+      }
       this.fail(`terminated by ${signal}`);
       void this.shutdown().finally(() => {
         // Re-raise so the default action (exit with 128+n) happens, as without pipetel.
@@ -462,6 +497,10 @@ export class Telemetry {
       void this.shutdown();
     };
     const onUncaught = (error: Error) => {
+      if (process.listenerCount('uncaughtException') > 0) {
+        void this.forceFlush();
+        return;
+      }
       process.stderr.write(`${error.stack ?? String(error)}\n`);
       this.fail(error);
       void this.shutdown().finally(() => process.exit(1));

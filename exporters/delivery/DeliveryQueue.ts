@@ -27,6 +27,8 @@ export interface DeliveryOptions<T> {
   /** Batches written at once (each holds one pooled connection). */
   concurrency: number;
   retry?: RetryPolicyOptions;
+  /** An absolute time (ms since epoch) shutdown must be done by, whatever timeout it is given. */
+  shutdownDeadline?: () => number | undefined;
   /** Called after each committed batch with its row count and write time (self-monitoring). */
   onBatchWritten?: (rows: number, durationMs: number) => void;
   /** Default bound of shutdown() (the SDK calls it without one). */
@@ -43,6 +45,12 @@ export interface DeliveryOptions<T> {
 /** Overflowing records appended to the spill per write. */
 const OVERFLOW_SPILL_BATCH = 512;
 
+/** A batch on its way to the sink; abandoned when shutdown spooled it before the write settled. */
+interface Ticket {
+  lines: string[];
+  abandoned: boolean;
+}
+
 export class DeliveryQueue<T> {
   private queue: T[] = [];
   private inflight = 0;
@@ -50,6 +58,8 @@ export class DeliveryQueue<T> {
   private flushing = 0;
   private closing = false;
   private closed = false;
+  private shutdownPromise: Promise<void> | undefined;
+  private readonly inflightTickets = new Set<Ticket>();
   private idleWaiters: Array<() => void> = [];
   private sleepers = new Set<() => void>();
   private readonly timer: NodeJS.Timeout;
@@ -94,17 +104,32 @@ export class DeliveryQueue<T> {
    * Stops accepting records, flushes within timeoutMs (retries give up early and spill), and
    * accounts for whatever is still queued at the deadline as spooled or dropped.
    */
-  async shutdown(timeoutMs = this.options.shutdownTimeoutMs ?? 10_000): Promise<void> {
-    if (this.closed) return;
+  shutdown(timeoutMs = this.options.shutdownTimeoutMs ?? 10_000): Promise<void> {
+    // A second call (e.g. the exporter's, then the SDK provider's) waits for the same flush.
+    this.shutdownPromise ??= this.close(timeoutMs);
+    return this.shutdownPromise;
+  }
+
+  private async close(timeoutMs: number): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
-    const deadline = Date.now() + timeoutMs;
+    const deadline = Math.min(
+      Date.now() + timeoutMs,
+      this.options.shutdownDeadline?.() ?? Number.POSITIVE_INFINITY,
+    );
+    timeoutMs = Math.max(0, deadline - Date.now());
     this.flushing++;
     this.drain();
     await this.waitIdle(Math.max(0, deadline - Date.now() - Math.min(1000, timeoutMs / 4)));
     this.closing = true;
     for (const wake of this.sleepers) wake();
     await this.waitIdle(Math.max(0, deadline - Date.now()));
+    // Writes still hanging at the deadline (e.g. a connection attempt to a server that does not
+    // answer) are spooled now; if one does commit later, the replay deduplicates it.
+    for (const ticket of this.inflightTickets) {
+      ticket.abandoned = true;
+      await this.giveUp(ticket.lines, new Error('shutdown deadline reached with the write in flight'));
+    }
     const leftover = this.queue;
     this.queue = [];
     if (leftover.length > 0)
@@ -132,7 +157,12 @@ export class DeliveryQueue<T> {
         batch = this.queue.splice(0, maxBatchSize);
       }
       this.inflight++;
-      void this.send(this.encodeAll(batch)).finally(() => this.batchDone());
+      const ticket: Ticket = { lines: this.encodeAll(batch), abandoned: false };
+      this.inflightTickets.add(ticket);
+      void this.send(ticket.lines, ticket).finally(() => {
+        this.inflightTickets.delete(ticket);
+        this.batchDone();
+      });
     }
     if (this.inflight === 0 && this.queue.length === 0) this.notifyIdle();
   }
@@ -159,7 +189,7 @@ export class DeliveryQueue<T> {
     return lines;
   }
 
-  private async send(lines: string[]): Promise<void> {
+  private async send(lines: string[], ticket: Ticket): Promise<void> {
     if (lines.length === 0) return;
     let idempotent = false;
     let attempt = 0;
@@ -168,6 +198,7 @@ export class DeliveryQueue<T> {
       const started = performance.now();
       try {
         await this.options.sink.write(lines, { idempotent });
+        if (ticket.abandoned) return; // already spooled at the shutdown deadline; replay deduplicates
         this.counts.exported += lines.length;
         this.options.onBatchWritten?.(lines.length, performance.now() - started);
         return;
@@ -176,7 +207,8 @@ export class DeliveryQueue<T> {
           idempotent = true; // an earlier attempt did commit: write again, deduplicating
           continue;
         }
-        if (isDataError(error)) return this.isolate(lines, error);
+        if (ticket.abandoned) return;
+        if (isDataError(error)) return this.isolate(lines, error, ticket);
         attempt++;
         idempotent = true; // the failed attempt may have committed before the connection broke
         if (
@@ -195,7 +227,7 @@ export class DeliveryQueue<T> {
   }
 
   /** Splits a batch the database rejected as malformed until the bad rows stand alone. */
-  private async isolate(lines: string[], error: unknown): Promise<void> {
+  private async isolate(lines: string[], error: unknown, ticket: Ticket): Promise<void> {
     if (lines.length === 1) {
       this.counts.failed++;
       this.warn(
@@ -205,8 +237,8 @@ export class DeliveryQueue<T> {
       return;
     }
     const middle = lines.length >> 1;
-    await this.send(lines.slice(0, middle));
-    await this.send(lines.slice(middle));
+    await this.send(lines.slice(0, middle), ticket);
+    await this.send(lines.slice(middle), ticket);
   }
 
   private async giveUp(lines: string[], error: unknown): Promise<void> {

@@ -45,6 +45,8 @@ export interface PostgresExporterOptions {
   /** monitoring.database.use_prepared_statements (default true) */
   usePreparedStatements?: boolean;
   retry?: RetryPolicyOptions;
+  /** An absolute time (ms since epoch) shutdown must be done by (register() sets it from shutdown.timeout). */
+  shutdownDeadline?: () => number | undefined;
   /** Called after each committed batch with its row count and write time (self-monitoring). */
   onBatchWritten?: (rows: number, durationMs: number) => void;
   /** How long shutdown() may spend flushing when the SDK calls it without a bound (default 10000). */
@@ -97,6 +99,7 @@ export function openDelivery<T>(
     retry: options.retry,
     shutdownTimeoutMs: options.shutdownTimeoutMs,
     onBatchWritten: options.onBatchWritten,
+    shutdownDeadline: options.shutdownDeadline,
     spill: options.spill,
     overflowToSpill: options.overflowToSpill,
     warn: withoutPasswords(options.warn ?? stderrWarning, passwordsOf(options, pool)),

@@ -37,7 +37,9 @@ export async function demo(args: string[]): Promise<number> {
   });
   const databaseUrl = await resolveDatabaseUrl(config);
   if (!databaseUrl) {
-    process.stderr.write('pipetel demo: no database available (see the warning above)\n');
+    process.stderr.write(
+      'pipetel demo: no database to write to: set database.url (or PIPETEL_DATABASE_URL), or let the embedded server start (see any warning above)\n',
+    );
     return 1;
   }
   const tel = await register({

@@ -94,7 +94,10 @@ export const settingsSchema = group('pipetel settings', {
         },
       ),
       async_mode: boolean(true, 'Non-blocking writes (always true in pipetel; kept for the seed).'),
-      wait_for_flush: boolean(false, 'Block the emitting call when the queue is full instead of dropping.'),
+      wait_for_flush: boolean(
+        false,
+        'Back-pressure: each stage() resolves only once what it recorded is stored (bounded by shutdown.timeout).',
+      ),
     }),
     file: group('JSON-lines log files.', {
       enabled: boolean(true, 'Write log records to a local JSON-lines file.'),

@@ -17,7 +17,7 @@ export interface LoggingDatabaseSettings {
   max_queue_size: number;
   /** Non-blocking emission (always true in pipetel; kept for the seed's files). */
   async_mode: boolean;
-  /** Block the emitting call when the queue is full instead of dropping. */
+  /** Back-pressure: each stage() resolves only once what it recorded is stored. */
   wait_for_flush: boolean;
 }
 

@@ -45,9 +45,16 @@ export class ExperimentStore {
     return result.rows.map((r) => r.experiment_id);
   }
 
+  /**
+   * Keeps the run's row alive. A run that failStale() declared dead while it was in fact busy (an
+   * event loop blocked for minutes) is revived; a run ended by finish() is left alone.
+   */
   async heartbeat(experimentId: string): Promise<void> {
     await this.pool.query(
-      `UPDATE pipeline_experiments SET last_seen_at = now() WHERE experiment_id = $1 AND status = 'running'`,
+      `UPDATE pipeline_experiments
+          SET last_seen_at = now(), status = 'running', ended_at = NULL, status_reason = NULL
+        WHERE experiment_id = $1
+          AND (status = 'running' OR (status = 'failed' AND status_reason LIKE 'no heartbeat since %'))`,
       [experimentId],
     );
   }

@@ -106,34 +106,41 @@ export function startHostMetrics(
   return meterProvider;
 }
 
-let contextManager: AsyncLocalStorageContextManager | undefined;
-
-/** Installs the providers as the OTel globals (trace, logs, metrics, context, propagation). */
+/**
+ * Installs the providers as the OTel globals (trace, logs, metrics, context, propagation) where
+ * none is installed yet, and returns the undo: it removes only what this call installed, so an
+ * application's own SDK setup survives pipetel's shutdown.
+ */
 export function registerGlobals(providers: {
   tracerProvider?: BasicTracerProvider;
   loggerProvider?: LoggerProvider;
   meterProvider?: ApiMeterProvider;
-}): void {
-  if (!contextManager) {
-    contextManager = new AsyncLocalStorageContextManager().enable();
-    context.setGlobalContextManager(contextManager);
+}): () => void {
+  const undo: Array<() => void> = [];
+  const contextManager = new AsyncLocalStorageContextManager();
+  if (context.setGlobalContextManager(contextManager.enable())) {
+    undo.push(() => context.disable());
+  } else {
+    contextManager.disable();
   }
-  propagation.setGlobalPropagator(new W3CTraceContextPropagator() as TextMapPropagator);
-  if (providers.tracerProvider) trace.setGlobalTracerProvider(providers.tracerProvider);
-  if (providers.loggerProvider) logs.setGlobalLoggerProvider(providers.loggerProvider);
-  if (providers.meterProvider) metrics.setGlobalMeterProvider(providers.meterProvider);
-}
-
-/** Removes pipetel's providers from the globals (after shutdown, so a later register() can install anew). */
-export function unregisterGlobals(): void {
-  trace.disable();
-  logs.disable();
-  metrics.disable();
-  propagation.disable();
-  if (contextManager) {
-    context.disable();
-    contextManager = undefined;
+  if (propagation.setGlobalPropagator(new W3CTraceContextPropagator() as TextMapPropagator)) {
+    undo.push(() => propagation.disable());
   }
+  if (providers.tracerProvider && trace.setGlobalTracerProvider(providers.tracerProvider)) {
+    undo.push(() => trace.disable());
+  }
+  if (
+    providers.loggerProvider &&
+    logs.setGlobalLoggerProvider(providers.loggerProvider) === providers.loggerProvider
+  ) {
+    undo.push(() => logs.disable());
+  }
+  if (providers.meterProvider && metrics.setGlobalMeterProvider(providers.meterProvider)) {
+    undo.push(() => metrics.disable());
+  }
+  return () => {
+    for (const step of undo) step();
+  };
 }
 
 export interface OtlpTargets {

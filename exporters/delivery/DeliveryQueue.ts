@@ -3,7 +3,7 @@
 // flight at once so encoding the next batch overlaps the database's work on the previous one, retry
 // with backoff and jitter, isolation of poisoned rows, and a spill target for what cannot be written.
 
-import { RateLimitedWarning, stderrWarning } from './RateLimitedWarning.js';
+import { KeyedWarnings, stderrWarning } from './RateLimitedWarning.js';
 import {
   backoffDelayMs,
   defaultRetryPolicy,
@@ -63,7 +63,7 @@ export class DeliveryQueue<T> {
   private idleWaiters: Array<() => void> = [];
   private sleepers = new Set<() => void>();
   private readonly timer: NodeJS.Timeout;
-  private readonly warnings = new Map<string, RateLimitedWarning>();
+  private readonly warnings: KeyedWarnings;
   private readonly retry: RetryPolicyOptions;
   private readonly counts = { exported: 0, dropped: 0, spooled: 0, failed: 0 };
   /** Records refused by the full queue, waiting to be appended to the spill (overflowToSpill). */
@@ -72,6 +72,7 @@ export class DeliveryQueue<T> {
 
   constructor(private readonly options: DeliveryOptions<T>) {
     this.retry = options.retry ?? defaultRetryPolicy;
+    this.warnings = new KeyedWarnings(options.warn ?? stderrWarning);
     this.timer = setInterval(() => this.scheduleDrain(), options.flushIntervalMs);
     this.timer.unref();
   }
@@ -319,12 +320,7 @@ export class DeliveryQueue<T> {
 
   /** Each kind of trouble is rate-limited on its own, so retries never hide a drop. */
   private warn(kind: string, message: string): void {
-    let warning = this.warnings.get(kind);
-    if (!warning) {
-      warning = new RateLimitedWarning(this.options.warn ?? stderrWarning);
-      this.warnings.set(kind, warning);
-    }
-    warning.warn(message);
+    this.warnings.warn(kind, message);
   }
 
   private sleep(ms: number): Promise<void> {

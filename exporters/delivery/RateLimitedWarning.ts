@@ -28,3 +28,22 @@ export class RateLimitedWarning {
 export const stderrWarning: WarningSink = (message) => {
   process.stderr.write(`pipetel: ${message}\n`);
 };
+
+/** One rate limit per kind of trouble, so a flood of one kind (retries) never hides another (drops). */
+export class KeyedWarnings {
+  private readonly limiters = new Map<string, RateLimitedWarning>();
+
+  constructor(
+    private readonly sink: WarningSink = stderrWarning,
+    private readonly intervalMs?: number,
+  ) {}
+
+  warn(kind: string, message: string): void {
+    let limiter = this.limiters.get(kind);
+    if (!limiter) {
+      limiter = new RateLimitedWarning(this.sink, this.intervalMs);
+      this.limiters.set(kind, limiter);
+    }
+    limiter.warn(message);
+  }
+}

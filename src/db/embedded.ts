@@ -26,6 +26,7 @@ import { connect, createServer } from 'node:net';
 import { hostname } from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { isProcessAlive as isAlive } from '../internal/processes.js';
 
 export interface EmbeddedServer {
   url: string;
@@ -295,15 +296,6 @@ async function readPostmaster(dataDir: string): Promise<Postmaster | null> {
   const port = Number(lines[3]);
   if (!Number.isInteger(pid) || pid <= 0) return null;
   return { pid, port, status: (lines[7] ?? '').trim() };
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return errorCode(error) === 'EPERM';
-  }
 }
 
 /**

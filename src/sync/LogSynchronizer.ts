@@ -8,7 +8,7 @@ import { readdir, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
-import { RateLimitedWarning, stderrWarning } from '../../exporters/delivery/RateLimitedWarning.js';
+import { KeyedWarnings, stderrWarning } from '../../exporters/delivery/RateLimitedWarning.js';
 import { isDataError } from '../../exporters/delivery/RetryPolicy.js';
 import { type Spool, SpoolFiles, spoolDirectory } from '../../exporters/delivery/Spool.js';
 import { recoverSegment } from '../../exporters/delivery/spoolFormat.js';
@@ -18,6 +18,7 @@ import { METRICS_TABLE } from '../../exporters/postgres/metricRows.js';
 import { SPANS_TABLE } from '../../exporters/postgres/spanRows.js';
 import { PostgresTableWriter, type TableSpec } from '../../exporters/postgres/TableWriter.js';
 import { createPool, safeErrorMessage } from '../db/pool.js';
+import { isProcessAlive as isAlive } from '../internal/processes.js';
 
 export interface LogSynchronizerOptions {
   /** PIPETEL_HOME: the spool replayed is `<home>/spool`. */
@@ -72,12 +73,13 @@ export class LogSynchronizer {
   private readonly batchSize: number;
   private readonly concurrency: number;
   private readonly root: string;
-  private readonly warnings = new Map<string, RateLimitedWarning>();
+  private readonly warnings: KeyedWarnings;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<SyncResult> | undefined;
 
   constructor(private readonly options: LogSynchronizerOptions) {
     this.root = spoolDirectory(options.home);
+    this.warnings = new KeyedWarnings(options.warn ?? stderrWarning);
     this.batchSize = Math.max(1, options.batchSize ?? 1000);
     this.concurrency = Math.max(1, options.concurrency ?? 2);
     this.ownsPool = !options.pool;
@@ -251,12 +253,7 @@ export class LogSynchronizer {
 
   /** Each kind of trouble is rate-limited on its own, so an outage never hides a rejected record. */
   private warn(kind: string, message: string): void {
-    let warning = this.warnings.get(kind);
-    if (!warning) {
-      warning = new RateLimitedWarning(this.options.warn ?? stderrWarning);
-      this.warnings.set(kind, warning);
-    }
-    warning.warn(message);
+    this.warnings.warn(kind, message);
   }
 
   private writerFor(table: string): PostgresTableWriter | undefined {
@@ -358,15 +355,6 @@ async function removeIfEmpty(directory: string): Promise<void> {
   for (const name of [SpoolFiles.owner, SpoolFiles.closed])
     await unlink(join(directory, name)).catch(() => undefined);
   await rmdir(directory).catch(() => undefined);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return errorCode(error) === 'EPERM';
-  }
 }
 
 /** Oldest writer first: `<pid>-<startMs>-<random>`. */

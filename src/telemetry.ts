@@ -162,7 +162,7 @@ export class Telemetry {
 
     // Also to an OTLP collector when asked: the SDK's batch processors and OTLP/HTTP exporters.
     const otlp =
-      settings.otlp.enabled && !settings.disabled
+      (settings.otlp.enabled || settings.otlp.endpoint !== null) && !settings.disabled
         ? createOtlpTargets(settings.otlp.endpoint, settings.otlp.headers)
         : undefined;
 

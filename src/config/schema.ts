@@ -164,7 +164,10 @@ export const settingsSchema = group('pipetel settings', {
   }),
 
   otlp: group('Also export to an OpenTelemetry collector.', {
-    enabled: boolean(false, 'Also send everything over OTLP/HTTP.'),
+    enabled: boolean(
+      false,
+      'Also send everything over OTLP/HTTP; also on whenever an endpoint is set (here or by OTEL_EXPORTER_OTLP_ENDPOINT).',
+    ),
     endpoint: nullable(
       text('', 'Collector base URL, e.g. http://localhost:4318; null means the OTel default.', {
         type: 'http(s) URL',

@@ -38,13 +38,14 @@ describe('OTLP export', () => {
   });
 
   it('sends spans, logs and metrics to the collector and to PostgreSQL', async () => {
+    process.env.OTEL_EXPORTER_OTLP_ENDPOINT = endpoint;
     const tel = await register({
       experimentId: 'exp-otlp',
       databaseUrl: db.url,
       config: {
         logging: { console: { enabled: false }, file: { enabled: false } },
         monitoring: { enable_resource_tracking: false },
-        otlp: { enabled: true, endpoint, headers: { 'x-team': 'data' } },
+        otlp: { headers: { 'x-team': 'data' } }, // enabled by the standard variable alone
       },
     });
     await tel.stage('otlp-stage', async () => {
@@ -53,6 +54,7 @@ describe('OTLP export', () => {
       trace.getTracer('app').startSpan('inner-span').end();
     });
     await tel.shutdown();
+    delete process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
 
     const traces = (received['/v1/traces'] ?? []).join('');
     assert.match(traces, /otlp-stage/);

@@ -26,7 +26,7 @@ import type { PostgresExporterOptions } from '../exporters/postgres/PostgresDeli
 import { PostgresLogRecordProcessor } from '../exporters/postgres/PostgresLogRecordExporter.js';
 import { PostgresMetricExporter } from '../exporters/postgres/PostgresMetricExporter.js';
 import { PostgresSpanProcessor } from '../exporters/postgres/PostgresSpanExporter.js';
-import { SecretKeyMatcher } from '../exporters/postgres/redaction.js';
+import { REDACTED, SecretKeyMatcher } from '../exporters/postgres/redaction.js';
 import { EXPERIMENT_ID_ATTRIBUTE, STAGE_ATTRIBUTE } from '../exporters/postgres/resourceInfo.js';
 import type { Config } from './config/index.js';
 import { ensureEmbeddedPostgres } from './db/embedded.js';
@@ -450,7 +450,7 @@ export class Telemetry {
     const matcher = new SecretKeyMatcher(enabled ? keys : []);
     const attributes: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(this.resource.attributes)) {
-      attributes[key] = matcher.isSecret(key) ? '[REDACTED]' : value;
+      attributes[key] = matcher.isSecret(key) ? REDACTED : value;
     }
     return { ...attributes, 'process.pid': process.pid, script: process.argv[1] ?? null };
   }

@@ -26,7 +26,7 @@ export interface LoggerOptions {
   sampling?: Partial<Record<LevelName, number>>;
   sink: LogRecordSink;
   resource: Resource;
-  /** Attribute keys containing any of these (case-insensitive) have their values redacted, at any depth. Default DEFAULT_REDACT_KEYS; [] turns redaction off. */
+  /** Attribute keys holding any of these as a whole word have their values redacted, at any depth. Default DEFAULT_REDACT_KEYS; [] turns redaction off. */
   redactKeys?: string[];
   console?: LoggerConsoleOptions;
   /** Random source for sampling, in [0, 1); default Math.random. */

@@ -4,7 +4,7 @@
 // Primitive values take a short path; only objects are walked, within fixed depth/size budgets.
 
 import { types } from 'node:util';
-import { SecretKeyMatcher } from '../../exporters/postgres/redaction.js';
+import { DEFAULT_SECRET_KEYS, REDACTED, SecretKeyMatcher } from '../../exporters/postgres/redaction.js';
 import { isPlainObject, readProperty, setKey } from '../internal/safeAccess.js';
 import { cleanText, errorSummary, isCleanText } from './format.js';
 
@@ -21,17 +21,9 @@ export const MAX_TEXT_CHARS = 64 * 1024;
 /** Values visited per attributes object, so 1000 × 1000 × … nesting stays bounded. */
 export const MAX_VALUES_PER_RECORD = 10_000;
 
-export const REDACTED = '[REDACTED]';
-/** Used when no redaction keys are given (pass [] to redact nothing). */
-export const DEFAULT_REDACT_KEYS: readonly string[] = [
-  'password',
-  'passwd',
-  'secret',
-  'token',
-  'api_key',
-  'apikey',
-  'authorization',
-];
+export { REDACTED };
+/** Used when no redaction keys are given (pass [] to redact nothing): the same list as redaction.keys. */
+export const DEFAULT_REDACT_KEYS: readonly string[] = DEFAULT_SECRET_KEYS;
 export const CIRCULAR = '[Circular]';
 
 /** Counters shared by every logger of a factory (see LoggerFactory.stats()). */

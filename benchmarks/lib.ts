@@ -6,6 +6,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { resolve } from 'node:path';
 import pg from 'pg';
+import { LOGS_TABLE } from '../exporters/postgres/logRows.js';
+import { copyLines } from '../exporters/postgres/TableWriter.js';
 import { ensureEmbeddedPostgres } from '../src/db/embedded.js';
 
 export interface Measurement {
@@ -81,4 +83,28 @@ export async function freshDatabase(serverUrl: string): Promise<{ url: string; d
       await c.end();
     },
   };
+}
+
+/** The anchor of the write benchmarks: one COPY stream of pre-encoded rows into pipeline_logs; ms. */
+export async function rawCopyLogs(url: string, lines: string[]): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const started = performance.now();
+  await copyLines(
+    client,
+    `COPY ${LOGS_TABLE.name} (${LOGS_TABLE.columns.map((c) => `"${c}"`).join(', ')}) FROM STDIN`,
+    lines,
+  );
+  const elapsed = performance.now() - started;
+  await client.end();
+  return elapsed;
+}
+
+/** Empties pipeline_logs between runs and checkpoints, so every run starts from the same state. */
+export async function truncateLogs(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await client.query(`TRUNCATE ${LOGS_TABLE.name}`);
+  await client.query('CHECKPOINT').catch(() => undefined);
+  await client.end();
 }

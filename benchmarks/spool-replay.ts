@@ -10,11 +10,9 @@ import { join } from 'node:path';
 import type { HrTime } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import pg from 'pg';
 import { Spool, spoolDirectory } from '../exporters/delivery/Spool.js';
 import { encodeLogRecord, LOGS_TABLE } from '../exporters/postgres/logRows.js';
 import { ResourceInfoCache } from '../exporters/postgres/resourceInfo.js';
-import { copyLines } from '../exporters/postgres/TableWriter.js';
 import { migrate } from '../src/db/migrate.js';
 import { LogSynchronizer } from '../src/sync/LogSynchronizer.js';
 import {
@@ -24,6 +22,8 @@ import {
   freshDatabase,
   type Measurement,
   median,
+  rawCopyLogs,
+  truncateLogs,
 } from './lib.js';
 import { isQuick, printChildResult, type SummarizedResult } from './run.js';
 
@@ -83,28 +83,6 @@ async function replay(home: string, url: string): Promise<{ ms: number; segments
   }
 }
 
-async function rawCopy(url: string, lines: string[]): Promise<number> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  const started = performance.now();
-  await copyLines(
-    client,
-    `COPY ${LOGS_TABLE.name} (${LOGS_TABLE.columns.map((c) => `"${c}"`).join(', ')}) FROM STDIN`,
-    lines,
-  );
-  const elapsed = performance.now() - started;
-  await client.end();
-  return elapsed;
-}
-
-async function truncate(url: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  await client.query(`TRUNCATE ${LOGS_TABLE.name}`);
-  await client.query('CHECKPOINT').catch(() => undefined);
-  await client.end();
-}
-
 export async function run(): Promise<SummarizedResult> {
   const server = await benchServerUrl();
   const db = await freshDatabase(server.url);
@@ -119,14 +97,14 @@ export async function run(): Promise<SummarizedResult> {
     const copyRate: number[] = [];
     let segments = 0;
     for (let r = 0; r < RUNS; r++) {
-      await truncate(db.url);
+      await truncateLogs(db.url);
       spoolRate.push((ROWS / (await spoolAll(home, lines))) * 1000);
       const replayed = await replay(home, db.url);
       segments = replayed.segments;
       replaySeconds.push(replayed.ms / 1000);
       replayRate.push((ROWS / replayed.ms) * 1000);
-      await truncate(db.url);
-      copyRate.push((ROWS / (await rawCopy(db.url, lines))) * 1000);
+      await truncateLogs(db.url);
+      copyRate.push((ROWS / (await rawCopyLogs(db.url, lines))) * 1000);
       process.stderr.write(
         `  run ${r + 1}/${RUNS}: spool ${Math.round(spoolRate.at(-1)!)} rows/s, replay ${replaySeconds.at(-1)!.toFixed(2)} s` +
           ` (${Math.round(replayRate.at(-1)!)} rows/s), raw COPY ${Math.round(copyRate.at(-1)!)} rows/s\n`,

@@ -10,7 +10,6 @@ import pg from 'pg';
 import { encodeLogRecord, LOGS_TABLE } from '../exporters/postgres/logRows.js';
 import { PostgresLogRecordExporter } from '../exporters/postgres/PostgresLogRecordExporter.js';
 import { ResourceInfoCache } from '../exporters/postgres/resourceInfo.js';
-import { copyLines } from '../exporters/postgres/TableWriter.js';
 import { migrate } from '../src/db/migrate.js';
 import {
   type BenchmarkResult,
@@ -19,6 +18,8 @@ import {
   freshDatabase,
   type Measurement,
   median,
+  rawCopyLogs,
+  truncateLogs,
   writeResult,
 } from './lib.js';
 
@@ -46,20 +47,6 @@ function makeRecords(count: number): ReadableLogRecord[] {
     });
   }
   return records;
-}
-
-async function rawCopy(url: string, text: string[]): Promise<number> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  const started = performance.now();
-  await copyLines(
-    client,
-    `COPY ${LOGS_TABLE.name} (${LOGS_TABLE.columns.map((c) => `"${c}"`).join(', ')}) FROM STDIN`,
-    text,
-  );
-  const elapsed = performance.now() - started;
-  await client.end();
-  return elapsed;
 }
 
 /**
@@ -135,14 +122,6 @@ async function viaExporter(
   return elapsed;
 }
 
-async function truncate(url: string): Promise<void> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  await c.query(`TRUNCATE ${LOGS_TABLE.name}`);
-  await c.query('CHECKPOINT').catch(() => undefined);
-  await c.end();
-}
-
 export async function run(): Promise<BenchmarkResult> {
   const server = await benchServerUrl();
   const db = await freshDatabase(server.url);
@@ -156,11 +135,11 @@ export async function run(): Promise<BenchmarkResult> {
     const oursRuns: number[] = [];
     const arrayRuns: number[] = [];
     for (let r = 0; r < RUNS; r++) {
-      await truncate(db.url);
-      anchorRuns.push((ROWS / (await rawCopy(db.url, encoded))) * 1000);
-      await truncate(db.url);
+      await truncateLogs(db.url);
+      anchorRuns.push((ROWS / (await rawCopyLogs(db.url, encoded))) * 1000);
+      await truncateLogs(db.url);
       oursRuns.push((ROWS / (await viaExporter(db.url, records, settings))) * 1000);
-      await truncate(db.url);
+      await truncateLogs(db.url);
       arrayRuns.push((ROWS / (await arrayInsert(db.url, records))) * 1000);
       process.stderr.write(
         `  run ${r + 1}/${RUNS}: raw COPY ${Math.round(anchorRuns.at(-1)!)} rows/s, pipetel ${Math.round(oursRuns.at(-1)!)} rows/s, array INSERT ${Math.round(arrayRuns.at(-1)!)} rows/s\n`,

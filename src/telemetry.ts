@@ -74,6 +74,8 @@ const EMPTY_STATS: DeliveryStats = Object.freeze({
 const HEARTBEAT_INTERVAL_MS = 15_000;
 /** A running experiment whose heartbeat is this many intervals old is taken as dead. */
 const STALE_AFTER_HEARTBEATS = 4;
+/** Connections opened at setup: the batches a signal writes at once plus one for progress. */
+const WARM_CONNECTIONS = 3;
 
 export class Telemetry {
   readonly experimentId: string;
@@ -436,6 +438,11 @@ export class Telemetry {
         serviceName: this.config.values.service_name,
         attributes: this.experimentAttributes(),
       });
+      // Open the writers' connections now, inside register()'s bounded wait, so the first batches
+      // do not pay connection setup (TCP, SCRAM) in the middle of the pipeline.
+      const warm = Math.min(WARM_CONNECTIONS, this.config.values.monitoring.database.connection_pool_size);
+      const clients = await Promise.allSettled(Array.from({ length: warm }, () => this.pool!.connect()));
+      for (const client of clients) if (client.status === 'fulfilled') client.value.release();
     } catch (error) {
       this.warn(`database setup failed, records will be retried: ${safeErrorMessage(error)}`);
     }

@@ -22,7 +22,8 @@ export function createPool(settings: PoolSettings): pg.Pool {
     max: settings.maxConnections ?? 10,
     connectionTimeoutMillis: settings.connectionTimeoutMs ?? 30_000,
     statement_timeout: settings.statementTimeoutMs,
-    idleTimeoutMillis: 10_000,
+    // Longer than flush_interval's default (5 s) so connections outlive the gaps between batches.
+    idleTimeoutMillis: 60_000,
     allowExitOnIdle: true,
     application_name: settings.applicationName ?? 'pipetel',
   });

@@ -48,34 +48,8 @@ export function countPlaceholders(template: string): number {
  * without an argument stays as written, and arguments left over are appended space-separated.
  */
 export function formatMessage(template: string, args: readonly unknown[], end: number): string {
-  let next = 0;
-  let out = '';
-  if (template.indexOf('%') !== -1) {
-    let last = 0;
-    for (
-      let at = template.indexOf('%');
-      at !== -1 && at < template.length - 1;
-      at = template.indexOf('%', at)
-    ) {
-      const code = template.charCodeAt(at + 1);
-      if (code === PERCENT) {
-        out += template.slice(last, at + 1);
-        last = at += 2;
-        continue;
-      }
-      if (!isSpecifier(code) || next >= end) {
-        at++;
-        continue;
-      }
-      out += template.slice(last, at) + formatSpecifier(code, args[next++]);
-      last = at += 2;
-    }
-    out += last === 0 ? template : template.slice(last);
-  } else {
-    out = template;
-  }
-  while (next < end) out += ' ' + stringifyArg(args[next++]);
-  return out;
+  // The logger caches compiled templates (TemplateCache); this uncached form parses each time.
+  return formatCompiled(compileTemplate(template), args, end);
 }
 
 /** A template split once at its placeholders: literals[i] precedes specifiers[i] (a char code). */

@@ -5,6 +5,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { resolve } from 'node:path';
+import type { HrTime } from '@opentelemetry/api';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import pg from 'pg';
 import { LOGS_TABLE } from '../exporters/postgres/logRows.js';
 import { copyLines } from '../exporters/postgres/TableWriter.js';
@@ -107,4 +110,27 @@ export async function truncateLogs(url: string): Promise<void> {
   await client.query(`TRUNCATE ${LOGS_TABLE.name}`);
   await client.query('CHECKPOINT').catch(() => undefined);
   await client.end();
+}
+
+/** Log records shaped like an ETL's (10 % errors, four stages, a span context), for the write benchmarks. */
+export function makeLogRecords(count: number, experimentId: string): ReadableLogRecord[] {
+  const resource = resourceFromAttributes({ 'service.name': 'bench', 'pipetel.experiment_id': experimentId });
+  const base = Math.floor(Date.now() / 1000);
+  const records: ReadableLogRecord[] = [];
+  for (let i = 0; i < count; i++) {
+    const hrTime: HrTime = [base + Math.floor(i / 1000), (i % 1000) * 1_000_000];
+    records.push({
+      hrTime,
+      hrTimeObserved: hrTime,
+      severityNumber: i % 10 === 0 ? 17 : 9,
+      severityText: i % 10 === 0 ? 'ERROR' : 'INFO',
+      body: `processed batch ${i} of customer orders from s3://bucket/part-${i % 64}.parquet`,
+      resource,
+      instrumentationScope: { name: `etl.stage${i % 4}` },
+      attributes: { 'pipetel.stage': `stage${i % 4}`, rows: i % 1000, source: 's3://bucket/x', ok: true },
+      droppedAttributesCount: 0,
+      spanContext: { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 1 },
+    });
+  }
+  return records;
 }

@@ -7,9 +7,6 @@
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { HrTime } from '@opentelemetry/api';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { Spool, spoolDirectory } from '../exporters/delivery/Spool.js';
 import { encodeLogRecord, LOGS_TABLE } from '../exporters/postgres/logRows.js';
 import { ResourceInfoCache } from '../exporters/postgres/resourceInfo.js';
@@ -21,6 +18,7 @@ import {
   environment,
   freshDatabase,
   type Measurement,
+  makeLogRecords,
   median,
   rawCopyLogs,
   truncateLogs,
@@ -34,30 +32,8 @@ const REPLAY_BATCH = 1000;
 const SPILL_BATCH = 1000;
 
 function encodedRows(count: number): string[] {
-  const resource = resourceFromAttributes({
-    'service.name': 'bench',
-    'pipetel.experiment_id': 'bench-spool',
-  });
   const resources = new ResourceInfoCache(undefined);
-  const base = Math.floor(Date.now() / 1000);
-  const lines: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const hrTime: HrTime = [base + Math.floor(i / 1000), (i % 1000) * 1_000_000];
-    const record: ReadableLogRecord = {
-      hrTime,
-      hrTimeObserved: hrTime,
-      severityNumber: i % 10 === 0 ? 17 : 9,
-      severityText: i % 10 === 0 ? 'ERROR' : 'INFO',
-      body: `processed batch ${i} of customer orders from s3://bucket/part-${i % 64}.parquet`,
-      resource,
-      instrumentationScope: { name: `etl.stage${i % 4}` },
-      attributes: { 'pipetel.stage': `stage${i % 4}`, rows: i % 1000, source: 's3://bucket/x', ok: true },
-      droppedAttributesCount: 0,
-      spanContext: { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 1 },
-    };
-    lines.push(encodeLogRecord(record, resources));
-  }
-  return lines;
+  return makeLogRecords(count, 'bench-spool').map((record) => encodeLogRecord(record, resources));
 }
 
 async function spoolAll(home: string, lines: string[]): Promise<number> {

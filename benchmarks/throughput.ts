@@ -1,10 +1,3 @@
-// Write throughput into pipeline_logs: pipetel's log exporter (fed the way the SDK's batch
-// processor feeds it: 512 records per export call, then forceFlush) against a raw COPY of the
-// same rows — already encoded, one COPY stream — into the same table and indexes, in one run.
-// Target (SPEC §8): pipetel ≥ 0.9 × raw COPY.
-
-import type { HrTime } from '@opentelemetry/api';
-import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import pg from 'pg';
 import { encodeLogRecord, LOGS_TABLE } from '../exporters/postgres/logRows.js';
@@ -17,6 +10,7 @@ import {
   environment,
   freshDatabase,
   type Measurement,
+  makeLogRecords,
   median,
   rawCopyLogs,
   truncateLogs,
@@ -26,28 +20,6 @@ import {
 const ROWS = Number(process.env.BENCH_ROWS ?? 100_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const SDK_EXPORT_BATCH = 512;
-
-function makeRecords(count: number): ReadableLogRecord[] {
-  const resource = resourceFromAttributes({ 'service.name': 'bench', 'pipetel.experiment_id': 'bench' });
-  const base = Math.floor(Date.now() / 1000);
-  const records: ReadableLogRecord[] = [];
-  for (let i = 0; i < count; i++) {
-    const hrTime: HrTime = [base + Math.floor(i / 1000), (i % 1000) * 1_000_000];
-    records.push({
-      hrTime,
-      hrTimeObserved: hrTime,
-      severityNumber: i % 10 === 0 ? 17 : 9,
-      severityText: i % 10 === 0 ? 'ERROR' : 'INFO',
-      body: `processed batch ${i} of customer orders from s3://bucket/part-${i % 64}.parquet`,
-      resource,
-      instrumentationScope: { name: `etl.stage${i % 4}` },
-      attributes: { 'pipetel.stage': `stage${i % 4}`, rows: i % 1000, source: 's3://bucket/x', ok: true },
-      droppedAttributesCount: 0,
-      spanContext: { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 1 },
-    });
-  }
-  return records;
-}
 
 /**
  * The other sound bulk path (NOTES: multi-row VALUES breaks at 65535 parameters, arrays do not):
@@ -127,7 +99,7 @@ export async function run(): Promise<BenchmarkResult> {
   const db = await freshDatabase(server.url);
   try {
     await migrate(db.url);
-    const records = makeRecords(ROWS);
+    const records = makeLogRecords(ROWS, 'bench');
     const resources = new ResourceInfoCache(undefined);
     const encoded = records.map((r) => encodeLogRecord(r, resources)); // anchor gets pre-encoded rows
     const settings = { maxBatchSize: 1000, concurrency: 2 };

@@ -36,7 +36,7 @@ import { createPool, safeErrorMessage } from './db/pool.js';
 import { PostgresProgressStore } from './db/progressStore.js';
 import { FanOutMetricExporter } from './internal/FanOutMetricExporter.js';
 import { LogPipeline } from './internal/LogPipeline.js';
-import { MonitoringAwareMeterProvider } from './internal/MonitoringAwareMeterProvider.js';
+import { PipetelMeterProvider } from './internal/PipetelMeterProvider.js';
 import {
   buildResource,
   createLoggerProvider,
@@ -260,7 +260,7 @@ export class Telemetry {
       this.unregisterGlobals = registerGlobals({
         tracerProvider: this.tracerProvider,
         loggerProvider: this.loggerProvider,
-        meterProvider: this.meterProvider && new MonitoringAwareMeterProvider(this.meterProvider),
+        meterProvider: this.meterProvider && new PipetelMeterProvider(this.meterProvider),
       });
     }
     this.tracer = trace.getTracer('pipetel');

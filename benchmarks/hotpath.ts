@@ -67,7 +67,11 @@ async function calibrate(s: Scenario): Promise<number> {
 const STAGES: Attributes[] = [{ stage: 'extract' }, { stage: 'transform' }, { stage: 'load' }];
 const stageAttributes = (i: number): Attributes => ({ stage: STAGES[i % 3]!.stage as string });
 
-function meterScenarios(side: 'pipetel' | 'anchor', label: string, meterOf: () => ReturnType<typeof metrics.getMeter>) {
+function meterScenarios(
+  side: 'pipetel' | 'anchor',
+  label: string,
+  meterOf: () => ReturnType<typeof metrics.getMeter>,
+) {
   const meter = meterOf();
   const counter = meter.createCounter(`bench.items.${side}`);
   const histogram = meter.createHistogram(`bench.latency.${side}`, { unit: 'ms' });
@@ -99,7 +103,11 @@ export async function run(): Promise<SummarizedResult> {
     databaseUrl: database.url,
     config: {
       profile: 'balanced',
-      logging: { file: { enabled: false }, console: { enabled: false }, database: { max_queue_size: 5_000_000 } },
+      logging: {
+        file: { enabled: false },
+        console: { enabled: false },
+        database: { max_queue_size: 5_000_000 },
+      },
       monitoring: { enable_resource_tracking: false },
     },
   });
@@ -221,11 +229,21 @@ export async function run(): Promise<SummarizedResult> {
       'Per-call cost of the calls a per-item pipeline makes, through register() with its real sinks, ' +
       `beside the OTel SDK anchors in the same process; ${ROUNDS} interleaved rounds, ns per call.`,
     target: `meter calls ≤ ${METER_RATIO_TARGET} × SDK; log.info ≤ ${LOG_RATIO_TARGET} × SDK emit; below-level log ≤ ${BELOW_LEVEL_TARGET_NS} ns; advance ≤ ${ADVANCE_TARGET_NS} ns`,
-    headline: { label: 'counter.add / plain SDK counter.add', value: counterRatio, unit: '×', meetsTarget: allMet },
+    headline: {
+      label: 'counter.add / plain SDK counter.add',
+      value: counterRatio,
+      unit: '×',
+      meetsTarget: allMet,
+    },
     measurements,
     summary: [
       meterRow('counter.add(1, { stage }) after register()', ours('counter'), sdk('counter'), counterRatio),
-      meterRow('histogram.record(v, { stage }) after register()', ours('histogram'), sdk('histogram'), histogramRatio),
+      meterRow(
+        'histogram.record(v, { stage }) after register()',
+        ours('histogram'),
+        sdk('histogram'),
+        histogramRatio,
+      ),
       {
         what: 'log.info, printf arg + attributes, through register() (PostgreSQL sink on)',
         pipetel: ns(logOurs),
@@ -267,7 +285,9 @@ if (process.argv[1] && import.meta.url === `file://${process.argv[1]}`) {
     for (const m of result.measurements)
       console.log(`${m.name.padEnd(width)}  ${m.median.toFixed(1).padStart(8)} ns/call median`);
     for (const row of result.summary ?? [])
-      console.log(`${row.what}: ${row.ratio === undefined ? '' : `${row.ratio.toFixed(2)}× `}${row.met ? 'met' : 'MISSED'}`);
+      console.log(
+        `${row.what}: ${row.ratio === undefined ? '' : `${row.ratio.toFixed(2)}× `}${row.met ? 'met' : 'MISSED'}`,
+      );
     void sink;
     process.exit(0);
   }

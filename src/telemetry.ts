@@ -36,7 +36,6 @@ import { createPool, safeErrorMessage } from './db/pool.js';
 import { PostgresProgressStore } from './db/progressStore.js';
 import { FanOutMetricExporter } from './internal/FanOutMetricExporter.js';
 import { LogPipeline } from './internal/LogPipeline.js';
-import { PipetelMeterProvider } from './internal/PipetelMeterProvider.js';
 import {
   buildResource,
   createLoggerProvider,
@@ -46,6 +45,7 @@ import {
   registerGlobals,
   startHostMetrics,
 } from './internal/otelSdk.js';
+import { PipetelMeterProvider } from './internal/PipetelMeterProvider.js';
 import { bindGlobalLogging, unbindGlobalLogging } from './logging/global.js';
 import { type Logger, type LoggerFactory, resolveConsoleEnabled } from './logging/index.js';
 import { isMonitoringDisabled, withMonitoringDisabledContext, withStage } from './pipeline/context.js';

@@ -19,8 +19,8 @@ import type {
   UpDownCounter,
 } from '@opentelemetry/api';
 import { isMonitoringDisabled, monitoringMayBeDisabled } from '../pipeline/context.js';
+import { SeriesCache, type SeriesCell } from './SeriesCache.js';
 import { isIntegerInstrument, type SeriesSource, seriesSourceOf } from './sdkMetricCells.js';
-import { type SeriesCell, SeriesCache } from './SeriesCache.js';
 
 /** Direct recording into the SDK's accumulations of one instrument. */
 export class DirectSeries {
@@ -76,7 +76,10 @@ class PipetelCounter implements Counter {
   add(value: number, attributes?: Attributes, ctx?: Context): void {
     if (monitoringMayBeDisabled() && isMonitoringDisabled(ctx)) return;
     const direct = this.direct;
-    if (direct === undefined) return this.sdk.add(value, attributes, ctx);
+    if (direct === undefined) {
+      this.sdk.add(value, attributes, ctx);
+      return;
+    }
     // Negative values go to the SDK, which warns and drops them.
     if (value >= 0 && direct.record(value, attributes)) return;
     this.sdk.add(value, attributes, ctx);
@@ -94,7 +97,10 @@ class PipetelUpDownCounter implements UpDownCounter {
   add(value: number, attributes?: Attributes, ctx?: Context): void {
     if (monitoringMayBeDisabled() && isMonitoringDisabled(ctx)) return;
     const direct = this.direct;
-    if (direct === undefined) return this.sdk.add(value, attributes, ctx);
+    if (direct === undefined) {
+      this.sdk.add(value, attributes, ctx);
+      return;
+    }
     if (direct.record(value, attributes)) return;
     this.sdk.add(value, attributes, ctx);
     direct.learn(attributes);
@@ -111,7 +117,10 @@ class PipetelHistogram implements Histogram {
   record(value: number, attributes?: Attributes, ctx?: Context): void {
     if (monitoringMayBeDisabled() && isMonitoringDisabled(ctx)) return;
     const direct = this.direct;
-    if (direct === undefined) return this.sdk.record(value, attributes, ctx);
+    if (direct === undefined) {
+      this.sdk.record(value, attributes, ctx);
+      return;
+    }
     if (value >= 0 && direct.record(value, attributes)) return;
     this.sdk.record(value, attributes, ctx);
     direct.learn(attributes);
@@ -128,7 +137,10 @@ class PipetelGauge implements Gauge {
   record(value: number, attributes?: Attributes, ctx?: Context): void {
     if (monitoringMayBeDisabled() && isMonitoringDisabled(ctx)) return;
     const direct = this.direct;
-    if (direct === undefined) return this.sdk.record(value, attributes, ctx);
+    if (direct === undefined) {
+      this.sdk.record(value, attributes, ctx);
+      return;
+    }
     if (direct.record(value, attributes)) return;
     this.sdk.record(value, attributes, ctx);
     direct.learn(attributes);

@@ -1,0 +1,197 @@
+// pipetel's synchronous instruments record straight into the SDK's accumulations. These tests
+// feed the same calls to a plain SDK MeterProvider and to one behind PipetelMeterProvider and
+// require identical exported points — values, counts, buckets, min/max, attributes — for every
+// temporality, across collections, at the cardinality limit and with input the SDK rejects.
+
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { type Attributes, context, type Meter, ValueType } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import {
+  AggregationTemporality,
+  DataPointType,
+  MeterProvider,
+  MetricReader,
+  type MetricReaderOptions,
+} from '@opentelemetry/sdk-metrics';
+import fc from 'fast-check';
+import { PipetelMeterProvider } from '../../src/internal/PipetelMeterProvider.js';
+import { seriesSourceOf } from '../../src/internal/sdkMetricCells.js';
+import { withMonitoringDisabledContext } from '../../src/pipeline/context.js';
+
+class ManualReader extends MetricReader {
+  protected async onForceFlush(): Promise<void> {}
+  protected async onShutdown(): Promise<void> {}
+}
+
+type Op =
+  | {
+      kind: 'counter' | 'updown' | 'histogram' | 'gauge' | 'intCounter';
+      value: number;
+      attributes?: Attributes;
+    }
+  | { kind: 'collect' };
+
+interface Side {
+  reader: ManualReader;
+  instruments: Record<
+    Exclude<Op['kind'], 'collect'>,
+    { add?(v: number, a?: Attributes): void; record?(v: number, a?: Attributes): void }
+  >;
+}
+
+function side(meterOf: (provider: MeterProvider) => Meter, options: MetricReaderOptions): Side {
+  const reader = new ManualReader(options);
+  const provider = new MeterProvider({ readers: [reader] });
+  const meter = meterOf(provider);
+  return {
+    reader,
+    instruments: {
+      counter: meter.createCounter('c'),
+      intCounter: meter.createCounter('ci', { valueType: ValueType.INT }),
+      updown: meter.createUpDownCounter('u'),
+      histogram: meter.createHistogram('h', { advice: { explicitBucketBoundaries: [1, 10, 100] } }),
+      gauge: meter.createGauge('g'),
+    },
+  };
+}
+
+/** The exported points without timestamps, in a stable order. */
+async function collect(s: Side): Promise<unknown[]> {
+  const { resourceMetrics } = await s.reader.collect();
+  const out: unknown[] = [];
+  for (const scope of resourceMetrics.scopeMetrics) {
+    for (const metric of scope.metrics) {
+      for (const point of metric.dataPoints) {
+        const attributes = Object.fromEntries(
+          Object.entries(point.attributes).sort(([a], [b]) => a.localeCompare(b)),
+        );
+        out.push({
+          name: metric.descriptor.name,
+          type: DataPointType[metric.dataPointType],
+          attributes,
+          value: point.value,
+        });
+      }
+    }
+  }
+  return out.sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+}
+
+async function replay(
+  ops: Op[],
+  options: MetricReaderOptions = {},
+): Promise<{ plain: unknown[][]; ours: unknown[][] }> {
+  const plain = side((p) => p.getMeter('m'), options);
+  const ours = side((p) => new PipetelMeterProvider(p).getMeter('m'), options);
+  const result = { plain: [] as unknown[][], ours: [] as unknown[][] };
+  for (const op of [...ops, { kind: 'collect' } as Op]) {
+    if (op.kind === 'collect') {
+      result.plain.push(await collect(plain));
+      result.ours.push(await collect(ours));
+      continue;
+    }
+    for (const s of [plain, ours]) {
+      const instrument = s.instruments[op.kind];
+      if (instrument.add) instrument.add(op.value, op.attributes);
+      else instrument.record!(op.value, op.attributes);
+    }
+  }
+  return result;
+}
+
+const attributeSets: Attributes[] = [
+  { stage: 'extract' },
+  { stage: 'load' },
+  { worker: 3, stage: 'extract' },
+  { stage: 'extract', worker: 3 }, // same set, other key order
+  { ok: true },
+  { tags: ['a', 'b'] }, // not cacheable: goes through the SDK every time
+  {},
+];
+
+describe('PipetelMeterProvider: the direct path exports what the SDK exports', () => {
+  it('engages on this SDK version (a dependency bump that changes its internals fails here)', () => {
+    const provider = new MeterProvider({ readers: [new ManualReader()] });
+    assert.ok(seriesSourceOf(provider.getMeter('m').createCounter('c')));
+    assert.ok(seriesSourceOf(provider.getMeter('m').createHistogram('h')));
+  });
+
+  it('same points for a fixed sequence across collections, cumulative and delta', async () => {
+    const ops: Op[] = [];
+    for (let i = 0; i < 300; i++) {
+      const attributes = attributeSets[i % attributeSets.length];
+      ops.push({ kind: 'counter', value: i % 5, attributes });
+      ops.push({ kind: 'histogram', value: (i * 7) % 150, attributes });
+      ops.push({ kind: 'updown', value: (i % 7) - 3, attributes });
+      ops.push({ kind: 'gauge', value: i, attributes });
+      if (i % 90 === 89) ops.push({ kind: 'collect' });
+    }
+    for (const temporality of [AggregationTemporality.CUMULATIVE, AggregationTemporality.DELTA]) {
+      const { plain, ours } = await replay(ops, { aggregationTemporalitySelector: () => temporality });
+      assert.deepEqual(ours, plain);
+      assert.ok(plain.flat().length > 20, 'the comparison saw points');
+    }
+  });
+
+  it('rejects what the SDK rejects: negative counter and histogram values, fractions on INT, non-numbers', async () => {
+    const ops: Op[] = [
+      { kind: 'counter', value: 5, attributes: { a: 'x' } },
+      { kind: 'counter', value: -2, attributes: { a: 'x' } },
+      { kind: 'histogram', value: 3, attributes: { a: 'x' } },
+      { kind: 'histogram', value: -1, attributes: { a: 'x' } },
+      { kind: 'intCounter', value: 2, attributes: { a: 'x' } },
+      { kind: 'intCounter', value: 2.7, attributes: { a: 'x' } },
+      { kind: 'counter', value: '3' as unknown as number, attributes: { a: 'x' } },
+    ];
+    const { plain, ours } = await replay(ops);
+    assert.deepEqual(ours, plain);
+    const counter = plain[0]!.find((p) => (p as { name: string }).name === 'c') as { value: number };
+    assert.equal(counter.value, 5);
+  });
+
+  it('applies the cardinality limit as the SDK does', async () => {
+    const ops: Op[] = [];
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 12; i++) ops.push({ kind: 'counter', value: 1, attributes: { id: i } });
+      ops.push({ kind: 'collect' });
+    }
+    const { plain, ours } = await replay(ops, { cardinalitySelector: () => 5 });
+    assert.deepEqual(ours, plain);
+    assert.ok(JSON.stringify(plain).includes('otel.metric.overflow'));
+  });
+
+  it('property: arbitrary interleavings of calls and collections', async () => {
+    const op = fc.oneof(
+      fc.record({
+        kind: fc.constantFrom('counter', 'updown', 'histogram', 'gauge', 'intCounter'),
+        value: fc.oneof(fc.integer({ min: -5, max: 200 }), fc.double({ min: -10, max: 500, noNaN: true })),
+        attributes: fc.constantFrom(...attributeSets, undefined),
+      }),
+      fc.constant({ kind: 'collect' as const }),
+    ) as fc.Arbitrary<Op>;
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { maxLength: 60 }), fc.boolean(), async (ops, delta) => {
+        const temporality = delta ? AggregationTemporality.DELTA : AggregationTemporality.CUMULATIVE;
+        const { plain, ours } = await replay(ops, { aggregationTemporalitySelector: () => temporality });
+        assert.deepEqual(ours, plain);
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('records nothing inside a monitoring-disabled context', async () => {
+    const manager = new AsyncLocalStorageContextManager().enable();
+    context.setGlobalContextManager(manager);
+    after(() => context.disable());
+    const reader = new ManualReader();
+    const meter = new PipetelMeterProvider(new MeterProvider({ readers: [reader] })).getMeter('m');
+    const counter = meter.createCounter('c');
+    counter.add(1, { stage: 'a' });
+    context.with(withMonitoringDisabledContext(context.active()), () => counter.add(100, { stage: 'a' }));
+    counter.add(1, { stage: 'a' }, withMonitoringDisabledContext(context.active()));
+    const { resourceMetrics } = await reader.collect();
+    const point = resourceMetrics.scopeMetrics[0]!.metrics[0]!.dataPoints[0]!;
+    assert.equal(point.value, 1);
+  });
+});

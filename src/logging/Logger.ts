@@ -3,7 +3,8 @@
 // touching anything else, so a call below the level costs a load and a compare (pino's discipline).
 
 import type { LevelName } from '../config/types.js';
-import { Bindings, type InstrumentationScopeRef, type LoggerCore, NO_ERROR } from './LoggerCore.js';
+import { Bindings, type LoggerCore, NO_ERROR } from './LoggerCore.js';
+import type { RecordOrigin } from './LogRecordData.js';
 import { LEVELS, parseLevel } from './levels.js';
 
 /** A message, or a function producing it that is only called when the record will be written. */
@@ -20,14 +21,14 @@ const NO_ATTRIBUTES: Readonly<Record<string, unknown>> = Object.freeze({});
 export class Logger {
   readonly name: string;
   private readonly core: LoggerCore;
-  private readonly scope: InstrumentationScopeRef;
+  private readonly scope: RecordOrigin;
   private bindings: Bindings;
 
   /** @internal Loggers come from LoggerFactory.getLogger() or Logger.child(). */
   constructor(core: LoggerCore, name: string, bindings: Bindings = Bindings.EMPTY) {
     this.core = core;
     this.name = name;
-    this.scope = core.scopeFor(name);
+    this.scope = core.originFor(name);
     this.bindings = bindings;
   }
 

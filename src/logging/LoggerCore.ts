@@ -3,7 +3,6 @@
 // setSampling() reach all of them at once; the level check itself happens in Logger before any call.
 
 import { performance } from 'node:perf_hooks';
-import type { HrTime } from '@opentelemetry/api';
 import { type Context, context, isSpanContextValid, type SpanContext, trace } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
 import { RateLimitedWarning, stderrWarning } from '../../exporters/delivery/RateLimitedWarning.js';
@@ -19,6 +18,7 @@ import {
   stringifyArg,
   TemplateCache,
 } from './format.js';
+import { LogRecordData, type RecordOrigin } from './LogRecordData.js';
 import { levelNameOf, MAX_SEVERITY, severityOf } from './levels.js';
 import {
   AttributeSanitizer,
@@ -77,10 +77,6 @@ export interface LoggerCounters {
   redacted: number;
 }
 
-export interface InstrumentationScopeRef {
-  readonly name: string;
-}
-
 export interface LoggerCoreOptions {
   level: LevelName;
   sampling?: Partial<Record<LevelName, number>>;
@@ -98,18 +94,6 @@ const SEVERITY_TEXT: string[] = Array.from({ length: MAX_SEVERITY + 1 }, (_, sev
   levelNameOf(severity),
 );
 
-// performance.timeOrigin split once into whole seconds + a millisecond remainder, so adding
-// performance.now() keeps sub-microsecond precision (a single epoch-ms double has ~0.2 µs steps).
-const ORIGIN_SECONDS = Math.floor(performance.timeOrigin / 1000);
-const ORIGIN_REMAINDER_MS = performance.timeOrigin - ORIGIN_SECONDS * 1000;
-
-/** Wall-clock time now as an OTel HrTime [seconds, nanoseconds]. */
-export function hrTimeNow(): HrTime {
-  const ms = ORIGIN_REMAINDER_MS + performance.now();
-  const seconds = Math.floor(ms / 1000);
-  return [ORIGIN_SECONDS + seconds, Math.trunc((ms - seconds * 1000) * 1e6)];
-}
-
 export class LoggerCore {
   /** Lowest severity anything listens to (sink or console): the first check of every call. */
   threshold = 0;
@@ -125,7 +109,7 @@ export class LoggerCore {
   private console: ConsoleOutput | undefined;
   private random: () => number;
   private isDisabled: (() => boolean) | undefined;
-  private readonly scopes = new Map<string, InstrumentationScopeRef>();
+  private readonly origins = new Map<string, RecordOrigin>();
   private readonly templates = new TemplateCache();
   private readonly failures = new RateLimitedWarning(stderrWarning);
   // Validating a span context runs two regexes; the same span logs many times in a row.
@@ -190,14 +174,14 @@ export class LoggerCore {
     for (let severity = 0; severity <= MAX_SEVERITY; severity++) this.keepRatio[severity] = ratios[severity];
   }
 
-  /** The scope object for a logger name: one per name, so processors can group by identity. */
-  scopeFor(name: string): InstrumentationScopeRef {
-    let scope = this.scopes.get(name);
-    if (!scope) {
-      scope = { name };
-      this.scopes.set(name, scope);
+  /** What a logger's records share: one per name, so processors can group by scope identity. */
+  originFor(name: string): RecordOrigin {
+    let origin = this.origins.get(name);
+    if (!origin) {
+      origin = { resource: this.resource, instrumentationScope: { name } };
+      this.origins.set(name, origin);
     }
-    return scope;
+    return origin;
   }
 
   /** Sanitized, redacted bindings: `base` plus `attrs`, computed once per addContext/child. */
@@ -213,7 +197,7 @@ export class LoggerCore {
    * costs — sampling, context lookup, lazy arguments, formatting, sanitizing — happens here.
    */
   write(
-    scope: InstrumentationScopeRef,
+    origin: RecordOrigin,
     bindings: Bindings,
     severity: number,
     msg: unknown,
@@ -285,20 +269,16 @@ export class LoggerCore {
     const stage = stageOf(ctx);
     if (typeof stage === 'string') attributes[STAGE_ATTRIBUTE] = stage;
 
-    const time = hrTimeNow();
-    const record: PipetelLogRecord = {
-      hrTime: time,
-      hrTimeObserved: time,
-      spanContext: this.spanContextOf(ctx),
-      severityText: SEVERITY_TEXT[severity],
-      severityNumber: severity,
+    const record = new LogRecordData(
+      performance.now(),
+      severity,
+      SEVERITY_TEXT[severity]!,
       body,
-      resource: this.resource,
-      instrumentationScope: scope,
-      attributes: attributes as PipetelLogRecord['attributes'],
-      droppedAttributesCount: keys > MAX_ATTRIBUTES ? keys - MAX_ATTRIBUTES : 0,
-      eventName: undefined,
-    };
+      attributes as LogRecordData['attributes'],
+      this.spanContextOf(ctx),
+      keys > MAX_ATTRIBUTES ? keys - MAX_ATTRIBUTES : 0,
+      origin,
+    );
     if (toSink) this.deliver(record);
     if (toConsole) this.print(record);
   }

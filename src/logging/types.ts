@@ -1,6 +1,7 @@
-// What a pipetel Logger hands to the log pipeline: a plain object with the fields of the SDK's
-// ReadableLogRecord, so the same processors (Postgres, file, OTLP) accept it — built without the
-// SDK's per-record LogRecordImpl, which costs ~2.5 µs per call on this class of machine.
+// What a pipetel Logger hands to the log pipeline: an object that reads as the SDK's
+// ReadableLogRecord (LogRecordData), so the same processors (Postgres, file, OTLP) accept it —
+// built without the SDK's per-record LogRecordImpl, which costs ~2.5 µs per call on this class of
+// machine.
 
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 

@@ -14,6 +14,7 @@ export type { LevelName } from './config/types.js';
 export { getLogger } from './logging/global.js';
 export type { Logger } from './logging/index.js';
 export type { Progress } from './pipeline/Progress.js';
+export type { ProfileReport } from './pipeline/SelfCost.js';
 export { type RegisterOptions, register } from './registry.js';
 export { LogSynchronizer, type LogSynchronizerOptions, type SyncResult } from './sync/LogSynchronizer.js';
 export type { StageOptions, Telemetry, TelemetryStats } from './telemetry.js';

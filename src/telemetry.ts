@@ -50,6 +50,7 @@ import { bindGlobalLogging, unbindGlobalLogging } from './logging/global.js';
 import { type Logger, type LoggerFactory, resolveConsoleEnabled } from './logging/index.js';
 import { isMonitoringDisabled, withMonitoringDisabledContext, withStage } from './pipeline/context.js';
 import { type Progress, ProgressTracker } from './pipeline/Progress.js';
+import { type OwnWork, type ProfileReport, SelfCost } from './pipeline/SelfCost.js';
 import { type MonitoredSignal, SelfMonitoring } from './pipeline/SelfMonitoring.js';
 import { measureStage } from './pipeline/StageResources.js';
 import { LogSynchronizer } from './sync/LogSynchronizer.js';
@@ -58,6 +59,8 @@ export interface TelemetryStats {
   spans: DeliveryStats;
   logs: DeliveryStats;
   metrics: DeliveryStats;
+  /** pipetel's own cost since register(): estimated CPU share (0.01 = 1 %) and buffered bytes. */
+  overhead: { cpuRatio: number; bufferBytes: number };
 }
 
 export interface StageOptions {
@@ -98,6 +101,10 @@ export class Telemetry {
   private readonly synchronizer: LogSynchronizer | undefined;
   private readonly metricExporters: PostgresMetricExporter[] = [];
   private readonly loggers: LoggerFactory;
+  private readonly logPipeline: LogPipeline;
+  private readonly meterTally = { calls: 0 };
+  private stagesRun = 0;
+  private readonly selfCost: SelfCost;
   private readonly progressTracker: ProgressTracker | undefined;
   private readonly selfMonitoring: SelfMonitoring | undefined;
   private readonly stopRuntimeMetrics: (() => void) | undefined;
@@ -188,6 +195,8 @@ export class Telemetry {
     }
     if (otlp) logProcessors.push(otlp.logProcessor);
     const logPipeline = new LogPipeline(logProcessors);
+    this.logPipeline = logPipeline;
+    this.selfCost = new SelfCost(this.ownWork());
     this.loggerProvider = createLoggerProvider(this.resource, [logPipeline]);
     this.loggers = bindGlobalLogging({
       level: settings.logging.level,
@@ -233,8 +242,10 @@ export class Telemetry {
         new FanOutMetricExporter(metricTargets(windowMs)),
         metrics_interval * 1000,
       );
-      this.selfMonitoring = new SelfMonitoring(this.meterProvider.getMeter('pipetel'), () =>
-        this.monitoredSignals(),
+      this.selfMonitoring = new SelfMonitoring(
+        this.meterProvider.getMeter('pipetel'),
+        () => this.monitoredSignals(),
+        this.selfCost,
       );
       if (settings.monitoring.detailed_metrics)
         this.stopRuntimeMetrics = this.selfMonitoring.startRuntimeMetrics();
@@ -260,7 +271,7 @@ export class Telemetry {
       this.unregisterGlobals = registerGlobals({
         tracerProvider: this.tracerProvider,
         loggerProvider: this.loggerProvider,
-        meterProvider: this.meterProvider && new PipetelMeterProvider(this.meterProvider),
+        meterProvider: this.meterProvider && new PipetelMeterProvider(this.meterProvider, this.meterTally),
       });
     }
     this.tracer = trace.getTracer('pipetel');
@@ -302,6 +313,7 @@ export class Telemetry {
   }
 
   private runStage<T>(name: string, fn: () => T | Promise<T>, options: StageOptions): Promise<T> {
+    this.stagesRun++;
     const parent = withStage(context.active(), name);
     const attributes = { ...options.attributes, [STAGE_ATTRIBUTE]: name };
     return this.tracer.startActiveSpan(name, { attributes }, parent, async (span: Span) => {
@@ -346,10 +358,42 @@ export class Telemetry {
 
   stats(): TelemetryStats {
     const metricStats = this.metricExporters.map((e) => e.stats());
+    const sinceStart = this.selfCost.sinceStart();
     return {
       spans: this.spanProcessor?.exporter.stats() ?? { ...EMPTY_STATS },
       logs: this.logProcessor?.exporter.stats() ?? { ...EMPTY_STATS },
       metrics: metricStats.length > 0 ? sumStats(metricStats) : { ...EMPTY_STATS },
+      overhead: { cpuRatio: sinceStart.cpuOverheadPercent / 100, bufferBytes: this.selfCost.bufferBytes() },
+    };
+  }
+
+  /**
+   * The seed's MonitoringProfiler: pipetel's estimated CPU overhead (% of the rest of the
+   * process's CPU time) and buffer memory over the window since the previous profile() call
+   * (the first window starts at register()). Each call starts a new window.
+   */
+  profile(): ProfileReport {
+    return this.selfCost.profile();
+  }
+
+  /** Running totals of pipetel's own work, read by SelfCost. */
+  private ownWork(): OwnWork {
+    const total = (s: DeliveryStats | undefined) =>
+      s ? s.queued + s.exported + s.dropped + s.spooled + s.failed : 0;
+    return {
+      logRecords: () => this.logPipeline.records,
+      metricCalls: () => this.meterTally.calls,
+      stages: () => this.stagesRun,
+      spans: () => total(this.spanProcessor?.exporter.stats()),
+      timedWorkMs: () =>
+        (this.logProcessor?.exporter.workMs() ?? 0) +
+        (this.spanProcessor?.exporter.workMs() ?? 0) +
+        this.metricExporters.reduce((sum, e) => sum + e.workMs(), 0),
+      buffered: () => ({
+        logs: this.logProcessor?.exporter.stats().queued ?? 0,
+        spans: this.spanProcessor?.exporter.stats().queued ?? 0,
+        metrics: this.metricExporters.reduce((sum, e) => sum + e.stats().queued, 0),
+      }),
     };
   }
 

@@ -66,6 +66,8 @@ export class DeliveryQueue<T> {
   private readonly warnings: KeyedWarnings;
   private readonly retry: RetryPolicyOptions;
   private readonly counts = { exported: 0, dropped: 0, spooled: 0, failed: 0 };
+  /** Milliseconds spent encoding records on the event loop: the queue's own CPU work. */
+  private encodeMs = 0;
   /** Records refused by the full queue, waiting to be appended to the spill (overflowToSpill). */
   private overflowBuffer: T[] = [];
   private overflowSpilling: Promise<void> | undefined;
@@ -87,6 +89,11 @@ export class DeliveryQueue<T> {
 
   stats(): DeliveryStats {
     return { queued: this.queue.length, ...this.counts };
+  }
+
+  /** Milliseconds of encoding work done so far, on the thread that enqueues. */
+  workMs(): number {
+    return this.encodeMs;
   }
 
   /** Writes everything queued now and waits for it (bounded by timeoutMs). */
@@ -175,6 +182,15 @@ export class DeliveryQueue<T> {
   }
 
   private encodeAll(batch: T[]): string[] {
+    const started = performance.now();
+    try {
+      return this.encodeEach(batch);
+    } finally {
+      this.encodeMs += performance.now() - started;
+    }
+  }
+
+  private encodeEach(batch: T[]): string[] {
     const lines: string[] = [];
     for (const item of batch) {
       try {

@@ -197,6 +197,11 @@ export abstract class QueueingExporter<T> {
     return this.delivery.queue.stats();
   }
 
+  /** Milliseconds spent encoding this exporter's rows, on the thread that emits them. */
+  workMs(): number {
+    return this.delivery.queue.workMs();
+  }
+
   /** Values sanitized (bad input) and redacted (secret keys) while encoding this exporter's rows. */
   encodingStats(): EncodingCounters {
     return { ...this.delivery.encoding };

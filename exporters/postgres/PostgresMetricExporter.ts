@@ -66,6 +66,11 @@ export class PostgresMetricExporter implements PushMetricExporter {
     return this.delivery.queue.stats();
   }
 
+  /** Milliseconds spent encoding this exporter's rows, on the thread that emits them. */
+  workMs(): number {
+    return this.delivery.queue.workMs();
+  }
+
   /** Writes the open aggregation window (if any) and everything queued. */
   forceFlush(timeoutMs?: number): Promise<void> {
     this.closeWindow();

@@ -61,6 +61,11 @@ export class DirectSeries {
   }
 }
 
+/** Synchronous instrument calls so far, for pipetel's estimate of its own cost. */
+export interface CallTally {
+  calls: number;
+}
+
 function directSeries(instrument: object): DirectSeries | undefined {
   const source = seriesSourceOf(instrument);
   return source && new DirectSeries(source, isIntegerInstrument(instrument));
@@ -69,12 +74,16 @@ function directSeries(instrument: object): DirectSeries | undefined {
 class PipetelCounter implements Counter {
   private readonly direct: DirectSeries | undefined;
 
-  constructor(private readonly sdk: Counter) {
+  constructor(
+    private readonly sdk: Counter,
+    private readonly tally: CallTally,
+  ) {
     this.direct = directSeries(sdk);
   }
 
   add(value: number, attributes?: Attributes, ctx?: Context): void {
     if (monitoringMayBeDisabled() && isMonitoringDisabled(ctx)) return;
+    this.tally.calls++;
     const direct = this.direct;
     if (direct === undefined) {
       this.sdk.add(value, attributes, ctx);
@@ -90,12 +99,16 @@ class PipetelCounter implements Counter {
 class PipetelUpDownCounter implements UpDownCounter {
   private readonly direct: DirectSeries | undefined;
 
-  constructor(private readonly sdk: UpDownCounter) {
+  constructor(
+    private readonly sdk: UpDownCounter,
+    private readonly tally: CallTally,
+  ) {
     this.direct = directSeries(sdk);
   }
 
   add(value: number, attributes?: Attributes, ctx?: Context): void {
     if (monitoringMayBeDisabled() && isMonitoringDisabled(ctx)) return;
+    this.tally.calls++;
     const direct = this.direct;
     if (direct === undefined) {
       this.sdk.add(value, attributes, ctx);
@@ -110,12 +123,16 @@ class PipetelUpDownCounter implements UpDownCounter {
 class PipetelHistogram implements Histogram {
   private readonly direct: DirectSeries | undefined;
 
-  constructor(private readonly sdk: Histogram) {
+  constructor(
+    private readonly sdk: Histogram,
+    private readonly tally: CallTally,
+  ) {
     this.direct = directSeries(sdk);
   }
 
   record(value: number, attributes?: Attributes, ctx?: Context): void {
     if (monitoringMayBeDisabled() && isMonitoringDisabled(ctx)) return;
+    this.tally.calls++;
     const direct = this.direct;
     if (direct === undefined) {
       this.sdk.record(value, attributes, ctx);
@@ -130,12 +147,16 @@ class PipetelHistogram implements Histogram {
 class PipetelGauge implements Gauge {
   private readonly direct: DirectSeries | undefined;
 
-  constructor(private readonly sdk: Gauge) {
+  constructor(
+    private readonly sdk: Gauge,
+    private readonly tally: CallTally,
+  ) {
     this.direct = directSeries(sdk);
   }
 
   record(value: number, attributes?: Attributes, ctx?: Context): void {
     if (monitoringMayBeDisabled() && isMonitoringDisabled(ctx)) return;
+    this.tally.calls++;
     const direct = this.direct;
     if (direct === undefined) {
       this.sdk.record(value, attributes, ctx);
@@ -147,23 +168,26 @@ class PipetelGauge implements Gauge {
   }
 }
 
-function pipetelMeter(meter: Meter): Meter {
+function pipetelMeter(meter: Meter, tally: CallTally): Meter {
   const wrapped = Object.create(meter) as Meter;
   wrapped.createCounter = (name: string, options?: MetricOptions) =>
-    new PipetelCounter(meter.createCounter(name, options));
+    new PipetelCounter(meter.createCounter(name, options), tally);
   wrapped.createUpDownCounter = (name: string, options?: MetricOptions) =>
-    new PipetelUpDownCounter(meter.createUpDownCounter(name, options));
+    new PipetelUpDownCounter(meter.createUpDownCounter(name, options), tally);
   wrapped.createHistogram = (name: string, options?: MetricOptions) =>
-    new PipetelHistogram(meter.createHistogram(name, options));
+    new PipetelHistogram(meter.createHistogram(name, options), tally);
   wrapped.createGauge = (name: string, options?: MetricOptions) =>
-    new PipetelGauge(meter.createGauge(name, options));
+    new PipetelGauge(meter.createGauge(name, options), tally);
   return wrapped;
 }
 
 export class PipetelMeterProvider implements ApiMeterProvider {
-  constructor(private readonly inner: ApiMeterProvider) {}
+  constructor(
+    private readonly inner: ApiMeterProvider,
+    readonly tally: CallTally = { calls: 0 },
+  ) {}
 
   getMeter(name: string, version?: string, options?: MeterOptions): Meter {
-    return pipetelMeter(this.inner.getMeter(name, version, options));
+    return pipetelMeter(this.inner.getMeter(name, version, options), this.tally);
   }
 }

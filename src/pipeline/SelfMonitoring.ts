@@ -6,6 +6,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Histogram, Meter } from '@opentelemetry/api';
 import type { DeliveryStats } from '../../exporters/delivery/types.js';
+import type { SelfCost } from './SelfCost.js';
 
 export interface MonitoredSignal {
   signal: 'logs' | 'spans' | 'metrics' | 'file';
@@ -19,6 +20,7 @@ export class SelfMonitoring {
   constructor(
     private readonly meter: Meter,
     private readonly signals: () => MonitoredSignal[],
+    selfCost?: SelfCost,
   ) {
     this.batchRows = meter.createHistogram('pipetel.export.batch_size', {
       unit: '{row}',
@@ -53,6 +55,26 @@ export class SelfMonitoring {
         }
       },
       [depth, ...Object.values(counters)],
+    );
+    if (selfCost) this.observeOwnCost(selfCost);
+  }
+
+  /** pipetel's own CPU share since the previous collection, and the bytes its queues hold. */
+  private observeOwnCost(selfCost: SelfCost): void {
+    const cpuRatio = this.meter.createObservableGauge('pipetel.overhead.cpu_ratio', {
+      unit: '1',
+      description: "pipetel's estimated CPU time over the rest of the process's, since the last collection",
+    });
+    const bufferBytes = this.meter.createObservableGauge('pipetel.buffer.bytes', {
+      unit: 'By',
+      description: 'Estimated bytes held by records waiting in memory',
+    });
+    this.meter.addBatchObservableCallback(
+      (result) => {
+        result.observe(cpuRatio, selfCost.cpuRatioSinceLastReading());
+        result.observe(bufferBytes, selfCost.bufferBytes());
+      },
+      [cpuRatio, bufferBytes],
     );
   }
 

@@ -1,0 +1,193 @@
+// The global MeterProvider pipetel installs: the SDK's, with synchronous instruments that are
+// cheaper per call than the SDK's own and record nothing inside withMonitoringDisabled (the SDK's
+// instruments ignore context). Per call: a flag test for the disabled check (the context lookup
+// only once some code has disabled monitoring), a trie walk to the attribute set's cell, and the
+// SDK accumulation's own record(). The first call of a series after each collection goes through
+// the SDK, which validates, applies the cardinality limit and creates the series; the cell then
+// caches what the SDK made. Observable instruments and everything else are the SDK's, untouched.
+
+import type {
+  MeterProvider as ApiMeterProvider,
+  Attributes,
+  Context,
+  Counter,
+  Gauge,
+  Histogram,
+  Meter,
+  MeterOptions,
+  MetricOptions,
+  UpDownCounter,
+} from '@opentelemetry/api';
+import { isMonitoringDisabled, monitoringMayBeDisabled } from '../pipeline/context.js';
+import { SeriesCache, type SeriesCell } from './SeriesCache.js';
+import { isIntegerInstrument, type SeriesSource, seriesSourceOf } from './sdkMetricCells.js';
+
+/** Direct recording into the SDK's accumulations of one instrument. */
+export class DirectSeries {
+  private readonly cache = new SeriesCache();
+  /** The cell the last failed record() looked up, for learn() after the SDK call. */
+  private pending: SeriesCell | undefined = undefined;
+
+  constructor(
+    private readonly source: SeriesSource,
+    private readonly integerOnly: boolean,
+  ) {}
+
+  /** Records into the cached accumulation; false when the SDK's own call must take this one. */
+  record(value: number, attributes: Attributes | undefined): boolean {
+    this.pending = undefined;
+    if (typeof value !== 'number' || (this.integerOnly && !Number.isInteger(value))) return false;
+    const cell = this.cache.cellFor(attributes);
+    if (cell === undefined) return false;
+    if (cell.series !== this.source._activeCollectionStorage) {
+      this.pending = cell;
+      return false;
+    }
+    cell.accumulation!.record(value);
+    return true;
+  }
+
+  /** After the SDK recorded a call record() declined: cache the series the SDK used. */
+  learn(attributes: Attributes | undefined): void {
+    const cell = this.pending;
+    if (cell === undefined) return;
+    this.pending = undefined;
+    const series = this.source._activeCollectionStorage;
+    const accumulation = series.get(attributes ?? {});
+    // None when the SDK put the point in its overflow series: keep using the SDK path then.
+    if (accumulation === undefined) return;
+    cell.series = series;
+    cell.accumulation = accumulation;
+  }
+}
+
+/** Synchronous instrument calls so far, for pipetel's estimate of its own cost. */
+export interface CallTally {
+  calls: number;
+}
+
+function directSeries(instrument: object): DirectSeries | undefined {
+  const source = seriesSourceOf(instrument);
+  return source && new DirectSeries(source, isIntegerInstrument(instrument));
+}
+
+class PipetelCounter implements Counter {
+  private readonly direct: DirectSeries | undefined;
+
+  constructor(
+    private readonly sdk: Counter,
+    private readonly tally: CallTally,
+  ) {
+    this.direct = directSeries(sdk);
+  }
+
+  add(value: number, attributes?: Attributes, ctx?: Context): void {
+    if (monitoringMayBeDisabled() && isMonitoringDisabled(ctx)) return;
+    this.tally.calls++;
+    const direct = this.direct;
+    if (direct === undefined) {
+      this.sdk.add(value, attributes, ctx);
+      return;
+    }
+    // Negative values go to the SDK, which warns and drops them.
+    if (value >= 0 && direct.record(value, attributes)) return;
+    this.sdk.add(value, attributes, ctx);
+    direct.learn(attributes);
+  }
+}
+
+class PipetelUpDownCounter implements UpDownCounter {
+  private readonly direct: DirectSeries | undefined;
+
+  constructor(
+    private readonly sdk: UpDownCounter,
+    private readonly tally: CallTally,
+  ) {
+    this.direct = directSeries(sdk);
+  }
+
+  add(value: number, attributes?: Attributes, ctx?: Context): void {
+    if (monitoringMayBeDisabled() && isMonitoringDisabled(ctx)) return;
+    this.tally.calls++;
+    const direct = this.direct;
+    if (direct === undefined) {
+      this.sdk.add(value, attributes, ctx);
+      return;
+    }
+    if (direct.record(value, attributes)) return;
+    this.sdk.add(value, attributes, ctx);
+    direct.learn(attributes);
+  }
+}
+
+class PipetelHistogram implements Histogram {
+  private readonly direct: DirectSeries | undefined;
+
+  constructor(
+    private readonly sdk: Histogram,
+    private readonly tally: CallTally,
+  ) {
+    this.direct = directSeries(sdk);
+  }
+
+  record(value: number, attributes?: Attributes, ctx?: Context): void {
+    if (monitoringMayBeDisabled() && isMonitoringDisabled(ctx)) return;
+    this.tally.calls++;
+    const direct = this.direct;
+    if (direct === undefined) {
+      this.sdk.record(value, attributes, ctx);
+      return;
+    }
+    if (value >= 0 && direct.record(value, attributes)) return;
+    this.sdk.record(value, attributes, ctx);
+    direct.learn(attributes);
+  }
+}
+
+class PipetelGauge implements Gauge {
+  private readonly direct: DirectSeries | undefined;
+
+  constructor(
+    private readonly sdk: Gauge,
+    private readonly tally: CallTally,
+  ) {
+    this.direct = directSeries(sdk);
+  }
+
+  record(value: number, attributes?: Attributes, ctx?: Context): void {
+    if (monitoringMayBeDisabled() && isMonitoringDisabled(ctx)) return;
+    this.tally.calls++;
+    const direct = this.direct;
+    if (direct === undefined) {
+      this.sdk.record(value, attributes, ctx);
+      return;
+    }
+    if (direct.record(value, attributes)) return;
+    this.sdk.record(value, attributes, ctx);
+    direct.learn(attributes);
+  }
+}
+
+function pipetelMeter(meter: Meter, tally: CallTally): Meter {
+  const wrapped = Object.create(meter) as Meter;
+  wrapped.createCounter = (name: string, options?: MetricOptions) =>
+    new PipetelCounter(meter.createCounter(name, options), tally);
+  wrapped.createUpDownCounter = (name: string, options?: MetricOptions) =>
+    new PipetelUpDownCounter(meter.createUpDownCounter(name, options), tally);
+  wrapped.createHistogram = (name: string, options?: MetricOptions) =>
+    new PipetelHistogram(meter.createHistogram(name, options), tally);
+  wrapped.createGauge = (name: string, options?: MetricOptions) =>
+    new PipetelGauge(meter.createGauge(name, options), tally);
+  return wrapped;
+}
+
+export class PipetelMeterProvider implements ApiMeterProvider {
+  constructor(
+    private readonly inner: ApiMeterProvider,
+    readonly tally: CallTally = { calls: 0 },
+  ) {}
+
+  getMeter(name: string, version?: string, options?: MeterOptions): Meter {
+    return pipetelMeter(this.inner.getMeter(name, version, options), this.tally);
+  }
+}

@@ -1,0 +1,125 @@
+// "Monitoring the monitors", turned on pipetel itself (the seed's MonitoringProfiler): an estimate
+// of the CPU time pipetel spends in the process and of the bytes its buffers hold. The CPU figure
+// is the call side (counts × per-call cost measured by benchmarks/hotpath.ts and stage.ts) plus
+// the work pipetel times on the event loop (encoding rows); the share is that over the rest of the
+// process's CPU time in the same window, comparable with the overhead benchmark's CPU figure.
+
+/** Per-call CPU cost in ns, as measured by `npm run bench` on the 2-core reference machine. */
+export const CALL_COST_NS = {
+  /** log.info with printf args and attributes, through the registered pipeline (hotpath). */
+  logRecord: 650,
+  /** counter.add / histogram.record after register() (hotpath). */
+  metricCall: 50,
+  /** tel.stage around a function: span, context, CPU and RSS measurement (stage). */
+  stage: 38_000,
+  /** Any other span, start to end, into pipetel's processor (NOTES: 4.5–6.9 µs). */
+  span: 5_000,
+} as const;
+
+/** Bytes one queued record holds, measured with a heap snapshot diff (LogRecordData: 233 B). */
+export const RECORD_BYTES = { log: 240, span: 1_200, metric: 400 } as const;
+
+/** What pipetel has done so far, as running totals; each source is read, never reset. */
+export interface OwnWork {
+  logRecords(): number;
+  metricCalls(): number;
+  stages(): number;
+  spans(): number;
+  /** Milliseconds of pipetel's own work timed on the event loop (row encoding). */
+  timedWorkMs(): number;
+  /** Records held in memory now, per kind. */
+  buffered(): { logs: number; spans: number; metrics: number };
+}
+
+export interface ProfileReport {
+  /** pipetel's estimated CPU time over the rest of the process's, in %, for the window. */
+  cpuOverheadPercent: number;
+  /** Bytes held by pipetel's buffers now, in MiB. */
+  memoryOverheadMb: number;
+  /** RSS now minus RSS at the window's start, in MiB (the seed's figure; includes the app's). */
+  rssDeltaMb: number;
+  /** pipetel's estimated CPU time in the window, ms. */
+  ownCpuMs: number;
+  /** The process's CPU time (user + system) in the window, ms. */
+  processCpuMs: number;
+  windowMs: number;
+}
+
+interface Reading {
+  at: number;
+  ownMs: number;
+  cpuUs: NodeJS.CpuUsage;
+  rss: number;
+}
+
+export class SelfCost {
+  private readonly origin: Reading;
+  private windowStart: Reading;
+  private ratioStart: Reading;
+
+  constructor(private readonly work: OwnWork) {
+    this.origin = this.read();
+    this.windowStart = this.origin;
+    this.ratioStart = this.origin;
+  }
+
+  /** Since pipetel started, without starting a new window (tel.stats()). */
+  sinceStart(): ProfileReport {
+    return report(this.origin, this.read(), this.bufferBytes());
+  }
+
+  /** pipetel's estimated CPU time since it started, ms. */
+  ownCpuMs(): number {
+    const w = this.work;
+    const callNs =
+      w.logRecords() * CALL_COST_NS.logRecord +
+      w.metricCalls() * CALL_COST_NS.metricCall +
+      w.stages() * CALL_COST_NS.stage +
+      Math.max(0, w.spans() - w.stages()) * CALL_COST_NS.span;
+    return callNs / 1e6 + w.timedWorkMs();
+  }
+
+  bufferBytes(): number {
+    const b = this.work.buffered();
+    return b.logs * RECORD_BYTES.log + b.spans * RECORD_BYTES.span + b.metrics * RECORD_BYTES.metric;
+  }
+
+  /** The window since the previous profile() (or since start); a new window starts now. */
+  profile(): ProfileReport {
+    const start = this.windowStart;
+    const end = this.read();
+    this.windowStart = end;
+    return report(start, end, this.bufferBytes());
+  }
+
+  /** Own CPU share since the previous call, as a ratio (0.01 = 1 %): the self-metric's reading. */
+  cpuRatioSinceLastReading(): number {
+    const start = this.ratioStart;
+    const end = this.read();
+    this.ratioStart = end;
+    return report(start, end, 0).cpuOverheadPercent / 100;
+  }
+
+  private read(): Reading {
+    return {
+      at: performance.now(),
+      ownMs: this.ownCpuMs(),
+      cpuUs: process.cpuUsage(),
+      rss: process.memoryUsage.rss(),
+    };
+  }
+}
+
+function report(start: Reading, end: Reading, bufferBytes: number): ProfileReport {
+  const processCpuMs = (end.cpuUs.user - start.cpuUs.user + end.cpuUs.system - start.cpuUs.system) / 1000;
+  const ownCpuMs = Math.min(end.ownMs - start.ownMs, processCpuMs);
+  const rest = processCpuMs - ownCpuMs;
+  return {
+    cpuOverheadPercent: rest > 0 ? (ownCpuMs / rest) * 100 : 0,
+    memoryOverheadMb: bufferBytes / 2 ** 20,
+    rssDeltaMb: (end.rss - start.rss) / 2 ** 20,
+    ownCpuMs,
+    processCpuMs,
+    windowMs: end.at - start.at,
+  };
+}

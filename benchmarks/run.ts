@@ -32,7 +32,16 @@ const DOC_FILE = resolve(BENCH_DIR, '..', 'docs', 'benchmarks.md');
 const RESULT_MARKER = '@@pipetel-bench-result@@';
 const NOT_BENCHMARKS = new Set(['lib.ts', 'run.ts']);
 /** Cheap ones first, so a broken setup shows up within seconds. Unknown modules follow, sorted. */
-const PREFERRED_ORDER = ['logger', 'progress', 'stage', 'throughput', 'overhead', 'memory', 'latency'];
+const PREFERRED_ORDER = [
+  'hotpath',
+  'logger',
+  'progress',
+  'stage',
+  'throughput',
+  'overhead',
+  'memory',
+  'latency',
+];
 const MODULE_TIMEOUT_MS = 8 * 60_000;
 
 export const isQuick = (): boolean => process.env.PIPETEL_BENCH_QUICK === '1';

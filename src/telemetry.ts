@@ -49,6 +49,7 @@ import { PipetelMeterProvider } from './internal/PipetelMeterProvider.js';
 import { bindGlobalLogging, unbindGlobalLogging } from './logging/global.js';
 import { type Logger, type LoggerFactory, resolveConsoleEnabled } from './logging/index.js';
 import { isMonitoringDisabled, withMonitoringDisabledContext, withStage } from './pipeline/context.js';
+import { OverheadBudget, SHED_STEPS } from './pipeline/OverheadBudget.js';
 import { type Progress, ProgressTracker } from './pipeline/Progress.js';
 import { type OwnWork, type ProfileReport, SelfCost } from './pipeline/SelfCost.js';
 import { type MonitoredSignal, SelfMonitoring } from './pipeline/SelfMonitoring.js';
@@ -105,6 +106,10 @@ export class Telemetry {
   private readonly meterTally = { calls: 0 };
   private stagesRun = 0;
   private readonly selfCost: SelfCost;
+  private readonly overheadBudget: OverheadBudget;
+  private mainMetricExporter: PostgresMetricExporter | undefined;
+  private baseMetricWindowMs: number | undefined;
+  private setHostIntervalMs: ((intervalMs: number) => boolean) | undefined;
   private readonly progressTracker: ProgressTracker | undefined;
   private readonly selfMonitoring: SelfMonitoring | undefined;
   private readonly stopRuntimeMetrics: (() => void) | undefined;
@@ -197,6 +202,13 @@ export class Telemetry {
     const logPipeline = new LogPipeline(logProcessors);
     this.logPipeline = logPipeline;
     this.selfCost = new SelfCost(this.ownWork());
+    const budgetWindow = this.selfCost.window();
+    this.overheadBudget = new OverheadBudget({
+      budgetPercent: settings.monitoring.overhead_budget_percent,
+      checkIntervalMs: settings.monitoring.overhead_check_interval * 1000,
+      measurePercent: () => budgetWindow.next().cpuOverheadPercent,
+      apply: (step, measured, budget) => this.applyShedStep(step, measured, budget),
+    });
     this.loggerProvider = createLoggerProvider(this.resource, [logPipeline]);
     this.loggers = bindGlobalLogging({
       level: settings.logging.level,
@@ -212,6 +224,8 @@ export class Telemetry {
     });
     config.onChange((path, value) => {
       if (path === 'logging.level') this.loggers.setLevel(value as never);
+      if (path === 'monitoring.overhead_budget_percent')
+        this.overheadBudget.setBudget(value as number | null);
     });
 
     // Traces, metrics, progress and resources only when monitoring is on; else the globals stay no-op.
@@ -237,24 +251,28 @@ export class Telemetry {
       };
       const windowMs =
         aggregate_metrics && aggregation_window > metrics_interval ? aggregation_window * 1000 : undefined;
+      this.baseMetricWindowMs = windowMs;
       this.meterProvider = createMeterProvider(
         this.resource,
         new FanOutMetricExporter(metricTargets(windowMs)),
         metrics_interval * 1000,
       );
+      this.mainMetricExporter = this.metricExporters[0];
       this.selfMonitoring = new SelfMonitoring(
         this.meterProvider.getMeter('pipetel'),
         () => this.monitoredSignals(),
-        this.selfCost,
+        { selfCost: this.selfCost, shedStep: () => this.overheadBudget.step },
       );
       if (settings.monitoring.detailed_metrics)
         this.stopRuntimeMetrics = this.selfMonitoring.startRuntimeMetrics();
       if (settings.monitoring.enable_resource_tracking) {
-        this.hostMeterProvider = startHostMetrics(
+        const host = startHostMetrics(
           this.resource,
           new FanOutMetricExporter(metricTargets()),
           settings.monitoring.resource_sample_interval * 1000,
         );
+        this.hostMeterProvider = host.meterProvider;
+        this.setHostIntervalMs = host.setIntervalMs;
       }
       if (this.pool) {
         this.progressTracker = new ProgressTracker({
@@ -286,7 +304,44 @@ export class Telemetry {
       }, HEARTBEAT_INTERVAL_MS);
       this.heartbeat.unref();
     }
+    if (!settings.disabled) this.overheadBudget.start();
     this.detachProcessHooks = this.attachProcessHooks();
+  }
+
+  /**
+   * Applies a step of the overhead budget (SHED_STEPS): log sampling on top of logging.sampling,
+   * wider progress and metric windows, a slower resource sampler. Records what it did: a warning,
+   * the pipetel.overhead.shed_step metric, and the experiment row's attributes.
+   */
+  private applyShedStep(step: number, measuredPercent: number, budgetPercent: number): void {
+    const shed = SHED_STEPS[step]!;
+    const settings = this.config.values;
+    const sampling = { ...settings.logging.sampling };
+    sampling.DEBUG = (sampling.DEBUG ?? 1) * shed.debug;
+    sampling.INFO = (sampling.INFO ?? 1) * shed.info;
+    this.loggers.setSampling(sampling);
+    const { progress_update_interval, metrics_interval, resource_sample_interval } = settings.monitoring;
+    this.progressTracker?.setUpdateIntervalMs(progress_update_interval * 1000 * shed.windows);
+    this.mainMetricExporter?.setAggregationWindowMs(
+      shed.windows === 1
+        ? this.baseMetricWindowMs
+        : (this.baseMetricWindowMs ?? metrics_interval * 1000) * shed.windows,
+    );
+    this.setHostIntervalMs?.(resource_sample_interval * 1000 * shed.resources);
+    const what =
+      step === 0
+        ? 'everything restored'
+        : `DEBUG kept ×${shed.debug}, INFO ×${shed.info}, windows ×${shed.windows}, resource sampling ×1/${shed.resources}`;
+    this.warn(
+      `overhead budget: pipetel's estimated CPU share ${measuredPercent.toFixed(2)} % (budget ${budgetPercent} %); ` +
+        `shedding step ${step} of ${SHED_STEPS.length - 1}: ${what}`,
+    );
+    void this.experiments
+      ?.mergeAttributes(this.experimentId, {
+        'pipetel.overhead.shed_step': step,
+        'pipetel.overhead.max_shed_step': this.overheadBudget.highestStep,
+      })
+      .catch(() => undefined);
   }
 
   getLogger(name: string): Logger {
@@ -438,6 +493,7 @@ export class Telemetry {
     const deadline = this.shutdownDeadline;
     const remaining = () => Math.max(0, deadline - Date.now());
     this.detachProcessHooks();
+    this.overheadBudget.stop();
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.stopRuntimeMetrics?.();
     // A setup still connecting (database down) gets a small share: the queues' flush and

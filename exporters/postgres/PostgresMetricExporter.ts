@@ -21,17 +21,28 @@ export interface PostgresMetricExporterOptions extends PostgresExporterOptions {
 export class PostgresMetricExporter implements PushMetricExporter {
   private readonly delivery: DeliveryHandle<MetricPoint>;
   private readonly resources: ResourceInfoCache;
-  private readonly window: MetricWindow | undefined;
-  private readonly windowTimer: NodeJS.Timeout | undefined;
+  private window: MetricWindow | undefined;
+  private windowTimer: NodeJS.Timeout | undefined;
 
   constructor(options: PostgresMetricExporterOptions) {
     this.resources = new ResourceInfoCache(options.experimentId);
     this.delivery = openDelivery('metrics', METRICS_TABLE, encodeMetricPoint, options);
-    if (options.aggregationWindowMs) {
-      this.window = new MetricWindow();
-      this.windowTimer = setInterval(() => this.closeWindow(), options.aggregationWindowMs);
-      this.windowTimer.unref();
-    }
+    this.setAggregationWindowMs(options.aggregationWindowMs);
+  }
+
+  /**
+   * Changes the aggregation window from now on (undefined: one row per point and collection). The
+   * open window is written first, so no point is lost or counted twice.
+   */
+  setAggregationWindowMs(windowMs: number | undefined): void {
+    if (this.window) this.closeWindow();
+    if (this.windowTimer) clearInterval(this.windowTimer);
+    this.window = undefined;
+    this.windowTimer = undefined;
+    if (!windowMs) return;
+    this.window = new MetricWindow();
+    this.windowTimer = setInterval(() => this.closeWindow(), windowMs);
+    this.windowTimer.unref();
   }
 
   export(metrics: ResourceMetrics, resultCallback: (result: ExportResult) => void): void {

@@ -255,6 +255,24 @@ export function seconds(defaultValue: number, doc: string, options: SecondsOptio
   };
 }
 
+/** A percentage above 0, at most 100. */
+export function percent(defaultValue: number, doc: string, options?: FieldOptions): FieldSpec<number> {
+  const expected = 'a percentage above 0, at most 100';
+  return {
+    kind: 'field',
+    type: 'percent (0–100]',
+    default: defaultValue,
+    doc,
+    env: aliases(options),
+    check: (value) => {
+      if (typeof value !== 'number' || !Number.isFinite(value)) return fail(expected, showValue(value));
+      if (value <= 0 || value > 100) return fail(expected, showValue(value));
+      return { ok: true, value };
+    },
+    fromEnv: numberFromEnv,
+  };
+}
+
 /** A share from 0 to 1 (sampling rates). */
 export function fractionCheck(value: unknown): Checked<number> {
   if (typeof value !== 'number' || !Number.isFinite(value))

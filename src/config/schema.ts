@@ -16,6 +16,7 @@ import {
   nullable,
   numberFromEnv,
   oneOf,
+  percent,
   type SchemaNode,
   seconds,
   stringList,
@@ -119,6 +120,14 @@ export const settingsSchema = group('pipetel settings', {
       false,
       'Node runtime health metrics (event loop delay, heap) on top of the basic ones.',
     ),
+    overhead_budget_percent: nullable(
+      percent(
+        2,
+        "pipetel's own CPU time, in % of the rest of the process, above which it sheds load (DEBUG, then INFO sampling, wider progress and metric windows; never WARNING and above); null turns the budget off.",
+      ),
+      2,
+    ),
+    overhead_check_interval: seconds(5, 'Seconds between checks of the overhead budget.', { max: HOUR }),
     database: group('How telemetry is written to PostgreSQL.', {
       connection_pool_size: integer(10, 'Connections in the writer pool.', { min: 1, max: 1_000 }),
       connection_timeout: seconds(30, 'Seconds to wait for a connection.', { max: HOUR }),

@@ -72,6 +72,10 @@ export interface MonitoringSettings {
   aggregation_window: number;
   /** Node runtime health metrics (event loop delay, heap) on top of the basic ones. */
   detailed_metrics: boolean;
+  /** pipetel's own CPU share (%) above which it sheds load; null: no budget. */
+  overhead_budget_percent: number | null;
+  /** Seconds between checks of the overhead budget. */
+  overhead_check_interval: number;
   database: MonitoringDatabaseSettings;
 }
 

@@ -71,4 +71,12 @@ export class ExperimentStore {
       [experimentId, status, reason],
     );
   }
+
+  /** Merges attributes into the run's row (e.g. what the overhead budget did). */
+  async mergeAttributes(experimentId: string, attributes: Record<string, unknown>): Promise<void> {
+    await this.pool.query(
+      `UPDATE pipeline_experiments SET attributes = attributes || $2::jsonb WHERE experiment_id = $1`,
+      [experimentId, JSON.stringify(attributes)],
+    );
+  }
 }

@@ -25,7 +25,7 @@ import { isIntegerInstrument, type SeriesSource, seriesSourceOf } from './sdkMet
 /** Direct recording into the SDK's accumulations of one instrument. */
 export class DirectSeries {
   private readonly cache = new SeriesCache();
-  /** The cell the last failed record() looked up, for learn() after the SDK call. */
+  /** The cell the last declined cell() looked up, for learn() after the SDK call. */
   private pending: SeriesCell | undefined = undefined;
 
   constructor(
@@ -33,21 +33,21 @@ export class DirectSeries {
     private readonly integerOnly: boolean,
   ) {}
 
-  /** Records into the cached accumulation; false when the SDK's own call must take this one. */
-  record(value: number, attributes: Attributes | undefined): boolean {
+  /**
+   * The current cell for this call, whose accumulation the caller records into; undefined when
+   * the SDK's own call must take this one (then call learn() after it).
+   */
+  cell(value: number, attributes: Attributes | undefined): SeriesCell | undefined {
     this.pending = undefined;
-    if (typeof value !== 'number' || (this.integerOnly && !Number.isInteger(value))) return false;
+    if (typeof value !== 'number' || (this.integerOnly && !Number.isInteger(value))) return undefined;
     const cell = this.cache.cellFor(attributes);
-    if (cell === undefined) return false;
-    if (cell.series !== this.source._activeCollectionStorage) {
-      this.pending = cell;
-      return false;
-    }
-    cell.accumulation!.record(value);
-    return true;
+    if (cell === undefined) return undefined;
+    if (cell.series === this.source._activeCollectionStorage) return cell;
+    this.pending = cell;
+    return undefined;
   }
 
-  /** After the SDK recorded a call record() declined: cache the series the SDK used. */
+  /** After the SDK recorded a call cell() declined: cache the series the SDK used. */
   learn(attributes: Attributes | undefined): void {
     const cell = this.pending;
     if (cell === undefined) return;
@@ -92,7 +92,11 @@ class PipetelCounter implements Counter {
       return;
     }
     // Negative values go to the SDK, which warns and drops them.
-    if (value >= 0 && direct.record(value, attributes)) return;
+    const cell = value >= 0 ? direct.cell(value, attributes) : undefined;
+    if (cell !== undefined) {
+      cell.accumulation!.record(value);
+      return;
+    }
     this.sdk.add(value, attributes, ctx);
     direct.learn(attributes);
   }
@@ -116,7 +120,11 @@ class PipetelUpDownCounter implements UpDownCounter {
       this.sdk.add(value, attributes, ctx);
       return;
     }
-    if (direct.record(value, attributes)) return;
+    const cell = direct.cell(value, attributes);
+    if (cell !== undefined) {
+      cell.accumulation!.record(value);
+      return;
+    }
     this.sdk.add(value, attributes, ctx);
     direct.learn(attributes);
   }
@@ -140,7 +148,11 @@ class PipetelHistogram implements Histogram {
       this.sdk.record(value, attributes, ctx);
       return;
     }
-    if (value >= 0 && direct.record(value, attributes)) return;
+    const cell = value >= 0 ? direct.cell(value, attributes) : undefined;
+    if (cell !== undefined) {
+      cell.accumulation!.record(value);
+      return;
+    }
     this.sdk.record(value, attributes, ctx);
     direct.learn(attributes);
   }
@@ -164,7 +176,11 @@ class PipetelGauge implements Gauge {
       this.sdk.record(value, attributes, ctx);
       return;
     }
-    if (direct.record(value, attributes)) return;
+    const cell = direct.cell(value, attributes);
+    if (cell !== undefined) {
+      cell.accumulation!.record(value);
+      return;
+    }
     this.sdk.record(value, attributes, ctx);
     direct.learn(attributes);
   }

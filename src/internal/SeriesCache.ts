@@ -1,7 +1,9 @@
 // From an attribute set to its series cell without hashing it: a trie walked key, value, key,
-// value in the object's own enumeration order, two Map lookups per attribute on interned strings.
-// Sets that differ only in key order get two cells that point at the same SDK series, which is
-// harmless: the cell only caches what the SDK resolved with its canonical hash.
+// value in the object's own enumeration order. Each node remembers the last step taken from it,
+// so a loop that records the same attribute values call after call compares two interned strings
+// per attribute and touches no Map; other steps cost two Map lookups. Sets that differ only in key
+// order get two cells that point at the same SDK series, which is harmless: the cell only caches
+// what the SDK resolved with its canonical hash.
 
 import type { Attributes } from '@opentelemetry/api';
 import type { Accumulation, ActiveSeries } from './sdkMetricCells.js';
@@ -17,6 +19,10 @@ type AttributeValue = string | number | boolean;
 class TrieNode {
   cell: SeriesCell | undefined = undefined;
   children: Map<string, Map<AttributeValue, TrieNode>> | undefined = undefined;
+  /** The last step taken from this node: the common case in a loop is the same step again. */
+  lastKey: string | undefined = undefined;
+  lastValue: AttributeValue | undefined = undefined;
+  lastChild: TrieNode | undefined = undefined;
 }
 
 /** Bounds the trie of one instrument; past it, calls use the SDK path (which has its own limit). */
@@ -37,14 +43,24 @@ export class SeriesCache {
       if (attributes === null || attributes.constructor !== Object) return undefined;
       for (const key in attributes) {
         const value = attributes[key];
-        const type = typeof value;
-        if (type !== 'string' && type !== 'number' && type !== 'boolean') return undefined;
-        node = this.child(node, key, value as AttributeValue);
+        node =
+          node.lastKey === key && node.lastValue === value ? node.lastChild! : this.step(node, key, value);
         if (node === undefined) return undefined;
       }
     }
-    if (node.cell === undefined) node.cell = new SeriesCell();
-    return node.cell;
+    return node.cell ?? this.newCell(node);
+  }
+
+  /** A step the node did not take last time: look it up (or grow the trie) and remember it. */
+  private step(node: TrieNode, key: string, value: unknown): TrieNode | undefined {
+    const type = typeof value;
+    if (type !== 'string' && type !== 'number' && type !== 'boolean') return undefined;
+    const child = this.child(node, key, value as AttributeValue);
+    if (child === undefined) return undefined;
+    node.lastKey = key;
+    node.lastValue = value as AttributeValue;
+    node.lastChild = child;
+    return child;
   }
 
   private child(node: TrieNode, key: string, value: AttributeValue): TrieNode | undefined {
@@ -58,5 +74,10 @@ export class SeriesCache {
     if (byValue) byValue.set(value, created);
     else node.children.set(key, new Map([[value, created]]));
     return created;
+  }
+
+  private newCell(node: TrieNode): SeriesCell {
+    node.cell = new SeriesCell();
+    return node.cell;
   }
 }

@@ -73,17 +73,55 @@ export function createLoggerProvider(resource: Resource, processors: LogRecordPr
   return new LoggerProvider({ resource, processors });
 }
 
+/**
+ * The SDK's periodic reader, whose interval the overhead budget can widen at run time. The SDK
+ * fixes it at construction; this reaches its timer fields (2.x names), and reports false, changing
+ * nothing, where they are not there.
+ */
+class AdjustableMetricReader extends PeriodicExportingMetricReader {
+  setIntervalMs(intervalMs: number): boolean {
+    const reader = this as unknown as {
+      _interval?: NodeJS.Timeout;
+      _exportInterval?: number;
+      _runOnce?: () => Promise<void>;
+    };
+    if (typeof reader._runOnce !== 'function' || reader._interval === undefined) return false;
+    clearInterval(reader._interval);
+    reader._exportInterval = intervalMs;
+    reader._interval = setInterval(() => void reader._runOnce!.call(this), intervalMs);
+    reader._interval.unref();
+    return true;
+  }
+}
+
+export interface AdjustableMeterProvider {
+  meterProvider: MeterProvider;
+  /** Changes the collection interval from now on; false when this SDK version does not allow it. */
+  setIntervalMs(intervalMs: number): boolean;
+}
+
+function createAdjustableMeterProvider(
+  resource: Resource,
+  exporter: PushMetricExporter,
+  intervalMs: number,
+): AdjustableMeterProvider {
+  const reader = new AdjustableMetricReader({
+    exporter,
+    exportIntervalMillis: intervalMs,
+    exportTimeoutMillis: Math.min(intervalMs, 30_000),
+  });
+  return {
+    meterProvider: new MeterProvider({ resource, readers: [reader] }),
+    setIntervalMs: (ms) => reader.setIntervalMs(ms),
+  };
+}
+
 export function createMeterProvider(
   resource: Resource,
   exporter: PushMetricExporter,
   intervalMs: number,
 ): MeterProvider {
-  const reader = new PeriodicExportingMetricReader({
-    exporter,
-    exportIntervalMillis: intervalMs,
-    exportTimeoutMillis: Math.min(intervalMs, 30_000),
-  });
-  return new MeterProvider({ resource, readers: [reader] });
+  return createAdjustableMeterProvider(resource, exporter, intervalMs).meterProvider;
 }
 
 /**
@@ -95,15 +133,16 @@ export function startHostMetrics(
   resource: Resource,
   exporter: PushMetricExporter,
   intervalMs: number,
-): MeterProvider {
-  const meterProvider = createMeterProvider(resource, exporter, intervalMs);
+): AdjustableMeterProvider {
+  const host = createAdjustableMeterProvider(resource, exporter, intervalMs);
+  const meterProvider = host.meterProvider;
   const hostMetrics = new HostMetrics({
     meterProvider,
     name: 'pipetel.host-metrics',
     metricGroups: ['system.cpu', 'system.memory', 'process.cpu', 'process.memory'],
   });
   hostMetrics.start();
-  return meterProvider;
+  return host;
 }
 
 /**

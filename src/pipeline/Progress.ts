@@ -207,7 +207,7 @@ export class ProgressTracker {
   private readonly handles = new Map<string, Progress>();
   private readonly experimentId: string;
   private readonly writer: ProgressWriter;
-  private readonly updateIntervalMs: number;
+  private updateIntervalMs: number;
   private readonly now: () => number;
   private readonly isDisabled: () => boolean;
   private readonly warning: RateLimitedWarning;
@@ -263,6 +263,16 @@ export class ProgressTracker {
   async flush(): Promise<void> {
     while (this.inFlight) await this.inFlight;
     await this.writeChanged(false);
+  }
+
+  /** Changes how often rows are written from now on (the overhead budget widens it). */
+  setUpdateIntervalMs(intervalMs: number): void {
+    if (!(intervalMs > 0) || intervalMs === this.updateIntervalMs) return;
+    this.updateIntervalMs = intervalMs;
+    if (!this.timer) return;
+    clearInterval(this.timer);
+    this.timer = null;
+    if (!this.closed) this.startTimer();
   }
 
   /** Stops the timer and writes what is left. Handles keep their status: nothing is marked. */

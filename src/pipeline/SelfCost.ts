@@ -52,15 +52,31 @@ interface Reading {
   rss: number;
 }
 
+/** A sequence of back-to-back windows: each next() reports since the previous one. */
+export interface CostWindow {
+  next(): ProfileReport;
+}
+
 export class SelfCost {
   private readonly origin: Reading;
-  private windowStart: Reading;
-  private ratioStart: Reading;
+  private readonly profileWindow: CostWindow;
 
   constructor(private readonly work: OwnWork) {
     this.origin = this.read();
-    this.windowStart = this.origin;
-    this.ratioStart = this.origin;
+    this.profileWindow = this.window();
+  }
+
+  /** An independent sequence of windows, starting now (profile(), the self-metric, the budget). */
+  window(): CostWindow {
+    let start = this.read();
+    return {
+      next: () => {
+        const end = this.read();
+        const result = report(start, end, this.bufferBytes());
+        start = end;
+        return result;
+      },
+    };
   }
 
   /** Since pipetel started, without starting a new window (tel.stats()). */
@@ -86,18 +102,7 @@ export class SelfCost {
 
   /** The window since the previous profile() (or since start); a new window starts now. */
   profile(): ProfileReport {
-    const start = this.windowStart;
-    const end = this.read();
-    this.windowStart = end;
-    return report(start, end, this.bufferBytes());
-  }
-
-  /** Own CPU share since the previous call, as a ratio (0.01 = 1 %): the self-metric's reading. */
-  cpuRatioSinceLastReading(): number {
-    const start = this.ratioStart;
-    const end = this.read();
-    this.ratioStart = end;
-    return report(start, end, 0).cpuOverheadPercent / 100;
+    return this.profileWindow.next();
   }
 
   private read(): Reading {

@@ -20,7 +20,7 @@ export class SelfMonitoring {
   constructor(
     private readonly meter: Meter,
     private readonly signals: () => MonitoredSignal[],
-    selfCost?: SelfCost,
+    ownCost?: { selfCost: SelfCost; shedStep: () => number },
   ) {
     this.batchRows = meter.createHistogram('pipetel.export.batch_size', {
       unit: '{row}',
@@ -56,11 +56,12 @@ export class SelfMonitoring {
       },
       [depth, ...Object.values(counters)],
     );
-    if (selfCost) this.observeOwnCost(selfCost);
+    if (ownCost) this.observeOwnCost(ownCost.selfCost, ownCost.shedStep);
   }
 
-  /** pipetel's own CPU share since the previous collection, and the bytes its queues hold. */
-  private observeOwnCost(selfCost: SelfCost): void {
+  /** pipetel's own CPU share since the previous collection, the bytes its queues hold, the shed step. */
+  private observeOwnCost(selfCost: SelfCost, shedStep: () => number): void {
+    const window = selfCost.window();
     const cpuRatio = this.meter.createObservableGauge('pipetel.overhead.cpu_ratio', {
       unit: '1',
       description: "pipetel's estimated CPU time over the rest of the process's, since the last collection",
@@ -69,12 +70,17 @@ export class SelfMonitoring {
       unit: 'By',
       description: 'Estimated bytes held by records waiting in memory',
     });
+    const shed = this.meter.createObservableGauge('pipetel.overhead.shed_step', {
+      unit: '1',
+      description: 'Load-shedding step of the overhead budget (0: nothing shed)',
+    });
     this.meter.addBatchObservableCallback(
       (result) => {
-        result.observe(cpuRatio, selfCost.cpuRatioSinceLastReading());
+        result.observe(cpuRatio, window.next().cpuOverheadPercent / 100);
         result.observe(bufferBytes, selfCost.bufferBytes());
+        result.observe(shed, shedStep());
       },
-      [cpuRatio, bufferBytes],
+      [cpuRatio, bufferBytes, shed],
     );
   }
 

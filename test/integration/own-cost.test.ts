@@ -21,7 +21,10 @@ describe("pipetel's own cost", () => {
     const tel = await register({
       experimentId: 'exp-own-cost',
       databaseUrl: db.url,
-      config: { ...quiet, monitoring: { enable_resource_tracking: false, metrics_interval: 1 } },
+      config: {
+        logging: { ...quiet.logging, database: { max_queue_size: 100_000 } },
+        monitoring: { enable_resource_tracking: false, metrics_interval: 1, overhead_budget_percent: null },
+      },
     });
     const log = tel.getLogger('etl');
     const counter = metrics.getMeter('etl').createCounter('rows');
@@ -67,5 +70,58 @@ describe("pipetel's own cost", () => {
     );
     const ratio = rows.find((r) => r.name === 'pipetel.overhead.cpu_ratio')!;
     assert.ok(Number(ratio.max) > 0, 'the self-metric saw pipetel at work');
+  });
+
+  it('over its overhead budget pipetel sheds DEBUG first, never WARNING, and records that it did', async () => {
+    const tel = await register({
+      experimentId: 'exp-overhead-budget',
+      databaseUrl: db.url,
+      config: {
+        ...quiet,
+        logging: { ...quiet.logging, level: 'DEBUG', database: { max_queue_size: 1_000_000 } },
+        monitoring: {
+          enable_resource_tracking: false,
+          metrics_interval: 0.3,
+          overhead_budget_percent: 0.001,
+          overhead_check_interval: 0.1,
+        },
+      },
+    });
+    const log = tel.getLogger('etl');
+    let debugEmitted = 0;
+    let warningsEmitted = 0;
+    let x = 0;
+    const until = Date.now() + 1500;
+    while (Date.now() < until) {
+      for (let i = 0; i < 200; i++) {
+        x += Math.sqrt(i);
+        log.debug('item %d', i);
+        debugEmitted++;
+      }
+      log.warning('batch done');
+      warningsEmitted++;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await tel.shutdown();
+    assert.ok(x > 0);
+
+    const counts = await db.query(
+      `SELECT level, count(*)::int AS n FROM pipeline_logs
+        WHERE experiment_id = 'exp-overhead-budget' GROUP BY level`,
+    );
+    const stored = Object.fromEntries(counts.map((r) => [r.level, r.n]));
+    assert.equal(stored.WARNING, warningsEmitted, 'WARNING is never shed');
+    assert.ok(stored.DEBUG < debugEmitted / 2, `DEBUG was shed: ${stored.DEBUG} of ${debugEmitted} stored`);
+    assert.ok(stored.DEBUG > 0, 'DEBUG records from before the first check are kept');
+
+    const [experiment] = await db.query(
+      "SELECT attributes FROM pipeline_experiments WHERE experiment_id = 'exp-overhead-budget'",
+    );
+    assert.ok(experiment.attributes['pipetel.overhead.max_shed_step'] >= 1, 'the run row says it shed');
+    const [shed] = await db.query(
+      `SELECT max(value) AS max FROM pipeline_metrics
+        WHERE experiment_id = 'exp-overhead-budget' AND name = 'pipetel.overhead.shed_step'`,
+    );
+    assert.ok(Number(shed.max) >= 1, 'pipetel.overhead.shed_step recorded the shedding');
   });
 });

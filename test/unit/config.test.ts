@@ -85,6 +85,8 @@ const DEFAULTS: PipetelSettings = {
     aggregate_metrics: true,
     aggregation_window: 60,
     detailed_metrics: false,
+    overhead_budget_percent: 2,
+    overhead_check_interval: 5,
     database: {
       connection_pool_size: 10,
       connection_timeout: 30,

@@ -1,0 +1,73 @@
+// The overhead budget's state machine: one step shed per two checks in a row over budget, one
+// restored after calm checks under half of it, the calm needed doubling after each re-shed, null
+// turning it off.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { OverheadBudget, SHED_STEPS } from '../../src/pipeline/OverheadBudget.js';
+
+function budgetWith(readings: number[], budgetPercent: number | null = 2) {
+  const applied: number[] = [];
+  const budget = new OverheadBudget({
+    budgetPercent,
+    checkIntervalMs: 1000,
+    measurePercent: () => readings.shift() ?? 0,
+    apply: (step) => applied.push(step),
+  });
+  const run = (checks: number) => {
+    for (let i = 0; i < checks; i++) budget.check();
+  };
+  return { budget, applied, run };
+}
+
+describe('OverheadBudget', () => {
+  it('sheds one step per two checks in a row over budget, up to the last step, and never beyond', () => {
+    const { budget, applied, run } = budgetWith(Array(12).fill(5));
+    run(12);
+    assert.deepEqual(applied, [1, 2, 3, 4]);
+    assert.equal(budget.step, SHED_STEPS.length - 1);
+    assert.equal(budget.highestStep, 4);
+  });
+
+  it('restores one step after two checks under half the budget; between half and the budget it holds', () => {
+    const { budget, applied, run } = budgetWith([3, 3, 3, 3, 1.5, 1.5, 1.5, 0.5, 0.5, 0.5, 0.5]);
+    run(11);
+    assert.deepEqual(applied, [1, 2, 1, 0]);
+    assert.equal(budget.step, 0);
+    assert.equal(budget.highestStep, 2);
+  });
+
+  it('needs twice the calm after shedding again following a restore (no flapping)', () => {
+    // shed, 2 calm → restore, shed again, then 2 calm are not enough: 4 are needed.
+    const { applied, run } = budgetWith([3, 3, 0.1, 0.1, 3, 3, 0.1, 0.1, 0.1, 0.1]);
+    run(10);
+    assert.deepEqual(applied, [1, 0, 1, 0]);
+    const { applied: early, run: runEarly } = budgetWith([3, 3, 0.1, 0.1, 3, 3, 0.1, 0.1, 0.1]);
+    runEarly(9);
+    assert.deepEqual(early, [1, 0, 1], 'three calm checks did not restore yet');
+  });
+
+  it('a single check over budget sheds nothing: the cost must stay above it', () => {
+    const { applied, run } = budgetWith([5, 1, 5, 1, 5]);
+    run(5);
+    assert.deepEqual(applied, []);
+  });
+
+  it('WARNING and above are never in a shed step; every step keeps some of DEBUG and INFO ordered', () => {
+    for (const step of SHED_STEPS) {
+      assert.ok(step.debug <= step.info, 'DEBUG is shed before INFO');
+      assert.ok(step.debug > 0 && step.info > 0);
+      assert.deepEqual(Object.keys(step).sort(), ['debug', 'info', 'resources', 'windows']);
+    }
+  });
+
+  it('a null budget sheds nothing, and setting it to null restores everything', () => {
+    const off = budgetWith([50, 50, 50, 50], null);
+    off.run(4);
+    assert.deepEqual(off.applied, []);
+    const on = budgetWith([50, 50, 50, 50]);
+    on.run(4);
+    on.budget.setBudget(null);
+    assert.deepEqual(on.applied, [1, 2, 0]);
+  });
+});

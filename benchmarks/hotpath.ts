@@ -16,7 +16,15 @@ import {
   PeriodicExportingMetricReader,
 } from '@opentelemetry/sdk-metrics';
 import { register } from '../src/index.js';
-import { benchServerUrl, environment, freshDatabase, type Measurement, median } from './lib.js';
+import {
+  benchServerUrl,
+  environment,
+  freshDatabase,
+  type LoopScenario,
+  type Measurement,
+  median,
+  runInterleaved,
+} from './lib.js';
 import { isQuick, printChildResult, type SummarizedResult } from './run.js';
 
 const ROUNDS = isQuick() ? 3 : 9;
@@ -35,33 +43,6 @@ const noopProcessor: LogRecordProcessor = {
   forceFlush: async () => {},
   shutdown: async () => {},
 };
-
-interface Scenario {
-  name: string;
-  side: 'pipetel' | 'anchor';
-  loop: (ops: number) => void;
-  settle?: () => Promise<void>;
-  ops?: number;
-  runs: number[];
-}
-
-function timeNs(loop: (ops: number) => void, ops: number): number {
-  const start = process.hrtime.bigint();
-  loop(ops);
-  return Number(process.hrtime.bigint() - start) / ops;
-}
-
-async function calibrate(s: Scenario): Promise<number> {
-  let ops = 1000;
-  let nsPerOp = timeNs(s.loop, ops);
-  const deadline = performance.now() + WARMUP_MS;
-  while (performance.now() < deadline) {
-    ops = Math.min(ops * 2, 20_000_000);
-    nsPerOp = timeNs(s.loop, ops);
-    await s.settle?.();
-  }
-  return Math.max(1000, Math.round((RUN_TARGET_MS * 1e6) / nsPerOp));
-}
 
 /** Three stage names, as the per-item pipeline passes them; one attribute per call. */
 const STAGES: Attributes[] = [{ stage: 'extract' }, { stage: 'transform' }, { stage: 'load' }];
@@ -92,7 +73,7 @@ function meterScenarios(
       },
       runs: [],
     },
-  ] satisfies Scenario[];
+  ] satisfies LoopScenario[];
 }
 
 export async function run(): Promise<SummarizedResult> {
@@ -126,7 +107,7 @@ export async function run(): Promise<SummarizedResult> {
     processors: [noopProcessor],
   }).getLogger('bench.hotpath');
 
-  const scenarios: Scenario[] = [
+  const scenarios: LoopScenario[] = [
     ...meterScenarios('pipetel', 'pipetel (registered, metrics.getMeter)', () => metrics.getMeter('bench')),
     ...meterScenarios('anchor', 'OTel SDK MeterProvider with a reader', () => plain.getMeter('bench')),
     ...meterScenarios('anchor', 'OTel SDK MeterProvider, no reader (records nothing)', () =>
@@ -173,18 +154,7 @@ export async function run(): Promise<SummarizedResult> {
     },
   ];
 
-  for (const s of scenarios) {
-    s.ops = await calibrate(s);
-    await s.settle?.();
-  }
-  for (let round = 0; round < ROUNDS; round++) {
-    for (let k = 0; k < scenarios.length; k++) {
-      const s = scenarios[(k + round) % scenarios.length]!;
-      s.runs.push(timeNs(s.loop, s.ops!));
-      await s.settle?.();
-    }
-    process.stderr.write(`  round ${round + 1}/${ROUNDS} done\n`);
-  }
+  await runInterleaved(scenarios, { rounds: ROUNDS, warmupMs: WARMUP_MS, runTargetMs: RUN_TARGET_MS });
   const stats = tel.stats();
   await tel.shutdown();
   await plain.shutdown();

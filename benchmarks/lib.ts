@@ -149,3 +149,53 @@ export function makeLogRecords(count: number, experimentId: string): ReadableLog
   }
   return records;
 }
+
+/** A hot-loop scenario: one loop function per scenario keeps each call site monomorphic. */
+export interface LoopScenario {
+  name: string;
+  side: 'pipetel' | 'anchor';
+  /** Runs the call `ops` times. */
+  loop: (ops: number) => void;
+  /** Called between timed runs, outside the clock (drain a buffer, write what was queued). */
+  settle?: () => Promise<void>;
+  ops?: number;
+  runs: number[];
+}
+
+/** ns per call of one timed run of `ops` calls. */
+export function timeNs(loop: (ops: number) => void, ops: number): number {
+  const start = process.hrtime.bigint();
+  loop(ops);
+  return Number(process.hrtime.bigint() - start) / ops;
+}
+
+/**
+ * Warms every scenario up for warmupMs and sizes its runs to last about runTargetMs, then runs
+ * `rounds` rounds, each scenario once per round, the order rotating so no scenario always follows
+ * the same neighbour. Fills each scenario's `runs` (ns per call).
+ */
+export async function runInterleaved(
+  scenarios: LoopScenario[],
+  options: { rounds: number; warmupMs: number; runTargetMs: number; maxOps?: number },
+): Promise<void> {
+  for (const s of scenarios) {
+    let ops = 1000;
+    let nsPerOp = timeNs(s.loop, ops);
+    const deadline = performance.now() + options.warmupMs;
+    while (performance.now() < deadline) {
+      ops = Math.min(ops * 2, options.maxOps ?? 20_000_000);
+      nsPerOp = timeNs(s.loop, ops);
+      await s.settle?.();
+    }
+    s.ops = Math.max(1000, Math.round((options.runTargetMs * 1e6) / nsPerOp));
+    await s.settle?.();
+  }
+  for (let round = 0; round < options.rounds; round++) {
+    for (let k = 0; k < scenarios.length; k++) {
+      const s = scenarios[(k + round) % scenarios.length]!;
+      s.runs.push(timeNs(s.loop, s.ops!));
+      await s.settle?.();
+    }
+    process.stderr.write(`  round ${round + 1}/${options.rounds} done\n`);
+  }
+}

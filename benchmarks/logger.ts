@@ -13,7 +13,14 @@ import { LogPipeline } from '../src/internal/LogPipeline.js';
 import { type Logger, LoggerFactory } from '../src/logging/index.js';
 import type { PipetelLogRecord } from '../src/logging/types.js';
 import { withStage } from '../src/pipeline/context.js';
-import { type BenchmarkResult, environment, type Measurement, median } from './lib.js';
+import {
+  type BenchmarkResult,
+  environment,
+  type LoopScenario,
+  type Measurement,
+  median,
+  runInterleaved,
+} from './lib.js';
 import { isQuick, printChildResult, type SummarizedResult } from './run.js';
 
 const ROUNDS = isQuick() ? 3 : 7;
@@ -41,36 +48,7 @@ const discardingProcessor: LogRecordProcessor = {
 let closePino: () => Promise<void> = async () => {};
 const resource = resourceFromAttributes({ 'service.name': 'bench', 'pipetel.experiment_id': 'bench' });
 
-interface Scenario {
-  name: string;
-  side: 'pipetel' | 'anchor';
-  /** Runs the call `ops` times; one loop function per scenario keeps each call site monomorphic. */
-  loop: (ops: number) => void;
-  /** Called between timed runs (pino drains its async buffer there, outside the clock). */
-  settle?: () => Promise<void>;
-  ops?: number;
-  runs: number[];
-}
-
-function timeNs(loop: (ops: number) => void, ops: number): number {
-  const start = process.hrtime.bigint();
-  loop(ops);
-  return Number(process.hrtime.bigint() - start) / ops;
-}
-
-/** Warm up for WARMUP_MS, then pick the op count that makes one run last about RUN_TARGET_MS. */
-function calibrate(scenario: Scenario): number {
-  let ops = 1000;
-  const deadline = performance.now() + WARMUP_MS;
-  let nsPerOp = timeNs(scenario.loop, ops);
-  while (performance.now() < deadline) {
-    ops = Math.min(ops * 2, 5_000_000);
-    nsPerOp = timeNs(scenario.loop, ops);
-  }
-  return Math.max(1000, Math.round((RUN_TARGET_MS * 1e6) / nsPerOp));
-}
-
-function pipetelScenarios(): Scenario[] {
+function pipetelScenarios(): LoopScenario[] {
   const factory = new LoggerFactory({ level: 'INFO', sink: discardingSink, resource });
   const log = factory.getLogger('bench.extract');
   const child = log.child({ run: 'r-17', worker: 3, dataset: 's3://bucket/part-0001.parquet' });
@@ -136,7 +114,7 @@ function pipetelScenarios(): Scenario[] {
   ];
 }
 
-function anchorScenarios(): Scenario[] {
+function anchorScenarios(): LoopScenario[] {
   const provider = new LoggerProvider({ resource, processors: [discardingProcessor] });
   const otelLogger = provider.getLogger('bench.extract');
   const destination = pino.destination({ dest: '/dev/null', sync: false });
@@ -314,19 +292,12 @@ export async function run(): Promise<SummarizedResult> {
   const cold = coldScenarios();
   measureCold(cold);
   const scenarios = [...pipetelScenarios(), ...anchorScenarios()];
-  for (const s of scenarios) {
-    s.ops = calibrate(s);
-    await s.settle?.();
-  }
-  for (let round = 0; round < ROUNDS; round++) {
-    // Rotate the order each round so no scenario always runs right after the same neighbour.
-    for (let k = 0; k < scenarios.length; k++) {
-      const s = scenarios[(k + round) % scenarios.length]!;
-      s.runs.push(timeNs(s.loop, s.ops!));
-      await s.settle?.();
-    }
-    process.stderr.write(`  round ${round + 1}/${ROUNDS} done\n`);
-  }
+  await runInterleaved(scenarios, {
+    rounds: ROUNDS,
+    warmupMs: WARMUP_MS,
+    runTargetMs: RUN_TARGET_MS,
+    maxOps: 5_000_000,
+  });
   context.disable();
   await closePino();
 

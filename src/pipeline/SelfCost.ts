@@ -9,7 +9,7 @@ export const CALL_COST_NS = {
   /** log.info with printf args and attributes, through the registered pipeline (hotpath). */
   logRecord: 650,
   /** counter.add / histogram.record after register() (hotpath). */
-  metricCall: 50,
+  metricCall: 30,
   /** tel.stage around a function: span, context, CPU and RSS measurement (stage). */
   stage: 38_000,
   /** Any other span, start to end, into pipetel's processor (NOTES: 4.5–6.9 µs). */

@@ -50,10 +50,15 @@ export async function demo(args: string[]): Promise<number> {
   });
   process.stdout.write(`experiment ${tel.experimentId}: running the example pipeline on ${items} items…\n`);
   await runExamplePipeline(tel, { items });
+  const ownCost = tel.profile();
   await tel.shutdown();
   const stats = tel.stats();
   process.stdout.write(
     printSummary(await experimentSummary(databaseUrl, tel.experimentId), Date.now() - started, stats),
+  );
+  process.stdout.write(
+    `pipetel's own cost during the run (tel.profile(), estimated): ${ownCost.cpuOverheadPercent.toFixed(2)} % ` +
+      `of the pipeline's CPU time (${ownCost.ownCpuMs.toFixed(1)} of ${ownCost.processCpuMs.toFixed(0)} ms)\n`,
   );
   return 0;
 }

@@ -47,6 +47,7 @@ describe('pipetel CLI', () => {
       },
     );
     assert.match(stdout, /Experiment demo-e2e .*status=succeeded/);
+    assert.match(stdout, /pipetel's own cost during the run \(tel\.profile\(\), estimated\): \d+\.\d\d % /);
     for (const stage of [
       'extract',
       'transform',

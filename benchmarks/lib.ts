@@ -41,13 +41,24 @@ export function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-/** The commit measured (with "+dirty" when the tree has uncommitted changes), for every result file. */
+/** The commit measured (with "+dirty" when code has uncommitted changes), for every result file. */
 function gitCommit(): string {
   try {
     const head = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
-      encoding: 'utf8',
-    }).trim();
+    // Result files and the doc made from them change during a run; they are output, not code.
+    const dirty = execFileSync(
+      'git',
+      [
+        'status',
+        '--porcelain',
+        '--untracked-files=no',
+        '--',
+        '.',
+        ':!benchmarks/results',
+        ':!docs/benchmarks.md',
+      ],
+      { encoding: 'utf8' },
+    ).trim();
     return dirty ? `${head}+dirty` : head;
   } catch {
     return 'unknown';

@@ -169,6 +169,11 @@ export interface LoopScenario {
   loop: (ops: number) => void;
   /** Called between timed runs, outside the clock (drain a buffer, write what was queued). */
   settle?: () => Promise<void>;
+  /**
+   * Times a run in chunks of this many calls with settle() between them, outside the clock: a
+   * pipeline that yields every so often, so what a call queued is written before it piles up.
+   */
+  chunk?: number;
   ops?: number;
   runs: number[];
 }
@@ -178,6 +183,19 @@ export function timeNs(loop: (ops: number) => void, ops: number): number {
   const start = process.hrtime.bigint();
   loop(ops);
   return Number(process.hrtime.bigint() - start) / ops;
+}
+
+/** ns per call of `ops` calls made `chunk` at a time, settle() between chunks off the clock. */
+async function timeChunkedNs(s: LoopScenario, ops: number): Promise<number> {
+  let elapsed = 0n;
+  for (let done = 0; done < ops; done += s.chunk!) {
+    const n = Math.min(s.chunk!, ops - done);
+    const start = process.hrtime.bigint();
+    s.loop(n);
+    elapsed += process.hrtime.bigint() - start;
+    await s.settle?.();
+  }
+  return Number(elapsed) / ops;
 }
 
 /**
@@ -204,7 +222,7 @@ export async function runInterleaved(
   for (let round = 0; round < options.rounds; round++) {
     for (let k = 0; k < scenarios.length; k++) {
       const s = scenarios[(k + round) % scenarios.length]!;
-      s.runs.push(timeNs(s.loop, s.ops!));
+      s.runs.push(s.chunk ? await timeChunkedNs(s, s.ops!) : timeNs(s.loop, s.ops!));
       await s.settle?.();
     }
     process.stderr.write(`  round ${round + 1}/${options.rounds} done\n`);

@@ -92,7 +92,12 @@ async function child(variant: Variant): Promise<ChildReport> {
     const tel = await register({
       serviceName: 'bench-memory',
       databaseUrl: process.env.PIPETEL_BENCH_DB_URL,
-      config: { profile: 'balanced', logging: { console: { enabled: false }, file: { enabled: false } } },
+      config: {
+        profile: 'balanced',
+        logging: { console: { enabled: false }, file: { enabled: false } },
+        // Memory at the full 10k records/s: the overhead budget must not sample the load down.
+        monitoring: { overhead_budget_percent: null },
+      },
     });
     log = tel.getLogger('bench.memory');
     finish = async () => {

@@ -32,7 +32,10 @@ export interface OwnWork {
 }
 
 export interface ProfileReport {
-  /** pipetel's estimated CPU time over the rest of the process's, in %, for the window. */
+  /**
+   * pipetel's estimated CPU time over the rest of the process's CPU time (or over the window's
+   * wall time, when the process was mostly waiting), in %.
+   */
   cpuOverheadPercent: number;
   /** Bytes held by pipetel's buffers now, in MiB. */
   memoryOverheadMb: number;
@@ -118,13 +121,17 @@ export class SelfCost {
 function report(start: Reading, end: Reading, bufferBytes: number): ProfileReport {
   const processCpuMs = (end.cpuUs.user - start.cpuUs.user + end.cpuUs.system - start.cpuUs.system) / 1000;
   const ownCpuMs = Math.min(end.ownMs - start.ownMs, processCpuMs);
-  const rest = processCpuMs - ownCpuMs;
+  const windowMs = end.at - start.at;
+  // The rest of the process: its CPU time, or the window's wall time when that is longer (a
+  // pipeline waiting on I/O is not "overheaded" by pipetel using a sliver of an otherwise idle
+  // core). For a CPU-bound single-threaded pipeline the two are the same.
+  const rest = Math.max(processCpuMs, windowMs) - ownCpuMs;
   return {
     cpuOverheadPercent: rest > 0 ? (ownCpuMs / rest) * 100 : 0,
     memoryOverheadMb: bufferBytes / 2 ** 20,
     rssDeltaMb: (end.rss - start.rss) / 2 ** 20,
     ownCpuMs,
     processCpuMs,
-    windowMs: end.at - start.at,
+    windowMs,
   };
 }

@@ -23,6 +23,7 @@ export class PostgresMetricExporter implements PushMetricExporter {
   private readonly resources: ResourceInfoCache;
   private window: MetricWindow | undefined;
   private windowTimer: NodeJS.Timeout | undefined;
+  private windowMs: number | undefined;
 
   constructor(options: PostgresMetricExporterOptions) {
     this.resources = new ResourceInfoCache(options.experimentId);
@@ -35,6 +36,8 @@ export class PostgresMetricExporter implements PushMetricExporter {
    * open window is written first, so no point is lost or counted twice.
    */
   setAggregationWindowMs(windowMs: number | undefined): void {
+    if (windowMs === this.windowMs && (this.window !== undefined) === Boolean(windowMs)) return;
+    this.windowMs = windowMs;
     if (this.window) this.closeWindow();
     if (this.windowTimer) clearInterval(this.windowTimer);
     this.window = undefined;

@@ -86,6 +86,7 @@ class AdjustableMetricReader extends PeriodicExportingMetricReader {
       _runOnce?: () => Promise<void>;
     };
     if (typeof reader._runOnce !== 'function' || reader._interval === undefined) return false;
+    if (reader._exportInterval === intervalMs) return true;
     clearInterval(reader._interval);
     reader._exportInterval = intervalMs;
     reader._interval = setInterval(() => void reader._runOnce!.call(this), intervalMs);

@@ -49,7 +49,7 @@ import { PipetelMeterProvider } from './internal/PipetelMeterProvider.js';
 import { bindGlobalLogging, unbindGlobalLogging } from './logging/global.js';
 import { type Logger, type LoggerFactory, resolveConsoleEnabled } from './logging/index.js';
 import { isMonitoringDisabled, withMonitoringDisabledContext, withStage } from './pipeline/context.js';
-import { OverheadBudget, SHED_STEPS } from './pipeline/OverheadBudget.js';
+import { OverheadBudget, SHED_STEPS, shedSettings } from './pipeline/OverheadBudget.js';
 import { type Progress, ProgressTracker } from './pipeline/Progress.js';
 import { type OwnWork, type ProfileReport, SelfCost } from './pipeline/SelfCost.js';
 import { type MonitoredSignal, SelfMonitoring } from './pipeline/SelfMonitoring.js';
@@ -314,27 +314,21 @@ export class Telemetry {
    * the pipetel.overhead.shed_step metric, and the experiment row's attributes.
    */
   private applyShedStep(step: number, measuredPercent: number, budgetPercent: number): void {
-    const shed = SHED_STEPS[step]!;
-    const settings = this.config.values;
-    const sampling = { ...settings.logging.sampling };
-    sampling.DEBUG = (sampling.DEBUG ?? 1) * shed.debug;
-    sampling.INFO = (sampling.INFO ?? 1) * shed.info;
-    this.loggers.setSampling(sampling);
-    const { progress_update_interval, metrics_interval, resource_sample_interval } = settings.monitoring;
-    this.progressTracker?.setUpdateIntervalMs(progress_update_interval * 1000 * shed.windows);
-    this.mainMetricExporter?.setAggregationWindowMs(
-      shed.windows === 1
-        ? this.baseMetricWindowMs
-        : (this.baseMetricWindowMs ?? metrics_interval * 1000) * shed.windows,
-    );
-    this.setHostIntervalMs?.(resource_sample_interval * 1000 * shed.resources);
-    const what =
-      step === 0
-        ? 'everything restored'
-        : `DEBUG kept ×${shed.debug}, INFO ×${shed.info}, windows ×${shed.windows}, resource sampling ×1/${shed.resources}`;
+    const { logging, monitoring } = this.config.values;
+    const shed = shedSettings(step, {
+      sampling: logging.sampling,
+      progressIntervalMs: monitoring.progress_update_interval * 1000,
+      metricWindowMs: this.baseMetricWindowMs,
+      metricsIntervalMs: monitoring.metrics_interval * 1000,
+      resourceIntervalMs: monitoring.resource_sample_interval * 1000,
+    });
+    this.loggers.setSampling(shed.sampling);
+    this.progressTracker?.setUpdateIntervalMs(shed.progressIntervalMs);
+    this.mainMetricExporter?.setAggregationWindowMs(shed.metricWindowMs);
+    this.setHostIntervalMs?.(shed.resourceIntervalMs);
     this.warn(
       `overhead budget: pipetel's estimated CPU share ${measuredPercent.toFixed(2)} % (budget ${budgetPercent} %); ` +
-        `shedding step ${step} of ${SHED_STEPS.length - 1}: ${what}`,
+        `shedding step ${step} of ${SHED_STEPS.length - 1}: ${shed.description}`,
     );
     void this.experiments
       ?.mergeAttributes(this.experimentId, {

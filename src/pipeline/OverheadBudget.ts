@@ -113,3 +113,44 @@ export class OverheadBudget {
     this.options.apply(step, measured, budget);
   }
 }
+
+/** The configured values a step scales. */
+export interface ShedBase {
+  sampling: Partial<Record<'DEBUG' | 'INFO' | 'WARNING' | 'ERROR' | 'CRITICAL', number>>;
+  progressIntervalMs: number;
+  /** The metric aggregation window, undefined when points are not aggregated. */
+  metricWindowMs: number | undefined;
+  metricsIntervalMs: number;
+  resourceIntervalMs: number;
+}
+
+export interface ShedSettings {
+  sampling: ShedBase['sampling'];
+  progressIntervalMs: number;
+  metricWindowMs: number | undefined;
+  resourceIntervalMs: number;
+  /** One line for the warning. */
+  description: string;
+}
+
+/** What a step means for the configured values: a pure function, so every step is testable. */
+export function shedSettings(stepIndex: number, base: ShedBase): ShedSettings {
+  const step = SHED_STEPS[stepIndex] ?? SHED_STEPS[0]!;
+  const sampling = { ...base.sampling };
+  sampling.DEBUG = (sampling.DEBUG ?? 1) * step.debug;
+  sampling.INFO = (sampling.INFO ?? 1) * step.info;
+  return {
+    sampling,
+    progressIntervalMs: base.progressIntervalMs * step.windows,
+    // Points not aggregated so far get a window once windows widen: the collection interval × factor.
+    metricWindowMs:
+      step.windows === 1
+        ? base.metricWindowMs
+        : (base.metricWindowMs ?? base.metricsIntervalMs) * step.windows,
+    resourceIntervalMs: base.resourceIntervalMs * step.resources,
+    description:
+      stepIndex === 0
+        ? 'everything restored'
+        : `DEBUG kept ×${step.debug}, INFO ×${step.info}, windows ×${step.windows}, resource sampling ×1/${step.resources}`,
+  };
+}

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { OverheadBudget, SHED_STEPS } from '../../src/pipeline/OverheadBudget.js';
+import { OverheadBudget, SHED_STEPS, shedSettings } from '../../src/pipeline/OverheadBudget.js';
 
 function budgetWith(readings: number[], budgetPercent: number | null = 2) {
   const applied: number[] = [];
@@ -69,5 +69,30 @@ describe('OverheadBudget', () => {
     on.run(4);
     on.budget.setBudget(null);
     assert.deepEqual(on.applied, [1, 2, 0]);
+  });
+
+  it('shedSettings scales the configured values: sampling on top of logging.sampling, then windows, then resources', () => {
+    const base = {
+      sampling: { DEBUG: 0.5, WARNING: 0.9 },
+      progressIntervalMs: 10_000,
+      metricWindowMs: undefined,
+      metricsIntervalMs: 30_000,
+      resourceIntervalMs: 30_000,
+    };
+    assert.deepEqual(shedSettings(0, base).sampling, { DEBUG: 0.5, INFO: 1, WARNING: 0.9 });
+    assert.equal(shedSettings(0, base).metricWindowMs, undefined, 'step 0 keeps points unaggregated');
+    assert.deepEqual(shedSettings(1, base).sampling, { DEBUG: 0.05, INFO: 1, WARNING: 0.9 });
+    const two = shedSettings(2, base);
+    assert.equal(two.sampling.INFO, 0.5);
+    assert.equal(two.sampling.WARNING, 0.9, 'WARNING keeps exactly its configured sampling');
+    assert.equal(two.progressIntervalMs, 10_000);
+    const three = shedSettings(3, base);
+    assert.equal(three.progressIntervalMs, 40_000);
+    assert.equal(three.metricWindowMs, 120_000, 'no window configured: the collection interval × 4');
+    assert.equal(three.resourceIntervalMs, 30_000);
+    assert.equal(shedSettings(3, { ...base, metricWindowMs: 60_000 }).metricWindowMs, 240_000);
+    assert.equal(shedSettings(4, base).resourceIntervalMs, 120_000);
+    assert.match(shedSettings(4, base).description, /DEBUG kept ×0.01, INFO ×0.1/);
+    assert.equal(shedSettings(0, base).description, 'everything restored');
   });
 });

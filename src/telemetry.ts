@@ -201,14 +201,6 @@ export class Telemetry {
     if (otlp) logProcessors.push(otlp.logProcessor);
     const logPipeline = new LogPipeline(logProcessors);
     this.logPipeline = logPipeline;
-    this.selfCost = new SelfCost(this.ownWork());
-    const budgetWindow = this.selfCost.window();
-    this.overheadBudget = new OverheadBudget({
-      budgetPercent: settings.monitoring.overhead_budget_percent,
-      checkIntervalMs: settings.monitoring.overhead_check_interval * 1000,
-      measurePercent: () => budgetWindow.next().cpuOverheadPercent,
-      apply: (step, measured, budget) => this.applyShedStep(step, measured, budget),
-    });
     this.loggerProvider = createLoggerProvider(this.resource, [logPipeline]);
     this.loggers = bindGlobalLogging({
       level: settings.logging.level,
@@ -221,6 +213,15 @@ export class Telemetry {
         level: settings.logging.console.level,
       },
       isDisabled: settings.disabled ? () => true : undefined,
+    });
+    // pipetel's own cost: reads the loggers, so it comes after them.
+    this.selfCost = new SelfCost(this.ownWork());
+    const budgetWindow = this.selfCost.window();
+    this.overheadBudget = new OverheadBudget({
+      budgetPercent: settings.monitoring.overhead_budget_percent,
+      checkIntervalMs: settings.monitoring.overhead_check_interval * 1000,
+      measurePercent: () => budgetWindow.next().cpuOverheadPercent,
+      apply: (step, measured, budget) => this.applyShedStep(step, measured, budget),
     });
     config.onChange((path, value) => {
       if (path === 'logging.level') this.loggers.setLevel(value as never);
@@ -431,6 +432,7 @@ export class Telemetry {
       s ? s.queued + s.exported + s.dropped + s.spooled + s.failed : 0;
     return {
       logRecords: () => this.logPipeline.records,
+      loggerCalls: () => this.loggers.callTiming(),
       metricCalls: () => this.meterTally.calls,
       stages: () => this.stagesRun,
       spans: () => total(this.spanProcessor?.exporter.stats()),

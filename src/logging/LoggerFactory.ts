@@ -91,6 +91,11 @@ export class LoggerFactory {
     return { sampledOut, sanitized, redacted };
   }
 
+  /** Log calls past the level check, and the measured time of a sample of them (SelfCost). */
+  callTiming(): { calls: number; timedCalls: number; timedMs: number } {
+    return { ...this.core.timing };
+  }
+
   /** Writes buffered console lines now (the sink has its own flushing). */
   flush(): void {
     this.core.flush();

@@ -1,8 +1,9 @@
 // "Monitoring the monitors", turned on pipetel itself (the seed's MonitoringProfiler): an estimate
 // of the CPU time pipetel spends in the process and of the bytes its buffers hold. The CPU figure
-// is the call side (counts × per-call cost measured by benchmarks/hotpath.ts and stage.ts) plus
-// the work pipetel times on the event loop (encoding rows); the share is that over the rest of the
-// process's CPU time in the same window, comparable with the overhead benchmark's CPU figure.
+// is the call side — log calls from a timed sample of them, the cheap calls as counts × per-call
+// cost measured by benchmarks/hotpath.ts and stage.ts — plus the work pipetel times on the event
+// loop (encoding rows); the share is that over the rest of the process's CPU time in the same
+// window, comparable with the overhead benchmark's CPU figure.
 
 /** Per-call CPU cost in ns, as measured by `npm run bench` on the 2-core reference machine. */
 export const CALL_COST_NS = {
@@ -21,7 +22,10 @@ export const RECORD_BYTES = { log: 240, span: 1_200, metric: 400 } as const;
 
 /** What pipetel has done so far, as running totals; each source is read, never reset. */
 export interface OwnWork {
+  /** Records that entered the log pipeline, from pipetel's loggers and the OTel Logs API. */
   logRecords(): number;
+  /** pipetel's logger calls past the level check, and the measured time of a sample of them. */
+  loggerCalls(): { calls: number; timedCalls: number; timedMs: number };
   metricCalls(): number;
   stages(): number;
   spans(): number;
@@ -90,12 +94,20 @@ export class SelfCost {
   /** pipetel's estimated CPU time since it started, ms. */
   ownCpuMs(): number {
     const w = this.work;
+    const logger = w.loggerCalls();
+    // Logger calls: their sampled time scaled to all calls (cold call sites cost tens of times the
+    // hot-loop figure, so a constant would be far off); records from the OTel Logs API: the constant.
+    const loggerMs =
+      logger.timedCalls > 0
+        ? (logger.timedMs * logger.calls) / logger.timedCalls
+        : (logger.calls * CALL_COST_NS.logRecord) / 1e6;
+    const apiRecords = Math.max(0, w.logRecords() - logger.calls);
     const callNs =
-      w.logRecords() * CALL_COST_NS.logRecord +
+      apiRecords * CALL_COST_NS.logRecord +
       w.metricCalls() * CALL_COST_NS.metricCall +
       w.stages() * CALL_COST_NS.stage +
       Math.max(0, w.spans() - w.stages()) * CALL_COST_NS.span;
-    return callNs / 1e6 + w.timedWorkMs();
+    return loggerMs + callNs / 1e6 + w.timedWorkMs();
   }
 
   bufferBytes(): number {
@@ -120,7 +132,8 @@ export class SelfCost {
 
 function report(start: Reading, end: Reading, bufferBytes: number): ProfileReport {
   const processCpuMs = (end.cpuUs.user - start.cpuUs.user + end.cpuUs.system - start.cpuUs.system) / 1000;
-  const ownCpuMs = Math.min(end.ownMs - start.ownMs, processCpuMs);
+  // Scaling a sample can dip by a hair when a cheap call is timed: never below zero.
+  const ownCpuMs = Math.max(0, Math.min(end.ownMs - start.ownMs, processCpuMs));
   const windowMs = end.at - start.at;
   // The rest of the process: its CPU time, or the window's wall time when that is longer (a
   // pipeline waiting on I/O is not "overheaded" by pipetel using a sliver of an otherwise idle

@@ -24,6 +24,7 @@ import {
   type Measurement,
   median,
   runInterleaved,
+  sdkEmitLoop,
 } from './lib.js';
 import { isQuick, printChildResult, type SummarizedResult } from './run.js';
 
@@ -137,15 +138,7 @@ export async function run(): Promise<SummarizedResult> {
     {
       name: 'OTel SDK logger.emit, body + attributes (no-op processor)',
       side: 'anchor',
-      loop: (ops) => {
-        for (let i = 0; i < ops; i++)
-          otelLogger.emit({
-            severityNumber: 9,
-            severityText: 'INFO',
-            body: `processed ${i} rows`,
-            attributes: { source: 's3://bucket/x', batch: 7 },
-          });
-      },
+      loop: sdkEmitLoop(otelLogger),
       runs: [],
     },
     {

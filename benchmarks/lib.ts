@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { resolve } from 'node:path';
 import type { HrTime } from '@opentelemetry/api';
+import type { Logger } from '@opentelemetry/api-logs';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import pg from 'pg';
@@ -227,4 +228,20 @@ export async function runInterleaved(
     }
     process.stderr.write(`  round ${round + 1}/${options.rounds} done\n`);
   }
+}
+
+/**
+ * The log anchor of SPEC §8: the OTel SDK's logger.emit with the fields pipetel's
+ * log.info('processed %d rows', i, { source, batch }) produces (the Logs API has no printf).
+ */
+export function sdkEmitLoop(logger: Pick<Logger, 'emit'>): (ops: number) => void {
+  return (ops) => {
+    for (let i = 0; i < ops; i++)
+      logger.emit({
+        severityNumber: 9,
+        severityText: 'INFO',
+        body: `processed ${i} rows`,
+        attributes: { source: 's3://bucket/x', batch: 7 },
+      });
+  };
 }

@@ -20,6 +20,7 @@ import {
   type Measurement,
   median,
   runInterleaved,
+  sdkEmitLoop,
 } from './lib.js';
 import { isQuick, printChildResult, type SummarizedResult } from './run.js';
 
@@ -138,15 +139,7 @@ function anchorScenarios(): LoopScenario[] {
     {
       name: 'OTel SDK logger.emit, body + attributes (discarding processor)',
       side: 'anchor',
-      loop: (ops) => {
-        for (let i = 0; i < ops; i++)
-          otelLogger.emit({
-            severityNumber: 9,
-            severityText: 'INFO',
-            body: `processed ${i} rows`,
-            attributes: { source: 's3://bucket/x', batch: 7 },
-          });
-      },
+      loop: sdkEmitLoop(otelLogger),
       runs: [],
     },
     {

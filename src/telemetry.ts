@@ -315,6 +315,8 @@ export class Telemetry {
    * the pipetel.overhead.shed_step metric, and the experiment row's attributes.
    */
   private applyShedStep(step: number, measuredPercent: number, budgetPercent: number): void {
+    // After shutdown (e.g. config.set of the budget) nothing may restart a timer of ours.
+    if (this.shutdownPromise) return;
     const { logging, monitoring } = this.config.values;
     const shed = shedSettings(step, {
       sampling: logging.sampling,

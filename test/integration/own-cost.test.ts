@@ -106,7 +106,7 @@ describe("pipetel's own cost", () => {
     let debugEmitted = 0;
     let warningsEmitted = 0;
     let x = 0;
-    const until = Date.now() + 1500;
+    const until = Date.now() + 2500;
     try {
       while (Date.now() < until) {
         for (let i = 0; i < 200; i++) {
@@ -136,7 +136,7 @@ describe("pipetel's own cost", () => {
       "SELECT attributes FROM pipeline_experiments WHERE experiment_id = 'exp-overhead-budget'",
     );
     // Two checks over budget per step, 0.1 s apart: every step, down to the slower resource
-    // sampling, is applied within the 1.5 s of load.
+    // sampling, is applied within the 2.5 s of load, with room for a slow machine.
     assert.equal(
       experiment.attributes['pipetel.overhead.max_shed_step'],
       4,

@@ -20,13 +20,21 @@ import type {
 } from '@opentelemetry/api';
 import { isMonitoringDisabled, monitoringMayBeDisabled } from '../pipeline/context.js';
 import { SeriesCache, type SeriesCell } from './SeriesCache.js';
-import { isIntegerInstrument, type SeriesSource, seriesSourceOf } from './sdkMetricCells.js';
+import {
+  type ActiveSeries,
+  isIntegerInstrument,
+  type SeriesSource,
+  seriesSourceOf,
+} from './sdkMetricCells.js';
 
 /** Direct recording into the SDK's accumulations of one instrument. */
 export class DirectSeries {
   private readonly cache = new SeriesCache();
   /** The cell the last declined cell() looked up, for learn() after the SDK call. */
   private pending: SeriesCell | undefined = undefined;
+  /** The SDK's active map as last seen, and a number that changes with it (each collection). */
+  private series: ActiveSeries | undefined = undefined;
+  private generation = 0;
 
   constructor(
     private readonly source: SeriesSource,
@@ -42,7 +50,7 @@ export class DirectSeries {
     if (typeof value !== 'number' || (this.integerOnly && !Number.isInteger(value))) return undefined;
     const cell = this.cache.cellFor(attributes);
     if (cell === undefined) return undefined;
-    if (cell.series === this.source._activeCollectionStorage) return cell;
+    if (cell.generation === this.currentGeneration()) return cell;
     this.pending = cell;
     return undefined;
   }
@@ -52,12 +60,21 @@ export class DirectSeries {
     const cell = this.pending;
     if (cell === undefined) return;
     this.pending = undefined;
-    const series = this.source._activeCollectionStorage;
-    const accumulation = series.get(attributes ?? {});
+    const generation = this.currentGeneration();
+    const accumulation = this.series!.get(attributes ?? {});
     // None when the SDK put the point in its overflow series: keep using the SDK path then.
     if (accumulation === undefined) return;
-    cell.series = series;
+    cell.generation = generation;
     cell.accumulation = accumulation;
+  }
+
+  private currentGeneration(): number {
+    const series = this.source._activeCollectionStorage;
+    if (series !== this.series) {
+      this.series = series;
+      this.generation++;
+    }
+    return this.generation;
   }
 }
 

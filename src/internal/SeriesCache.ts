@@ -6,11 +6,14 @@
 // what the SDK resolved with its canonical hash.
 
 import type { Attributes } from '@opentelemetry/api';
-import type { Accumulation, ActiveSeries } from './sdkMetricCells.js';
+import type { Accumulation } from './sdkMetricCells.js';
 
-/** One attribute set's cached SDK accumulation, valid while `series` is the SDK's active map. */
+/**
+ * One attribute set's cached SDK accumulation, valid while `generation` is its instrument's current
+ * one (a number, not the SDK's map itself: a cell left unused must not keep a whole old map alive).
+ */
 export class SeriesCell {
-  series: ActiveSeries | undefined = undefined;
+  generation = -1;
   accumulation: Accumulation | undefined = undefined;
 }
 

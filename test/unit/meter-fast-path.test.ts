@@ -5,6 +5,8 @@
 
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { type Attributes, context, type Meter, ValueType } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import {
@@ -193,5 +195,23 @@ describe('PipetelMeterProvider: the direct path exports what the SDK exports', (
     const { resourceMetrics } = await reader.collect();
     const point = resourceMetrics.scopeMetrics[0]!.metrics[0]!.dataPoints[0]!;
     assert.equal(point.value, 1);
+  });
+
+  it("a quiet series does not keep an old collection's map alive", async () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const reader = new ManualReader();
+    const sdkProvider = new MeterProvider({ readers: [reader] });
+    const counter = new PipetelMeterProvider(sdkProvider).getMeter('m').createCounter('c');
+    counter.add(1, { stage: 'a' });
+    counter.add(1, { stage: 'a' }); // served by the cell, which now knows the active map
+    const source = seriesSourceOf((counter as unknown as { sdk: object }).sdk)!;
+    const before = new WeakRef(source._activeCollectionStorage as object);
+    await reader.collect(); // the SDK swaps in a fresh map; series a stays quiet from here
+    counter.add(1, { stage: 'b' }); // the instrument moves on to the new map
+    counter.add(1, { stage: 'b' });
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+    assert.equal(before.deref(), undefined, 'the map of the collected interval was freed');
   });
 });

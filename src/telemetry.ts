@@ -330,8 +330,10 @@ export class Telemetry {
     this.mainMetricExporter?.setAggregationWindowMs(shed.metricWindowMs);
     this.setHostIntervalMs?.(shed.resourceIntervalMs);
     this.warn(
-      `overhead budget: pipetel's estimated CPU share ${measuredPercent.toFixed(2)} % (budget ${budgetPercent} %); ` +
-        `shedding step ${step} of ${SHED_STEPS.length - 1}: ${shed.description}`,
+      Number.isNaN(budgetPercent)
+        ? 'overhead budget turned off: everything restored'
+        : `overhead budget: pipetel's estimated CPU share ${measuredPercent.toFixed(2)} % (budget ${budgetPercent} %); ` +
+            `shedding step ${step} of ${SHED_STEPS.length - 1}: ${shed.description}`,
     );
     void this.experiments
       ?.mergeAttributes(this.experimentId, {

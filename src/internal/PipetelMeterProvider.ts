@@ -78,6 +78,15 @@ export class DirectSeries {
   }
 }
 
+/**
+ * Whether monitoring is disabled for this call. The SDK ignores a sync instrument's context
+ * argument, so a caller may pass anything there (null, {}): only a real Context is read, anything
+ * else means the active one.
+ */
+function disabledIn(ctx: Context | undefined): boolean {
+  return isMonitoringDisabled(typeof ctx?.getValue === 'function' ? ctx : undefined);
+}
+
 /** Synchronous instrument calls so far, for pipetel's estimate of its own cost. */
 export interface CallTally {
   calls: number;
@@ -101,7 +110,7 @@ class PipetelCounter implements Counter {
   }
 
   add(value: number, attributes?: Attributes, ctx?: Context): void {
-    if (monitoringMayBeDisabled() && isMonitoringDisabled(ctx)) return;
+    if (monitoringMayBeDisabled() && disabledIn(ctx)) return;
     this.tally.calls++;
     const direct = this.direct;
     if (direct === undefined) {
@@ -130,7 +139,7 @@ class PipetelUpDownCounter implements UpDownCounter {
   }
 
   add(value: number, attributes?: Attributes, ctx?: Context): void {
-    if (monitoringMayBeDisabled() && isMonitoringDisabled(ctx)) return;
+    if (monitoringMayBeDisabled() && disabledIn(ctx)) return;
     this.tally.calls++;
     const direct = this.direct;
     if (direct === undefined) {
@@ -158,7 +167,7 @@ class PipetelHistogram implements Histogram {
   }
 
   record(value: number, attributes?: Attributes, ctx?: Context): void {
-    if (monitoringMayBeDisabled() && isMonitoringDisabled(ctx)) return;
+    if (monitoringMayBeDisabled() && disabledIn(ctx)) return;
     this.tally.calls++;
     const direct = this.direct;
     if (direct === undefined) {
@@ -186,7 +195,7 @@ class PipetelGauge implements Gauge {
   }
 
   record(value: number, attributes?: Attributes, ctx?: Context): void {
-    if (monitoringMayBeDisabled() && isMonitoringDisabled(ctx)) return;
+    if (monitoringMayBeDisabled() && disabledIn(ctx)) return;
     this.tally.calls++;
     const direct = this.direct;
     if (direct === undefined) {

@@ -79,7 +79,13 @@ export class OverheadBudget {
   /** A new budget (config.set); null restores everything and stops shedding. */
   setBudget(budgetPercent: number | null): void {
     this.budget = budgetPercent;
-    if (budgetPercent === null && this.stepIndex > 0) this.moveTo(0, 0, 0);
+    // A new budget starts its judgement afresh: checks counted against the old one do not carry.
+    this.overChecks = 0;
+    this.calmChecks = 0;
+    this.calmNeeded = CALM_CHECKS_TO_RESTORE;
+    this.restoredOnce = false;
+    // NaN budget: the apply callback reports a restore because the budget was turned off.
+    if (budgetPercent === null && this.stepIndex > 0) this.moveTo(0, 0, Number.NaN);
   }
 
   /** One check: shed a step after checks in a row over budget, restore one after calm checks under half of it. */

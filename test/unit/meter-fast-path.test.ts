@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { type Attributes, context, type Meter, ValueType } from '@opentelemetry/api';
+import { type Attributes, type Context, context, type Meter, ValueType } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import {
   AggregationTemporality,
@@ -213,5 +213,39 @@ describe('PipetelMeterProvider: the direct path exports what the SDK exports', (
     await new Promise((resolve) => setImmediate(resolve));
     gc();
     assert.equal(before.deref(), undefined, 'the map of the collected interval was freed');
+  });
+
+  it('inherited keys are not attributes: an object with a prototype, or keys added to Object.prototype', async () => {
+    const inherited: Op[] = [
+      { kind: 'counter', value: 1, attributes: Object.create({ stage: 'x' }) as Attributes },
+      { kind: 'counter', value: 1, attributes: { stage: 'x' } },
+      { kind: 'counter', value: 1, attributes: Object.create({ stage: 'x' }) as Attributes },
+    ];
+    const first = await replay(inherited);
+    assert.deepEqual(first.ours, first.plain);
+    const polluted = Object.prototype as Record<string, unknown>;
+    polluted.tenant = 'acme';
+    try {
+      const second = await replay([
+        { kind: 'counter', value: 1, attributes: {} },
+        { kind: 'counter', value: 1, attributes: { tenant: 'acme' } },
+        { kind: 'counter', value: 1, attributes: {} },
+      ]);
+      assert.deepEqual(second.ours, second.plain);
+    } finally {
+      delete polluted.tenant;
+    }
+  });
+
+  it('a context argument that is not a Context (null, {}) is ignored as the SDK ignores it, never thrown on', async () => {
+    withMonitoringDisabledContext(context.active()); // from now on every call checks its context
+    const reader = new ManualReader();
+    const counter = new PipetelMeterProvider(new MeterProvider({ readers: [reader] }))
+      .getMeter('m')
+      .createCounter('c');
+    counter.add(1, { a: 'x' }, null as unknown as Context);
+    counter.add(1, { a: 'x' }, {} as Context);
+    const { resourceMetrics } = await reader.collect();
+    assert.equal(resourceMetrics.scopeMetrics[0]!.metrics[0]!.dataPoints[0]!.value, 2);
   });
 });

@@ -95,4 +95,15 @@ describe('OverheadBudget', () => {
     assert.match(shedSettings(4, base).description, /DEBUG kept ×0.01, INFO ×0.1/);
     assert.equal(shedSettings(0, base).description, 'everything restored');
   });
+
+  it('a new budget judges afresh: checks counted against the old one do not carry over', () => {
+    const { budget, applied } = budgetWith([5, 5, 5]);
+    budget.check(); // one over-budget check
+    budget.setBudget(null);
+    budget.setBudget(2);
+    budget.check(); // one more over budget: not yet two in a row under this budget
+    assert.deepEqual(applied, []);
+    budget.check();
+    assert.deepEqual(applied, [1]);
+  });
 });

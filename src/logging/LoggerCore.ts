@@ -96,6 +96,8 @@ const SEVERITY_TEXT: string[] = Array.from({ length: MAX_SEVERITY + 1 }, (_, sev
 
 /** One log call in this many is timed; a power of two. */
 const TIMED_EVERY = 16;
+/** A timed log call counts at most this long: cold calls measure 10–60 µs, preemption ms. */
+const MAX_TIMED_CALL_MS = 0.5;
 
 export class LoggerCore {
   /** Lowest severity anything listens to (sink or console): the first check of every call. */
@@ -218,7 +220,9 @@ export class LoggerCore {
     }
     const started = performance.now();
     this.writeRecord(origin, bindings, severity, msg, args, error, attrs);
-    this.timing.timedMs += performance.now() - started;
+    // A wall-clock sample also catches the thread being preempted (milliseconds on a loaded
+    // machine), which the ×16 scaling would blow up: no log call is counted above the cap.
+    this.timing.timedMs += Math.min(performance.now() - started, MAX_TIMED_CALL_MS);
     this.timing.timedCalls++;
   }
 

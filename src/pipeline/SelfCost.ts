@@ -38,7 +38,7 @@ export interface OwnWork {
 export interface ProfileReport {
   /**
    * pipetel's estimated CPU time over the rest of the process's CPU time (or over the window's
-   * wall time, when the process was mostly waiting), in %.
+   * wall time, when the process was mostly waiting), in %; at most 10,000 %.
    */
   cpuOverheadPercent: number;
   /** Bytes held by pipetel's buffers now, in MiB. */
@@ -138,7 +138,10 @@ function report(start: Reading, end: Reading, bufferBytes: number): ProfileRepor
   // The rest of the process: its CPU time, or the window's wall time when that is longer (a
   // pipeline waiting on I/O is not "overheaded" by pipetel using a sliver of an otherwise idle
   // core). For a CPU-bound single-threaded pipeline the two are the same.
-  const rest = Math.max(processCpuMs, windowMs) - ownCpuMs;
+  const total = Math.max(processCpuMs, windowMs);
+  // When the estimate covers (nearly) the whole window the share is huge, not zero: the rest is
+  // floored at 1 % of the window, so the share reads at most 10,000 %.
+  const rest = Math.max(total - ownCpuMs, total * 0.01);
   return {
     cpuOverheadPercent: rest > 0 ? (ownCpuMs / rest) * 100 : 0,
     memoryOverheadMb: bufferBytes / 2 ** 20,

@@ -1,0 +1,64 @@
+// pipetel's estimate of its own cost: a window whose estimate covers the whole process reads as a
+// large share (never 0), and a sampled log call that was preempted counts at most the cap.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { LoggerFactory } from '../../src/logging/index.js';
+import { type OwnWork, SelfCost } from '../../src/pipeline/SelfCost.js';
+
+function spin(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    /* busy */
+  }
+}
+
+function work(overrides: Partial<OwnWork> = {}): OwnWork {
+  return {
+    logRecords: () => 0,
+    loggerCalls: () => ({ calls: 0, timedCalls: 0, timedMs: 0 }),
+    metricCalls: () => 0,
+    stages: () => 0,
+    spans: () => 0,
+    timedWorkMs: () => 0,
+    buffered: () => ({ logs: 0, spans: 0, metrics: 0 }),
+    ...overrides,
+  };
+}
+
+describe('SelfCost', () => {
+  it('an estimate covering the whole window reads as a large share, not zero', () => {
+    let encodingMs = 0;
+    const cost = new SelfCost(work({ timedWorkMs: () => encodingMs }));
+    const window = cost.window();
+    spin(20);
+    encodingMs += 1_000; // more than the window: pipetel "was" the whole process
+    const report = window.next();
+    assert.ok(report.ownCpuMs <= report.processCpuMs, 'own time is capped at the process time');
+    assert.ok(report.cpuOverheadPercent >= 100, `share ${report.cpuOverheadPercent} %`);
+    assert.ok(Number.isFinite(report.cpuOverheadPercent));
+  });
+
+  it('an idle window with nothing done by pipetel reads 0 %', () => {
+    const cost = new SelfCost(work());
+    const window = cost.window();
+    spin(5);
+    assert.equal(window.next().cpuOverheadPercent, 0);
+  });
+
+  it('a timed log call counts at most the cap, however long the thread was away', () => {
+    const slowSink = { emit: () => spin(5) };
+    const factory = new LoggerFactory({
+      level: 'INFO',
+      sink: slowSink,
+      resource: resourceFromAttributes({}),
+    });
+    const log = factory.getLogger('t');
+    for (let i = 0; i < 16; i++) log.info('x');
+    const timing = factory.callTiming();
+    assert.equal(timing.calls, 16);
+    assert.equal(timing.timedCalls, 1);
+    assert.ok(timing.timedMs <= 0.5, `timed ${timing.timedMs} ms`);
+  });
+});

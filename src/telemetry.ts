@@ -435,7 +435,7 @@ export class Telemetry {
     const total = (s: DeliveryStats | undefined) =>
       s ? s.queued + s.exported + s.dropped + s.spooled + s.failed : 0;
     return {
-      logRecords: () => this.logPipeline.records,
+      apiLogRecords: () => this.logPipeline.apiRecords,
       loggerCalls: () => this.loggers.callTiming(),
       metricCalls: () => this.meterTally.calls,
       stages: () => this.stagesRun,

@@ -10,14 +10,17 @@ import type { LogRecordSink, PipetelLogRecord } from '../logging/types.js';
 import { isMonitoringDisabled, stageOf } from '../pipeline/context.js';
 
 export class LogPipeline implements LogRecordProcessor, LogRecordSink {
-  /** Records that entered the pipeline, for pipetel's estimate of its own cost. */
-  records = 0;
+  /**
+   * Records that came in through the OTel Logs API, for pipetel's estimate of its own cost
+   * (pipetel's own loggers time a sample of their calls instead).
+   */
+  apiRecords = 0;
 
   constructor(private readonly processors: LogRecordProcessor[]) {}
 
   onEmit(record: SdkLogRecord, ctx?: Context): void {
     if (ctx && isMonitoringDisabled(ctx)) return;
-    this.records++;
+    this.apiRecords++;
     const stage = ctx && stageOf(ctx);
     if (stage && record.attributes[STAGE_ATTRIBUTE] === undefined)
       record.setAttribute(STAGE_ATTRIBUTE, stage);
@@ -25,7 +28,6 @@ export class LogPipeline implements LogRecordProcessor, LogRecordSink {
   }
 
   emit(record: PipetelLogRecord): void {
-    this.records++;
     for (const processor of this.processors) processor.onEmit(record as unknown as SdkLogRecord);
   }
 

@@ -22,8 +22,8 @@ export const RECORD_BYTES = { log: 240, span: 1_200, metric: 400 } as const;
 
 /** What pipetel has done so far, as running totals; each source is read, never reset. */
 export interface OwnWork {
-  /** Records that entered the log pipeline, from pipetel's loggers and the OTel Logs API. */
-  logRecords(): number;
+  /** Records that came in through the OTel Logs API (not pipetel's loggers). */
+  apiLogRecords(): number;
   /** pipetel's logger calls past the level check, and the measured time of a sample of them. */
   loggerCalls(): { calls: number; timedCalls: number; timedMs: number };
   metricCalls(): number;
@@ -101,9 +101,8 @@ export class SelfCost {
       logger.timedCalls > 0
         ? (logger.timedMs * logger.calls) / logger.timedCalls
         : (logger.calls * CALL_COST_NS.logRecord) / 1e6;
-    const apiRecords = Math.max(0, w.logRecords() - logger.calls);
     const callNs =
-      apiRecords * CALL_COST_NS.logRecord +
+      w.apiLogRecords() * CALL_COST_NS.logRecord +
       w.metricCalls() * CALL_COST_NS.metricCall +
       w.stages() * CALL_COST_NS.stage +
       Math.max(0, w.spans() - w.stages()) * CALL_COST_NS.span;

@@ -16,7 +16,7 @@ function spin(ms: number): void {
 
 function work(overrides: Partial<OwnWork> = {}): OwnWork {
   return {
-    logRecords: () => 0,
+    apiLogRecords: () => 0,
     loggerCalls: () => ({ calls: 0, timedCalls: 0, timedMs: 0 }),
     metricCalls: () => 0,
     stages: () => 0,

@@ -25,6 +25,7 @@ import {
   median,
   runInterleaved,
   sdkEmitLoop,
+  toMeasurements,
 } from './lib.js';
 import { isQuick, printChildResult, type SummarizedResult } from './run.js';
 
@@ -165,13 +166,7 @@ export async function run(): Promise<SummarizedResult> {
   await plain.shutdown();
   await database.drop();
 
-  const measurements: Measurement[] = scenarios.map((s) => ({
-    name: s.name,
-    side: s.side,
-    unit: 'ns/call',
-    median: median(s.runs),
-    runs: s.runs,
-  }));
+  const measurements: Measurement[] = toMeasurements(scenarios);
   const find = (prefix: string) => measurements.find((m) => m.name.startsWith(prefix))!;
   const ours = (what: string) => find(`pipetel (registered, metrics.getMeter) ${what}`);
   const sdk = (what: string) => find(`OTel SDK MeterProvider with a reader ${what}`);

@@ -245,3 +245,16 @@ export function sdkEmitLoop(logger: Pick<Logger, 'emit'>): (ops: number) => void
       });
   };
 }
+
+/** Scenario runs as result measurements: median ns per call of each. */
+export function toMeasurements(
+  scenarios: Array<{ name: string; side: 'pipetel' | 'anchor'; runs: number[] }>,
+): Measurement[] {
+  return scenarios.map((s) => ({
+    name: s.name,
+    side: s.side,
+    unit: 'ns/call',
+    median: median(s.runs),
+    runs: s.runs,
+  }));
+}

@@ -21,6 +21,7 @@ import {
   median,
   runInterleaved,
   sdkEmitLoop,
+  toMeasurements,
 } from './lib.js';
 import { isQuick, printChildResult, type SummarizedResult } from './run.js';
 
@@ -294,13 +295,7 @@ export async function run(): Promise<SummarizedResult> {
   context.disable();
   await closePino();
 
-  const measurements: Measurement[] = [...scenarios, ...cold].map((s) => ({
-    name: s.name,
-    side: s.side,
-    unit: 'ns/call',
-    median: median(s.runs),
-    runs: s.runs,
-  }));
+  const measurements: Measurement[] = toMeasurements([...scenarios, ...cold]);
   const byName = (prefix: string) => measurements.find((m) => m.name.startsWith(prefix))!;
   const enabled = byName('pipetel log.info, printf');
   const below = byName('pipetel log.debug below');

@@ -11,7 +11,7 @@ import { loadConfig } from '../src/config/index.js';
 import { createTracerProvider } from '../src/internal/otelSdk.js';
 import { measureStage } from '../src/pipeline/StageResources.js';
 import { Telemetry } from '../src/telemetry.js';
-import { environment, type Measurement, median } from './lib.js';
+import { environment, type Measurement, median, toMeasurements } from './lib.js';
 import { isQuick, printChildResult, type SummarizedResult } from './run.js';
 
 const ROUNDS = isQuick() ? 3 : 7;
@@ -117,13 +117,7 @@ export async function run(): Promise<SummarizedResult> {
   await tel.shutdown();
   void lastSpan;
 
-  const measurements: Measurement[] = scenarios.map((s) => ({
-    name: s.name,
-    side: s.side,
-    unit: 'ns/call',
-    median: median(s.runs),
-    runs: s.runs,
-  }));
+  const measurements: Measurement[] = toMeasurements(scenarios);
   const [ours, raw, resources] = measurements as [Measurement, Measurement, Measurement];
   const ratio = ours.median / raw.median;
   return {

@@ -9,6 +9,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { LoggerProvider, type LogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import pino from 'pino';
+import { TelemetryPolicy } from '../exporters/policy/index.js';
 import { LogPipeline } from '../src/internal/LogPipeline.js';
 import { type Logger, LoggerFactory } from '../src/logging/index.js';
 import type { PipetelLogRecord } from '../src/logging/types.js';
@@ -57,7 +58,7 @@ function pipetelScenarios(): LoopScenario[] {
   // What register() installs: the LogPipeline in front of the processors (here one discarding one).
   const viaPipeline = new LoggerFactory({
     level: 'INFO',
-    sink: new LogPipeline([discardingProcessor]),
+    sink: new LogPipeline(new TelemetryPolicy(), [discardingProcessor]),
     resource,
   }).getLogger('bench.extract');
   // A realistic call site: inside an active span and a stage, both carried by the ALS context.

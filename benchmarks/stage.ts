@@ -11,7 +11,7 @@ import { loadConfig } from '../src/config/index.js';
 import { createTracerProvider } from '../src/internal/otelSdk.js';
 import { measureStage } from '../src/pipeline/StageResources.js';
 import { Telemetry } from '../src/telemetry.js';
-import { environment, type Measurement, median, toMeasurements } from './lib.js';
+import { environment, type Measurement, toMeasurements } from './lib.js';
 import { isQuick, printChildResult, type SummarizedResult } from './run.js';
 
 const ROUNDS = isQuick() ? 3 : 7;

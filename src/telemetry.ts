@@ -22,11 +22,11 @@ import { RateLimitedWarning, stderrWarning } from '../exporters/delivery/RateLim
 import { Spool, spoolDirectory } from '../exporters/delivery/Spool.js';
 import type { DeliveryStats } from '../exporters/delivery/types.js';
 import { FileLogRecordProcessor } from '../exporters/file/index.js';
+import { PolicyMetricExporter, PolicySpanProcessor, TelemetryPolicy } from '../exporters/policy/index.js';
 import type { PostgresExporterOptions } from '../exporters/postgres/PostgresDelivery.js';
 import { PostgresLogRecordProcessor } from '../exporters/postgres/PostgresLogRecordExporter.js';
 import { PostgresMetricExporter } from '../exporters/postgres/PostgresMetricExporter.js';
 import { PostgresSpanProcessor } from '../exporters/postgres/PostgresSpanExporter.js';
-import { REDACTED, SecretKeyMatcher } from '../exporters/postgres/redaction.js';
 import { EXPERIMENT_ID_ATTRIBUTE, STAGE_ATTRIBUTE } from '../exporters/postgres/resourceInfo.js';
 import type { Config } from './config/index.js';
 import { ensureEmbeddedPostgres } from './db/embedded.js';
@@ -88,6 +88,8 @@ export class Telemetry {
   readonly ready: Promise<void>;
 
   private readonly resource: Resource;
+  /** Secrets and limits, applied once in front of every sink (PostgreSQL, file, OTLP). */
+  private readonly policy: TelemetryPolicy;
   private readonly pool: pg.Pool | undefined;
   private readonly experiments: ExperimentStore | undefined;
   private readonly tracer: Tracer;
@@ -130,12 +132,17 @@ export class Telemetry {
     this.config = config;
     const settings = config.values;
     this.experimentId = settings.experiment_id ?? generateExperimentId(settings.service_name);
-    this.resource = buildResource({
+    this.policy = new TelemetryPolicy({
+      redactKeys: settings.redaction.enabled ? settings.redaction.keys : [],
+    });
+    // Redacted here, so no sink — nor the experiment row — ever sees a secret resource attribute.
+    const resource = buildResource({
       ...attributes,
       'service.name': settings.service_name,
       [EXPERIMENT_ID_ATTRIBUTE]: this.experimentId,
       'process.pid': process.pid,
     });
+    this.resource = this.policy.resource(resource);
     // OTEL_SDK_DISABLED=true: nothing is recorded anywhere and nothing is installed.
     const monitoring = settings.monitoring.enabled && !settings.disabled;
     const logsToDatabase = settings.logging.database.enabled && !settings.disabled;
@@ -195,11 +202,12 @@ export class Telemetry {
         experimentId: this.experimentId,
         shutdownTimeoutMs: settings.shutdown.timeout * 1000,
         warn: (message) => this.warn(message),
+        policy: 'upstream',
       });
       logProcessors.push(this.fileProcessor);
     }
     if (otlp) logProcessors.push(otlp.logProcessor);
-    const logPipeline = new LogPipeline(logProcessors);
+    const logPipeline = new LogPipeline(this.policy, logProcessors);
     this.logPipeline = logPipeline;
     this.loggerProvider = createLoggerProvider(this.resource, [logPipeline]);
     this.loggers = bindGlobalLogging({
@@ -207,7 +215,7 @@ export class Telemetry {
       sampling: settings.logging.sampling,
       sink: logPipeline,
       resource: this.resource,
-      redactKeys: settings.redaction.enabled ? settings.redaction.keys : [],
+      policy: this.policy,
       console: {
         enabled: resolveConsoleEnabled(settings.logging.console.enabled),
         level: settings.logging.console.level,
@@ -237,7 +245,9 @@ export class Telemetry {
         spanProcessors.push(this.spanProcessor);
       }
       if (otlp) spanProcessors.push(otlp.spanProcessor);
-      this.tracerProvider = createTracerProvider(this.resource, spanProcessors);
+      this.tracerProvider = createTracerProvider(this.resource, [
+        new PolicySpanProcessor(this.policy, spanProcessors),
+      ]);
 
       const { aggregate_metrics, aggregation_window, metrics_interval } = settings.monitoring;
       const metricTargets = (aggregationWindowMs?: number): PushMetricExporter[] => {
@@ -255,7 +265,7 @@ export class Telemetry {
       this.baseMetricWindowMs = windowMs;
       this.meterProvider = createMeterProvider(
         this.resource,
-        new FanOutMetricExporter(metricTargets(windowMs)),
+        new PolicyMetricExporter(this.policy, new FanOutMetricExporter(metricTargets(windowMs))),
         metrics_interval * 1000,
       );
       this.mainMetricExporter = this.metricExporters[0];
@@ -269,7 +279,7 @@ export class Telemetry {
       if (settings.monitoring.enable_resource_tracking) {
         const host = startHostMetrics(
           this.resource,
-          new FanOutMetricExporter(metricTargets()),
+          new PolicyMetricExporter(this.policy, new FanOutMetricExporter(metricTargets())),
           settings.monitoring.resource_sample_interval * 1000,
         );
         this.hostMeterProvider = host.meterProvider;
@@ -549,17 +559,11 @@ export class Telemetry {
   }
 
   /**
-   * What the experiment row records about the run: the resource attributes (redacted like any
-   * attribute) and the script — not its arguments, which may carry credentials.
+   * What the experiment row records about the run: the resource attributes (already through the
+   * policy) and the script — not its arguments, which may carry credentials.
    */
   private experimentAttributes(): Record<string, unknown> {
-    const { enabled, keys } = this.config.values.redaction;
-    const matcher = new SecretKeyMatcher(enabled ? keys : []);
-    const attributes: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(this.resource.attributes)) {
-      attributes[key] = matcher.isSecret(key) ? REDACTED : value;
-    }
-    return { ...attributes, 'process.pid': process.pid, script: process.argv[1] ?? null };
+    return { ...this.resource.attributes, 'process.pid': process.pid, script: process.argv[1] ?? null };
   }
 
   private exporterOptions(pool: pg.Pool): PostgresExporterOptions {
@@ -573,7 +577,7 @@ export class Telemetry {
       maxQueueSize: s.logging.database.max_queue_size,
       concurrency: Math.max(1, Math.min(3, s.monitoring.database.connection_pool_size - 1)),
       usePreparedStatements: s.monitoring.database.use_prepared_statements,
-      redactKeys: s.redaction.enabled ? s.redaction.keys : [],
+      policy: 'upstream', // applied in front of every sink (this.policy)
       spill: this.spool,
       overflowToSpill: this.spool !== undefined,
       shutdownTimeoutMs: s.shutdown.timeout * 1000,

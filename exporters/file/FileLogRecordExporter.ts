@@ -14,6 +14,7 @@ import type {
 } from '@opentelemetry/sdk-logs';
 import { RateLimitedWarning, stderrWarning } from '../delivery/RateLimitedWarning.js';
 import type { DeliveryStats, WarningSink } from '../delivery/types.js';
+import { TelemetryPolicy } from '../policy/TelemetryPolicy.js';
 import { JsonLineEncoder } from './jsonLine.js';
 import { RotatingFile } from './RotatingFile.js';
 
@@ -37,6 +38,14 @@ export interface FileExporterOptions {
   /** How long shutdown() and forceFlush() may wait for the disk when called without a bound (default 10000). */
   shutdownTimeoutMs?: number;
   warn?: WarningSink;
+  /**
+   * Secrets and limits (see TelemetryPolicy), applied to each record before it is written; default
+   * a policy with `redactKeys`. 'upstream': records arrive through a front door that already
+   * applied one (pipetel's register()).
+   */
+  policy?: TelemetryPolicy | 'upstream';
+  /** For the default policy: redaction.keys (default DEFAULT_SECRET_KEYS; [] redacts nothing). */
+  redactKeys?: readonly string[];
 }
 
 /** A write starts without waiting for the timer once this much is buffered. */
@@ -46,6 +55,7 @@ const BYTES_PER_MB = 1024 * 1024;
 export class FileLogRecordExporter implements LogRecordExporter {
   readonly path: string;
   private readonly encoder: JsonLineEncoder;
+  private readonly policy: TelemetryPolicy | undefined;
   private readonly file: RotatingFile;
   private readonly timer: NodeJS.Timeout;
   private readonly warnings = new Map<string, RateLimitedWarning>();
@@ -77,6 +87,10 @@ export class FileLogRecordExporter implements LogRecordExporter {
       throw new RangeError('pipetel file exporter: backupCount must be a non-negative integer');
     this.path = options.path;
     this.encoder = new JsonLineEncoder(options.experimentId);
+    this.policy =
+      options.policy === 'upstream'
+        ? undefined
+        : (options.policy ?? new TelemetryPolicy({ redactKeys: options.redactKeys }));
     this.warnSink = options.warn ?? stderrWarning;
     this.maxQueueSize = options.maxQueueSize ?? 100_000;
     this.maxBufferedChars = options.maxBufferedChars ?? 16 * 1024 * 1024;
@@ -104,7 +118,7 @@ export class FileLogRecordExporter implements LogRecordExporter {
     if (this.lines.length + this.inflightLines >= this.maxQueueSize) return this.drop('overflow');
     let line: string;
     try {
-      line = this.encoder.encode(record);
+      line = this.encoder.encode(this.policy ? this.policy.logRecord(record) : record);
     } catch (error) {
       this.counts.failed++;
       this.rateLimitedWarn('encode', `a log record could not be written as JSON: ${errorMessage(error)}`);

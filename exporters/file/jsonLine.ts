@@ -5,7 +5,8 @@
 import type { HrTime } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import { hrTimeField, truncate } from '../postgres/copyText.js';
+import { truncate } from '../policy/text.js';
+import { hrTimeField } from '../postgres/copyText.js';
 import { levelForSeverity, MAX_MESSAGE_CHARS } from '../postgres/logRows.js';
 import { EXPERIMENT_ID_ATTRIBUTE, STAGE_ATTRIBUTE } from '../postgres/resourceInfo.js';
 

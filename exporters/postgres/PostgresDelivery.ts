@@ -1,5 +1,5 @@
 // Shared plumbing of the three Postgres exporters: the connection pool (borrowed or owned), a
-// DeliveryQueue per table, the row sanitizer of the encoders, and the options that map onto
+// DeliveryQueue per table, the secrets-and-limits policy applied before encoding, and the options that map onto
 // pipetel's config keys. Warnings never carry the database password.
 
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
@@ -9,14 +9,8 @@ import { DeliveryQueue } from '../delivery/DeliveryQueue.js';
 import { stderrWarning } from '../delivery/RateLimitedWarning.js';
 import type { RetryPolicyOptions } from '../delivery/RetryPolicy.js';
 import type { DeliveryStats, SpillTarget, WarningSink } from '../delivery/types.js';
-import {
-  DEFAULT_SECRET_KEYS,
-  type EncodingCounters,
-  encodingWith,
-  newEncodingCounters,
-  RowSanitizer,
-  SecretKeyMatcher,
-} from './redaction.js';
+import type { SanitizeCounters } from '../policy/Sanitizer.js';
+import { TelemetryPolicy } from '../policy/TelemetryPolicy.js';
 import { PostgresTableWriter, type TableSpec } from './TableWriter.js';
 
 export interface PostgresExporterOptions {
@@ -56,41 +50,41 @@ export interface PostgresExporterOptions {
   overflowToSpill?: boolean;
   warn?: WarningSink;
   /**
-   * Attribute keys whose values are stored as '[REDACTED]', at any depth (redaction.keys; the
-   * matching rule is SecretKeyMatcher's). Default DEFAULT_SECRET_KEYS; [] redacts nothing.
+   * Secrets and limits (see TelemetryPolicy), applied to each record before it is encoded; default
+   * a policy with `redactKeys`. 'upstream': records arrive through a front door that already
+   * applied one (PolicySpanProcessor & co.; pipetel's register()), so the encoders only escape.
+   */
+  policy?: TelemetryPolicy | 'upstream';
+  /**
+   * For the default policy: attribute keys whose values are stored as '[REDACTED]', at any depth
+   * (redaction.keys; the rule is SecretKeyMatcher's). Default DEFAULT_SECRET_KEYS; [] redacts nothing.
    */
   redactKeys?: readonly string[];
-  /** Where values sanitized or redacted while encoding rows are counted; share one object to total several exporters. */
-  encodingCounters?: EncodingCounters;
 }
 
 export interface DeliveryHandle<T> {
   queue: DeliveryQueue<T>;
-  /** Values sanitized / redacted by this exporter's encoders (options.encodingCounters when given). */
-  encoding: EncodingCounters;
+  /** The policy this exporter applies itself (undefined: applied upstream). */
+  policy: TelemetryPolicy | undefined;
   close(timeoutMs?: number): Promise<void>;
 }
 
 export function openDelivery<T>(
   name: string,
   table: TableSpec,
-  encode: (item: T) => string,
+  encoder: (policy: TelemetryPolicy | undefined) => (item: T) => string,
   options: PostgresExporterOptions,
 ): DeliveryHandle<T> {
+  const policy = resolvePolicy(options);
   const ownsPool = !options.pool;
   const pool = options.pool ?? createPool(ownPoolSettings(options));
   const sink = new PostgresTableWriter(pool, table, {
     usePreparedStatements: options.usePreparedStatements ?? true,
   });
-  const encoding = options.encodingCounters ?? newEncodingCounters();
-  const sanitizer = new RowSanitizer(
-    new SecretKeyMatcher(options.redactKeys ?? DEFAULT_SECRET_KEYS),
-    encoding,
-  );
   const queue = new DeliveryQueue<T>({
     name,
     sink,
-    encode: encodingWith(sanitizer, encode),
+    encode: encoder(policy),
     batchSize: options.batchSize ?? 100,
     flushIntervalMs: options.flushIntervalMs ?? 5000,
     maxBatchSize: options.maxBatchSize ?? 1000,
@@ -106,12 +100,18 @@ export function openDelivery<T>(
   });
   return {
     queue,
-    encoding,
+    policy,
     async close(timeoutMs) {
       await queue.shutdown(timeoutMs);
       if (ownsPool) await pool.end();
     },
   };
+}
+
+/** The policy an exporter applies itself: the one given, a default one, or none when applied upstream. */
+export function resolvePolicy(options: PostgresExporterOptions): TelemetryPolicy | undefined {
+  if (options.policy === 'upstream') return undefined;
+  return options.policy ?? new TelemetryPolicy({ redactKeys: options.redactKeys });
 }
 
 function ownPoolSettings(options: PostgresExporterOptions) {
@@ -202,9 +202,9 @@ export abstract class QueueingExporter<T> {
     return this.delivery.queue.workMs();
   }
 
-  /** Values sanitized (bad input) and redacted (secret keys) while encoding this exporter's rows. */
-  encodingStats(): EncodingCounters {
-    return { ...this.delivery.encoding };
+  /** Values sanitized (bad input) and redacted (secret keys) by this exporter's own policy (zeros when applied upstream). */
+  encodingStats(): SanitizeCounters {
+    return { ...(this.delivery.policy?.counters ?? { sanitized: 0, redacted: 0 }) };
   }
 
   forceFlush(timeoutMs?: number): Promise<void> {

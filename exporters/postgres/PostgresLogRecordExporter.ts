@@ -27,7 +27,15 @@ export class PostgresLogRecordExporter
   constructor(options: PostgresExporterOptions) {
     super();
     const resources = new ResourceInfoCache(options.experimentId);
-    this.delivery = openDelivery('logs', LOGS_TABLE, (record) => encodeLogRecord(record, resources), options);
+    this.delivery = openDelivery(
+      'logs',
+      LOGS_TABLE,
+      (policy) =>
+        policy
+          ? (record) => encodeLogRecord(policy.logRecord(record), resources)
+          : (record) => encodeLogRecord(record, resources),
+      options,
+    );
   }
 }
 

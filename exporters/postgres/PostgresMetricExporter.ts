@@ -5,9 +5,16 @@
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import type { PushMetricExporter, ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { DeliveryStats } from '../delivery/types.js';
+import type { SanitizeCounters } from '../policy/Sanitizer.js';
+import type { TelemetryPolicy } from '../policy/TelemetryPolicy.js';
 import { MetricWindow } from './MetricWindow.js';
 import { encodeMetricPoint, flattenResourceMetrics, METRICS_TABLE, type MetricPoint } from './metricRows.js';
-import { type DeliveryHandle, openDelivery, type PostgresExporterOptions } from './PostgresDelivery.js';
+import {
+  type DeliveryHandle,
+  openDelivery,
+  type PostgresExporterOptions,
+  resolvePolicy,
+} from './PostgresDelivery.js';
 import { ResourceInfoCache } from './resourceInfo.js';
 
 export interface PostgresMetricExporterOptions extends PostgresExporterOptions {
@@ -21,13 +28,19 @@ export interface PostgresMetricExporterOptions extends PostgresExporterOptions {
 export class PostgresMetricExporter implements PushMetricExporter {
   private readonly delivery: DeliveryHandle<MetricPoint>;
   private readonly resources: ResourceInfoCache;
+  /** Applied to each collection before it is flattened (undefined: applied upstream). */
+  private readonly policy: TelemetryPolicy | undefined;
   private window: MetricWindow | undefined;
   private windowTimer: NodeJS.Timeout | undefined;
   private windowMs: number | undefined;
 
   constructor(options: PostgresMetricExporterOptions) {
     this.resources = new ResourceInfoCache(options.experimentId);
-    this.delivery = openDelivery('metrics', METRICS_TABLE, encodeMetricPoint, options);
+    this.policy = resolvePolicy(options);
+    this.delivery = openDelivery('metrics', METRICS_TABLE, () => encodeMetricPoint, {
+      ...options,
+      policy: 'upstream',
+    });
     this.setAggregationWindowMs(options.aggregationWindowMs);
   }
 
@@ -49,7 +62,8 @@ export class PostgresMetricExporter implements PushMetricExporter {
   }
 
   export(metrics: ResourceMetrics, resultCallback: (result: ExportResult) => void): void {
-    const points = flattenResourceMetrics(metrics, this.resources);
+    const safe = this.policy ? this.policy.resourceMetrics(metrics) : metrics;
+    const points = flattenResourceMetrics(safe, this.resources);
     if (this.window) {
       this.window.add(points);
       resultCallback({ code: ExportResultCode.SUCCESS });
@@ -78,6 +92,11 @@ export class PostgresMetricExporter implements PushMetricExporter {
 
   stats(): DeliveryStats {
     return this.delivery.queue.stats();
+  }
+
+  /** Values sanitized (bad input) and redacted (secret keys) by this exporter's own policy (zeros when applied upstream). */
+  encodingStats(): SanitizeCounters {
+    return { ...(this.policy?.counters ?? { sanitized: 0, redacted: 0 }) };
   }
 
   /** Milliseconds spent encoding this exporter's rows, on the thread that emits them. */

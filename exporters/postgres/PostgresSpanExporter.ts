@@ -18,7 +18,13 @@ export class PostgresSpanExporter extends QueueingExporter<ReadableSpan> impleme
   constructor(options: PostgresExporterOptions) {
     super();
     const resources = new ResourceInfoCache(options.experimentId);
-    this.delivery = openDelivery('spans', SPANS_TABLE, (span) => encodeSpan(span, resources), options);
+    this.delivery = openDelivery(
+      'spans',
+      SPANS_TABLE,
+      (policy) =>
+        policy ? (span) => encodeSpan(policy.span(span), resources) : (span) => encodeSpan(span, resources),
+      options,
+    );
   }
 }
 

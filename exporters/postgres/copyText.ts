@@ -22,15 +22,6 @@ export function textField(value: string | null | undefined): string {
   return NEEDS_ESCAPE.test(value) ? value.replace(ESCAPES, (ch) => ESCAPED[ch]!) : value;
 }
 
-/** A text field truncated to maxChars (counted on UTF-16 units, never splitting a surrogate pair). */
-export function truncate(value: string, maxChars: number): string {
-  if (value.length <= maxChars) return value;
-  let end = maxChars;
-  const code = value.charCodeAt(end - 1);
-  if (code >= 0xd800 && code <= 0xdbff) end--;
-  return `${value.slice(0, end)}…[truncated ${value.length - end} chars]`;
-}
-
 /**
  * A jsonb field. Values that JSON cannot represent (BigInt, cycles) are replaced rather than
  * failing the row, and the escapes jsonb refuses — \u0000 and those JSON.stringify writes for a
@@ -47,6 +38,11 @@ export function jsonField(value: unknown, counters?: { sanitized: number }): str
     json = repaired;
   }
   return textField(json);
+}
+
+/** JSON text of any value, never throwing (BigInt and cycles replaced; see jsonField). */
+export function jsonText(value: unknown): string {
+  return stringify(value) ?? 'null';
 }
 
 /** \u0000 or a surrogate escape, preceded by an even number of backslashes (so not itself escaped). */

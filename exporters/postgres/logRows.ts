@@ -1,10 +1,11 @@
 // OTel log record → pipeline_logs row. Severity numbers map onto the seed's five levels; the stage
 // and the exception stack trace travel as attributes and are lifted into their own columns. Bodies
-// and attributes from the plain OTel Logs API are sanitized and redacted here (see redaction.ts).
+// Records arrive through TelemetryPolicy (exporters/policy), so this only escapes for COPY.
 
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import { hrTimeField, jsonField, NULL_FIELD, textField } from './copyText.js';
-import { currentRowSanitizer, MAX_STRING_CHARS, type RowSanitizer } from './redaction.js';
+import { MAX_STRING_CHARS } from '../policy/limits.js';
+import { truncate } from '../policy/text.js';
+import { hrTimeField, jsonField, jsonText, NULL_FIELD, textField } from './copyText.js';
 import { type ResourceInfoCache, STAGE_ATTRIBUTE } from './resourceInfo.js';
 import type { TableSpec } from './TableWriter.js';
 import { uuidv7 } from './uuidv7.js';
@@ -44,12 +45,8 @@ export function levelForSeverity(severityNumber: number | undefined, severityTex
   return 'INFO';
 }
 
-export function encodeLogRecord(
-  record: ReadableLogRecord,
-  resources: ResourceInfoCache,
-  sanitizer: RowSanitizer = currentRowSanitizer(),
-): string {
-  const { experimentId } = resources.get(record.resource, sanitizer);
+export function encodeLogRecord(record: ReadableLogRecord, resources: ResourceInfoCache): string {
+  const { experimentId } = resources.get(record.resource);
   const attributes = record.attributes;
   let stage: unknown;
   let traceback: unknown;
@@ -57,21 +54,21 @@ export function encodeLogRecord(
   if (STAGE_ATTRIBUTE in attributes || TRACEBACK_ATTRIBUTE in attributes) {
     ({ [STAGE_ATTRIBUTE]: stage, [TRACEBACK_ATTRIBUTE]: traceback, ...rest } = attributes);
   }
-  const message = sanitizer.text(messageOf(record.body, sanitizer), MAX_MESSAGE_CHARS);
+  const message = messageOf(record.body);
   const span = record.spanContext;
   const severity = record.severityNumber ?? 0;
-  return `${uuidv7()}\t${textField(experimentId)}\t${hrTimeField(record.hrTime)}\t${levelForSeverity(severity, record.severityText)}\t${severity}\t${textField(record.instrumentationScope.name)}\t${textField(message)}\t${typeof traceback === 'string' ? textField(sanitizer.text(traceback, MAX_MESSAGE_CHARS)) : NULL_FIELD}\t${jsonField(sanitizer.attributes(rest), sanitizer.counters)}\t${span ? span.traceId : NULL_FIELD}\t${span ? span.spanId : NULL_FIELD}\t${typeof stage === 'string' ? textField(sanitizer.text(stage)) : NULL_FIELD}\n`;
+  return `${uuidv7()}\t${textField(experimentId)}\t${hrTimeField(record.hrTime)}\t${levelForSeverity(severity, record.severityText)}\t${severity}\t${textField(record.instrumentationScope.name)}\t${textField(message)}\t${typeof traceback === 'string' ? textField(traceback) : NULL_FIELD}\t${jsonField(rest)}\t${span ? span.traceId : NULL_FIELD}\t${span ? span.spanId : NULL_FIELD}\t${typeof stage === 'string' ? textField(stage) : NULL_FIELD}\n`;
 }
 
-/** The message column: a string body as is, any other body as JSON (sanitized and redacted). */
-function messageOf(body: unknown, sanitizer: RowSanitizer): string {
+/** The message column: a string body as is, any other body as JSON. */
+function messageOf(body: unknown): string {
   switch (typeof body) {
     case 'string':
       return body;
     case 'undefined':
       return '';
     case 'object':
-      return body === null ? '' : sanitizer.json(body);
+      return body === null ? '' : truncate(jsonText(body), MAX_MESSAGE_CHARS);
     case 'number':
     case 'boolean':
     case 'bigint':

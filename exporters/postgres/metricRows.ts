@@ -5,7 +5,6 @@
 import type { Attributes, HrTime } from '@opentelemetry/api';
 import { DataPointType, type Histogram, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { hrTimeField, jsonField, NULL_FIELD, numberArrayField, numberField, textField } from './copyText.js';
-import { currentRowSanitizer, type RowSanitizer } from './redaction.js';
 import type { ResourceInfoCache } from './resourceInfo.js';
 import type { TableSpec } from './TableWriter.js';
 import { uuidv7 } from './uuidv7.js';
@@ -119,12 +118,9 @@ export function flattenResourceMetrics(
   return points;
 }
 
-/** One pipeline_metrics row; the point's attributes are sanitized and redacted (see redaction.ts). */
-export function encodeMetricPoint(
-  point: MetricPoint,
-  sanitizer: RowSanitizer = currentRowSanitizer(),
-): string {
+/** One pipeline_metrics row (the point's attributes went through TelemetryPolicy before). */
+export function encodeMetricPoint(point: MetricPoint): string {
   const h = point.histogram;
   const monotonic = point.isMonotonic === undefined ? NULL_FIELD : point.isMonotonic ? 't' : 'f';
-  return `${uuidv7()}\t${textField(point.experimentId)}\t${hrTimeField(point.time)}\t${textField(point.name)}\t${textField(point.unit)}\t${point.kind}\t${numberField(point.value)}\t${h ? h.count : NULL_FIELD}\t${numberField(h?.sum)}\t${numberField(h?.min)}\t${numberField(h?.max)}\t${numberArrayField(h?.counts)}\t${numberArrayField(h?.bounds)}\t${jsonField(sanitizer.attributes(point.attributes), sanitizer.counters)}\t${hrTimeField(point.startTime)}\t${monotonic}\t${textField(point.scope)}\n`;
+  return `${uuidv7()}\t${textField(point.experimentId)}\t${hrTimeField(point.time)}\t${textField(point.name)}\t${textField(point.unit)}\t${point.kind}\t${numberField(point.value)}\t${h ? h.count : NULL_FIELD}\t${numberField(h?.sum)}\t${numberField(h?.min)}\t${numberField(h?.max)}\t${numberArrayField(h?.counts)}\t${numberArrayField(h?.bounds)}\t${jsonField(point.attributes)}\t${hrTimeField(point.startTime)}\t${monotonic}\t${textField(point.scope)}\n`;
 }

@@ -1,10 +1,9 @@
 // What every row needs from the OTel resource: the experiment id and, for spans, the resource's
-// attributes as JSON (sanitized and redacted like any attributes). Computed once per resource
+// attributes as JSON (which went through TelemetryPolicy before). Computed once per resource
 // object (a process normally has one), not per row.
 
 import type { Resource } from '@opentelemetry/resources';
 import { jsonField } from './copyText.js';
-import { currentRowSanitizer, type RowSanitizer } from './redaction.js';
 
 /** Resource attribute that carries the experiment id; `register()` sets it. */
 export const EXPERIMENT_ID_ATTRIBUTE = 'pipetel.experiment_id';
@@ -23,7 +22,7 @@ export class ResourceInfoCache {
   /** @param fallbackExperimentId used when the resource does not name an experiment */
   constructor(private readonly fallbackExperimentId: string | undefined) {}
 
-  get(resource: Resource, sanitizer: RowSanitizer = currentRowSanitizer()): ResourceInfo {
+  get(resource: Resource): ResourceInfo {
     let info = this.cache.get(resource);
     if (!info) {
       const attributes = resource.attributes;
@@ -34,7 +33,7 @@ export class ResourceInfoCache {
         'default';
       info = {
         experimentId,
-        resourceJson: jsonField(sanitizer.attributes(attributes), sanitizer.counters),
+        resourceJson: jsonField(attributes),
       };
       this.cache.set(resource, info);
     }

@@ -1,11 +1,10 @@
 // OTel span → pipeline_spans row: ids as hex, kind and status by name, events and links as jsonb
 // with ISO times, the resource's attributes as jsonb, and the stage lifted from its attribute.
-// Attributes of the span, its events and links are sanitized and redacted here (see redaction.ts).
+// Spans arrive through TelemetryPolicy (exporters/policy), so this only escapes for COPY.
 
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { hrDurationMs, hrTimeField, jsonField, NULL_FIELD, numberField, textField } from './copyText.js';
-import { currentRowSanitizer, type RowSanitizer } from './redaction.js';
 import { type ResourceInfoCache, STAGE_ATTRIBUTE } from './resourceInfo.js';
 import type { TableSpec } from './TableWriter.js';
 
@@ -32,25 +31,20 @@ export const SPANS_TABLE: TableSpec = {
   ],
 };
 
-export function encodeSpan(
-  span: ReadableSpan,
-  resources: ResourceInfoCache,
-  sanitizer: RowSanitizer = currentRowSanitizer(),
-): string {
+export function encodeSpan(span: ReadableSpan, resources: ResourceInfoCache): string {
   const context = span.spanContext();
-  const info = resources.get(span.resource, sanitizer);
+  const info = resources.get(span.resource);
   const stage = span.attributes[STAGE_ATTRIBUTE];
   const events = span.events.map((event) => ({
-    name: sanitizer.text(event.name),
+    name: event.name,
     time: hrTimeField(event.time),
-    attributes: sanitizer.attributes(event.attributes),
+    attributes: event.attributes ?? {},
   }));
   const links = span.links.map((link) => ({
     trace_id: link.context.traceId,
     span_id: link.context.spanId,
-    attributes: sanitizer.attributes(link.attributes),
+    attributes: link.attributes ?? {},
   }));
-  const counters = sanitizer.counters;
   const status = span.status.message;
-  return `${context.traceId}\t${context.spanId}\t${span.parentSpanContext?.spanId ?? NULL_FIELD}\t${textField(info.experimentId)}\t${textField(sanitizer.text(span.name))}\t${SpanKind[span.kind] ?? 'INTERNAL'}\t${hrTimeField(span.startTime)}\t${hrTimeField(span.endTime)}\t${numberField(hrDurationMs(span.startTime, span.endTime))}\t${SpanStatusCode[span.status.code] ?? 'UNSET'}\t${typeof status === 'string' ? textField(sanitizer.text(status)) : NULL_FIELD}\t${jsonField(sanitizer.attributes(span.attributes), counters)}\t${jsonField(events, counters)}\t${jsonField(links, counters)}\t${info.resourceJson}\t${textField(span.instrumentationScope.name)}\t${typeof stage === 'string' ? textField(sanitizer.text(stage)) : NULL_FIELD}\n`;
+  return `${context.traceId}\t${context.spanId}\t${span.parentSpanContext?.spanId ?? NULL_FIELD}\t${textField(info.experimentId)}\t${textField(span.name)}\t${SpanKind[span.kind] ?? 'INTERNAL'}\t${hrTimeField(span.startTime)}\t${hrTimeField(span.endTime)}\t${numberField(hrDurationMs(span.startTime, span.endTime))}\t${SpanStatusCode[span.status.code] ?? 'UNSET'}\t${typeof status === 'string' ? textField(status) : NULL_FIELD}\t${jsonField(span.attributes)}\t${jsonField(events)}\t${jsonField(links)}\t${info.resourceJson}\t${textField(span.instrumentationScope.name)}\t${typeof stage === 'string' ? textField(stage) : NULL_FIELD}\n`;
 }

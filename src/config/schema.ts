@@ -2,7 +2,7 @@
 // environment variables that set it and a one-line doc. Validation (validate.ts), the env layer
 // (env.ts), redaction and the README's config table are all derived from this tree.
 
-import { DEFAULT_SECRET_KEYS } from '../../exporters/postgres/redaction.js';
+import { DEFAULT_SECRET_KEYS } from '../../exporters/policy/secrets.js';
 import {
   boolean,
   booleanOrAuto,

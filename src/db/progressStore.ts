@@ -3,7 +3,7 @@
 // of nodes — multi-row VALUES would hit the protocol's 65535-parameter cap.
 
 import type pg from 'pg';
-import { truncate } from '../../exporters/postgres/copyText.js';
+import { truncate } from '../../exporters/policy/text.js';
 import type { ProgressRow, ProgressWriter } from '../pipeline/Progress.js';
 
 /** Error messages longer than this are truncated (and marked as such). */

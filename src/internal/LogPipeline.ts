@@ -1,10 +1,12 @@
 // The log pipeline behind both front doors: records emitted through the OTel Logs API arrive via
 // onEmit (as the LoggerProvider's processor) and records from pipetel's Logger via emit(). Both
-// reach the same sinks; API records also get the stage from context and are dropped inside
-// withMonitoringDisabled (pipetel's Logger has already done both itself).
+// reach the same sinks; API records also get the stage from context, are dropped inside
+// withMonitoringDisabled and go through the secrets-and-limits policy here (pipetel's Logger has
+// already done all three itself, with the same policy).
 
 import type { Context } from '@opentelemetry/api';
 import type { LogRecordProcessor, SdkLogRecord } from '@opentelemetry/sdk-logs';
+import type { TelemetryPolicy } from '../../exporters/policy/TelemetryPolicy.js';
 import { STAGE_ATTRIBUTE } from '../../exporters/postgres/resourceInfo.js';
 import type { LogRecordSink, PipetelLogRecord } from '../logging/types.js';
 import { isMonitoringDisabled, stageOf } from '../pipeline/context.js';
@@ -16,7 +18,10 @@ export class LogPipeline implements LogRecordProcessor, LogRecordSink {
    */
   apiRecords = 0;
 
-  constructor(private readonly processors: LogRecordProcessor[]) {}
+  constructor(
+    private readonly policy: TelemetryPolicy,
+    private readonly processors: LogRecordProcessor[],
+  ) {}
 
   onEmit(record: SdkLogRecord, ctx?: Context): void {
     if (ctx && isMonitoringDisabled(ctx)) return;
@@ -24,7 +29,8 @@ export class LogPipeline implements LogRecordProcessor, LogRecordSink {
     const stage = ctx && stageOf(ctx);
     if (stage && record.attributes[STAGE_ATTRIBUTE] === undefined)
       record.setAttribute(STAGE_ATTRIBUTE, stage);
-    for (const processor of this.processors) processor.onEmit(record, ctx);
+    const safe = this.policy.logRecord(record) as SdkLogRecord;
+    for (const processor of this.processors) processor.onEmit(safe, ctx);
   }
 
   emit(record: PipetelLogRecord): void {

@@ -6,27 +6,16 @@ import { performance } from 'node:perf_hooks';
 import { type Context, context, isSpanContextValid, type SpanContext, trace } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
 import { RateLimitedWarning, stderrWarning } from '../../exporters/delivery/RateLimitedWarning.js';
+import { isPlainObject } from '../../exporters/policy/safeAccess.js';
+import { TelemetryPolicy } from '../../exporters/policy/TelemetryPolicy.js';
+import { cleanText, isCleanText } from '../../exporters/policy/text.js';
 import type { LevelName } from '../config/types.js';
-import { isPlainObject } from '../internal/safeAccess.js';
 import { isMonitoringDisabled, stageOf } from '../pipeline/context.js';
 import type { ConsoleOutput } from './ConsoleOutput.js';
-import {
-  cleanText,
-  errorSummary,
-  formatCompiled,
-  isCleanText,
-  stringifyArg,
-  TemplateCache,
-} from './format.js';
+import { errorSummary, formatCompiled, stringifyArg, TemplateCache } from './format.js';
 import { LogRecordData, type RecordOrigin } from './LogRecordData.js';
 import { levelNameOf, MAX_SEVERITY, severityOf } from './levels.js';
-import {
-  AttributeSanitizer,
-  DEFAULT_REDACT_KEYS,
-  isError,
-  MAX_ATTRIBUTES,
-  MAX_TEXT_CHARS,
-} from './sanitize.js';
+import { AttributeSanitizer, isError, MAX_ATTRIBUTES, MAX_TEXT_CHARS } from './sanitize.js';
 import type { LogRecordSink, PipetelLogRecord } from './types.js';
 
 /** Record attribute carrying the stage name (pipeline_logs.stage). */
@@ -82,6 +71,8 @@ export interface LoggerCoreOptions {
   sampling?: Partial<Record<LevelName, number>>;
   sink: LogRecordSink;
   resource: Resource;
+  /** Secrets and limits; default a TelemetryPolicy with redactKeys. */
+  policy?: TelemetryPolicy;
   redactKeys?: readonly string[];
   console?: ConsoleOutput;
   consoleLevel?: LevelName;
@@ -126,7 +117,7 @@ export class LoggerCore {
   constructor(options: LoggerCoreOptions) {
     this.sink = options.sink;
     this.resource = options.resource;
-    this.sanitizer = new AttributeSanitizer(options.redactKeys ?? DEFAULT_REDACT_KEYS, this.counters);
+    this.sanitizer = sanitizerFor(options, this.counters);
     this.random = Math.random;
     this.configure(options);
   }
@@ -142,7 +133,7 @@ export class LoggerCore {
     this.console = options.console;
     this.random = options.random ?? Math.random;
     this.isDisabled = options.isDisabled;
-    this.sanitizer = new AttributeSanitizer(options.redactKeys ?? DEFAULT_REDACT_KEYS, this.counters);
+    this.sanitizer = sanitizerFor(options, this.counters);
     this.sinkThreshold = severityOf(options.level);
     this.consoleThreshold = options.console
       ? severityOf(options.consoleLevel ?? options.level)
@@ -361,4 +352,9 @@ function callLazy(fn: unknown): unknown {
 
 function describe(error: unknown): string {
   return isError(error) ? errorSummary(error as Error) : stringifyArg(error);
+}
+
+function sanitizerFor(options: LoggerCoreOptions, counters: LoggerCounters): AttributeSanitizer {
+  const policy = options.policy ?? new TelemetryPolicy({ redactKeys: options.redactKeys });
+  return new AttributeSanitizer(policy.newSanitizer(counters), counters);
 }

@@ -3,6 +3,7 @@
 // dropped, altered or redacted. Settings come in as plain objects; register() owns the config.
 
 import type { Resource } from '@opentelemetry/resources';
+import type { TelemetryPolicy } from '../../exporters/policy/TelemetryPolicy.js';
 import type { LevelName } from '../config/types.js';
 import { ConsoleOutput } from './ConsoleOutput.js';
 import { Logger } from './Logger.js';
@@ -28,6 +29,8 @@ export interface LoggerOptions {
   resource: Resource;
   /** Attribute keys holding any of these as a whole word have their values redacted, at any depth. Default DEFAULT_REDACT_KEYS; [] turns redaction off. */
   redactKeys?: string[];
+  /** Secrets and limits shared with every sink (register() passes its own); wins over redactKeys. */
+  policy?: TelemetryPolicy;
   console?: LoggerConsoleOptions;
   /** Random source for sampling, in [0, 1); default Math.random. */
   random?: () => number;
@@ -112,6 +115,7 @@ function coreOptions(options: LoggerOptions) {
     sink: options.sink,
     resource: options.resource,
     redactKeys: options.redactKeys,
+    policy: options.policy,
     console,
     consoleLevel: options.console?.level,
     random: options.random,

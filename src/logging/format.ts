@@ -3,24 +3,10 @@
 // Never throws: a value whose toString/valueOf/toJSON throws is rendered as a marker instead.
 
 import { inspect } from 'node:util';
-import { safeString } from '../internal/safeAccess.js';
+import { safeString } from '../../exporters/policy/safeAccess.js';
+import { cleanText, isCleanText } from '../../exporters/policy/text.js';
 
 const PERCENT = 37; // '%'
-
-type WellFormedString = string & { isWellFormed(): boolean; toWellFormed(): string };
-
-/** No NUL (which PostgreSQL text rejects) and no lone UTF-16 surrogate (which jsonb/UTF-8 reject). */
-export function isCleanText(text: string): boolean {
-  return text.indexOf('\0') === -1 && (text as WellFormedString).isWellFormed();
-}
-
-/** `text` cut to `maxChars` (with a marker saying how much), NUL → U+FFFD, lone surrogates → U+FFFD. */
-export function cleanText(text: string, maxChars = Number.POSITIVE_INFINITY): string {
-  let out = text;
-  if (out.length > maxChars) out = `${out.slice(0, maxChars)}…[truncated ${out.length - maxChars} chars]`;
-  if (out.indexOf('\0') !== -1) out = out.replaceAll('\0', '\uFFFD');
-  return (out as WellFormedString).toWellFormed();
-}
 
 /** `text` if it is clean, else its cleaned copy: for short strings produced while formatting. */
 function clean(text: string): string {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { DEFAULT_SECRET_KEYS } from '../../exporters/postgres/redaction.js';
+import { DEFAULT_SECRET_KEYS } from '../../exporters/policy/index.js';
 import { readSettingsFile } from '../../src/config/file.js';
 import {
   Config,

@@ -9,6 +9,7 @@ import {
   type LoggerOptions,
   MAX_ATTRIBUTES,
   MAX_COLLECTION_ITEMS,
+  MAX_DEPTH,
   MAX_STRING_CHARS,
   MAX_TEXT_CHARS,
   type PipetelLogRecord,
@@ -80,7 +81,7 @@ describe('sanitizing attribute values', () => {
     assert.deepEqual(out.twice, [{ x: 1 }, { x: 1 }], 'a shared (non-circular) object is not a cycle');
   });
 
-  it('keeps nesting to depth 5', () => {
+  it(`keeps nesting to depth ${MAX_DEPTH} below the attributes (the policy's limit)`, () => {
     let deep: Record<string, unknown> = { leaf: true };
     for (let i = 0; i < 20; i++) deep = { next: deep };
     const { out } = logged({ deep });
@@ -90,15 +91,18 @@ describe('sanitizing attribute values', () => {
       node = node.next as Record<string, unknown>;
       depth++;
     }
-    assert.equal(depth, 5);
-    assert.equal(node.next, '[Object]');
+    assert.equal(depth, MAX_DEPTH);
+    assert.equal(node.next, '[Depth]');
   });
 
   it('truncates huge strings with a marker and replaces NUL and lone surrogates', () => {
     const { out, stats } = logged({ huge: 'x'.repeat(1_000_000), nul: 'a\0b', lone: 'ok\ud800' });
     const huge = out.huge as string;
-    assert.ok(huge.startsWith('x'.repeat(MAX_STRING_CHARS)));
-    assert.match(huge, /…\[truncated 983616 chars\]$/);
+    assert.ok(huge.length <= MAX_STRING_CHARS, 'the marker fits in the limit');
+    assert.ok(huge.startsWith('x'.repeat(MAX_STRING_CHARS - 30)));
+    assert.match(huge, /…\[truncated \d+ chars\]$/);
+    const kept = huge.indexOf('…');
+    assert.equal(kept + Number(/(\d+) chars/.exec(huge)![1]), 1_000_000, 'kept + truncated = the original');
     assert.equal(out.nul, 'a\uFFFDb');
     assert.equal(out.lone, 'ok\uFFFD');
     assert.equal(stats.sanitized, 3);
@@ -223,7 +227,8 @@ describe('sanitizing attribute values', () => {
     assert.equal(records[0].body, 'a\uFFFDb');
     assert.equal(records[1].body, 'value c\uFFFDd');
     assert.ok((records[2].body as string).length < MAX_TEXT_CHARS + 40);
-    assert.match(records[2].body as string, /…\[truncated 134464 chars\]$/);
+    assert.match(records[2].body as string, /^x+…\[truncated \d+ chars\]$/);
+    assert.ok((records[2].body as string).length <= MAX_TEXT_CHARS);
     assert.equal(records[3].body, 'lone \uFFFD');
     assert.equal(factory.stats().sanitized, 4);
   });

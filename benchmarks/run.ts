@@ -41,6 +41,7 @@ const PREFERRED_ORDER = [
   'overhead',
   'memory',
   'latency',
+  'load',
 ];
 const MODULE_TIMEOUT_MS = 8 * 60_000;
 

@@ -22,7 +22,6 @@ import {
   freshDatabase,
   type LoopScenario,
   type Measurement,
-  median,
   runInterleaved,
   sdkEmitLoop,
   toMeasurements,

@@ -16,7 +16,6 @@ import {
   CIRCULAR,
   DEFAULT_SECRET_KEYS,
   MAX_KEYS,
-  MAX_STRING_CHARS,
   REDACTED,
   Sanitizer,
   SecretKeyMatcher,
@@ -36,6 +35,7 @@ import {
 import { copyLines } from '../../exporters/postgres/TableWriter.js';
 import { uuidv7 } from '../../exporters/postgres/uuidv7.js';
 import { migrate } from '../../src/db/migrate.js';
+import { assertTruncated } from '../helpers/assertions.js';
 import { adminUrl, createTestDatabase, type TestDatabase } from '../helpers/database.js';
 
 const resource = resourceFromAttributes({ 'service.name': 'bad-input' });
@@ -350,14 +350,3 @@ describe('the database password never appears in warnings', () => {
     await pool.end();
   });
 });
-
-/** `value` is `length` × `char` cut to MAX_STRING_CHARS, the marker included, saying how much was cut. */
-function assertTruncated(value: unknown, char: string, length: number): void {
-  assert.equal(typeof value, 'string');
-  const text = value as string;
-  assert.ok(text.length <= MAX_STRING_CHARS, `${text.length} chars`);
-  const match = /^(.*)…\[truncated (\d+) chars\]$/s.exec(text);
-  assert.ok(match, 'ends in the marker');
-  assert.equal(match[1], char.repeat(match[1]!.length));
-  assert.equal(match[1]!.length + Number(match[2]), length, 'kept + cut = the original length');
-}

@@ -3,42 +3,27 @@
 // gets every record.
 
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { metrics, trace } from '@opentelemetry/api';
 import { register } from '../../src/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { type OtlpCapture, startOtlpCapture } from '../helpers/otlpCapture.js';
 
 describe('OTLP export', () => {
   let db: TestDatabase;
-  let server: Server;
-  const received: Record<string, string[]> = {};
-  let endpoint = '';
+  let collector: OtlpCapture;
 
   before(async () => {
     db = await createTestDatabase();
-    server = createServer((req, res) => {
-      let body = '';
-      req.on('data', (chunk) => {
-        body += chunk;
-      });
-      req.on('end', () => {
-        const path = req.url ?? '';
-        received[path] = [...(received[path] ?? []), body];
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    collector = await startOtlpCapture();
   });
   after(async () => {
-    server?.close();
+    await collector?.close();
     await db?.drop();
   });
 
   it('sends spans, logs and metrics to the collector and to PostgreSQL', async () => {
-    process.env.OTEL_EXPORTER_OTLP_ENDPOINT = endpoint;
+    process.env.OTEL_EXPORTER_OTLP_ENDPOINT = collector.endpoint;
     const tel = await register({
       experimentId: 'exp-otlp',
       databaseUrl: db.url,
@@ -56,14 +41,14 @@ describe('OTLP export', () => {
     await tel.shutdown();
     delete process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
 
-    const traces = (received['/v1/traces'] ?? []).join('');
+    const traces = collector.bodies('/v1/traces');
     assert.match(traces, /otlp-stage/);
     assert.match(traces, /inner-span/);
     assert.match(traces, /exp-otlp/, 'resource carries the experiment id');
-    const logs = (received['/v1/logs'] ?? []).join('');
+    const logs = collector.bodies('/v1/logs');
     assert.match(logs, /to both sinks/);
     assert.match(logs, /otlp\.logger/);
-    const metricsBody = (received['/v1/metrics'] ?? []).join('');
+    const metricsBody = collector.bodies('/v1/metrics');
     assert.match(metricsBody, /otlp\.rows/);
 
     const [log] = await db.query("SELECT message FROM pipeline_logs WHERE experiment_id = 'exp-otlp'");

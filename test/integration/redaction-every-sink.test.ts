@@ -6,8 +6,6 @@
 
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,6 +13,7 @@ import { metrics, trace } from '@opentelemetry/api';
 import { logs } from '@opentelemetry/api-logs';
 import { register } from '../../src/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { type OtlpCapture, startOtlpCapture } from '../helpers/otlpCapture.js';
 
 const SECRETS = {
   registerAttribute: 'S3CRET-register-attribute',
@@ -30,27 +29,16 @@ const SECRETS = {
 
 describe('redaction in front of every sink', () => {
   let db: TestDatabase;
-  let server: Server;
+  let collector: OtlpCapture;
   let dir: string;
-  const bodies: Array<{ path: string; body: string }> = [];
-  let endpoint = '';
 
   before(async () => {
     db = await createTestDatabase();
     dir = mkdtempSync(join(tmpdir(), 'pipetel-redaction-'));
-    server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (chunk: Buffer) => chunks.push(chunk));
-      req.on('end', () => {
-        bodies.push({ path: req.url ?? '', body: Buffer.concat(chunks).toString('utf8') });
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    collector = await startOtlpCapture();
   });
   after(async () => {
-    server?.close();
+    await collector?.close();
     await db?.drop();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -67,7 +55,7 @@ describe('redaction in front of every sink', () => {
         config: {
           logging: { console: { enabled: false }, file: { enabled: true, path: logFile } },
           monitoring: { enable_resource_tracking: false },
-          otlp: { endpoint },
+          otlp: { endpoint: collector.endpoint },
         },
       });
     } finally {
@@ -111,9 +99,9 @@ describe('redaction in front of every sink', () => {
     const sinks = {
       postgres: stored[0]!.text,
       file: readFileSync(logFile, 'utf8'),
-      'otlp traces': bodiesFor('/v1/traces'),
-      'otlp logs': bodiesFor('/v1/logs'),
-      'otlp metrics': bodiesFor('/v1/metrics'),
+      'otlp traces': collector.bodies('/v1/traces'),
+      'otlp logs': collector.bodies('/v1/logs'),
+      'otlp metrics': collector.bodies('/v1/metrics'),
     };
     for (const [sink, text] of Object.entries(sinks)) {
       assert.ok(text.length > 0, `${sink} received something`);
@@ -138,11 +126,4 @@ describe('redaction in front of every sink', () => {
     assert.match(sinks['otlp metrics'], /csv/);
     assert.match(sinks.postgres, /eu-west/, 'OTEL_RESOURCE_ATTRIBUTES still fills the resource');
   });
-
-  function bodiesFor(path: string): string {
-    return bodies
-      .filter((b) => b.path === path)
-      .map((b) => b.body)
-      .join('\n');
-  }
 });

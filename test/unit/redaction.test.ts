@@ -29,6 +29,7 @@ import { encodeMetricPoint, METRICS_TABLE, type MetricPoint } from '../../export
 import { ResourceInfoCache } from '../../exporters/postgres/resourceInfo.js';
 import { encodeSpan, SPANS_TABLE } from '../../exporters/postgres/spanRows.js';
 import { AttributeSanitizer } from '../../src/logging/sanitize.js';
+import { assertTruncated } from '../helpers/assertions.js';
 
 describe('keyWords', () => {
   const table: Array<[string, string[]]> = [
@@ -634,14 +635,3 @@ describe('copyText', () => {
     assert.equal(textField(null), '\\N');
   });
 });
-
-/** `value` is `length` × `char` cut to MAX_STRING_CHARS, the marker included, saying how much was cut. */
-function assertTruncated(value: unknown, char: string, length: number): void {
-  assert.equal(typeof value, 'string');
-  const text = value as string;
-  assert.ok(text.length <= MAX_STRING_CHARS, `${text.length} chars`);
-  const match = /^(.*)…\[truncated (\d+) chars\]$/s.exec(text);
-  assert.ok(match, 'ends in the marker');
-  assert.equal(match[1], char.repeat(match[1]!.length));
-  assert.equal(match[1]!.length + Number(match[2]), length, 'kept + cut = the original length');
-}

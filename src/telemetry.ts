@@ -267,6 +267,7 @@ export class Telemetry {
         this.resource,
         new PolicyMetricExporter(this.policy, new FanOutMetricExporter(metricTargets(windowMs))),
         metrics_interval * 1000,
+        [this.policy.view()],
       );
       this.mainMetricExporter = this.metricExporters[0];
       this.selfMonitoring = new SelfMonitoring(
@@ -281,6 +282,7 @@ export class Telemetry {
           this.resource,
           new PolicyMetricExporter(this.policy, new FanOutMetricExporter(metricTargets())),
           settings.monitoring.resource_sample_interval * 1000,
+          [this.policy.view()],
         );
         this.hostMeterProvider = host.meterProvider;
         this.setHostIntervalMs = host.setIntervalMs;

@@ -86,15 +86,15 @@ export class Sanitizer {
   copyAt(value: unknown, depth: number): unknown {
     if (++this.values > MAX_VALUES_PER_FIELD) {
       this.counters.sanitized++;
-      return TRUNCATED;
+      return this.fieldText(TRUNCATED);
     }
     switch (typeof value) {
       case 'string':
-        return this.boundedString(value);
+        return this.fieldText(value);
       case 'number':
         if (Number.isFinite(value)) return value;
         this.counters.sanitized++;
-        return String(value); // NaN and ±Infinity have no JSON form
+        return this.fieldText(String(value)); // NaN and ±Infinity have no JSON form
       case 'boolean':
       case 'undefined':
         return value;
@@ -103,7 +103,7 @@ export class Sanitizer {
       case 'bigint':
       case 'symbol':
         this.counters.sanitized++;
-        return value.toString();
+        return this.fieldText(value.toString());
       default:
         this.counters.sanitized++; // a function: left out, as JSON.stringify does
         return undefined;
@@ -153,8 +153,8 @@ export class Sanitizer {
   private cleanRecord(record: Record<string, unknown>, depth: number): boolean {
     let keys = 0;
     for (const key in record) {
-      if ((++keys > MAX_KEYS && !(keys === MAX_KEYS + 1 && key === MORE_KEYS)) || !isCleanText(key))
-        return false;
+      if (++keys > MAX_KEYS && !(keys === MAX_KEYS + 1 && key === MORE_KEYS)) return false;
+      if (key.length > MAX_STRING_CHARS || !isCleanText(key)) return false;
       const item = record[key];
       if (this.isSecret(key)) {
         if (item !== REDACTED) return false; // already redacted is fine: the policy is idempotent
@@ -165,26 +165,29 @@ export class Sanitizer {
     return true;
   }
 
-  private boundedString(text: string): string {
+  /** A string value of the current field (see startField), within its character budget. */
+  fieldText(text: string): string {
     const room = Math.max(0, Math.min(MAX_STRING_CHARS, MAX_CHARS_PER_FIELD - this.chars));
     this.chars += Math.min(text.length, room);
     return this.text(text, room);
   }
 
   private copyObject(value: object, depth: number): unknown {
-    if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString();
-    if (value instanceof RegExp) return String(value);
+    // Every string a copy produces counts against the field's budget, as the check counts it.
+    if (value instanceof Date)
+      return this.fieldText(Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString());
+    if (value instanceof RegExp) return this.fieldText(String(value));
     if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) {
       this.counters.sanitized++;
-      return `[${constructorName(value, 'Binary')} ${value.byteLength} bytes]`;
+      return this.fieldText(`[${constructorName(value, 'Binary')} ${value.byteLength} bytes]`);
     }
     if (depth > MAX_DEPTH) {
       this.counters.sanitized++;
-      return DEPTH;
+      return this.fieldText(DEPTH);
     }
     if (this.ancestors.includes(value)) {
       this.counters.sanitized++;
-      return CIRCULAR;
+      return this.fieldText(CIRCULAR);
     }
     this.ancestors.push(value);
     try {
@@ -200,7 +203,7 @@ export class Sanitizer {
       return this.copyRecord(value, depth);
     } catch {
       this.counters.sanitized++;
-      return '[Unreadable]'; // a Proxy trap or toJSON that throws
+      return this.fieldText('[Unreadable]'); // a Proxy trap or toJSON that throws
     } finally {
       this.ancestors.pop();
     }
@@ -219,7 +222,7 @@ export class Sanitizer {
 
   private moreItems(out: unknown[], more: number): unknown[] {
     this.counters.sanitized++;
-    out.push(`[… ${more} more items]`);
+    out.push(this.fieldText(`[… ${more} more items]`));
     return out;
   }
 
@@ -265,17 +268,17 @@ export class Sanitizer {
 
   private moreKeys(out: Record<string, unknown>, more: number): void {
     this.counters.sanitized++;
-    out[MORE_KEYS] = `[${more} more keys]`;
+    out[MORE_KEYS] = this.fieldText(`[${more} more keys]`);
   }
 
   /** An Error nested in a value: its type, message and stack as strings. */
   private copyError(error: Error): Record<string, string> {
     const out: Record<string, string> = {
-      type: this.text(errorTypeName(error)),
-      message: this.text(safeString(readProperty(error, 'message'))),
+      type: this.fieldText(errorTypeName(error)),
+      message: this.fieldText(safeString(readProperty(error, 'message'))),
     };
     const stack = readProperty(error, 'stack');
-    if (typeof stack === 'string') out.stack = this.text(stack);
+    if (typeof stack === 'string') out.stack = this.fieldText(stack);
     return out;
   }
 }

@@ -8,7 +8,13 @@ import type { Attributes, Link } from '@opentelemetry/api';
 import type { AnyValueMap } from '@opentelemetry/api-logs';
 import { type Resource, resourceFromAttributes } from '@opentelemetry/resources';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import type { MetricData, ResourceMetrics, ScopeMetrics } from '@opentelemetry/sdk-metrics';
+import type {
+  IAttributesProcessor,
+  MetricData,
+  ResourceMetrics,
+  ScopeMetrics,
+  ViewOptions,
+} from '@opentelemetry/sdk-metrics';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
 import { newSanitizeCounters, type SanitizeCounters, Sanitizer } from './Sanitizer.js';
 import { DEFAULT_SECRET_KEYS, SecretKeyMatcher } from './secrets.js';
@@ -28,6 +34,10 @@ export class TelemetryPolicy {
   readonly counters: SanitizeCounters;
   private readonly sanitizer: Sanitizer;
   private readonly resources = new WeakMap<Resource, Resource>();
+  private readonly scopes = new WeakMap<object, object>();
+  // Bound once: a span's events and links are mapped without a closure per call.
+  private readonly eventOf = (event: TimedEvent) => this.event(event);
+  private readonly linkOf = (link: Link) => this.link(link);
 
   constructor(options: TelemetryPolicyOptions = {}) {
     this.matcher = new SecretKeyMatcher(options.redactKeys ?? DEFAULT_SECRET_KEYS);
@@ -41,6 +51,23 @@ export class TelemetryPolicy {
    */
   newSanitizer(counters: SanitizeCounters = this.counters): Sanitizer {
     return new Sanitizer(this.matcher, counters);
+  }
+
+  /**
+   * Metric attributes must be redacted where a value is recorded, before aggregation: after it,
+   * two series that differ only in a secret value would be two points with the same attributes
+   * (and a sink that merges them would lose one). This view does that for every instrument of a
+   * MeterProvider (`new MeterProvider({ views: [policy.view()] })`); register() installs it, and
+   * pipetel's direct meter path honours it. `contextFree` says the result depends on the
+   * attributes alone, so a cached series may stand for every call with the same attributes.
+   */
+  view(): ViewOptions {
+    const sanitizer = this.newSanitizer(); // its own walk state: a record may happen mid-walk
+    const processor: IAttributesProcessor & { readonly contextFree: true } = {
+      contextFree: true,
+      process: (incoming) => sanitizer.attributes(incoming),
+    };
+    return { instrumentName: '*', attributesProcessors: [processor] };
   }
 
   attributes<T extends object>(attributes: T): T {
@@ -65,21 +92,21 @@ export class TelemetryPolicy {
     const s = this.sanitizer;
     const name = s.text(span.name);
     const attributes = s.attributes(span.attributes);
-    const events = mapChanged(span.events, (event) => this.event(event));
-    const links = mapChanged(span.links, (link) => this.link(link));
+    const events = mapChanged(span.events, this.eventOf);
+    const links = mapChanged(span.links, this.linkOf);
     const message = span.status.message;
-    const status =
-      typeof message === 'string' && s.text(message) !== message
-        ? { ...span.status, message: s.text(message) }
-        : span.status;
+    const safeMessage = typeof message === 'string' ? s.text(message) : message;
+    const status = safeMessage === message ? span.status : { ...span.status, message: safeMessage };
     const resource = this.resource(span.resource);
+    const scope = this.scope(span.instrumentationScope);
     if (
       name === span.name &&
       attributes === span.attributes &&
       events === span.events &&
       links === span.links &&
       status === span.status &&
-      resource === span.resource
+      resource === span.resource &&
+      scope === span.instrumentationScope
     ) {
       return span;
     }
@@ -98,7 +125,7 @@ export class TelemetryPolicy {
       duration: span.duration,
       ended: span.ended,
       resource,
-      instrumentationScope: span.instrumentationScope,
+      instrumentationScope: scope,
       droppedAttributesCount: span.droppedAttributesCount,
       droppedEventsCount: span.droppedEventsCount,
       droppedLinksCount: span.droppedLinksCount,
@@ -110,19 +137,29 @@ export class TelemetryPolicy {
     const body = typeof record.body === 'string' ? s.text(record.body) : s.value(record.body);
     const attributes = s.attributes(record.attributes);
     const resource = this.resource(record.resource);
-    if (body === record.body && attributes === record.attributes && resource === record.resource) {
+    const scope = this.scope(record.instrumentationScope);
+    const severityText = record.severityText === undefined ? undefined : s.text(record.severityText);
+    const eventName = record.eventName === undefined ? undefined : s.text(record.eventName);
+    if (
+      body === record.body &&
+      attributes === record.attributes &&
+      resource === record.resource &&
+      scope === record.instrumentationScope &&
+      severityText === record.severityText &&
+      eventName === record.eventName
+    ) {
       return record;
     }
     return {
       hrTime: record.hrTime,
       hrTimeObserved: record.hrTimeObserved,
       spanContext: record.spanContext,
-      severityText: record.severityText,
+      severityText,
       severityNumber: record.severityNumber,
       body: body as ReadableLogRecord['body'],
-      eventName: record.eventName,
+      eventName,
       resource,
-      instrumentationScope: record.instrumentationScope,
+      instrumentationScope: scope,
       attributes: attributes as AnyValueMap,
       droppedAttributesCount: record.droppedAttributesCount,
     };
@@ -130,14 +167,38 @@ export class TelemetryPolicy {
 
   resourceMetrics(metrics: ResourceMetrics): ResourceMetrics {
     const resource = this.resource(metrics.resource);
-    const scopeMetrics = mapChanged(metrics.scopeMetrics, (scope) => this.scope(scope));
+    const scopeMetrics = mapChanged(metrics.scopeMetrics, (scope) => this.scopeMetrics(scope));
     if (resource === metrics.resource && scopeMetrics === metrics.scopeMetrics) return metrics;
     return { resource, scopeMetrics };
   }
 
-  private scope(scope: ScopeMetrics): ScopeMetrics {
+  /**
+   * An instrumentation scope with its name, version and attributes cleaned (a Logs API scope may
+   * carry attributes); one result per scope object, so exporters that group by scope still can.
+   */
+  private scope<T extends { name: string; version?: string; attributes?: object }>(scope: T): T {
+    let safe = this.scopes.get(scope) as T | undefined;
+    if (safe === undefined) {
+      const s = this.sanitizer;
+      const name = s.text(scope.name);
+      const version = scope.version === undefined ? undefined : s.text(scope.version);
+      const attributes = scope.attributes && s.attributes(scope.attributes);
+      safe =
+        name === scope.name && version === scope.version && attributes === scope.attributes
+          ? scope
+          : { ...scope, name, version, attributes };
+      this.scopes.set(scope, safe);
+      this.scopes.set(safe, safe);
+    }
+    return safe;
+  }
+
+  private scopeMetrics(scope: ScopeMetrics): ScopeMetrics {
     const metrics = mapChanged(scope.metrics, (metric) => this.metric(metric));
-    return metrics === scope.metrics ? scope : { scope: scope.scope, metrics };
+    const instrumentationScope = this.scope(scope.scope);
+    return metrics === scope.metrics && instrumentationScope === scope.scope
+      ? scope
+      : { scope: instrumentationScope, metrics };
   }
 
   private metric(metric: MetricData): MetricData {

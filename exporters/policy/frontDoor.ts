@@ -1,7 +1,10 @@
 // TelemetryPolicy in front of a set of sinks, as OTel SDK components: a span processor, a log
 // record processor and a metric exporter that apply the policy once and hand the result to every
 // sink behind them (pipetel's register() puts them in front of PostgreSQL, the file and OTLP; a
-// user with their own SDK can do the same with any processors or exporters).
+// user with their own SDK can do the same with any processors or exporters). Processors behind a
+// front door must treat records as read-only: a record that needed changes reaches them as a plain
+// copy without setters, and what a processor adds after the policy ran is not checked; a processor
+// that enriches records belongs in front of the front door.
 
 import type { Context } from '@opentelemetry/api';
 import type { ExportResult } from '@opentelemetry/core';
@@ -18,6 +21,10 @@ export class PolicySpanProcessor implements SpanProcessor {
 
   onStart(span: Span, parentContext: Context): void {
     for (const processor of this.processors) processor.onStart(span, parentContext);
+  }
+
+  onEnding(span: Span): void {
+    for (const processor of this.processors) processor.onEnding?.(span);
   }
 
   onEnd(span: ReadableSpan): void {
@@ -44,6 +51,11 @@ export class PolicyLogRecordProcessor implements LogRecordProcessor {
     // Processors behind a front door read the record; the policy's copy has every field they read.
     const safe = this.policy.logRecord(record) as SdkLogRecord;
     for (const processor of this.processors) processor.onEmit(safe, context);
+  }
+
+  /** Enabled when any processor behind is (one without the method always is). */
+  enabled(options: Parameters<NonNullable<LogRecordProcessor['enabled']>>[0]): boolean {
+    return this.processors.some((p) => p.enabled?.(options) ?? true);
   }
 
   async forceFlush(): Promise<void> {

@@ -11,13 +11,20 @@ type WellFormedString = string & { isWellFormed(): boolean; toWellFormed(): stri
 export function truncate(value: string, maxChars: number): string {
   if (value.length <= maxChars) return value;
   // '…[truncated ' + digits + ' chars]': the count has at most as many digits as the length.
-  let end = Math.max(0, maxChars - (MARKER_CHARS + String(value.length).length));
-  const code = value.charCodeAt(end - 1);
-  if (code >= 0xd800 && code <= 0xdbff) end--;
+  const marker = MARKER_CHARS + String(value.length).length;
+  // Too little room for the marker (a field's character budget running out): an ellipsis alone.
+  if (maxChars < marker) return maxChars <= 0 ? '' : `${value.slice(0, cutAt(value, maxChars - 1))}…`;
+  const end = cutAt(value, maxChars - marker);
   return `${value.slice(0, end)}…[truncated ${value.length - end} chars]`;
 }
 
 const MARKER_CHARS = '…[truncated  chars]'.length;
+
+/** `end`, or one less when that would split a surrogate pair. */
+function cutAt(value: string, end: number): number {
+  const code = value.charCodeAt(end - 1);
+  return code >= 0xd800 && code <= 0xdbff ? end - 1 : end;
+}
 
 /** True when `text` has no NUL and no lone surrogate. */
 export function isCleanText(text: string): boolean {

@@ -23,8 +23,9 @@ import { SeriesCache, type SeriesCell } from './SeriesCache.js';
 import {
   type ActiveSeries,
   isIntegerInstrument,
+  type SeriesAccess,
   type SeriesSource,
-  seriesSourceOf,
+  seriesAccessOf,
 } from './sdkMetricCells.js';
 
 /** Direct recording into the SDK's accumulations of one instrument. */
@@ -36,10 +37,16 @@ export class DirectSeries {
   private series: ActiveSeries | undefined = undefined;
   private generation = 0;
 
+  private readonly source: SeriesSource;
+  private readonly processAttributes: SeriesAccess['processAttributes'];
+
   constructor(
-    private readonly source: SeriesSource,
+    access: SeriesAccess,
     private readonly integerOnly: boolean,
-  ) {}
+  ) {
+    this.source = access.source;
+    this.processAttributes = access.processAttributes;
+  }
 
   /**
    * The current cell for this call, whose accumulation the caller records into; undefined when
@@ -61,7 +68,8 @@ export class DirectSeries {
     if (cell === undefined) return;
     this.pending = undefined;
     const generation = this.currentGeneration();
-    const accumulation = this.series!.get(attributes ?? {});
+    // The SDK keyed the series by the attributes after the view's processing (e.g. redaction).
+    const accumulation = this.series!.get(this.processAttributes(attributes ?? {}));
     // None when the SDK put the point in its overflow series: keep using the SDK path then.
     if (accumulation === undefined) return;
     cell.generation = generation;
@@ -93,8 +101,8 @@ export interface CallTally {
 }
 
 function directSeries(instrument: object): DirectSeries | undefined {
-  const source = seriesSourceOf(instrument);
-  return source && new DirectSeries(source, isIntegerInstrument(instrument));
+  const access = seriesAccessOf(instrument);
+  return access && new DirectSeries(access, isIntegerInstrument(instrument));
 }
 
 // One class per instrument kind, deliberately near-identical: each call site in a user's loop

@@ -29,6 +29,7 @@ import {
   MeterProvider,
   PeriodicExportingMetricReader,
   type PushMetricExporter,
+  type ViewOptions,
 } from '@opentelemetry/sdk-metrics';
 import {
   AlwaysOnSampler,
@@ -105,6 +106,7 @@ function createAdjustableMeterProvider(
   resource: Resource,
   exporter: PushMetricExporter,
   intervalMs: number,
+  views: ViewOptions[],
 ): AdjustableMeterProvider {
   const reader = new AdjustableMetricReader({
     exporter,
@@ -112,17 +114,19 @@ function createAdjustableMeterProvider(
     exportTimeoutMillis: Math.min(intervalMs, 30_000),
   });
   return {
-    meterProvider: new MeterProvider({ resource, readers: [reader] }),
+    meterProvider: new MeterProvider({ resource, readers: [reader], views }),
     setIntervalMs: (ms) => reader.setIntervalMs(ms),
   };
 }
 
+/** `views`: e.g. TelemetryPolicy.view(), so attributes are redacted before aggregation. */
 export function createMeterProvider(
   resource: Resource,
   exporter: PushMetricExporter,
   intervalMs: number,
+  views: ViewOptions[] = [],
 ): MeterProvider {
-  return createAdjustableMeterProvider(resource, exporter, intervalMs).meterProvider;
+  return createAdjustableMeterProvider(resource, exporter, intervalMs, views).meterProvider;
 }
 
 /**
@@ -134,8 +138,9 @@ export function startHostMetrics(
   resource: Resource,
   exporter: PushMetricExporter,
   intervalMs: number,
+  views: ViewOptions[] = [],
 ): AdjustableMeterProvider {
-  const host = createAdjustableMeterProvider(resource, exporter, intervalMs);
+  const host = createAdjustableMeterProvider(resource, exporter, intervalMs, views);
   const meterProvider = host.meterProvider;
   const hostMetrics = new HostMetrics({
     meterProvider,

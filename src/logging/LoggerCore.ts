@@ -176,7 +176,8 @@ export class LoggerCore {
   originFor(name: string): RecordOrigin {
     let origin = this.origins.get(name);
     if (!origin) {
-      origin = { resource: this.resource, instrumentationScope: { name } };
+      // The name is user input too: bounded and cleaned like any string of a record.
+      origin = { resource: this.resource, instrumentationScope: { name: cleanText(name, MAX_TEXT_CHARS) } };
       this.origins.set(name, origin);
     }
     return origin;

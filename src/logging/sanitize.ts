@@ -88,15 +88,14 @@ export class AttributeSanitizer {
             this.counters.redacted++;
             value = REDACTED;
           } else if (typeof value === 'string') {
-            if (value.length > MAX_STRING_CHARS || !isCleanText(value)) {
-              value = this.string(value, MAX_STRING_CHARS);
-            }
+            value = this.values.fieldText(value); // within the record's character budget too
           } else if (typeof value === 'number' ? !Number.isFinite(value) : typeof value !== 'boolean') {
             value = this.topLevelValue(target, key, value, liftErrors);
             if (value === OMIT) continue;
           }
           if (isNew) count++;
-          if (key === '__proto__' || key.indexOf('\0') !== -1) setKey(target, this.key(key), value);
+          if (key === '__proto__' || key.length > MAX_STRING_CHARS || !isCleanText(key))
+            setKey(target, this.key(key), value);
           else target[key] = value;
         }
         return count;
@@ -148,7 +147,7 @@ export class AttributeSanitizer {
     }
     switch (typeof value) {
       case 'string':
-        return this.string(value, MAX_STRING_CHARS);
+        return this.values.fieldText(value);
       case 'number':
       case 'boolean':
       case 'undefined':
@@ -197,7 +196,7 @@ export class AttributeSanitizer {
   }
 
   private key(key: string): string {
-    return isCleanText(key) ? key : cleanText(key);
+    return key.length <= MAX_STRING_CHARS && isCleanText(key) ? key : cleanText(key, MAX_STRING_CHARS);
   }
 
   /** A nested value (an attribute's object or array), through the policy's sanitizer. */

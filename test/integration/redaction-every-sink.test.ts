@@ -23,6 +23,7 @@ const SECRETS = {
   apiLogAttribute: 'S3CRET-api-log-attribute',
   apiLogHeader: 'S3CRET-api-log-header',
   apiLogBody: 'S3CRET-api-log-body',
+  apiLogScope: 'S3CRET-api-log-scope',
   loggerAttribute: 'S3CRET-logger-attribute',
   metricAttribute: 'S3CRET-metric-attribute',
 };
@@ -68,7 +69,7 @@ describe('redaction in front of every sink', () => {
           .getTracer('app')
           .startSpan('fetch', { attributes: { 'x-api-key': SECRETS.spanAttribute, url: 'visible-url' } })
           .end();
-        logs.getLogger('app.api').emit({
+        logs.getLogger('app.api', '1.0', { attributes: { api_token: SECRETS.apiLogScope } }).emit({
           body: { authToken: SECRETS.apiLogBody, note: 'visible-body' },
           attributes: {
             password: SECRETS.apiLogAttribute,
@@ -80,10 +81,9 @@ describe('redaction in front of every sink', () => {
           client_secret: SECRETS.loggerAttribute,
           file: 'visible-file',
         });
-        metrics
-          .getMeter('app')
-          .createCounter('rows')
-          .add(3, { api_key: SECRETS.metricAttribute, kind: 'csv' });
+        const rows = metrics.getMeter('app').createCounter('rows');
+        rows.add(3, { api_key: SECRETS.metricAttribute, kind: 'csv' });
+        rows.add(2, { api_key: `${SECRETS.metricAttribute}-other`, kind: 'csv' });
       },
       { attributes: { api_token: SECRETS.stageAttribute, dataset: 'visible-dataset' } },
     );
@@ -122,6 +122,12 @@ describe('redaction in front of every sink', () => {
       assert.match(sinks[sink], /visible-body/);
       assert.match(sinks[sink], /visible-file/);
     }
+    // Metric attributes are redacted before aggregation: one series, the values summed.
+    const [row] = await db.query<{ value: number; attributes: Record<string, unknown> }>(
+      "SELECT value, attributes FROM pipeline_metrics WHERE name = 'rows' ORDER BY timestamp DESC LIMIT 1",
+    );
+    assert.deepEqual(row?.attributes, { api_key: '[REDACTED]', kind: 'csv' });
+    assert.equal(Number(row?.value), 5);
     assert.match(sinks.postgres, /csv/);
     assert.match(sinks['otlp metrics'], /csv/);
     assert.match(sinks.postgres, /eu-west/, 'OTEL_RESOURCE_ATTRIBUTES still fills the resource');

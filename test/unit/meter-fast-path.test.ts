@@ -7,7 +7,14 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { type Attributes, type Context, context, type Meter, ValueType } from '@opentelemetry/api';
+import {
+  type Attributes,
+  type Context,
+  context,
+  type Meter,
+  ROOT_CONTEXT,
+  ValueType,
+} from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import {
   AggregationTemporality,
@@ -15,10 +22,12 @@ import {
   MeterProvider,
   MetricReader,
   type MetricReaderOptions,
+  type ViewOptions,
 } from '@opentelemetry/sdk-metrics';
 import fc from 'fast-check';
+import { REDACTED, TelemetryPolicy } from '../../exporters/policy/index.js';
 import { PipetelMeterProvider } from '../../src/internal/PipetelMeterProvider.js';
-import { seriesSourceOf } from '../../src/internal/sdkMetricCells.js';
+import { seriesAccessOf } from '../../src/internal/sdkMetricCells.js';
 import { withMonitoringDisabledContext } from '../../src/pipeline/context.js';
 
 class ManualReader extends MetricReader {
@@ -115,8 +124,13 @@ const attributeSets: Attributes[] = [
 describe('PipetelMeterProvider: the direct path exports what the SDK exports', () => {
   it('engages on this SDK version (a dependency bump that changes its internals fails here)', () => {
     const provider = new MeterProvider({ readers: [new ManualReader()] });
-    assert.ok(seriesSourceOf(provider.getMeter('m').createCounter('c')));
-    assert.ok(seriesSourceOf(provider.getMeter('m').createHistogram('h')));
+    assert.ok(seriesAccessOf(provider.getMeter('m').createCounter('c')));
+    assert.ok(seriesAccessOf(provider.getMeter('m').createHistogram('h')));
+    const redacting = new MeterProvider({
+      readers: [new ManualReader()],
+      views: [new TelemetryPolicy().view()],
+    });
+    assert.ok(seriesAccessOf(redacting.getMeter('m').createCounter('c')), "with the policy's view too");
   });
 
   it('same points for a fixed sequence across collections, cumulative and delta', async () => {
@@ -205,7 +219,7 @@ describe('PipetelMeterProvider: the direct path exports what the SDK exports', (
     const counter = new PipetelMeterProvider(sdkProvider).getMeter('m').createCounter('c');
     counter.add(1, { stage: 'a' });
     counter.add(1, { stage: 'a' }); // served by the cell, which now knows the active map
-    const source = seriesSourceOf((counter as unknown as { sdk: object }).sdk)!;
+    const source = seriesAccessOf((counter as unknown as { sdk: object }).sdk)!.source;
     const before = new WeakRef(source._activeCollectionStorage as object);
     await reader.collect(); // the SDK swaps in a fresh map; series a stays quiet from here
     counter.add(1, { stage: 'b' }); // the instrument moves on to the new map
@@ -247,5 +261,34 @@ describe('PipetelMeterProvider: the direct path exports what the SDK exports', (
     counter.add(1, { a: 'x' }, {} as Context);
     const { resourceMetrics } = await reader.collect();
     assert.equal(resourceMetrics.scopeMetrics[0]!.metrics[0]!.dataPoints[0]!.value, 2);
+  });
+});
+
+describe("PipetelMeterProvider with the policy's view: attributes redacted before aggregation", () => {
+  async function points(views: ViewOptions[], record: (meter: Meter) => void) {
+    const reader = new ManualReader();
+    const provider = new MeterProvider({ readers: [reader], views });
+    record(new PipetelMeterProvider(provider).getMeter('m'));
+    const { resourceMetrics } = await reader.collect();
+    return resourceMetrics.scopeMetrics.flatMap((s) =>
+      s.metrics.flatMap((m) => m.dataPoints.map((p) => ({ attributes: p.attributes, value: p.value }))),
+    );
+  }
+
+  it('series that differ only in a secret become one series with the total (direct path and SDK path alike)', async () => {
+    const got = await points([new TelemetryPolicy().view()], (meter) => {
+      const counter = meter.createCounter('c');
+      for (let i = 0; i < 50; i++) counter.add(1, { session: `s-${i % 5}`, stage: 'load' }); // cached after the first call
+      counter.add(1, { session: 'other', stage: 'load' }, ROOT_CONTEXT);
+    });
+    assert.deepEqual(got, [{ attributes: { session: REDACTED, stage: 'load' }, value: 51 }]);
+  });
+
+  it('a processor that may read the context keeps every call on the SDK path', () => {
+    const provider = new MeterProvider({
+      readers: [new ManualReader()],
+      views: [{ instrumentName: '*', attributesProcessors: [{ process: (a) => a }] }],
+    });
+    assert.equal(seriesAccessOf(provider.getMeter('m').createCounter('c')), undefined);
   });
 });

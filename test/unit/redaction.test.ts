@@ -28,6 +28,7 @@ import { encodeLogRecord, LOGS_TABLE, MAX_MESSAGE_CHARS } from '../../exporters/
 import { encodeMetricPoint, METRICS_TABLE, type MetricPoint } from '../../exporters/postgres/metricRows.js';
 import { ResourceInfoCache } from '../../exporters/postgres/resourceInfo.js';
 import { encodeSpan, SPANS_TABLE } from '../../exporters/postgres/spanRows.js';
+import { LoggerFactory, type PipetelLogRecord } from '../../src/logging/index.js';
 import { AttributeSanitizer } from '../../src/logging/sanitize.js';
 import { assertTruncated } from '../helpers/assertions.js';
 
@@ -168,6 +169,28 @@ describe('SecretKeyMatcher with the default keys', () => {
       if (i % 1000 === 0) assert.equal(m.isSecret(`password_${i}`), true);
     }
     assert.equal(m.isSecret('password'), true);
+  });
+});
+
+describe("pipetel's Logger applies the policy itself", () => {
+  it('a record from the Logger passes the policy unchanged, however hostile its input', () => {
+    const records: PipetelLogRecord[] = [];
+    const factory = new LoggerFactory({
+      level: 'DEBUG',
+      sink: { emit: (r) => records.push(r) },
+      resource: resourceFromAttributes({ 'service.name': 'svc' }),
+    });
+    const hostile: Record<string, unknown> = { token: 't', nested: { password: 'p', deep: nest(20) } };
+    for (let i = 0; i < 40; i++) hostile[`wide_${i}`] = 'w'.repeat(MAX_STRING_CHARS);
+    hostile['k'.repeat(200_000)] = 'long key';
+    hostile['nul\u0000key'] = 'lone\ud800';
+    factory.getLogger(`name\u0000${'n'.repeat(100_000)}`).info(`message ${'m'.repeat(100_000)}`, hostile);
+    const record = records[0]! as unknown as ReadableLogRecord;
+    const policy = new TelemetryPolicy();
+    assert.equal(policy.logRecord(record), record);
+    assert.deepEqual(policy.counters, { sanitized: 0, redacted: 0 });
+    const size = JSON.stringify(record.attributes).length;
+    assert.ok(size <= MAX_CHARS_PER_FIELD + 200_000, `${size} characters of attributes`);
   });
 });
 
@@ -597,6 +620,15 @@ describe('encoders on poisoned input, through the policy', () => {
     const p = policy();
     const once = p.logRecord(logRecord({ body: { token: 't' }, attributes: poisoned() as never }));
     assert.equal(p.logRecord(once), once);
+    // At the field's character budget: the string that crosses it and those after it.
+    const wide = Object.fromEntries(
+      Array.from({ length: 18 }, (_, i) => [`s${i}`, 'x'.repeat(MAX_STRING_CHARS)]),
+    );
+    const cut = p.logRecord(
+      logRecord({ attributes: { ...wide, when: new Date(0), deep: nest(20) } as never }),
+    );
+    assert.notEqual(cut.attributes, undefined);
+    assert.equal(p.logRecord(cut), cut);
   });
 });
 

@@ -1,0 +1,192 @@
+// `spool.mode: always`: every record is journaled to disk before the database has it, so a process
+// killed at any moment (SIGKILL, OOM) loses at most the records of the last `flushMs`. The journal
+// is a writer directory under the spool root, in the spool's own format, whose segments stay
+// `segment-<n>.open` while this process lives: the synchronizer never replays the open segments of
+// a live writer, and replays those of a dead one like any spool — through the deduplicating path,
+// so what the database already had is skipped and every record is stored exactly once. Segments
+// whose records have all settled (written, spooled, dropped) are deleted as the queues move on.
+
+import { randomBytes } from 'node:crypto';
+import { type FileHandle, mkdir, open, rm, unlink, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { SpoolFiles } from './Spool.js';
+import { encodeRecords } from './spoolFormat.js';
+import type { WarningSink } from './types.js';
+
+export interface JournalOptions {
+  /** The spool root (`spoolDirectory(home)`): the journal is one writer directory in it. */
+  dir: string;
+  /** spool.flush_ms: buffered records reach the file at most this late. Default 100. */
+  flushMs?: number;
+  /** A segment is closed and a new one started past this size. Default 8 MiB. */
+  segmentMaxBytes?: number;
+  warn?: WarningSink;
+}
+
+interface Segment {
+  number: number;
+  path: string;
+  handle: FileHandle | undefined;
+  bytes: number;
+  /** Per table, one past the highest sequence number written to this segment. */
+  ends: Map<string, number>;
+}
+
+const DEFAULT_SEGMENT_MAX_BYTES = 8 * 1024 * 1024;
+
+export class Journal {
+  private readonly flushMs: number;
+  private readonly segmentMaxBytes: number;
+  private directory: Promise<string> | undefined;
+  private readonly segments: Segment[] = [];
+  private nextSegment = 1;
+  /** Encoded records waiting for the next write, and per table one past their highest sequence number. */
+  private buffer: string[] = [];
+  private bufferEnds = new Map<string, number>();
+  /** Per table: every record below this sequence number has settled. */
+  private readonly released = new Map<string, number>();
+  private timer: NodeJS.Timeout | undefined;
+  private chain: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  private readonly counts = { records: 0, bytes: 0, segmentsDeleted: 0 };
+
+  constructor(private readonly options: JournalOptions) {
+    this.flushMs = options.flushMs ?? 100;
+    this.segmentMaxBytes = options.segmentMaxBytes ?? DEFAULT_SEGMENT_MAX_BYTES;
+  }
+
+  /**
+   * Journals the encoded `lines` of `table`, whose sequence numbers end just below `end` (the
+   * caller numbers its records in the order it will settle them). Written within flushMs.
+   */
+  append(table: string, lines: readonly string[], end: number): void {
+    if (this.closed || lines.length === 0) return;
+    this.buffer.push(encodeRecords(table, lines));
+    this.bufferEnds.set(table, end);
+    this.counts.records += lines.length;
+    if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        void this.flush().catch((error) => this.options.warn?.(`journal: write failed: ${describe(error)}`));
+      }, this.flushMs);
+      this.timer.unref();
+    }
+  }
+
+  /** Every record of `table` below sequence number `watermark` has settled: their segments may go. */
+  release(table: string, watermark: number): void {
+    if (watermark <= (this.released.get(table) ?? 0)) return;
+    this.released.set(table, watermark);
+    if (this.segments.length > 1) void this.serialize(() => this.deleteReleased());
+  }
+
+  /** Writes what is buffered now; resolves once it is in the file. */
+  flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.buffer.length === 0) return this.serialize(async () => undefined);
+    const data = Buffer.from(this.buffer.join(''), 'utf8');
+    const ends = this.bufferEnds;
+    this.buffer = [];
+    this.bufferEnds = new Map();
+    return this.serialize(async () => {
+      let segment = this.segments.at(-1);
+      if (!segment?.handle || segment.bytes >= this.segmentMaxBytes) segment = await this.openSegment();
+      await writeAll(segment, data);
+      this.counts.bytes += data.length;
+      for (const [table, end] of ends) segment.ends.set(table, end);
+      await this.deleteReleased();
+    });
+  }
+
+  /**
+   * The queues have settled everything (written or moved to the spool): the journal is deleted.
+   * With `keep`, it stays on disk to be replayed (a shutdown that could not settle everything).
+   */
+  close(options: { keep?: boolean } = {}): Promise<void> {
+    const flushed = options.keep ? this.flush() : Promise.resolve();
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.buffer = [];
+    return flushed.then(() =>
+      this.serialize(async () => {
+        for (const segment of this.segments) await segment.handle?.close();
+        if (!options.keep && this.directory) await rm(await this.directory, { recursive: true, force: true });
+        this.segments.length = 0;
+      }),
+    );
+  }
+
+  stats(): { records: number; bytes: number; segmentsDeleted: number; segments: number } {
+    return { ...this.counts, segments: this.segments.length };
+  }
+
+  private serialize<R>(operation: () => Promise<R>): Promise<R> {
+    const result = this.chain.then(operation);
+    this.chain = result.catch(() => undefined);
+    return result;
+  }
+
+  private async openSegment(): Promise<Segment> {
+    const directory = await (this.directory ??= this.openDirectory());
+    const current = this.segments.at(-1);
+    if (current?.handle) {
+      await current.handle.close();
+      current.handle = undefined;
+    }
+    const number = this.nextSegment++;
+    // `.open` for as long as this process lives: a live writer's open segments are never replayed.
+    const path = join(directory, SpoolFiles.name(number, 'open'));
+    const segment: Segment = {
+      number,
+      path,
+      handle: await open(path, 'wx', 0o600),
+      bytes: 0,
+      ends: new Map(),
+    };
+    this.segments.push(segment);
+    return segment;
+  }
+
+  private async openDirectory(): Promise<string> {
+    await mkdir(this.options.dir, { recursive: true, mode: 0o700 });
+    const name = `${process.pid}-${Date.now()}-${randomBytes(4).toString('hex')}`;
+    const directory = join(this.options.dir, name);
+    await mkdir(directory, { mode: 0o700 });
+    const owner = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString(), journal: true };
+    await writeFile(join(directory, SpoolFiles.owner), `${JSON.stringify(owner)}\n`, { mode: 0o600 });
+    return directory;
+  }
+
+  /** Deletes, oldest first, the segments (not the one being written) whose records have all settled. */
+  private async deleteReleased(): Promise<void> {
+    while (this.segments.length > 1) {
+      const oldest = this.segments[0]!;
+      for (const [table, end] of oldest.ends) if ((this.released.get(table) ?? 0) < end) return;
+      this.segments.shift();
+      await oldest.handle?.close();
+      await unlink(oldest.path).catch(() => undefined);
+      this.counts.segmentsDeleted++;
+    }
+  }
+}
+
+async function writeAll(segment: Segment, data: Buffer): Promise<void> {
+  let offset = 0;
+  while (offset < data.length) {
+    const { bytesWritten } = await segment.handle!.write(
+      data,
+      offset,
+      data.length - offset,
+      segment.bytes + offset,
+    );
+    offset += bytesWritten;
+  }
+  segment.bytes += data.length;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

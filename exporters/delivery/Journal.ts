@@ -130,7 +130,8 @@ export class Journal {
   }
 
   private async openSegment(): Promise<Segment> {
-    const directory = await (this.directory ??= this.openDirectory());
+    if (this.directory === undefined) this.directory = this.openDirectory();
+    const directory = await this.directory;
     const current = this.segments.at(-1);
     if (current?.handle) {
       await current.handle.close();

@@ -17,6 +17,7 @@ export const sync = async (args: string[]): Promise<number> => {
     home: config.home,
     connectionString: url,
     batchSize: config.values.spool.batch_size,
+    autoMigrate: config.values.database.auto_migrate,
   });
   let result: SyncResult;
   try {

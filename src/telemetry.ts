@@ -54,7 +54,7 @@ import { OverheadBudget, SHED_STEPS, shedSettings } from './pipeline/OverheadBud
 import { type Progress, ProgressTracker } from './pipeline/Progress.js';
 import { type OwnWork, type ProfileReport, SelfCost } from './pipeline/SelfCost.js';
 import { type MonitoredSignal, SelfMonitoring } from './pipeline/SelfMonitoring.js';
-import { measureStage } from './pipeline/StageResources.js';
+import { measureStage, type StageResourceUsage } from './pipeline/StageResources.js';
 import { LogSynchronizer } from './sync/LogSynchronizer.js';
 
 export interface TelemetryStats {
@@ -109,6 +109,8 @@ export class Telemetry {
   private readonly logPipeline: LogPipeline;
   private readonly meterTally = { calls: 0 };
   private stagesRun = 0;
+  /** Stage spans not yet ended, with the resource measurement each ends with (see interrupt()). */
+  private readonly openStages = new Map<Span, { name: string; endMeasurement: () => StageResourceUsage }>();
   private readonly selfCost: SelfCost;
   private readonly overheadBudget: OverheadBudget;
   private mainMetricExporter: PostgresMetricExporter | undefined;
@@ -385,6 +387,7 @@ export class Telemetry {
     const attributes = { ...options.attributes, [STAGE_ATTRIBUTE]: name };
     return this.tracer.startActiveSpan(name, { attributes }, parent, async (span: Span) => {
       const endMeasurement = measureStage();
+      this.openStages.set(span, { name, endMeasurement });
       try {
         const result = await fn();
         span.setStatus({ code: SpanStatusCode.OK });
@@ -396,10 +399,34 @@ export class Telemetry {
         this.getLogger('pipetel.stage').exception(`stage ${name} failed: ${err.message}`, err);
         throw error;
       } finally {
-        span.setAttributes({ ...endMeasurement() });
-        span.end();
+        // An interrupted stage (SIGINT/SIGTERM) was already ended and stored by interrupt().
+        if (this.openStages.delete(span)) {
+          span.setAttributes({ ...endMeasurement() });
+          span.end();
+        }
       }
     });
+  }
+
+  /**
+   * Ctrl-C or SIGTERM with no handler of the application's: the stages still running end as
+   * ERROR (so their spans are stored), running progress nodes as failed, and the run as failed —
+   * each with "interrupted by <signal>" — before shutdown flushes them.
+   */
+  private interrupt(signal: NodeJS.Signals): void {
+    const reason = `interrupted by ${signal}`;
+    for (const [span, { endMeasurement }] of this.openStages) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: reason });
+      span.setAttributes({ ...endMeasurement(), 'pipetel.interrupted': signal });
+      span.end();
+    }
+    if (this.openStages.size > 0) {
+      const names = [...this.openStages.values()].map((stage) => stage.name);
+      this.getLogger('pipetel.stage').error(`${reason} during stage ${names.join(', ')}`);
+    }
+    this.openStages.clear();
+    this.progressTracker?.interrupt(reason);
+    this.fail(reason);
   }
 
   /** Progress of one node of the pipeline; `advance()` does no I/O. */
@@ -678,7 +705,7 @@ export class Telemetry {
         void this.forceFlush();
         return;
       }
-      this.fail(`terminated by ${signal}`);
+      this.interrupt(signal);
       void this.shutdown().finally(() => {
         // Re-raise so the default action (exit with 128+n) happens, as without pipetel.
         process.kill(process.pid, signal);

@@ -3,7 +3,6 @@
 // everything within shutdown.timeout and marking the experiment succeeded or failed.
 
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import {
   context,
   type Meter,
@@ -55,6 +54,7 @@ import { type Progress, ProgressTracker } from './pipeline/Progress.js';
 import { type OwnWork, type ProfileReport, SelfCost } from './pipeline/SelfCost.js';
 import { type MonitoredSignal, SelfMonitoring } from './pipeline/SelfMonitoring.js';
 import { measureStage, type StageResourceUsage } from './pipeline/StageResources.js';
+import { logFilePath, shipsLogFile } from './sync/LogFileShipper.js';
 import { LogSynchronizer } from './sync/LogSynchronizer.js';
 
 export interface TelemetryStats {
@@ -168,6 +168,12 @@ export class Telemetry {
         fsyncIntervalMs: settings.spool.fsync_interval * 1000,
         warn: (message) => this.warn(message),
       });
+    }
+    // Network-constrained mode (database logging off, file on): the synchronizer ships the file.
+    const logFile = shipsLogFile(config)
+      ? { path: logFilePath(config), experimentId: this.experimentId }
+      : undefined;
+    if (this.pool && (this.spool || logFile)) {
       this.synchronizer = new LogSynchronizer({
         home: config.home,
         pool: this.pool,
@@ -175,6 +181,7 @@ export class Telemetry {
         batchSize: settings.spool.batch_size,
         spool: this.spool,
         autoMigrate: settings.database.auto_migrate,
+        logFile,
         warn: (message) => this.warn(message),
       });
     }
@@ -199,7 +206,7 @@ export class Telemetry {
     }
     if (settings.logging.file.enabled && !settings.disabled) {
       this.fileProcessor = new FileLogRecordProcessor({
-        path: settings.logging.file.path ?? join(config.home, 'logs', 'pipetel.log'),
+        path: logFilePath(config),
         maxSizeMb: settings.logging.file.max_size_mb,
         backupCount: settings.logging.file.backup_count,
         compress: settings.logging.compression,

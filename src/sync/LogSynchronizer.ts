@@ -3,6 +3,8 @@
 // of the table writers (rows carry client-made ids, so a replay never duplicates), and the file is
 // deleted only after every one of its rows is committed. Experiment and progress rows replay
 // through their tables' upserts; a missing schema is migrated first when auto_migrate allows.
+// In the network-constrained mode (database logging off, file on) each pass also ships what the
+// file sink wrote (LogFileShipper).
 
 import { readFileSync } from 'node:fs';
 import { readdir, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises';
@@ -22,6 +24,7 @@ import { migrate } from '../db/migrate.js';
 import { createPool, safeErrorMessage } from '../db/pool.js';
 import { spooledRowSinks } from '../db/spooledRows.js';
 import { isProcessAlive as isAlive } from '../internal/processes.js';
+import { LogFileShipper, type ShipResult } from './LogFileShipper.js';
 
 export interface LogSynchronizerOptions {
   /** PIPETEL_HOME: the spool replayed is `<home>/spool`. */
@@ -42,6 +45,11 @@ export interface LogSynchronizerOptions {
   spool?: Spool;
   /** database.auto_migrate: a replay that finds the schema missing migrates it, then writes. */
   autoMigrate?: boolean;
+  /**
+   * The network-constrained mode: ship the JSON-lines log file at `path` (and its rotated
+   * backups) into pipeline_logs, exactly once. Lines without an experiment id get `experimentId`.
+   */
+  logFile?: { path: string; experimentId?: string };
   warn?: WarningSink;
 }
 
@@ -58,6 +66,8 @@ export interface SyncResult {
   segments: number;
   /** Segments left: still being written by a live process, or being replayed by another one. */
   remaining: number;
+  /** With `logFile`: lines of the log file shipped by this pass (also counted above). */
+  logFile?: ShipResult;
 }
 
 type OwnerState = 'live' | 'dead' | 'closed';
@@ -76,6 +86,7 @@ export class LogSynchronizer {
   private readonly ownsPool: boolean;
   private readonly writers = new Map<string, BatchSink>();
   private migration: Promise<unknown> | undefined;
+  private readonly fileShipper: LogFileShipper | undefined;
   private readonly batchSize: number;
   private readonly concurrency: number;
   private readonly root: string;
@@ -99,6 +110,15 @@ export class LogSynchronizer {
       });
     } else {
       throw new Error('LogSynchronizer: pass `pool` or `connectionString`');
+    }
+    if (options.logFile) {
+      this.fileShipper = new LogFileShipper({
+        path: options.logFile.path,
+        experimentId: options.logFile.experimentId,
+        pool: this.pool,
+        batchSize: this.batchSize,
+        warn: (message) => this.warn('file', message),
+      });
     }
   }
 
@@ -152,12 +172,12 @@ export class LogSynchronizer {
       .catch((error) =>
         this.warn('seal', `spool: could not seal the current segment: ${describeError(error)}`),
       );
-    let directories: string[];
+    let directories: string[] = [];
     try {
       directories = (await readdir(this.root)).sort(byStartTime);
     } catch (error) {
-      if (errorCode(error) === 'ENOENT' || errorCode(error) === 'ENOTDIR') return result; // no spool yet
-      throw error;
+      // No spool yet: nothing to replay (a log file to ship may still be there).
+      if (errorCode(error) !== 'ENOENT' && errorCode(error) !== 'ENOTDIR') throw error;
     }
     let reachable = false;
     for (const name of directories) {
@@ -177,6 +197,13 @@ export class LogSynchronizer {
         await this.replayClaimed(directory, segment, result);
       }
       if (owner !== 'live') await removeIfEmpty(directory);
+    }
+    if (this.fileShipper) {
+      const shipped = await this.withSchema(() => this.fileShipper!.ship());
+      result.logFile = shipped;
+      result.replayed += shipped.shipped;
+      result.duplicates += shipped.duplicates;
+      result.rejected += shipped.rejected;
     }
     return result;
   }
@@ -261,16 +288,20 @@ export class LogSynchronizer {
    * A database without pipetel's tables (a fresh server, or one that came back empty) is migrated
    * once, when auto_migrate allows, instead of failing every sync_interval.
    */
-  private async writeMigratingFirst(writer: BatchSink, lines: string[]): Promise<number> {
+  private writeMigratingFirst(writer: BatchSink, lines: string[]): Promise<number> {
+    return this.withSchema(() => writer.write(lines, { idempotent: true }));
+  }
+
+  private async withSchema<R>(write: () => Promise<R>): Promise<R> {
     try {
-      return await writer.write(lines, { idempotent: true });
+      return await write();
     } catch (error) {
       if (!this.options.autoMigrate || !isUndefinedTable(error)) throw error;
       this.migration ??= migrate(this.pool).finally(() => {
         this.migration = undefined;
       });
       await this.migration;
-      return await writer.write(lines, { idempotent: true });
+      return await write();
     }
   }
 

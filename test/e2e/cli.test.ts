@@ -96,4 +96,11 @@ describe('pipetel CLI', () => {
       },
     );
   });
+
+  it('config print shows OTLP on when an endpoint is set', async () => {
+    const { stdout } = await run(process.execPath, [bin, 'config', 'print'], {
+      env: { ...env, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' },
+    });
+    assert.match(stdout, /^otlp:\n {2}enabled: true\n {2}endpoint: http:\/\/127\.0\.0\.1:4318/m);
+  });
 });

@@ -468,6 +468,15 @@ describe('invalid input is one ConfigError naming the dotted key', () => {
     assert.equal(yamlError('a: 1\na: 2\n').problems[0].key, 'a');
   });
 
+  test('an OTLP endpoint turns otlp.enabled on in the effective settings', () => {
+    assert.equal(
+      load({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' } }).get('otlp.enabled'),
+      true,
+    );
+    assert.equal(load({ config: { otlp: { endpoint: 'http://collector:4318' } } }).get('otlp.enabled'), true);
+    assert.equal(load({}).get('otlp.enabled'), false);
+  });
+
   test('a file that is not a mapping', () => {
     const error = yamlError('- a\n- b\n');
     assert.equal(error.key, '(root)');

@@ -97,6 +97,27 @@ describe('pipetel CLI', () => {
     );
   });
 
+  it('bad usage of any command exits 2 with a usage line naming the bad flag', async () => {
+    for (const args of [
+      ['demo', '--bogus'],
+      ['migrate', '--bogus'],
+      ['sync', '--bogus'],
+      ['config', 'print', '--bogus'],
+    ]) {
+      await assert.rejects(
+        run(process.execPath, [bin, ...args], { env }),
+        (e: { code: number; stderr: string }) => {
+          assert.equal(e.code, 2, `pipetel ${args.join(' ')}`);
+          assert.match(e.stderr, /--bogus/);
+          assert.match(e.stderr, /usage: pipetel/);
+          return true;
+        },
+      );
+    }
+    const help = await run(process.execPath, [bin, 'demo', '--help'], { env });
+    assert.match(help.stdout, /usage: pipetel demo \[--items N\]/);
+  });
+
   it('config print shows OTLP on when an endpoint is set', async () => {
     const { stdout } = await run(process.execPath, [bin, 'config', 'print'], {
       env: { ...env, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' },

@@ -4,10 +4,12 @@
 // into a database without the schema migrates it first when auto_migrate allows.
 
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { migrate } from '../../src/db/migrate.js';
 import { register } from '../../src/index.js';
@@ -212,6 +214,43 @@ describe('runs go missing no more', () => {
       assert.equal(run.spans.length, 1);
       assert.deepEqual(run.progress, [
         { node_id: 'extract.rows', completed: 100, total: 100, status: 'done' },
+      ]);
+    });
+  });
+
+  it('a run SIGKILLed while the database was down still appears once its spool is replayed', {
+    timeout: 60_000,
+  }, async () => {
+    await withHome(async (home) => {
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', resolve(import.meta.dirname, '../fixtures/apps/offline-run.ts')],
+        {
+          env: { ...process.env, PIPETEL_HOME: home, EXPERIMENT_ID: 'exp-killed', DATABASE_URL: REFUSED },
+          stdio: ['ignore', 'pipe', 'ignore'],
+        },
+      );
+      let stdout = '';
+      child.stdout.on('data', (d) => {
+        stdout += d;
+      });
+      while (!stdout.includes('ready')) await once(child.stdout, 'data');
+      const exited = once(child, 'exit');
+      child.kill('SIGKILL');
+      await exited;
+
+      const sync = new LogSynchronizer({ home, connectionString: db.url });
+      await sync.syncOnce();
+      await sync.stop();
+      const run = await runRows('exp-killed');
+      assert.equal(
+        run.experiment?.status,
+        'running',
+        'the run is there; the next register() marks it failed once stale',
+      );
+      assert.equal(run.experiment?.service_name, 'offline-killed');
+      assert.deepEqual(run.progress, [
+        { node_id: 'load.rows', completed: 250, total: 1000, status: 'running' },
       ]);
     });
   });

@@ -29,11 +29,11 @@ import { REDACTED, SecretKeyMatcher } from '../exporters/postgres/redaction.js';
 import { EXPERIMENT_ID_ATTRIBUTE, STAGE_ATTRIBUTE } from '../exporters/postgres/resourceInfo.js';
 import type { Config } from './config/index.js';
 import { ensureEmbeddedPostgres } from './db/embedded.js';
-import { type ExperimentStatus, ExperimentStore } from './db/experimentStore.js';
-import { migrate } from './db/migrate.js';
+import { ExperimentStore } from './db/experimentStore.js';
 import { createPool, safeErrorMessage } from './db/pool.js';
 import { PostgresProgressStore } from './db/progressStore.js';
-import { EXPERIMENTS_SPOOL_TABLE, encodeExperimentLine, SpoolingProgressWriter } from './db/spooledRows.js';
+import { SpoolingProgressWriter } from './db/spooledRows.js';
+import { ExperimentLifecycle } from './internal/ExperimentLifecycle.js';
 import { FanOutMetricExporter } from './internal/FanOutMetricExporter.js';
 import { LogPipeline } from './internal/LogPipeline.js';
 import {
@@ -81,9 +81,6 @@ const HEARTBEAT_INTERVAL_MS = 15_000;
 const STALE_AFTER_HEARTBEATS = 4;
 /** Connections opened at setup: the batches a signal writes at once plus one for progress. */
 const WARM_CONNECTIONS = 3;
-/** Database setup that failed is tried again after this, doubling up to SETUP_RETRY_MAX_MS. */
-const SETUP_RETRY_FIRST_MS = 500;
-const SETUP_RETRY_MAX_MS = 10_000;
 
 export class Telemetry {
   readonly experimentId: string;
@@ -123,9 +120,7 @@ export class Telemetry {
   private readonly heartbeat: NodeJS.Timeout | undefined;
   private failure: string | null = null;
   private readonly startedAt = new Date();
-  /** Set once migrations ran and the experiment row exists. */
-  private databaseReady = false;
-  private setupRetry: NodeJS.Timeout | undefined;
+  private readonly lifecycle: ExperimentLifecycle | undefined;
   private shutdownPromise: Promise<void> | undefined;
   private shutdownDeadline: number | undefined;
   private readonly unregisterGlobals: (() => void) | undefined;
@@ -317,7 +312,28 @@ export class Telemetry {
     }
     this.tracer = trace.getTracer('pipetel');
 
-    this.ready = this.setUpDatabase(settings.database.auto_migrate);
+    if (this.pool && this.experiments) {
+      this.lifecycle = new ExperimentLifecycle({
+        pool: this.pool,
+        experiments: this.experiments,
+        spool: this.spool,
+        autoMigrate: settings.database.auto_migrate,
+        run: () => ({
+          experimentId: this.experimentId,
+          serviceName: settings.service_name,
+          attributes: this.experimentAttributes(),
+          startedAt: this.startedAt,
+        }),
+        staleAfterMs: STALE_AFTER_HEARTBEATS * HEARTBEAT_INTERVAL_MS,
+        warmConnections: Math.min(WARM_CONNECTIONS, settings.monitoring.database.connection_pool_size),
+        onLateSetUp: () =>
+          this.synchronizer
+            ?.syncOnce()
+            .catch((e) => this.warn(`spool replay failed: ${safeErrorMessage(e)}`)),
+        warn: (message) => this.warn(message),
+      });
+    }
+    this.ready = this.lifecycle?.setUp() ?? Promise.resolve();
     void this.ready.then(() => {
       if (!this.shutdownPromise) this.synchronizer?.start();
     });
@@ -542,7 +558,7 @@ export class Telemetry {
     this.detachProcessHooks();
     this.overheadBudget.stop();
     if (this.heartbeat) clearInterval(this.heartbeat);
-    if (this.setupRetry) clearTimeout(this.setupRetry);
+    this.lifecycle?.stop();
     this.stopRuntimeMetrics?.();
     // A setup still connecting (database down) gets a small share: the queues' flush and
     // spooling need the rest of the budget.
@@ -560,110 +576,17 @@ export class Telemetry {
       ]),
       remaining() + 500,
     );
-    if (this.experiments) await this.finishExperiment(Math.max(remaining(), 1000));
+    // Before the spool closes: a final row the database cannot take goes to the spool.
+    await this.lifecycle?.finish(
+      this.failure ? 'failed' : 'succeeded',
+      this.failure,
+      Math.max(remaining(), 1000),
+    );
     await withTimeout(this.spool?.close(), Math.max(remaining(), 1000));
     unbindGlobalLogging();
     this.unregisterGlobals?.();
     // pg's end() waits for clients still connecting; never longer than the budget allows.
     await withTimeout(this.pool?.end(), Math.max(remaining(), 500));
-  }
-
-  /**
-   * Ends the run's row: succeeded unless fail() was called. When the database cannot take it in
-   * time, the final row goes to the spool, so replay still ends the run (exactly once: an upsert).
-   */
-  private async finishExperiment(timeoutMs: number): Promise<void> {
-    const status = this.failure ? 'failed' : 'succeeded';
-    const finished = this.experiments!.finish(this.experimentRun(), status, this.failure).then(
-      () => true,
-      (error) => {
-        this.warn(`could not mark experiment ${status}: ${safeErrorMessage(error)}`);
-        return false;
-      },
-    );
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<false>((resolve) => {
-      timer = setTimeout(() => resolve(false), timeoutMs);
-    });
-    const stored = await Promise.race([finished, timedOut]);
-    clearTimeout(timer);
-    if (!stored) await this.spoolExperiment(status, this.failure);
-  }
-
-  /** The run's row as this process knows it, for the spool when the database is down. */
-  private async spoolExperiment(status: ExperimentStatus, reason: string | null): Promise<void> {
-    if (!this.spool) return;
-    const now = new Date();
-    const line = encodeExperimentLine({
-      experimentId: this.experimentId,
-      serviceName: this.config.values.service_name,
-      status,
-      startedAt: this.startedAt,
-      endedAt: status === 'running' ? null : now,
-      lastSeenAt: now,
-      statusReason: reason,
-      attributes: this.experimentAttributes(),
-    });
-    await this.spool
-      .append(EXPERIMENTS_SPOOL_TABLE, [line])
-      .catch((error) => this.warn(`could not spool the experiment row: ${safeErrorMessage(error)}`));
-  }
-
-  private experimentRun() {
-    return {
-      experimentId: this.experimentId,
-      serviceName: this.config.values.service_name,
-      attributes: this.experimentAttributes(),
-      startedAt: this.startedAt,
-    };
-  }
-
-  /**
-   * Migrations and the experiment row. When the database is down, the `running` row goes to the
-   * spool (a run killed before it returns still shows up) and setup is retried in the background
-   * until it succeeds or the run ends; then the spool is replayed at once.
-   */
-  private async setUpDatabase(autoMigrate: boolean): Promise<void> {
-    if (await this.trySetUp(autoMigrate)) return;
-    if (!this.experiments || this.shutdownPromise) return;
-    await this.spoolExperiment('running', null);
-    this.scheduleSetUpRetry(autoMigrate, SETUP_RETRY_FIRST_MS);
-  }
-
-  private scheduleSetUpRetry(autoMigrate: boolean, delayMs: number): void {
-    if (this.shutdownPromise) return;
-    this.setupRetry = setTimeout(async () => {
-      this.setupRetry = undefined;
-      if (this.shutdownPromise) return;
-      if (!(await this.trySetUp(autoMigrate))) {
-        this.scheduleSetUpRetry(autoMigrate, Math.min(SETUP_RETRY_MAX_MS, delayMs * 2));
-        return;
-      }
-      if (!this.shutdownPromise)
-        this.synchronizer
-          ?.syncOnce()
-          .catch((error) => this.warn(`spool replay failed: ${safeErrorMessage(error)}`));
-    }, delayMs);
-    this.setupRetry.unref();
-  }
-
-  private async trySetUp(autoMigrate: boolean): Promise<boolean> {
-    if (!this.pool || !this.experiments) return false;
-    try {
-      if (autoMigrate) await migrate(this.pool);
-      await this.experiments.failStale(STALE_AFTER_HEARTBEATS * HEARTBEAT_INTERVAL_MS);
-      await this.experiments.start(this.experimentRun());
-      this.databaseReady = true;
-      // Open the writers' connections now, inside register()'s bounded wait, so the first batches
-      // do not pay connection setup (TCP, SCRAM) in the middle of the pipeline.
-      const warm = Math.min(WARM_CONNECTIONS, this.config.values.monitoring.database.connection_pool_size);
-      const clients = await Promise.allSettled(Array.from({ length: warm }, () => this.pool!.connect()));
-      for (const client of clients) if (client.status === 'fulfilled') client.value.release();
-      return true;
-    } catch (error) {
-      this.warn(`database setup failed, retrying in the background: ${safeErrorMessage(error)}`);
-      return this.databaseReady;
-    }
   }
 
   /**

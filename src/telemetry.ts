@@ -3,7 +3,6 @@
 // everything within shutdown.timeout and marking the experiment succeeded or failed.
 
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import {
   context,
   type Meter,
@@ -31,9 +30,10 @@ import { EXPERIMENT_ID_ATTRIBUTE, STAGE_ATTRIBUTE } from '../exporters/postgres/
 import type { Config } from './config/index.js';
 import { ensureEmbeddedPostgres } from './db/embedded.js';
 import { ExperimentStore } from './db/experimentStore.js';
-import { migrate } from './db/migrate.js';
 import { createPool, safeErrorMessage } from './db/pool.js';
 import { PostgresProgressStore } from './db/progressStore.js';
+import { SpoolingProgressWriter } from './db/spooledRows.js';
+import { ExperimentLifecycle } from './internal/ExperimentLifecycle.js';
 import { FanOutMetricExporter } from './internal/FanOutMetricExporter.js';
 import { LogPipeline } from './internal/LogPipeline.js';
 import {
@@ -53,7 +53,8 @@ import { OverheadBudget, SHED_STEPS, shedSettings } from './pipeline/OverheadBud
 import { type Progress, ProgressTracker } from './pipeline/Progress.js';
 import { type OwnWork, type ProfileReport, SelfCost } from './pipeline/SelfCost.js';
 import { type MonitoredSignal, SelfMonitoring } from './pipeline/SelfMonitoring.js';
-import { measureStage } from './pipeline/StageResources.js';
+import { measureStage, type StageResourceUsage } from './pipeline/StageResources.js';
+import { logFilePath, shipsLogFile } from './sync/LogFileShipper.js';
 import { LogSynchronizer } from './sync/LogSynchronizer.js';
 
 export interface TelemetryStats {
@@ -107,6 +108,8 @@ export class Telemetry {
   private readonly logPipeline: LogPipeline;
   private readonly meterTally = { calls: 0 };
   private stagesRun = 0;
+  /** Stage spans not yet ended, with the resource measurement each ends with (see interrupt()). */
+  private readonly openStages = new Map<Span, { name: string; endMeasurement: () => StageResourceUsage }>();
   private readonly selfCost: SelfCost;
   private readonly overheadBudget: OverheadBudget;
   private mainMetricExporter: PostgresMetricExporter | undefined;
@@ -118,6 +121,8 @@ export class Telemetry {
   private readonly warning = new RateLimitedWarning(stderrWarning, 10_000);
   private readonly heartbeat: NodeJS.Timeout | undefined;
   private failure: string | null = null;
+  private readonly startedAt = new Date();
+  private readonly lifecycle: ExperimentLifecycle | undefined;
   private shutdownPromise: Promise<void> | undefined;
   private shutdownDeadline: number | undefined;
   private readonly unregisterGlobals: (() => void) | undefined;
@@ -165,12 +170,20 @@ export class Telemetry {
         fsyncIntervalMs: settings.spool.fsync_interval * 1000,
         warn: (message) => this.warn(message),
       });
+    }
+    // Network-constrained mode (database logging off, file on): the synchronizer ships the file.
+    const logFile = shipsLogFile(config)
+      ? { path: logFilePath(config), experimentId: this.experimentId }
+      : undefined;
+    if (this.pool && (this.spool || logFile)) {
       this.synchronizer = new LogSynchronizer({
         home: config.home,
         pool: this.pool,
         syncIntervalMs: settings.spool.sync_interval * 1000,
         batchSize: settings.spool.batch_size,
         spool: this.spool,
+        autoMigrate: settings.database.auto_migrate,
+        logFile,
         warn: (message) => this.warn(message),
       });
     }
@@ -195,7 +208,7 @@ export class Telemetry {
     }
     if (settings.logging.file.enabled && !settings.disabled) {
       this.fileProcessor = new FileLogRecordProcessor({
-        path: settings.logging.file.path ?? join(config.home, 'logs', 'pipetel.log'),
+        path: logFilePath(config),
         maxSizeMb: settings.logging.file.max_size_mb,
         backupCount: settings.logging.file.backup_count,
         compress: settings.logging.compression,
@@ -290,7 +303,11 @@ export class Telemetry {
       if (this.pool) {
         this.progressTracker = new ProgressTracker({
           experimentId: this.experimentId,
-          writer: new PostgresProgressStore(this.pool),
+          writer: this.spool
+            ? new SpoolingProgressWriter(new PostgresProgressStore(this.pool), this.spool, (m) =>
+                this.warn(m),
+              )
+            : new PostgresProgressStore(this.pool),
           updateIntervalMs: settings.monitoring.progress_update_interval * 1000,
           meter: this.meterProvider.getMeter('pipetel.progress'),
           warn: (message) => this.warn(message),
@@ -307,7 +324,28 @@ export class Telemetry {
     }
     this.tracer = trace.getTracer('pipetel');
 
-    this.ready = this.setUpDatabase(settings.database.auto_migrate);
+    if (this.pool && this.experiments) {
+      this.lifecycle = new ExperimentLifecycle({
+        pool: this.pool,
+        experiments: this.experiments,
+        spool: this.spool,
+        autoMigrate: settings.database.auto_migrate,
+        run: () => ({
+          experimentId: this.experimentId,
+          serviceName: settings.service_name,
+          attributes: this.experimentAttributes(),
+          startedAt: this.startedAt,
+        }),
+        staleAfterMs: STALE_AFTER_HEARTBEATS * HEARTBEAT_INTERVAL_MS,
+        warmConnections: Math.min(WARM_CONNECTIONS, settings.monitoring.database.connection_pool_size),
+        onLateSetUp: () =>
+          this.synchronizer
+            ?.syncOnce()
+            .catch((e) => this.warn(`spool replay failed: ${safeErrorMessage(e)}`)),
+        warn: (message) => this.warn(message),
+      });
+    }
+    this.ready = this.lifecycle?.setUp() ?? Promise.resolve();
     void this.ready.then(() => {
       if (!this.shutdownPromise) this.synchronizer?.start();
     });
@@ -384,6 +422,7 @@ export class Telemetry {
     const attributes = { ...options.attributes, [STAGE_ATTRIBUTE]: name };
     return this.tracer.startActiveSpan(name, { attributes }, parent, async (span: Span) => {
       const endMeasurement = measureStage();
+      this.openStages.set(span, { name, endMeasurement });
       try {
         const result = await fn();
         span.setStatus({ code: SpanStatusCode.OK });
@@ -395,10 +434,34 @@ export class Telemetry {
         this.getLogger('pipetel.stage').exception(`stage ${name} failed: ${err.message}`, err);
         throw error;
       } finally {
-        span.setAttributes({ ...endMeasurement() });
-        span.end();
+        // An interrupted stage (SIGINT/SIGTERM) was already ended and stored by interrupt().
+        if (this.openStages.delete(span)) {
+          span.setAttributes({ ...endMeasurement() });
+          span.end();
+        }
       }
     });
+  }
+
+  /**
+   * Ctrl-C or SIGTERM with no handler of the application's: the stages still running end as
+   * ERROR (so their spans are stored), running progress nodes as failed, and the run as failed —
+   * each with "interrupted by <signal>" — before shutdown flushes them.
+   */
+  private interrupt(signal: NodeJS.Signals): void {
+    const reason = `interrupted by ${signal}`;
+    for (const [span, { endMeasurement }] of this.openStages) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: reason });
+      span.setAttributes({ ...endMeasurement(), 'pipetel.interrupted': signal });
+      span.end();
+    }
+    if (this.openStages.size > 0) {
+      const names = [...this.openStages.values()].map((stage) => stage.name);
+      this.getLogger('pipetel.stage').error(`${reason} during stage ${names.join(', ')}`);
+    }
+    this.openStages.clear();
+    this.progressTracker?.interrupt(reason);
+    this.fail(reason);
   }
 
   /** Progress of one node of the pipeline; `advance()` does no I/O. */
@@ -507,6 +570,7 @@ export class Telemetry {
     this.detachProcessHooks();
     this.overheadBudget.stop();
     if (this.heartbeat) clearInterval(this.heartbeat);
+    this.lifecycle?.stop();
     this.stopRuntimeMetrics?.();
     // A setup still connecting (database down) gets a small share: the queues' flush and
     // spooling need the rest of the budget.
@@ -524,40 +588,17 @@ export class Telemetry {
       ]),
       remaining() + 500,
     );
+    // Before the spool closes: a final row the database cannot take goes to the spool.
+    await this.lifecycle?.finish(
+      this.failure ? 'failed' : 'succeeded',
+      this.failure,
+      Math.max(remaining(), 1000),
+    );
     await withTimeout(this.spool?.close(), Math.max(remaining(), 1000));
-    if (this.experiments) {
-      const status = this.failure ? 'failed' : 'succeeded';
-      await withTimeout(
-        this.experiments
-          .finish(this.experimentId, status, this.failure)
-          .catch((error) => this.warn(`could not mark experiment ${status}: ${safeErrorMessage(error)}`)),
-        Math.max(remaining(), 1000),
-      );
-    }
     unbindGlobalLogging();
     this.unregisterGlobals?.();
     // pg's end() waits for clients still connecting; never longer than the budget allows.
     await withTimeout(this.pool?.end(), Math.max(remaining(), 500));
-  }
-
-  private async setUpDatabase(autoMigrate: boolean): Promise<void> {
-    if (!this.pool || !this.experiments) return;
-    try {
-      if (autoMigrate) await migrate(this.pool);
-      await this.experiments.failStale(STALE_AFTER_HEARTBEATS * HEARTBEAT_INTERVAL_MS);
-      await this.experiments.start({
-        experimentId: this.experimentId,
-        serviceName: this.config.values.service_name,
-        attributes: this.experimentAttributes(),
-      });
-      // Open the writers' connections now, inside register()'s bounded wait, so the first batches
-      // do not pay connection setup (TCP, SCRAM) in the middle of the pipeline.
-      const warm = Math.min(WARM_CONNECTIONS, this.config.values.monitoring.database.connection_pool_size);
-      const clients = await Promise.allSettled(Array.from({ length: warm }, () => this.pool!.connect()));
-      for (const client of clients) if (client.status === 'fulfilled') client.value.release();
-    } catch (error) {
-      this.warn(`database setup failed, records will be retried: ${safeErrorMessage(error)}`);
-    }
   }
 
   /**
@@ -600,7 +641,7 @@ export class Telemetry {
         void this.forceFlush();
         return;
       }
-      this.fail(`terminated by ${signal}`);
+      this.interrupt(signal);
       void this.shutdown().finally(() => {
         // Re-raise so the default action (exit with 128+n) happens, as without pipetel.
         process.kill(process.pid, signal);

@@ -1,11 +1,22 @@
 // Entry point of the `pipetel` command line: one file per command under src/cli/, loaded lazily so
-// `pipetel db url` does not pay for the OTel SDK. Each command returns its exit code.
+// `pipetel db url` does not pay for the OTel SDK. Each command returns its exit code: 0 success,
+// 2 bad usage (an unknown flag, a missing value) or bad configuration, 1 failure.
+
+import { ConfigError } from '../config/ConfigError.js';
 
 export type Command = (args: string[]) => Promise<number>;
 
-const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
+interface CommandEntry {
+  summary: string;
+  /** For commands without a help of their own: printed by --help and after a usage error. */
+  usage?: string;
+  load: () => Promise<Command>;
+}
+
+const commands: Record<string, CommandEntry> = {
   demo: {
     summary: 'run the bundled example pipeline and print what it stored',
+    usage: 'usage: pipetel demo [--items N] [--experiment-id ID]\n',
     load: async () => (await import('./demo.js')).demo,
   },
   db: {
@@ -14,13 +25,18 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
   },
   migrate: {
     summary: 'apply schema migrations (--status to list them)',
+    usage: 'usage: pipetel migrate [--status]\n',
     load: async () => (await import('./migrate.js')).migrate,
   },
   config: {
     summary: 'validate [FILE] | print [--profile NAME]',
     load: async () => (await import('./config.js')).config,
   },
-  sync: { summary: 'replay the spool into the database', load: async () => (await import('./sync.js')).sync },
+  sync: {
+    summary: 'replay the spool (and, with database logging off, the log file) into the database',
+    usage: 'usage: pipetel sync\n',
+    load: async () => (await import('./sync.js')).sync,
+  },
 };
 
 function usage(): string {
@@ -39,10 +55,28 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`pipetel: unknown command '${name}'\n\n${usage()}`);
     return 2;
   }
+  if (command.usage && (rest.includes('--help') || rest.includes('-h'))) {
+    process.stdout.write(command.usage);
+    return 0;
+  }
   try {
     return await (await command.load())(rest);
   } catch (error) {
+    if (isUsageError(error)) {
+      process.stderr.write(`pipetel ${name}: ${error.message}\n${command.usage ?? ''}`);
+      return 2;
+    }
+    if (error instanceof ConfigError) {
+      for (const problem of error.problems) process.stderr.write(`${problem.message}\n`);
+      return 2;
+    }
     process.stderr.write(`pipetel ${name}: ${error instanceof Error ? error.message : String(error)}\n`);
     return 1;
   }
+}
+
+/** node:util parseArgs' errors: an unknown option, a missing value, an unexpected argument. */
+function isUsageError(error: unknown): error is Error {
+  const code = (error as { code?: unknown } | null)?.code;
+  return error instanceof Error && typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
 }

@@ -7,6 +7,7 @@ import { loadConfig } from '../config/index.js';
 import { ensureEmbeddedPostgres } from '../db/embedded.js';
 import { migrate } from '../db/migrate.js';
 import { redactConnectionString, safeErrorMessage } from '../db/pool.js';
+import { logFilePath, shipsLogFile } from '../sync/LogFileShipper.js';
 import { LogSynchronizer, type SyncResult } from '../sync/LogSynchronizer.js';
 
 export const sync = async (args: string[]): Promise<number> => {
@@ -17,6 +18,9 @@ export const sync = async (args: string[]): Promise<number> => {
     home: config.home,
     connectionString: url,
     batchSize: config.values.spool.batch_size,
+    autoMigrate: config.values.database.auto_migrate,
+    // Network-constrained mode: also ship what the file sink wrote.
+    logFile: shipsLogFile(config) ? { path: logFilePath(config) } : undefined,
   });
   let result: SyncResult;
   try {
@@ -40,6 +44,8 @@ export function summary(result: SyncResult): string {
   let line =
     `replayed ${plural(result.replayed, 'record')} (${result.duplicates} already present, ` +
     `${plural(result.corrupt, 'corrupt line')} skipped) from ${plural(result.segments, 'segment')}`;
+  if (result.logFile)
+    line += `; ${plural(result.logFile.shipped, 'log-file line')} shipped (${result.logFile.duplicates} already present)`;
   if (result.rejected > 0) line += `; ${plural(result.rejected, 'record')} rejected by the database`;
   if (result.remaining > 0)
     line += `; ${plural(result.remaining, 'segment')} left (still being written or replayed by a running process)`;

@@ -147,7 +147,11 @@ function compose(layers: readonly ConfigLayer[]): PipetelSettings {
   const profile = profileOf(layers);
   if (profile) mergeInto(result, presets[profile] as PlainObject);
   for (const layer of layers) mergeInto(result, layer.settings as PlainObject);
-  return result as unknown as PipetelSettings;
+  const settings = result as unknown as PipetelSettings;
+  // An endpoint (here or from OTEL_EXPORTER_OTLP_ENDPOINT) turns OTLP on: the effective value says
+  // so, so that `config print` and config.get() show what register() will do.
+  if (settings.otlp.endpoint !== null) settings.otlp.enabled = true;
+  return settings;
 }
 
 /** Copies changed settings from `next` into `values` in place (references stay valid); lists them. */

@@ -1,5 +1,6 @@
-// Reading a YAML settings file. Syntax errors and invalid values are reported with the file and
-// line they are on, so `pipetel config validate` points at the exact spot to fix.
+// Reading a YAML settings file. Syntax errors are reported as `file:line:column: YAML syntax
+// error: <the parser's message>`, invalid values with the dotted key and the file and line they
+// are on, so `pipetel config validate` points at the exact spot to fix.
 
 import { readFileSync } from 'node:fs';
 import { type Document, isMap, isScalar, LineCounter, type Node, parseDocument } from 'yaml';
@@ -44,12 +45,16 @@ export function parseSettings(text: string, path: string): SettingsFile {
       problems: doc.errors.map((error) => {
         const offset = error.pos[0];
         const { line, col } = lines.linePos(offset);
+        const location = `${path}:${line}:${col}`;
         const reason = error.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+        // Only a duplicate key is about a key; for any other syntax error the parser's position is
+        // all that is known (the entry around it would name an unrelated or garbled key).
+        const duplicate = error.code === 'DUPLICATE_KEY' ? keyAt(doc, offset) : undefined;
         return problem({
-          key: keyAt(doc, offset) ?? ROOT_KEY,
+          key: duplicate ?? location,
           expected: 'valid YAML',
           got: reason,
-          text: `YAML syntax error at ${path}:${line}:${col}: ${reason}`,
+          text: duplicate ? `YAML syntax error at ${location}: ${reason}` : `YAML syntax error: ${reason}`,
         });
       }),
     };

@@ -1,5 +1,7 @@
 // The one writer of pipeline_experiments: the run's row, created `running` at register(), kept
-// alive by a heartbeat on `last_seen_at`, and ended `succeeded` or `failed` with a reason.
+// alive by a heartbeat on `last_seen_at`, and ended `succeeded` or `failed` with a reason. Ending
+// is an upsert, so a run whose start could not be written (database down) still appears whole;
+// rows that could not be written at all come back from the spool through replay().
 
 import type pg from 'pg';
 
@@ -9,7 +11,38 @@ export interface ExperimentStart {
   experimentId: string;
   serviceName: string;
   attributes: Record<string, unknown>;
+  /** When the run began (register()); default: now, on the server. */
+  startedAt?: Date;
 }
+
+/** The whole row as the client knows it: what the spool carries when the database is down. */
+export interface ExperimentRow {
+  experimentId: string;
+  serviceName: string;
+  status: ExperimentStatus;
+  startedAt: Date;
+  endedAt: Date | null;
+  lastSeenAt: Date;
+  statusReason: string | null;
+  attributes: Record<string, unknown>;
+}
+
+// A replayed row never moves a run backwards: a spooled `running` row only creates a missing row,
+// and a spooled final row ends a row still `running`, or replaces an older final one.
+const REPLAY_SQL = `INSERT INTO pipeline_experiments
+  (experiment_id, service_name, status, started_at, ended_at, last_seen_at, status_reason, attributes)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[],
+                     $6::timestamptz[], $7::text[], $8::jsonb[])
+ON CONFLICT (experiment_id) DO UPDATE SET
+  service_name = EXCLUDED.service_name,
+  status = EXCLUDED.status,
+  started_at = LEAST(pipeline_experiments.started_at, EXCLUDED.started_at),
+  ended_at = EXCLUDED.ended_at,
+  last_seen_at = GREATEST(pipeline_experiments.last_seen_at, EXCLUDED.last_seen_at),
+  status_reason = EXCLUDED.status_reason,
+  attributes = pipeline_experiments.attributes || EXCLUDED.attributes
+WHERE EXCLUDED.status <> 'running'
+  AND (pipeline_experiments.status = 'running' OR pipeline_experiments.last_seen_at <= EXCLUDED.last_seen_at)`;
 
 export class ExperimentStore {
   constructor(private readonly pool: pg.Pool) {}
@@ -18,12 +51,16 @@ export class ExperimentStore {
   async start(run: ExperimentStart): Promise<void> {
     await this.pool.query(
       `INSERT INTO pipeline_experiments (experiment_id, service_name, status, started_at, last_seen_at, attributes)
-       VALUES ($1, $2, 'running', now(), now(), $3::jsonb)
+       VALUES ($1, $2, 'running', COALESCE($4::timestamptz, now()), now(), $3::jsonb)
        ON CONFLICT (experiment_id) DO UPDATE
-         SET service_name = EXCLUDED.service_name, status = 'running', started_at = now(), ended_at = NULL,
-             last_seen_at = now(), status_reason = NULL,
-             attributes = pipeline_experiments.attributes || EXCLUDED.attributes`,
-      [run.experimentId, run.serviceName, JSON.stringify(run.attributes)],
+         SET service_name = EXCLUDED.service_name, status = 'running', started_at = EXCLUDED.started_at,
+             ended_at = NULL, last_seen_at = now(), status_reason = NULL,
+             attributes = pipeline_experiments.attributes || EXCLUDED.attributes
+         -- a late start (setup retried while the database was down) never reopens its own run
+         -- once that run has ended
+         WHERE pipeline_experiments.status = 'running'
+            OR pipeline_experiments.started_at IS DISTINCT FROM EXCLUDED.started_at`,
+      [run.experimentId, run.serviceName, JSON.stringify(run.attributes), run.startedAt ?? null],
     );
   }
 
@@ -59,17 +96,54 @@ export class ExperimentStore {
     );
   }
 
+  /**
+   * Ends the run. An upsert: when start() never reached the database (it was down at register()),
+   * the row is created here from `run`, whole.
+   */
   async finish(
-    experimentId: string,
+    run: ExperimentStart,
     status: Exclude<ExperimentStatus, 'running'>,
     reason: string | null,
   ): Promise<void> {
     await this.pool.query(
-      `UPDATE pipeline_experiments
-          SET status = $2, ended_at = now(), last_seen_at = now(), status_reason = $3
-        WHERE experiment_id = $1`,
-      [experimentId, status, reason],
+      `INSERT INTO pipeline_experiments
+         (experiment_id, service_name, status, started_at, ended_at, last_seen_at, status_reason, attributes)
+       VALUES ($1, $2, $3, COALESCE($4::timestamptz, now()), now(), now(), $5, $6::jsonb)
+       ON CONFLICT (experiment_id) DO UPDATE
+         SET status = EXCLUDED.status, ended_at = now(), last_seen_at = now(),
+             status_reason = EXCLUDED.status_reason`,
+      [
+        run.experimentId,
+        run.serviceName,
+        status,
+        run.startedAt ?? null,
+        reason,
+        JSON.stringify(run.attributes),
+      ],
     );
+  }
+
+  /** Writes rows replayed from the spool; returns how many changed the table. */
+  async replay(rows: ExperimentRow[]): Promise<number> {
+    if (rows.length === 0) return 0;
+    // ON CONFLICT DO UPDATE refuses to touch a row twice in one statement: keep each run's latest.
+    const latest = new Map<string, ExperimentRow>();
+    for (const row of rows) {
+      const seen = latest.get(row.experimentId);
+      if (!seen || rank(row) >= rank(seen)) latest.set(row.experimentId, row);
+    }
+    const unique = [...latest.values()];
+    const result = await this.pool.query(REPLAY_SQL, [
+      unique.map((r) => r.experimentId),
+      unique.map((r) => r.serviceName),
+      unique.map((r) => r.status),
+      unique.map((r) => r.startedAt),
+      unique.map((r) => r.endedAt),
+      unique.map((r) => r.lastSeenAt),
+      unique.map((r) => r.statusReason),
+      unique.map((r) => JSON.stringify(r.attributes)),
+    ]);
+    return result.rowCount ?? 0;
   }
 
   /** Merges attributes into the run's row (e.g. what the overhead budget did). */
@@ -79,4 +153,9 @@ export class ExperimentStore {
       [experimentId, JSON.stringify(attributes)],
     );
   }
+}
+
+/** Final rows outrank running ones; among equals, the later one wins. */
+function rank(row: ExperimentRow): number {
+  return (row.status === 'running' ? 0 : 1e15) + row.lastSeenAt.getTime();
 }

@@ -32,10 +32,18 @@ export class PostgresProgressStore implements ProgressWriter {
   constructor(private readonly pool: pg.Pool) {}
 
   async write(rows: ProgressRow[]): Promise<void> {
-    if (rows.length === 0) return;
+    await this.upsert(rows);
+  }
+
+  /**
+   * The upsert itself; returns the rows that changed the table. Also the replay path for rows
+   * that went to the spool: an older row never overwrites a newer one, so replay is idempotent.
+   */
+  async upsert(rows: ProgressRow[]): Promise<number> {
+    if (rows.length === 0) return 0;
     // ON CONFLICT DO UPDATE refuses to touch a row twice in one statement: keep each node's last row.
     const unique = [...new Map(rows.map((row) => [`${row.experimentId}\u0000${row.nodeId}`, row])).values()];
-    await this.pool.query(UPSERT_SQL, [
+    const result = await this.pool.query(UPSERT_SQL, [
       unique.map((row) => storableText(row.experimentId)),
       unique.map((row) => storableText(row.nodeId)),
       unique.map((row) => row.completed),
@@ -48,6 +56,7 @@ export class PostgresProgressStore implements ProgressWriter {
       unique.map((row) => row.startedAt),
       unique.map((row) => row.updatedAt),
     ]);
+    return result.rowCount ?? 0;
   }
 }
 

@@ -130,6 +130,9 @@ export class LoggerCore {
     this.console?.flush();
     this.sink = options.sink;
     this.resource = options.resource;
+    // Loggers made before register() (and the records they buffered) carry the new resource too.
+    for (const origin of this.origins.values())
+      (origin as { resource: Resource }).resource = options.resource;
     this.console = options.console;
     this.random = options.random ?? Math.random;
     this.isDisabled = options.isDisabled;

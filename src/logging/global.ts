@@ -1,26 +1,35 @@
 // The process-wide logger factory behind the top-level getLogger(): loggers can be created at
 // import time, before register() runs; register() binds them to its log pipeline and settings and
 // shutdown() unbinds them, so the same Logger objects work across the whole process lifetime.
+// Records made before the first register() wait in a bounded buffer and are delivered by it.
 
 import { emptyResource } from '@opentelemetry/resources';
 import { resolveConsoleEnabled } from './ConsoleOutput.js';
 import type { Logger } from './Logger.js';
 import { LoggerFactory, type LoggerOptions } from './LoggerFactory.js';
+import { LEVELS, severityOf } from './levels.js';
+import { PreRegisterBuffer } from './PreRegisterBuffer.js';
 
 const NO_SINK = { emit: () => undefined };
 
-/** Before register(): nothing reaches a sink; warnings and above still reach a terminal. */
+/**
+ * Before the first register(): every record goes to the bounded pre-register buffer; warnings and
+ * above also reach a terminal at once. After shutdown(): nothing reaches a sink any more.
+ */
 function unboundOptions(): LoggerOptions {
-  return {
-    level: 'CRITICAL',
-    sink: NO_SINK,
-    resource: emptyResource(),
-    console: { enabled: resolveConsoleEnabled('auto', process.stderr), level: 'WARNING' },
-    isDisabled: () => true,
-  };
+  const console = { enabled: resolveConsoleEnabled('auto', process.stderr), level: 'WARNING' as const };
+  if (!everBound) {
+    preRegister ??= new PreRegisterBuffer(
+      (record) => console.enabled && (record.severityNumber ?? 0) >= LEVELS.WARNING,
+    );
+    return { level: 'DEBUG', sink: preRegister, resource: emptyResource(), console };
+  }
+  return { level: 'CRITICAL', sink: NO_SINK, resource: emptyResource(), console, isDisabled: () => true };
 }
 
 let factory: LoggerFactory | undefined;
+let preRegister: PreRegisterBuffer | undefined;
+let everBound = false;
 
 export function globalLoggerFactory(): LoggerFactory {
   factory ??= new LoggerFactory(unboundOptions());
@@ -35,7 +44,15 @@ export function getLogger(name: string): Logger {
 /** register(): binds every logger to the pipeline and settings of the registered instance. */
 export function bindGlobalLogging(options: LoggerOptions): LoggerFactory {
   const f = globalLoggerFactory();
+  everBound = true;
   f.configure(options);
+  // What was logged before register(), at the level it configured, in the order it was made.
+  const threshold = severityOf(options.level);
+  preRegister?.deliverTo(
+    options.sink,
+    (record) => (record.severityNumber ?? 0) >= threshold && !options.isDisabled?.(),
+  );
+  preRegister = undefined;
   return f;
 }
 

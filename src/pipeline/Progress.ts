@@ -275,6 +275,11 @@ export class ProgressTracker {
     if (!this.closed) this.startTimer();
   }
 
+  /** Marks every running node failed with `reason` (the process is being interrupted). */
+  interrupt(reason: string): void {
+    for (const handle of this.handles.values()) handle.fail(reason);
+  }
+
   /** Stops the timer and writes what is left. Handles keep their status: nothing is marked. */
   async shutdown(): Promise<void> {
     this.closed = true;

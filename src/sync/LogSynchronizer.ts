@@ -1,7 +1,10 @@
 // Replays the spool into PostgreSQL (the seed's LogSynchronizer(sync_interval, batch_size)): each
 // sealed segment is claimed by an atomic rename, its records written through the idempotent path
 // of the table writers (rows carry client-made ids, so a replay never duplicates), and the file is
-// deleted only after every one of its rows is committed.
+// deleted only after every one of its rows is committed. Experiment and progress rows replay
+// through their tables' upserts; a missing schema is migrated first when auto_migrate allows.
+// In the network-constrained mode (database logging off, file on) each pass also ships what the
+// file sink wrote (LogFileShipper).
 
 import { readFileSync } from 'node:fs';
 import { readdir, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises';
@@ -12,13 +15,16 @@ import { KeyedWarnings, stderrWarning } from '../../exporters/delivery/RateLimit
 import { isDataError } from '../../exporters/delivery/RetryPolicy.js';
 import { type Spool, SpoolFiles, spoolDirectory } from '../../exporters/delivery/Spool.js';
 import { recoverSegment } from '../../exporters/delivery/spoolFormat.js';
-import type { WarningSink } from '../../exporters/delivery/types.js';
+import type { BatchSink, WarningSink } from '../../exporters/delivery/types.js';
 import { LOGS_TABLE } from '../../exporters/postgres/logRows.js';
 import { METRICS_TABLE } from '../../exporters/postgres/metricRows.js';
 import { SPANS_TABLE } from '../../exporters/postgres/spanRows.js';
 import { PostgresTableWriter, type TableSpec } from '../../exporters/postgres/TableWriter.js';
+import { migrate } from '../db/migrate.js';
 import { createPool, safeErrorMessage } from '../db/pool.js';
+import { spooledRowSinks } from '../db/spooledRows.js';
 import { isProcessAlive as isAlive } from '../internal/processes.js';
+import { LogFileShipper, type ShipResult } from './LogFileShipper.js';
 
 export interface LogSynchronizerOptions {
   /** PIPETEL_HOME: the spool replayed is `<home>/spool`. */
@@ -37,6 +43,13 @@ export interface LogSynchronizerOptions {
    * replayable now rather than when its segment fills up or the process exits.
    */
   spool?: Spool;
+  /** database.auto_migrate: a replay that finds the schema missing migrates it, then writes. */
+  autoMigrate?: boolean;
+  /**
+   * The network-constrained mode: ship the JSON-lines log file at `path` (and its rotated
+   * backups) into pipeline_logs, exactly once. Lines without an experiment id get `experimentId`.
+   */
+  logFile?: { path: string; experimentId?: string };
   warn?: WarningSink;
 }
 
@@ -53,6 +66,8 @@ export interface SyncResult {
   segments: number;
   /** Segments left: still being written by a live process, or being replayed by another one. */
   remaining: number;
+  /** With `logFile`: lines of the log file shipped by this pass (also counted above). */
+  logFile?: ShipResult;
 }
 
 type OwnerState = 'live' | 'dead' | 'closed';
@@ -69,7 +84,9 @@ const TABLES: readonly TableSpec[] = [LOGS_TABLE, SPANS_TABLE, METRICS_TABLE];
 export class LogSynchronizer {
   private readonly pool: pg.Pool;
   private readonly ownsPool: boolean;
-  private readonly writers = new Map<string, PostgresTableWriter>();
+  private readonly writers = new Map<string, BatchSink>();
+  private migration: Promise<unknown> | undefined;
+  private readonly fileShipper: LogFileShipper | undefined;
   private readonly batchSize: number;
   private readonly concurrency: number;
   private readonly root: string;
@@ -93,6 +110,15 @@ export class LogSynchronizer {
       });
     } else {
       throw new Error('LogSynchronizer: pass `pool` or `connectionString`');
+    }
+    if (options.logFile) {
+      this.fileShipper = new LogFileShipper({
+        path: options.logFile.path,
+        experimentId: options.logFile.experimentId,
+        pool: this.pool,
+        batchSize: this.batchSize,
+        warn: (message) => this.warn('file', message),
+      });
     }
   }
 
@@ -146,12 +172,12 @@ export class LogSynchronizer {
       .catch((error) =>
         this.warn('seal', `spool: could not seal the current segment: ${describeError(error)}`),
       );
-    let directories: string[];
+    let directories: string[] = [];
     try {
       directories = (await readdir(this.root)).sort(byStartTime);
     } catch (error) {
-      if (errorCode(error) === 'ENOENT' || errorCode(error) === 'ENOTDIR') return result; // no spool yet
-      throw error;
+      // No spool yet: nothing to replay (a log file to ship may still be there).
+      if (errorCode(error) !== 'ENOENT' && errorCode(error) !== 'ENOTDIR') throw error;
     }
     let reachable = false;
     for (const name of directories) {
@@ -171,6 +197,13 @@ export class LogSynchronizer {
         await this.replayClaimed(directory, segment, result);
       }
       if (owner !== 'live') await removeIfEmpty(directory);
+    }
+    if (this.fileShipper) {
+      const shipped = await this.withSchema(() => this.fileShipper!.ship());
+      result.logFile = shipped;
+      result.replayed += shipped.shipped;
+      result.duplicates += shipped.duplicates;
+      result.rejected += shipped.rejected;
     }
     return result;
   }
@@ -208,7 +241,7 @@ export class LogSynchronizer {
       if (lines) lines.push(record.line);
       else byTable.set(record.table, [record.line]);
     }
-    const batches: Array<{ writer: PostgresTableWriter; lines: string[] }> = [];
+    const batches: Array<{ writer: BatchSink; lines: string[] }> = [];
     for (const [table, lines] of byTable) {
       const writer = this.writerFor(table);
       if (!writer) {
@@ -230,9 +263,9 @@ export class LogSynchronizer {
   }
 
   /** Idempotent write; a batch the database refuses as malformed is split until the bad rows stand alone. */
-  private async writeBatch(writer: PostgresTableWriter, lines: string[], result: SyncResult): Promise<void> {
+  private async writeBatch(writer: BatchSink, lines: string[], result: SyncResult): Promise<void> {
     try {
-      const stored = await writer.write(lines, { idempotent: true });
+      const stored = await this.writeMigratingFirst(writer, lines);
       result.replayed += stored;
       result.duplicates += lines.length - stored;
     } catch (error) {
@@ -251,20 +284,38 @@ export class LogSynchronizer {
     }
   }
 
+  /**
+   * A database without pipetel's tables (a fresh server, or one that came back empty) is migrated
+   * once, when auto_migrate allows, instead of failing every sync_interval.
+   */
+  private writeMigratingFirst(writer: BatchSink, lines: string[]): Promise<number> {
+    return this.withSchema(() => writer.write(lines, { idempotent: true }));
+  }
+
+  private async withSchema<R>(write: () => Promise<R>): Promise<R> {
+    try {
+      return await write();
+    } catch (error) {
+      if (!this.options.autoMigrate || !isUndefinedTable(error)) throw error;
+      this.migration ??= migrate(this.pool).finally(() => {
+        this.migration = undefined;
+      });
+      await this.migration;
+      return await write();
+    }
+  }
+
   /** Each kind of trouble is rate-limited on its own, so an outage never hides a rejected record. */
   private warn(kind: string, message: string): void {
     this.warnings.warn(kind, message);
   }
 
-  private writerFor(table: string): PostgresTableWriter | undefined {
-    let writer = this.writers.get(table);
-    if (!writer) {
-      const spec = TABLES.find((t) => t.name === table);
-      if (!spec) return undefined;
-      writer = new PostgresTableWriter(this.pool, spec);
-      this.writers.set(table, writer);
+  private writerFor(table: string): BatchSink | undefined {
+    if (this.writers.size === 0) {
+      for (const spec of TABLES) this.writers.set(spec.name, new PostgresTableWriter(this.pool, spec));
+      for (const sink of spooledRowSinks(this.pool)) this.writers.set(sink.table, sink);
     }
-    return writer;
+    return this.writers.get(table);
   }
 }
 
@@ -360,6 +411,11 @@ async function removeIfEmpty(directory: string): Promise<void> {
 /** Oldest writer first: `<pid>-<startMs>-<random>`. */
 function byStartTime(a: string, b: string): number {
   return Number(a.split('-')[1] ?? 0) - Number(b.split('-')[1] ?? 0) || a.localeCompare(b);
+}
+
+/** SQLSTATE 42P01: the table does not exist (the schema is missing). */
+function isUndefinedTable(error: unknown): boolean {
+  return errorCode(error) === '42P01';
 }
 
 function errorCode(error: unknown): string | undefined {

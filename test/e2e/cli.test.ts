@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -92,6 +92,50 @@ describe('pipetel CLI', () => {
       (e: { code: number; stderr: string }) => {
         assert.equal(e.code, 2);
         assert.match(e.stderr, /--items expects a positive integer/);
+        return true;
+      },
+    );
+  });
+
+  it('bad usage of any command exits 2 with a usage line naming the bad flag', async () => {
+    for (const args of [
+      ['demo', '--bogus'],
+      ['migrate', '--bogus'],
+      ['sync', '--bogus'],
+      ['config', 'print', '--bogus'],
+    ]) {
+      await assert.rejects(
+        run(process.execPath, [bin, ...args], { env }),
+        (e: { code: number; stderr: string }) => {
+          assert.equal(e.code, 2, `pipetel ${args.join(' ')}`);
+          assert.match(e.stderr, /--bogus/);
+          assert.match(e.stderr, /usage: pipetel/);
+          return true;
+        },
+      );
+    }
+    const help = await run(process.execPath, [bin, 'demo', '--help'], { env });
+    assert.match(help.stdout, /usage: pipetel demo \[--items N\]/);
+  });
+
+  it('config print shows OTLP on when an endpoint is set', async () => {
+    const { stdout } = await run(process.execPath, [bin, 'config', 'print'], {
+      env: { ...env, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' },
+    });
+    assert.match(stdout, /^otlp:\n {2}enabled: true\n {2}endpoint: http:\/\/127\.0\.0\.1:4318/m);
+  });
+
+  it("a YAML syntax error is reported with file:line:column and the parser's message", async () => {
+    const file = join(env.PIPETEL_HOME!, 'broken.yml');
+    writeFileSync(file, 'logging:\n  file:\n    path: [unclosed\nmonitoring:\n  enabled: true\n');
+    await assert.rejects(
+      run(process.execPath, [bin, 'config', 'validate', file], { env }),
+      (e: { code: number; stderr: string }) => {
+        assert.equal(e.code, 2);
+        assert.equal(
+          e.stderr,
+          `${file}:4:1: YAML syntax error: Flow sequence in block collection must be sufficiently indented and end with a ]\n`,
+        );
         return true;
       },
     );

@@ -119,7 +119,7 @@ describe('pipetel config validate', () => {
     const result = await run('validate', file('broken.yml', 'logging:\n  level: [INFO\n'));
     assert.equal(result.code, 2);
     assert.equal(lines(result.stderr).length, 1);
-    assert.match(result.stderr, /YAML syntax error at .*broken\.yml:\d+:\d+/);
+    assert.match(result.stderr, /^\S*broken\.yml:\d+:\d+: YAML syntax error: /);
   });
 
   test('without FILE it checks what register() would load: ./pipetel.yml and the environment', async () => {

@@ -460,12 +460,29 @@ describe('invalid input is one ConfigError naming the dotted key', () => {
     assert.doesNotThrow(() => load({ cwd }));
   });
 
-  test('a YAML syntax error names the file, the line and the key it is in', () => {
+  test("a YAML syntax error names the file, line and column and the parser's message, not a key", () => {
     const error = yamlError('logging:\n  level: INFO\n  database:\n    batch_size: [1, 2\n  file: x\n');
     assert.equal(error.problems.length, 1);
-    assert.match(error.message, /YAML syntax error at .*pipetel\.yml:5:3: /);
-    assert.match(error.key, /^logging(\.|$)/);
-    assert.equal(yamlError('a: 1\na: 2\n').problems[0].key, 'a');
+    assert.match(error.message, /^\S*pipetel\.yml:5:3: YAML syntax error: Flow sequence .*must be .*\]$/);
+    assert.match(error.key, /pipetel\.yml:5:3$/);
+    const garbled = yamlError('a: 1\n b: 2\n');
+    for (const problem of garbled.problems) {
+      assert.match(problem.message, /^\S*pipetel\.yml:1:4: YAML syntax error: /);
+      assert.doesNotMatch(problem.message, /a\.1/, 'no key made up from the broken text');
+    }
+    // A duplicate key is the one syntax error that is about a key: it is named.
+    const duplicate = yamlError('a: 1\na: 2\n').problems[0]!;
+    assert.equal(duplicate.key, 'a');
+    assert.match(duplicate.message, /^a: YAML syntax error at \S*pipetel\.yml:2:1: Map keys must be unique/);
+  });
+
+  test('an OTLP endpoint turns otlp.enabled on in the effective settings', () => {
+    assert.equal(
+      load({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' } }).get('otlp.enabled'),
+      true,
+    );
+    assert.equal(load({ config: { otlp: { endpoint: 'http://collector:4318' } } }).get('otlp.enabled'), true);
+    assert.equal(load({}).get('otlp.enabled'), false);
   });
 
   test('a file that is not a mapping', () => {

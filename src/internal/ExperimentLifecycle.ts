@@ -1,0 +1,132 @@
+// The run's row in pipeline_experiments from register() to shutdown: migrations and the `running`
+// row at setup — retried in the background while the database is down, with the row spooled
+// meanwhile — and the final row at the end, an upsert, spooled when the database cannot take it.
+// So a run started or ended with the database down still appears whole once the spool replays.
+
+import type pg from 'pg';
+import type { SpillTarget, WarningSink } from '../../exporters/delivery/types.js';
+import type { ExperimentStart, ExperimentStatus, ExperimentStore } from '../db/experimentStore.js';
+import { migrate } from '../db/migrate.js';
+import { safeErrorMessage } from '../db/pool.js';
+import { EXPERIMENTS_SPOOL_TABLE, encodeExperimentLine } from '../db/spooledRows.js';
+
+/** A failed setup is tried again after this, doubling up to RETRY_MAX_MS. */
+const RETRY_FIRST_MS = 500;
+const RETRY_MAX_MS = 10_000;
+
+export interface ExperimentLifecycleOptions {
+  pool: pg.Pool;
+  experiments: ExperimentStore;
+  /** Where the row goes when the database cannot take it (none: it is only retried). */
+  spool: SpillTarget | undefined;
+  /** database.auto_migrate */
+  autoMigrate: boolean;
+  /** The row's content; `startedAt` is when register() ran. */
+  run: () => ExperimentStart & { startedAt: Date };
+  /** Running experiments whose heartbeat is older than this are marked failed at setup. */
+  staleAfterMs: number;
+  /** Connections opened once setup succeeded, so the first batches do not pay for them. */
+  warmConnections: number;
+  /** Called when a setup retried in the background succeeds (the spool can be replayed now). */
+  onLateSetUp: () => void;
+  warn: WarningSink;
+}
+
+export class ExperimentLifecycle {
+  private retryTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(private readonly options: ExperimentLifecycleOptions) {}
+
+  /**
+   * First setup attempt; resolves when it succeeded, or when it failed and the `running` row is
+   * spooled (retries then go on in the background until stop()).
+   */
+  async setUp(): Promise<void> {
+    if (await this.trySetUp()) return;
+    if (this.stopped) return;
+    await this.spool('running', null);
+    this.scheduleRetry(RETRY_FIRST_MS);
+  }
+
+  /** No more setup retries (shutdown). */
+  stop(): void {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+  }
+
+  /**
+   * Ends the run: an upsert, so the row exists even if setup never reached the database. When that
+   * fails or takes longer than `timeoutMs`, the final row goes to the spool instead.
+   */
+  async finish(status: Exclude<ExperimentStatus, 'running'>, reason: string | null, timeoutMs: number) {
+    const finished = this.options.experiments.finish(this.options.run(), status, reason).then(
+      () => true,
+      (error) => {
+        this.options.warn(`could not mark experiment ${status}: ${safeErrorMessage(error)}`);
+        return false;
+      },
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    const stored = await Promise.race([finished, timedOut]);
+    clearTimeout(timer);
+    if (!stored) await this.spool(status, reason);
+  }
+
+  private scheduleRetry(delayMs: number): void {
+    if (this.stopped) return;
+    this.retryTimer = setTimeout(async () => {
+      this.retryTimer = undefined;
+      if (this.stopped) return;
+      if (await this.trySetUp()) {
+        if (!this.stopped) this.options.onLateSetUp();
+        return;
+      }
+      this.scheduleRetry(Math.min(RETRY_MAX_MS, delayMs * 2));
+    }, delayMs);
+    this.retryTimer.unref();
+  }
+
+  private async trySetUp(): Promise<boolean> {
+    const { pool, experiments } = this.options;
+    try {
+      if (this.options.autoMigrate) await migrate(pool);
+      await experiments.failStale(this.options.staleAfterMs);
+      await experiments.start(this.options.run());
+    } catch (error) {
+      this.options.warn(`database setup failed, retrying in the background: ${safeErrorMessage(error)}`);
+      return false;
+    }
+    // Open the writers' connections now, inside register()'s bounded wait, so the first batches
+    // do not pay connection setup (TCP, SCRAM) in the middle of the pipeline.
+    const clients = await Promise.allSettled(
+      Array.from({ length: this.options.warmConnections }, () => pool.connect()),
+    );
+    for (const client of clients) if (client.status === 'fulfilled') client.value.release();
+    return true;
+  }
+
+  /** The row as this process knows it, for replay (which never moves a row back in time). */
+  private async spool(status: ExperimentStatus, reason: string | null): Promise<void> {
+    if (!this.options.spool) return;
+    const run = this.options.run();
+    const now = new Date();
+    const line = encodeExperimentLine({
+      experimentId: run.experimentId,
+      serviceName: run.serviceName,
+      status,
+      startedAt: run.startedAt,
+      endedAt: status === 'running' ? null : now,
+      lastSeenAt: now,
+      statusReason: reason,
+      attributes: run.attributes,
+    });
+    await this.options.spool
+      .append(EXPERIMENTS_SPOOL_TABLE, [line])
+      .catch((error) => this.options.warn(`could not spool the experiment row: ${safeErrorMessage(error)}`));
+  }
+}

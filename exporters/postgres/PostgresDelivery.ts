@@ -109,9 +109,23 @@ export function openDelivery<T>(
     encoding,
     async close(timeoutMs) {
       await queue.shutdown(timeoutMs);
-      if (ownsPool) await pool.end();
+      // pg's end() waits for connection attempts still under way (a server that never answers):
+      // shutdown does not, the attempt ends by itself at connectionTimeoutMs.
+      if (ownsPool) await endWithin(pool, 1000);
     },
   };
+}
+
+async function endWithin(pool: pg.Pool, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    pool.end().catch(() => undefined),
+    new Promise((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+      timer.unref();
+    }),
+  ]);
+  clearTimeout(timer);
 }
 
 function ownPoolSettings(options: PostgresExporterOptions) {
@@ -195,6 +209,11 @@ export abstract class QueueingExporter<T> {
 
   stats(): DeliveryStats {
     return this.delivery.queue.stats();
+  }
+
+  /** False while the database is known to be unreachable (batches are being spooled). */
+  sinkAvailable(): boolean {
+    return this.delivery.queue.sinkAvailable;
   }
 
   /** Milliseconds spent encoding this exporter's rows, on the thread that emits them. */

@@ -32,7 +32,7 @@ import type { Config } from './config/index.js';
 import { ensureEmbeddedPostgres } from './db/embedded.js';
 import { ExperimentStore } from './db/experimentStore.js';
 import { migrate } from './db/migrate.js';
-import { createPool, safeErrorMessage } from './db/pool.js';
+import { closePool, createPool, safeErrorMessage } from './db/pool.js';
 import { PostgresProgressStore } from './db/progressStore.js';
 import { FanOutMetricExporter } from './internal/FanOutMetricExporter.js';
 import { LogPipeline } from './internal/LogPipeline.js';
@@ -118,6 +118,10 @@ export class Telemetry {
   private failure: string | null = null;
   private shutdownPromise: Promise<void> | undefined;
   private shutdownDeadline: number | undefined;
+  /** Migrations and the experiment row are in place: the database answered at least once. */
+  private databaseSetUp = false;
+  /** Records this process spooled and then replayed itself, per signal: no longer "spooled". */
+  private readonly delivered = { logs: 0, spans: 0, metrics: 0 };
   private readonly unregisterGlobals: (() => void) | undefined;
   private readonly detachProcessHooks: () => void;
 
@@ -164,6 +168,7 @@ export class Telemetry {
         syncIntervalMs: settings.spool.sync_interval * 1000,
         batchSize: settings.spool.batch_size,
         spool: this.spool,
+        onDelivered: (table, records) => this.countDelivered(table, records),
         warn: (message) => this.warn(message),
       });
     }
@@ -413,10 +418,18 @@ export class Telemetry {
   stats(): TelemetryStats {
     const metricStats = this.metricExporters.map((e) => e.stats());
     const sinceStart = this.selfCost.sinceStart();
+    const replayed = (stats: DeliveryStats, records: number): DeliveryStats => ({
+      ...stats,
+      exported: stats.exported + records,
+      spooled: stats.spooled - records,
+    });
     return {
-      spans: this.spanProcessor?.exporter.stats() ?? { ...EMPTY_STATS },
-      logs: this.logProcessor?.exporter.stats() ?? { ...EMPTY_STATS },
-      metrics: metricStats.length > 0 ? sumStats(metricStats) : { ...EMPTY_STATS },
+      spans: replayed(this.spanProcessor?.exporter.stats() ?? { ...EMPTY_STATS }, this.delivered.spans),
+      logs: replayed(this.logProcessor?.exporter.stats() ?? { ...EMPTY_STATS }, this.delivered.logs),
+      metrics: replayed(
+        metricStats.length > 0 ? sumStats(metricStats) : { ...EMPTY_STATS },
+        this.delivered.metrics,
+      ),
       overhead: { cpuRatio: sinceStart.cpuOverheadPercent / 100, bufferBytes: this.selfCost.bufferBytes() },
     };
   }
@@ -496,11 +509,12 @@ export class Telemetry {
     this.overheadBudget.stop();
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.stopRuntimeMetrics?.();
-    // A setup still connecting (database down) gets a small share: the queues' flush and
-    // spooling need the rest of the budget.
-    await withTimeout(this.ready, Math.min(remaining() / 10, 1000));
+    // A setup still connecting (a server that accepts and never answers) gets a small share; then
+    // the database counts as down and nothing below waits for it: the queues spool what they hold.
+    const setUp = await settlesWithin(this.ready, Math.min(remaining() / 10, 500));
+    const answering = () => setUp && this.databaseSetUp && this.exportersAnswering();
     await withTimeout(this.synchronizer?.stop(), remaining() / 5);
-    await withTimeout(this.progressTracker?.shutdown(), remaining() / 5);
+    await withTimeout(this.progressTracker?.shutdown(), answering() ? remaining() / 5 : 0);
     // Shutting a provider down hands its last spans / metric points / log records to our
     // processors and shuts those down; every queue is bounded by shutdownDeadline.
     await withTimeout(
@@ -510,22 +524,60 @@ export class Telemetry {
         this.tracerProvider?.shutdown(),
         this.loggerProvider?.shutdown(),
       ]),
-      remaining() + 500,
+      remaining(),
     );
-    await withTimeout(this.spool?.close(), Math.max(remaining(), 1000));
-    if (this.experiments) {
+    await withTimeout(this.spool?.end(), Math.max(remaining(), 500));
+    // What this process spooled (a full queue, an outage that ended) is delivered now, before the
+    // exit, leaving a share of the budget to end the experiment; the rest stays spooled.
+    if (answering() && remaining() > 1000) {
+      await withTimeout(this.synchronizer?.replayOwn(deadline - 500), remaining());
+    }
+    if (this.experiments && answering()) {
       const status = this.failure ? 'failed' : 'succeeded';
       await withTimeout(
         this.experiments
           .finish(this.experimentId, status, this.failure)
           .catch((error) => this.warn(`could not mark experiment ${status}: ${safeErrorMessage(error)}`)),
-        Math.max(remaining(), 1000),
+        Math.max(remaining(), 500),
       );
     }
+    this.printShutdownSummary();
     unbindGlobalLogging();
     this.unregisterGlobals?.();
-    // pg's end() waits for clients still connecting; never longer than the budget allows.
-    await withTimeout(this.pool?.end(), Math.max(remaining(), 500));
+    // pg's end() waits for clients still connecting; closePool ends them at its deadline.
+    if (this.pool) await closePool(this.pool, answering() ? Math.max(remaining(), 500) : 0);
+  }
+
+  /** No exporter has found the database unreachable. */
+  private exportersAnswering(): boolean {
+    return (
+      (this.logProcessor?.exporter.sinkAvailable() ?? true) &&
+      (this.spanProcessor?.exporter.sinkAvailable() ?? true) &&
+      this.metricExporters.every((e) => e.sinkAvailable())
+    );
+  }
+
+  private countDelivered(table: string, records: number): void {
+    const signal = { pipeline_logs: 'logs', pipeline_spans: 'spans', pipeline_metrics: 'metrics' }[table];
+    if (signal) this.delivered[signal as keyof Telemetry['delivered']] += records;
+  }
+
+  /** One line on stderr when anything was dropped or is left in the spool (SPEC §5). */
+  private printShutdownSummary(): void {
+    const stats = this.stats();
+    const parts: string[] = [];
+    for (const signal of ['logs', 'spans', 'metrics'] as const) {
+      const { exported, dropped, spooled, failed } = stats[signal];
+      if (dropped === 0 && spooled === 0) continue;
+      parts.push(
+        `${signal} ${exported} stored, ${spooled} left in the spool, ${dropped} dropped` +
+          (failed > 0 ? `, ${failed} rejected` : ''),
+      );
+    }
+    if (parts.length === 0) return;
+    const spooled = stats.logs.spooled + stats.spans.spooled + stats.metrics.spooled;
+    const later = spooled > 0 ? ' (the spool is replayed by the next run or `pipetel sync`)' : '';
+    stderrWarning(`shutdown: ${parts.join('; ')}${later}`);
   }
 
   private async setUpDatabase(autoMigrate: boolean): Promise<void> {
@@ -543,7 +595,9 @@ export class Telemetry {
       const warm = Math.min(WARM_CONNECTIONS, this.config.values.monitoring.database.connection_pool_size);
       const clients = await Promise.allSettled(Array.from({ length: warm }, () => this.pool!.connect()));
       for (const client of clients) if (client.status === 'fulfilled') client.value.release();
+      this.databaseSetUp = true;
     } catch (error) {
+      if (this.shutdownPromise) return; // ended by shutdown (the connection attempt was cut off)
       this.warn(`database setup failed, records will be retried: ${safeErrorMessage(error)}`);
     }
   }
@@ -578,7 +632,8 @@ export class Telemetry {
       overflowToSpill: this.spool !== undefined,
       shutdownTimeoutMs: s.shutdown.timeout * 1000,
       shutdownDeadline: () => this.shutdownDeadline,
-      warn: (message) => this.warn(message),
+      // Already rate-limited per kind of trouble, with running counts: not limited again here.
+      warn: stderrWarning,
     };
   }
 
@@ -660,6 +715,18 @@ function sumStats(list: DeliveryStats[]): DeliveryStats {
     total.failed += s.failed;
   }
   return total;
+}
+
+/** Whether the promise settled within ms (it is not waited for after that). */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let settled = false;
+  await withTimeout(
+    promise.finally(() => {
+      settled = true;
+    }),
+    ms,
+  );
+  return settled;
 }
 
 async function withTimeout(promise: Promise<unknown> | undefined, ms: number): Promise<void> {

@@ -1,0 +1,253 @@
+// A pipeline process (test/fixtures/apps/sink-down.ts) run against a database that refuses
+// connections, one whose schema is missing, a server that accepts and never answers, and a healthy
+// database flooded past max_queue_size. Each time: where the records are, how long shutdown takes,
+// and whether the process ends on its own once the app is done (the fixture never calls
+// process.exit). Bounds are generous: they separate "about a second" from the 10–60 s of before.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { spoolDirectory } from '../../exporters/delivery/Spool.js';
+import { migrate } from '../../src/db/migrate.js';
+import { LogSynchronizer } from '../../src/sync/LogSynchronizer.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+
+const fixture = resolve(import.meta.dirname, '../fixtures/apps/sink-down.ts');
+const REFUSED = 'postgresql://pipetel:not-the-password@127.0.0.1:1/pipetel'; // nothing listens on port 1
+const quiet = { logging: { console: { enabled: false } } };
+
+interface Event {
+  event: string;
+  atMs: number;
+  afterMs?: number;
+  tookMs?: number;
+  identityBroken?: number;
+  stats?: Record<string, unknown>;
+}
+
+interface Run {
+  events: Map<string, Event>;
+  stderr: string;
+  code: number | null;
+  /** From the fixture's last line (shutdown done, or the app's work done) to the process's exit. */
+  exitAfterDoneMs: number;
+}
+
+/** Runs the fixture to its natural end; never kills it (the test's own timeout bounds it). */
+function runFixture(env: Record<string, string>): Promise<Run> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fixture], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const events = new Map<string, Event>();
+  let stderr = '';
+  let out = '';
+  let doneAt = Date.now();
+  child.stdout.on('data', (chunk) => {
+    out += chunk;
+    let newline = out.indexOf('\n');
+    while (newline >= 0) {
+      const event = JSON.parse(out.slice(0, newline)) as Event;
+      events.set(event.event, event);
+      doneAt = Date.now();
+      out = out.slice(newline + 1);
+      newline = out.indexOf('\n');
+    }
+  });
+  child.stderr.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  return new Promise((resolvePromise) => {
+    child.once('exit', (code) =>
+      resolvePromise({ events, stderr, code, exitAfterDoneMs: Date.now() - doneAt }),
+    );
+  });
+}
+
+let home: string;
+const homes: string[] = [];
+async function freshHome(): Promise<string> {
+  home = await mkdtemp(join(tmpdir(), 'pipetel-sink-down-'));
+  await chmod(home, 0o755);
+  homes.push(home);
+  return home;
+}
+
+async function spoolSegments(dir: string): Promise<string[]> {
+  const root = spoolDirectory(dir);
+  const names: string[] = [];
+  for (const writer of await readdir(root).catch(() => [] as string[]))
+    for (const name of await readdir(join(root, writer)).catch(() => [] as string[]))
+      if (name.startsWith('segment-')) names.push(`${writer}/${name}`);
+  return names;
+}
+
+/** Handles the fixture found keeping its event loop alive right after shutdown() returned. */
+function keepingAlive(event: Event | undefined): string[] {
+  const resources = (event as { resources?: string[] } | undefined)?.resources;
+  assert.ok(resources, 'the fixture reports its active resources');
+  return resources.filter((name) => /TCP|Timeout|Timer/i.test(name));
+}
+
+function logStats(event: Event | undefined): Record<string, unknown> | undefined {
+  const stats = event?.stats as { logs?: Record<string, unknown> } | Record<string, unknown> | undefined;
+  return stats && 'logs' in stats ? (stats.logs as Record<string, unknown>) : stats;
+}
+
+describe('sinks down: spool, shutdown and exit', () => {
+  let db: TestDatabase;
+  before(async () => {
+    db = await createTestDatabase();
+    await migrate(db.url);
+  });
+  after(async () => {
+    await db?.drop();
+    for (const dir of homes) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('database refusing connections: records reach the spool in about flush_interval, and the process exits on its own', async (t) => {
+    const run = await runFixture({
+      PIPETEL_HOME: await freshHome(),
+      PIPETEL_DATABASE_URL: REFUSED,
+      COUNT: '5000',
+      EXPERIMENT_ID: 'sink-refused',
+      WAIT_FOR: 'spooled',
+      CONFIG: JSON.stringify({ ...quiet, logging: { ...quiet.logging, database: { flush_interval: 0.2 } } }),
+    });
+    const spooled = run.events.get('spooled');
+    const shutdown = run.events.get('shutdown');
+    t.diagnostic(
+      `refused: spooled after ${spooled?.afterMs} ms, shutdown ${shutdown?.tookMs} ms, exit ${run.exitAfterDoneMs} ms after`,
+    );
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(spooled?.stats, { queued: 0, exported: 0, dropped: 0, spooled: 5000, failed: 0 });
+    assert.equal(
+      spooled?.identityBroken,
+      0,
+      'emitted = queued + exported + spooled + dropped + failed at every poll',
+    );
+    // Before: still queued after 20 s, spooled only after ~60 s (the 30 s retry budget, twice).
+    assert.ok(spooled!.afterMs! < 5000, `spooled after ${spooled?.afterMs} ms`);
+    // Before: shutdown 10.5 s, then ~20 s more until the process ended.
+    assert.ok(shutdown!.tookMs! < 5000, `shutdown took ${shutdown?.tookMs} ms`);
+    assert.ok(run.exitAfterDoneMs < 5000, `exited ${run.exitAfterDoneMs} ms after shutdown`);
+    assert.match(run.stderr, /shutdown: logs 0 stored, 5000 left in the spool, 0 dropped/);
+    assert.deepEqual(keepingAlive(shutdown), []);
+    assert.ok(!run.stderr.includes('not-the-password'));
+
+    // Nothing was created after shutdown, and the spool holds every record once.
+    const sync = new LogSynchronizer({ home, connectionString: db.url, warn: () => undefined });
+    const replay = await sync.syncOnce();
+    await sync.stop();
+    const [row] = await db.query<{ n: number; distinct: number }>(
+      "SELECT count(*)::int AS n, count(DISTINCT message)::int AS distinct FROM pipeline_logs WHERE experiment_id = 'sink-refused'",
+    );
+    assert.equal(replay.duplicates, 0);
+    assert.deepEqual(row, { n: 5000, distinct: 5000 });
+  });
+
+  it('schema missing (auto_migrate off): records reach the spool in about flush_interval', async (t) => {
+    const bare = await createTestDatabase(); // no migrations: no pipeline_* tables
+    try {
+      const run = await runFixture({
+        PIPETEL_HOME: await freshHome(),
+        PIPETEL_DATABASE_URL: bare.url,
+        COUNT: '2000',
+        WAIT_FOR: 'spooled',
+        EXPERIMENT_ID: 'sink-no-schema',
+        CONFIG: JSON.stringify({
+          ...quiet,
+          logging: { ...quiet.logging, database: { flush_interval: 0.2 } },
+          database: { auto_migrate: false },
+        }),
+      });
+      const spooled = run.events.get('spooled');
+      const shutdown = run.events.get('shutdown');
+      t.diagnostic(
+        `schema missing: spooled after ${spooled?.afterMs} ms, shutdown ${shutdown?.tookMs} ms, exit ${run.exitAfterDoneMs} ms after`,
+      );
+      assert.equal(run.code, 0, run.stderr);
+      assert.deepEqual(spooled?.stats, { queued: 0, exported: 0, dropped: 0, spooled: 2000, failed: 0 });
+      assert.equal(spooled?.identityBroken, 0);
+      assert.ok(spooled!.afterMs! < 5000, `spooled after ${spooled?.afterMs} ms`);
+      assert.ok(shutdown!.tookMs! < 5000, `shutdown took ${shutdown?.tookMs} ms`);
+      assert.ok(run.exitAfterDoneMs < 5000, `exited ${run.exitAfterDoneMs} ms after shutdown`);
+    } finally {
+      await bare.drop();
+    }
+  });
+
+  it('a server that accepts and never answers: shutdown spools within seconds and no connection outlives it', async (t) => {
+    const sockets = new Set<Socket>();
+    let accepted = 0;
+    const server = createServer((socket) => {
+      accepted++;
+      sockets.add(socket);
+      socket.on('error', () => undefined);
+      socket.once('close', () => sockets.delete(socket));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as import('node:net').AddressInfo).port;
+    try {
+      const run = await runFixture({
+        PIPETEL_HOME: await freshHome(),
+        PIPETEL_DATABASE_URL: `postgresql://postgres@127.0.0.1:${port}/x`,
+        COUNT: '5000',
+        EXPERIMENT_ID: 'sink-blackhole',
+        CONFIG: JSON.stringify(quiet), // connection_timeout stays at its default, 30 s
+      });
+      const registered = run.events.get('registered');
+      const shutdown = run.events.get('shutdown');
+      t.diagnostic(
+        `blackhole: register ${registered?.atMs} ms, shutdown ${shutdown?.tookMs} ms, exit ${run.exitAfterDoneMs} ms after`,
+      );
+      assert.equal(run.code, 0, run.stderr);
+      assert.deepEqual(logStats(shutdown), { queued: 0, exported: 0, dropped: 0, spooled: 5000, failed: 0 });
+      // Before: shutdown 12 s (over shutdown.timeout, 10 s), then 28 s until the process ended.
+      assert.ok(shutdown!.tookMs! < 5000, `shutdown took ${shutdown?.tookMs} ms`);
+      assert.ok(run.exitAfterDoneMs < 5000, `exited ${run.exitAfterDoneMs} ms after shutdown`);
+      assert.ok(accepted > 0, 'pipetel did connect');
+      assert.deepEqual(
+        keepingAlive(shutdown),
+        [],
+        'no socket or timer of pipetel keeps the process alive once shutdown() returned',
+      );
+      assert.equal((await spoolSegments(home)).length > 0, true);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    }
+  });
+
+  it('50k records past max_queue_size, healthy database: none dropped, all stored by the time the process exits', async (t) => {
+    const run = await runFixture({
+      PIPETEL_HOME: await freshHome(),
+      PIPETEL_DATABASE_URL: db.url,
+      COUNT: '50000',
+      EXPERIMENT_ID: 'sink-overflow',
+      CONFIG: JSON.stringify(quiet), // default batching, max_queue_size 10000, spool on
+    });
+    const shutdown = run.events.get('shutdown');
+    const [row] = await db.query<{ n: number; distinct: number }>(
+      "SELECT count(*)::int AS n, count(DISTINCT message)::int AS distinct FROM pipeline_logs WHERE experiment_id = 'sink-overflow'",
+    );
+    t.diagnostic(
+      `overflow: emitted 50000, stored ${row?.n}, shutdown ${shutdown?.tookMs} ms, exit ${run.exitAfterDoneMs} ms after`,
+    );
+    assert.equal(run.code, 0, run.stderr);
+    // Before: 30,000 dropped, 10,000 spooled and 9,488 of them still on disk after the exit.
+    assert.deepEqual(row, { n: 50_000, distinct: 50_000 });
+    assert.deepEqual(logStats(shutdown), { queued: 0, exported: 50_000, dropped: 0, spooled: 0, failed: 0 });
+    assert.deepEqual(await spoolSegments(home), [], 'nothing left in the spool');
+    // The overflow warning's running count is current by the end (it used to stay at "1 so far").
+    const counts = [...run.stderr.matchAll(/spooling new records to disk \((\d+) spooled so far\)/g)].map(
+      (m) => Number(m[1]),
+    );
+    assert.equal(counts.at(-1), 40_000, run.stderr);
+    assert.doesNotMatch(run.stderr, /dropped|left in the spool/);
+  });
+});

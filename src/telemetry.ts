@@ -80,12 +80,17 @@ const HEARTBEAT_INTERVAL_MS = 15_000;
 const STALE_AFTER_HEARTBEATS = 4;
 /** Connections opened at setup: the batches a signal writes at once plus one for progress. */
 const WARM_CONNECTIONS = 3;
+/** How long register() waits for a server to complete a first connection before carrying on. */
+const CONNECT_WAIT_MS = 1000;
 
 export class Telemetry {
   readonly experimentId: string;
   readonly config: Config;
   /** Resolves when the schema is migrated and the experiment row exists (or setup gave up). */
   readonly ready: Promise<void>;
+  /** Resolves once the server completed a first connection (see waitForSetup). */
+  private readonly connected: Promise<void>;
+  private markConnected: () => void = () => undefined;
 
   private readonly resource: Resource;
   private readonly pool: pg.Pool | undefined;
@@ -300,6 +305,9 @@ export class Telemetry {
     }
     this.tracer = trace.getTracer('pipetel');
 
+    this.connected = new Promise((resolve) => {
+      this.markConnected = resolve;
+    });
     this.ready = this.setUpDatabase(settings.database.auto_migrate);
     void this.ready.then(() => {
       if (!this.shutdownPromise) this.synchronizer?.start();
@@ -580,9 +588,26 @@ export class Telemetry {
     stderrWarning(`shutdown: ${parts.join('; ')}${later}`);
   }
 
+  /**
+   * Waits for setup (migrations, the experiment row) at most maxMs — and only about a second when
+   * the server has not even completed a connection by then (it accepts and never answers): the
+   * pipeline does not wait on the database, the records go to the queue and the spool meanwhile.
+   */
+  async waitForSetup(maxMs: number): Promise<void> {
+    const after = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+    const never = new Promise<void>(() => undefined);
+    await Promise.race([
+      this.ready,
+      after(maxMs),
+      Promise.race([this.connected.then(() => never), after(CONNECT_WAIT_MS)]),
+    ]);
+  }
+
   private async setUpDatabase(autoMigrate: boolean): Promise<void> {
     if (!this.pool || !this.experiments) return;
     try {
+      (await this.pool.connect()).release(); // the connection the migration reuses
+      this.markConnected();
       if (autoMigrate) await migrate(this.pool);
       await this.experiments.failStale(STALE_AFTER_HEARTBEATS * HEARTBEAT_INTERVAL_MS);
       await this.experiments.start({

@@ -36,12 +36,14 @@ import { closePool, createPool, safeErrorMessage } from './db/pool.js';
 import { PostgresProgressStore } from './db/progressStore.js';
 import { FanOutMetricExporter } from './internal/FanOutMetricExporter.js';
 import { LogPipeline } from './internal/LogPipeline.js';
+import type { OtlpCounts } from './internal/OtlpGuard.js';
 import {
   buildResource,
   createLoggerProvider,
   createMeterProvider,
   createOtlpTargets,
   createTracerProvider,
+  type OtlpTargets,
   registerGlobals,
   startHostMetrics,
 } from './internal/otelSdk.js';
@@ -62,6 +64,8 @@ export interface TelemetryStats {
   metrics: DeliveryStats;
   /** pipetel's own cost since register(): estimated CPU share (0.01 = 1 %) and buffered bytes. */
   overhead: { cpuRatio: number; bufferBytes: number };
+  /** With OTLP on: per signal, records the collector accepted and records it did not get. */
+  otlp?: { spans: OtlpCounts; logs: OtlpCounts; metrics: OtlpCounts };
 }
 
 export interface StageOptions {
@@ -104,6 +108,7 @@ export class Telemetry {
   private readonly logProcessor: PostgresLogRecordProcessor | undefined;
   private readonly fileProcessor: FileLogRecordProcessor | undefined;
   private readonly spool: Spool | undefined;
+  private readonly otlp: OtlpTargets | undefined;
   private readonly synchronizer: LogSynchronizer | undefined;
   private readonly metricExporters: PostgresMetricExporter[] = [];
   private readonly loggers: LoggerFactory;
@@ -189,6 +194,7 @@ export class Telemetry {
       (settings.otlp.enabled || settings.otlp.endpoint !== null) && !settings.disabled
         ? createOtlpTargets(settings.otlp.endpoint, settings.otlp.headers)
         : undefined;
+    this.otlp = otlp;
 
     // Logs: pipetel's Logger and the OTel Logs API share one pipeline.
     const logProcessors: LogRecordProcessor[] = [];
@@ -439,6 +445,7 @@ export class Telemetry {
         this.delivered.metrics,
       ),
       overhead: { cpuRatio: sinceStart.cpuOverheadPercent / 100, bufferBytes: this.selfCost.bufferBytes() },
+      ...(this.otlp && { otlp: this.otlp.counts() }),
     };
   }
 
@@ -581,6 +588,10 @@ export class Telemetry {
         `${signal} ${exported} stored, ${spooled} left in the spool, ${dropped} dropped` +
           (failed > 0 ? `, ${failed} rejected` : ''),
       );
+    }
+    for (const signal of ['spans', 'logs', 'metrics'] as const) {
+      const dropped = stats.otlp?.[signal].dropped ?? 0;
+      if (dropped > 0) parts.push(`otlp ${signal} ${dropped} not delivered`);
     }
     if (parts.length === 0) return;
     const spooled = stats.logs.spooled + stats.spans.spooled + stats.metrics.spooled;

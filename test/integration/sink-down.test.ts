@@ -206,6 +206,8 @@ describe('sinks down: spool, shutdown and exit', () => {
         `blackhole: register ${registered?.atMs} ms, shutdown ${shutdown?.tookMs} ms, exit ${run.exitAfterDoneMs} ms after`,
       );
       assert.equal(run.code, 0, run.stderr);
+      // Before: register() waited its full 5 s for a setup that could not connect.
+      assert.ok(registered!.atMs < 3500, `register took ${registered?.atMs} ms`);
       assert.deepEqual(logStats(shutdown), { queued: 0, exported: 0, dropped: 0, spooled: 5000, failed: 0 });
       // Before: shutdown 12 s (over shutdown.timeout, 10 s), then 28 s until the process ended.
       assert.ok(shutdown!.tookMs! < 5000, `shutdown took ${shutdown?.tookMs} ms`);
@@ -221,6 +223,34 @@ describe('sinks down: spool, shutdown and exit', () => {
       for (const socket of sockets) socket.destroy();
       server.close();
     }
+  });
+
+  it('OTLP collector down: shutdown and exit within seconds, what it did not get counted and warned about', async (t) => {
+    const run = await runFixture({
+      PIPETEL_HOME: await freshHome(),
+      PIPETEL_DATABASE_URL: db.url,
+      COUNT: '500',
+      EXPERIMENT_ID: 'sink-otlp-down',
+      CONFIG: JSON.stringify({ ...quiet, otlp: { endpoint: 'http://127.0.0.1:1' } }),
+    });
+    const shutdown = run.events.get('shutdown');
+    const otlp = (shutdown?.stats as { otlp?: Record<string, { exported: number; dropped: number }> })?.otlp;
+    t.diagnostic(`otlp down: shutdown ${shutdown?.tookMs} ms, exit ${run.exitAfterDoneMs} ms after`);
+    assert.equal(run.code, 0, run.stderr);
+    // Before: 8.3 s of retries per batch on ref'd timers, and not a word on stderr.
+    assert.ok(shutdown!.tookMs! < 5000, `shutdown took ${shutdown?.tookMs} ms`);
+    assert.ok(run.exitAfterDoneMs < 5000, `exited ${run.exitAfterDoneMs} ms after shutdown`);
+    assert.deepEqual(otlp?.logs, { exported: 0, dropped: 500 });
+    assert.ok(otlp!.metrics.dropped > 0);
+    const logWarnings = run.stderr.match(/otlp: logs not exported/g) ?? [];
+    assert.ok(logWarnings.length >= 1 && logWarnings.length <= 2, run.stderr);
+    assert.match(run.stderr, /shutdown: .*otlp logs 500 not delivered/);
+    assert.deepEqual(keepingAlive(shutdown), []);
+    // PostgreSQL still got everything.
+    const [row] = await db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM pipeline_logs WHERE experiment_id = 'sink-otlp-down'",
+    );
+    assert.equal(row?.n, 500);
   });
 
   it('50k records past max_queue_size, healthy database: none dropped, all stored by the time the process exits', async (t) => {

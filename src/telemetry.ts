@@ -160,7 +160,11 @@ export class Telemetry {
         maxConnections: settings.monitoring.database.connection_pool_size,
         connectionTimeoutMs: settings.monitoring.database.connection_timeout * 1000,
         statementTimeoutMs: settings.monitoring.database.batch_timeout * 1000,
-        onError: (error) => this.warn(`database connection error: ${safeErrorMessage(error, databaseUrl)}`),
+        onError: (error) => {
+          // Connections shutdown cut off itself (closePool) are no news.
+          if (!this.shutdownPromise)
+            this.warn(`database connection error: ${safeErrorMessage(error, databaseUrl)}`);
+        },
       });
       this.experiments = new ExperimentStore(this.pool);
     }
@@ -529,7 +533,8 @@ export class Telemetry {
     const setUp = await settlesWithin(this.ready, Math.min(remaining() / 10, 500));
     const answering = () => setUp && this.databaseSetUp && this.exportersAnswering();
     await withTimeout(this.synchronizer?.stop(), remaining() / 5);
-    await withTimeout(this.progressTracker?.shutdown(), answering() ? remaining() / 5 : 0);
+    // Progress rows are a handful of small writes: a database that answers takes them at once.
+    await withTimeout(this.progressTracker?.shutdown(), answering() ? Math.min(remaining() / 5, 1000) : 0);
     // Shutting a provider down hands its last spans / metric points / log records to our
     // processors and shuts those down; every queue is bounded by shutdownDeadline.
     await withTimeout(

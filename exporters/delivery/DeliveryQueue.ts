@@ -201,6 +201,8 @@ export class DeliveryQueue<T> {
     const spills: Promise<void>[] = [];
     for (const ticket of this.tickets) {
       if (ticket.phase === 'spilling') continue;
+      // A write that hangs this long means the database does not answer: say so (sinkAvailable).
+      if (ticket.phase === 'writing') this.startOutage(new Error('writes in flight did not complete'));
       ticket.abandoned = true;
       const unsettled = ticket.lines.slice(ticket.settled);
       ticket.settled = ticket.lines.length;

@@ -13,8 +13,10 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { spoolDirectory } from '../../exporters/delivery/Spool.js';
 import { migrate } from '../../src/db/migrate.js';
+import { register } from '../../src/index.js';
 import { LogSynchronizer } from '../../src/sync/LogSynchronizer.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { startTcpProxy } from '../helpers/tcpProxy.js';
 
 const fixture = resolve(import.meta.dirname, '../fixtures/apps/sink-down.ts');
 const REFUSED = 'postgresql://pipetel:not-the-password@127.0.0.1:1/pipetel'; // nothing listens on port 1
@@ -223,6 +225,48 @@ describe('sinks down: spool, shutdown and exit', () => {
       for (const socket of sockets) socket.destroy();
       server.close();
     }
+  });
+
+  it('a database that stops answering mid-run: shutdown spools what it holds within seconds, a replay stores each record once', async (t) => {
+    const proxy = await startTcpProxy(db.url);
+    const previousHome = process.env.PIPETEL_HOME;
+    process.env.PIPETEL_HOME = await freshHome();
+    try {
+      const tel = await register({
+        experimentId: 'sink-silenced',
+        databaseUrl: proxy.url,
+        config: { ...quiet, logging: { ...quiet.logging, database: { flush_interval: 0.2 } } },
+      });
+      const log = tel.getLogger('silenced');
+      for (let i = 0; i < 1000; i++) log.info('record %d', i);
+      const waitStart = Date.now();
+      while (tel.stats().logs.exported < 1000 && Date.now() - waitStart < 20_000)
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.equal(tel.stats().logs.exported, 1000, 'written while the database answered');
+      proxy.silence();
+      for (let i = 1000; i < 2000; i++) log.info('record %d', i);
+      await new Promise((resolve) => setTimeout(resolve, 300)); // a flush is now hanging in the proxy
+      const started = Date.now();
+      await tel.shutdown();
+      const tookMs = Date.now() - started;
+      const stats = tel.stats().logs;
+      t.diagnostic(`silenced mid-run: shutdown ${tookMs} ms, ${JSON.stringify(stats)}`);
+      // Before: the queue waited for the hanging writes until 1 s before the 10 s deadline, then
+      // the experiment update and pg's end() waited on them too.
+      assert.ok(tookMs < 5000, `shutdown took ${tookMs} ms`);
+      assert.deepEqual(stats, { queued: 0, exported: 1000, dropped: 0, spooled: 1000, failed: 0 });
+    } finally {
+      await proxy.close();
+      if (previousHome === undefined) delete process.env.PIPETEL_HOME;
+      else process.env.PIPETEL_HOME = previousHome;
+    }
+    const sync = new LogSynchronizer({ home, connectionString: db.url, warn: () => undefined });
+    await sync.syncOnce();
+    await sync.stop();
+    const [row] = await db.query<{ n: number; distinct: number }>(
+      "SELECT count(*)::int AS n, count(DISTINCT message)::int AS distinct FROM pipeline_logs WHERE experiment_id = 'sink-silenced'",
+    );
+    assert.deepEqual(row, { n: 2000, distinct: 2000 });
   });
 
   it('OTLP collector down: shutdown and exit within seconds, what it did not get counted and warned about', async (t) => {

@@ -66,6 +66,8 @@ export interface TelemetryStats {
   overhead: { cpuRatio: number; bufferBytes: number };
   /** With OTLP on: per signal, records the collector accepted and records it did not get. */
   otlp?: { spans: OtlpCounts; logs: OtlpCounts; metrics: OtlpCounts };
+  /** With logging.file on: the log file sink's lines (spooled is always 0). */
+  file?: DeliveryStats;
 }
 
 export interface StageOptions {
@@ -214,7 +216,7 @@ export class Telemetry {
         compress: settings.logging.compression,
         experimentId: this.experimentId,
         shutdownTimeoutMs: settings.shutdown.timeout * 1000,
-        warn: (message) => this.warn(message),
+        warn: stderrWarning, // rate-limited per kind by the sink itself
       });
       logProcessors.push(this.fileProcessor);
     }
@@ -450,6 +452,7 @@ export class Telemetry {
       ),
       overhead: { cpuRatio: sinceStart.cpuOverheadPercent / 100, bufferBytes: this.selfCost.bufferBytes() },
       ...(this.otlp && { otlp: this.otlp.counts() }),
+      ...(this.fileProcessor && { file: this.fileProcessor.exporter.stats() }),
     };
   }
 
@@ -532,7 +535,7 @@ export class Telemetry {
     // the database counts as down and nothing below waits for it: the queues spool what they hold.
     const setUp = await settlesWithin(this.ready, Math.min(remaining() / 10, 500));
     const answering = () => setUp && this.databaseSetUp && this.exportersAnswering();
-    await withTimeout(this.synchronizer?.stop(), remaining() / 5);
+    await withTimeout(this.synchronizer?.stop(), answering() ? remaining() / 5 : 0);
     // Progress rows are a handful of small writes: a database that answers takes them at once.
     await withTimeout(this.progressTracker?.shutdown(), answering() ? Math.min(remaining() / 5, 1000) : 0);
     // Shutting a provider down hands its last spans / metric points / log records to our
@@ -561,6 +564,7 @@ export class Telemetry {
         Math.max(remaining(), 500),
       );
     }
+    this.warning.flush(); // the newest suppressed warning, so its counts are the final ones
     this.printShutdownSummary();
     unbindGlobalLogging();
     this.unregisterGlobals?.();
@@ -594,6 +598,7 @@ export class Telemetry {
           (failed > 0 ? `, ${failed} rejected` : ''),
       );
     }
+    if (stats.file && stats.file.dropped > 0) parts.push(`log file ${stats.file.dropped} lines dropped`);
     for (const signal of ['spans', 'logs', 'metrics'] as const) {
       const dropped = stats.otlp?.[signal].dropped ?? 0;
       if (dropped > 0) parts.push(`otlp ${signal} ${dropped} not delivered`);

@@ -5,7 +5,7 @@
 // process.exit). Bounds are generous: they separate "about a second" from the 10–60 s of before.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -40,7 +40,10 @@ interface Run {
 }
 
 /** Runs the fixture to its natural end; never kills it (the test's own timeout bounds it). */
-function runFixture(env: Record<string, string>): Promise<Run> {
+function runFixture(
+  env: Record<string, string>,
+  onEvent?: (event: Event, child: ChildProcess) => void,
+): Promise<Run> {
   const child = spawn(process.execPath, ['--import', 'tsx', fixture], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -56,6 +59,7 @@ function runFixture(env: Record<string, string>): Promise<Run> {
       const event = JSON.parse(out.slice(0, newline)) as Event;
       events.set(event.event, event);
       doneAt = Date.now();
+      onEvent?.(event, child);
       out = out.slice(newline + 1);
       newline = out.indexOf('\n');
     }
@@ -149,6 +153,42 @@ describe('sinks down: spool, shutdown and exit', () => {
       "SELECT count(*)::int AS n, count(DISTINCT message)::int AS distinct FROM pipeline_logs WHERE experiment_id = 'sink-refused'",
     );
     assert.equal(replay.duplicates, 0);
+    assert.deepEqual(row, { n: 5000, distinct: 5000 });
+  });
+
+  it('SIGKILL once the records are spooled loses nothing: a replay stores every one, once', async () => {
+    const run = await runFixture(
+      {
+        PIPETEL_HOME: await freshHome(),
+        PIPETEL_DATABASE_URL: REFUSED,
+        COUNT: '5000',
+        WAIT_FOR: 'spooled',
+        SHUTDOWN: 'hold',
+        EXPERIMENT_ID: 'sink-killed',
+        CONFIG: JSON.stringify({
+          ...quiet,
+          logging: { ...quiet.logging, database: { flush_interval: 0.2 } },
+        }),
+      },
+      (event, child) => {
+        if (event.event === 'spooled') child.kill('SIGKILL');
+      },
+    );
+    assert.equal(run.code, null, 'killed');
+    // Before: after 20 s, 2000 records were still in memory (and 1000 counted nowhere).
+    assert.deepEqual(run.events.get('spooled')?.stats, {
+      queued: 0,
+      exported: 0,
+      dropped: 0,
+      spooled: 5000,
+      failed: 0,
+    });
+    const sync = new LogSynchronizer({ home, connectionString: db.url, warn: () => undefined });
+    await sync.syncOnce();
+    await sync.stop();
+    const [row] = await db.query<{ n: number; distinct: number }>(
+      "SELECT count(*)::int AS n, count(DISTINCT message)::int AS distinct FROM pipeline_logs WHERE experiment_id = 'sink-killed'",
+    );
     assert.deepEqual(row, { n: 5000, distinct: 5000 });
   });
 
@@ -295,6 +335,35 @@ describe('sinks down: spool, shutdown and exit', () => {
       "SELECT count(*)::int AS n FROM pipeline_logs WHERE experiment_id = 'sink-otlp-down'",
     );
     assert.equal(row?.n, 500);
+  });
+
+  it('unwritable log file path: shutdown does not wait for it, the lines are counted as dropped and warned about', async (t) => {
+    const run = await runFixture({
+      PIPETEL_HOME: await freshHome(),
+      PIPETEL_DATABASE_URL: db.url,
+      COUNT: '500',
+      EXPERIMENT_ID: 'sink-file-down',
+      // Root ignores permissions: the path is unwritable because it runs through a regular file.
+      CONFIG: JSON.stringify({
+        logging: { ...quiet.logging, file: { enabled: true, path: '/etc/hostname/pipetel/pipetel.log' } },
+      }),
+    });
+    const shutdown = run.events.get('shutdown');
+    const file = (shutdown?.stats as { file?: Record<string, number> })?.file;
+    t.diagnostic(
+      `log file unwritable: shutdown ${shutdown?.tookMs} ms, exit ${run.exitAfterDoneMs} ms after`,
+    );
+    assert.equal(run.code, 0, run.stderr);
+    // Before: shutdown waited the full 10 s and stats() said 0 dropped.
+    assert.ok(shutdown!.tookMs! < 5000, `shutdown took ${shutdown?.tookMs} ms`);
+    assert.equal(file?.dropped, 500);
+    assert.equal(file?.queued, 0);
+    assert.match(run.stderr, /file: cannot write \/etc\/hostname\/pipetel\/pipetel\.log/);
+    assert.match(run.stderr, /shutdown: .*log file 500 lines dropped/);
+    const [row] = await db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM pipeline_logs WHERE experiment_id = 'sink-file-down'",
+    );
+    assert.equal(row?.n, 500, 'PostgreSQL still got every record');
   });
 
   it('50k records past max_queue_size, healthy database: none dropped, all stored by the time the process exits', async (t) => {

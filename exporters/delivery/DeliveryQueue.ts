@@ -68,6 +68,7 @@ interface Ticket {
   /** Spooled by shutdown while its write was still hanging; whatever that write does later is ignored. */
   abandoned: boolean;
   phase: 'writing' | 'waiting' | 'spilling';
+  writeStartedAt: number;
 }
 
 type Outcome = 'exported' | 'spooled' | 'dropped' | 'failed';
@@ -201,8 +202,10 @@ export class DeliveryQueue<T> {
     const spills: Promise<void>[] = [];
     for (const ticket of this.tickets) {
       if (ticket.phase === 'spilling') continue;
-      // A write that hangs this long means the database does not answer: say so (sinkAvailable).
-      if (ticket.phase === 'writing') this.startOutage(new Error('writes in flight did not complete'));
+      // A write that hung past the stall means the database does not answer: say so (sinkAvailable).
+      // One merely still running when time ran out (a big backlog) says nothing of the sort.
+      if (ticket.phase === 'writing' && Date.now() - ticket.writeStartedAt >= SHUTDOWN_STALL_MS)
+        this.startOutage(new Error('writes in flight did not complete'));
       ticket.abandoned = true;
       const unsettled = ticket.lines.slice(ticket.settled);
       ticket.settled = ticket.lines.length;
@@ -258,7 +261,13 @@ export class DeliveryQueue<T> {
       }
       this.inflight++;
       this.pending += batch.length;
-      const ticket: Ticket = { lines: this.encodeAll(batch), settled: 0, abandoned: false, phase: 'waiting' };
+      const ticket: Ticket = {
+        lines: this.encodeAll(batch),
+        settled: 0,
+        abandoned: false,
+        phase: 'waiting',
+        writeStartedAt: 0,
+      };
       this.tickets.add(ticket);
       void this.send(ticket, ticket.lines).finally(() => {
         this.tickets.delete(ticket);
@@ -362,7 +371,8 @@ export class DeliveryQueue<T> {
       if (this.closing && lastError !== undefined) return this.giveUp(ticket, lines, lastError);
       const started = performance.now();
       ticket.phase = 'writing';
-      this.lastActivityAt = Date.now();
+      ticket.writeStartedAt = Date.now();
+      this.lastActivityAt = ticket.writeStartedAt;
       try {
         await this.options.sink.write(lines, { idempotent });
         if (ticket.abandoned) return; // already spooled at the shutdown deadline; replay deduplicates

@@ -4,6 +4,7 @@
 // with backoff and jitter, isolation of poisoned rows, and a spill target for what cannot be written.
 // Every record is in exactly one of queued / exported / spooled / dropped / failed at every moment.
 
+import { callWithTimeout } from '@opentelemetry/core';
 import { KeyedWarnings, stderrWarning } from './RateLimitedWarning.js';
 import {
   backoffDelayMs,
@@ -172,7 +173,8 @@ export class DeliveryQueue<T> {
    * not answer — and accounts for every record.
    */
   shutdown(timeoutMs = this.defaultTimeoutMs): Promise<void> {
-    // A second call (e.g. the exporter's, then the SDK provider's) waits for the same flush.
+    // A second call (e.g. the exporter's, then the SDK provider's) waits for the same one. (Not
+    // BindOnceFuture: its callback type takes unknown[] arguments, and this one takes a timeout.)
     this.shutdownPromise ??= this.close(timeoutMs);
     return this.shutdownPromise;
   }
@@ -591,14 +593,7 @@ export class DeliveryQueue<T> {
 
   private async untilDeadline(promise: Promise<void> | undefined, deadline: number): Promise<void> {
     if (!promise) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      promise,
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
-      }),
-    ]);
-    clearTimeout(timer);
+    await callWithTimeout(promise, Math.max(0, deadline - Date.now())).catch(() => undefined);
   }
 
   private notifyChange(): void {

@@ -2,7 +2,7 @@
 // DeliveryQueue per table, the row sanitizer of the encoders, and the options that map onto
 // pipetel's config keys. Warnings never carry the database password.
 
-import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
+import { callWithTimeout, type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import type pg from 'pg';
 import { createPool } from '../../src/db/pool.js';
 import { DeliveryQueue } from '../delivery/DeliveryQueue.js';
@@ -111,21 +111,9 @@ export function openDelivery<T>(
       await queue.shutdown(timeoutMs);
       // pg's end() waits for connection attempts still under way (a server that never answers):
       // shutdown does not, the attempt ends by itself at connectionTimeoutMs.
-      if (ownsPool) await endWithin(pool, 1000);
+      if (ownsPool) await callWithTimeout(pool.end(), 1000).catch(() => undefined);
     },
   };
-}
-
-async function endWithin(pool: pg.Pool, timeoutMs: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    pool.end().catch(() => undefined),
-    new Promise((resolve) => {
-      timer = setTimeout(resolve, timeoutMs);
-      timer.unref();
-    }),
-  ]);
-  clearTimeout(timer);
 }
 
 function ownPoolSettings(options: PostgresExporterOptions) {

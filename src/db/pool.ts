@@ -3,6 +3,7 @@
 // the statement timeout that bounds one batch write.
 
 import { Socket } from 'node:net';
+import { callWithTimeout } from '@opentelemetry/core';
 import pg from 'pg';
 
 export interface PoolSettings {
@@ -54,17 +55,12 @@ export function createPool(settings: PoolSettings): pg.Pool {
  * left are destroyed: no connection of pipetel outlives its shutdown.
  */
 export async function closePool(pool: pg.Pool, timeoutMs: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
   const ended = pool.end().catch(() => undefined);
-  await Promise.race([
-    ended,
-    new Promise((resolve) => (timer = setTimeout(resolve, Math.max(0, timeoutMs)))),
-  ]);
-  clearTimeout(timer);
+  await callWithTimeout(ended, Math.max(0, timeoutMs)).catch(() => undefined);
   const sockets = socketsOf.get(pool);
   if (!sockets || sockets.size === 0) return;
   for (const socket of sockets) socket.destroy();
-  await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, 250).unref())]);
+  await callWithTimeout(ended, 250).catch(() => undefined);
 }
 
 /** A connection string with its password replaced, safe for messages. */

@@ -231,18 +231,27 @@ export class LogSynchronizer {
       if (errorCode(error) === 'ENOENT') return; // another synchronizer claimed it first
       throw error;
     }
+    let delivered: Map<string, number>;
     try {
-      await this.replaySegment(claimed, result, replay);
+      delivered = await this.replaySegment(claimed, result, replay);
     } catch (error) {
       // Release it for a later pass; rows already committed come back as duplicates, not twice.
       await rename(claimed, join(directory, SpoolFiles.name(segment.number, 'log'))).catch(() => undefined);
       throw error;
     }
     await unlink(claimed); // only now: every row of the segment is committed
+    // Counted per whole segment: a segment released halfway comes back, and its rows with it.
+    if (replay.own) for (const [table, records] of delivered) this.options.onDelivered?.(table, records);
     result.segments++;
   }
 
-  private async replaySegment(path: string, result: SyncResult, replay: ReplayOptions): Promise<void> {
+  /** Returns, per table, how many of the segment's records are now in the database. */
+  private async replaySegment(
+    path: string,
+    result: SyncResult,
+    replay: ReplayOptions,
+  ): Promise<Map<string, number>> {
+    const delivered = new Map<string, number>();
     const parsed = await recoverSegment(path);
     result.corrupt += parsed.corrupt;
     const byTable = new Map<string, string[]>();
@@ -267,11 +276,13 @@ export class LogSynchronizer {
       while (next < batches.length) {
         if (replay.deadline !== undefined && Date.now() >= replay.deadline) throw new SyncDeadlineError();
         const batch = batches[next++]!;
-        const delivered = await this.writeBatch(batch.writer, batch.lines, result);
-        if (replay.own && delivered > 0) this.options.onDelivered?.(batch.writer.table, delivered);
+        const stored = await this.writeBatch(batch.writer, batch.lines, result);
+        const table = batch.writer.table;
+        delivered.set(table, (delivered.get(table) ?? 0) + stored);
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.concurrency, batches.length) }, worker));
+    return delivered;
   }
 
   /**

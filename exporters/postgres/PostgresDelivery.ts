@@ -64,6 +64,13 @@ export interface PostgresExporterOptions {
   encodingCounters?: EncodingCounters;
 }
 
+/**
+ * A new connection that takes longer than this counts as the database not answering (SPEC §5:
+ * timed-out connections reach the spool within flush_interval + 1 s). Connecting to a healthy
+ * server, TLS and SCRAM included, takes milliseconds to a few hundred.
+ */
+const CONNECT_STALL_MS = 1000;
+
 export interface DeliveryHandle<T> {
   queue: DeliveryQueue<T>;
   /** Values sanitized / redacted by this exporter's encoders (options.encodingCounters when given). */
@@ -81,6 +88,7 @@ export function openDelivery<T>(
   const pool = options.pool ?? createPool(ownPoolSettings(options));
   const sink = new PostgresTableWriter(pool, table, {
     usePreparedStatements: options.usePreparedStatements ?? true,
+    connectStallMs: CONNECT_STALL_MS,
   });
   const encoding = options.encodingCounters ?? newEncodingCounters();
   const sanitizer = new RowSanitizer(

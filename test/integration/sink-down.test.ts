@@ -240,16 +240,26 @@ describe('sinks down: spool, shutdown and exit', () => {
         PIPETEL_DATABASE_URL: `postgresql://postgres@127.0.0.1:${port}/x`,
         COUNT: '5000',
         EXPERIMENT_ID: 'sink-blackhole',
-        CONFIG: JSON.stringify(quiet), // connection_timeout stays at its default, 30 s
+        WAIT_FOR: 'spooled',
+        // connection_timeout stays at its default, 30 s
+        CONFIG: JSON.stringify({
+          ...quiet,
+          logging: { ...quiet.logging, database: { flush_interval: 0.2 } },
+        }),
       });
       const registered = run.events.get('registered');
+      const spooled = run.events.get('spooled');
       const shutdown = run.events.get('shutdown');
       t.diagnostic(
-        `blackhole: register ${registered?.atMs} ms, shutdown ${shutdown?.tookMs} ms, exit ${run.exitAfterDoneMs} ms after`,
+        `blackhole: register ${registered?.atMs} ms, spooled after ${spooled?.afterMs} ms, shutdown ${shutdown?.tookMs} ms, exit ${run.exitAfterDoneMs} ms after`,
       );
       assert.equal(run.code, 0, run.stderr);
       // Before: register() waited its full 5 s for a setup that could not connect.
       assert.ok(registered!.atMs < 3500, `register took ${registered?.atMs} ms`);
+      // Before: nothing reached the spool until connection_timeout (30 s) or shutdown.
+      assert.deepEqual(spooled?.stats, { queued: 0, exported: 0, dropped: 0, spooled: 5000, failed: 0 });
+      assert.equal(spooled?.identityBroken, 0);
+      assert.ok(spooled!.afterMs! < 5000, `spooled after ${spooled?.afterMs} ms`);
       assert.deepEqual(logStats(shutdown), { queued: 0, exported: 0, dropped: 0, spooled: 5000, failed: 0 });
       // Before: shutdown 12 s (over shutdown.timeout, 10 s), then 28 s until the process ended.
       assert.ok(shutdown!.tookMs! < 5000, `shutdown took ${shutdown?.tookMs} ms`);

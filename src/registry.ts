@@ -19,7 +19,7 @@ export interface RegisterOptions {
   attributes?: Record<string, string | number | boolean>;
 }
 
-/** How long register() waits for migrations and the experiment row before carrying on in the background. */
+/** How long register() waits for migrations and the experiment row before carrying on in the background (less when the server does not answer: Telemetry.waitForSetup). */
 const SETUP_WAIT_MS = 5_000;
 
 let current: { options: RegisterOptions; telemetry: Promise<Telemetry> } | undefined;
@@ -70,7 +70,7 @@ async function create(options: RegisterOptions): Promise<Telemetry> {
   });
   const databaseUrl = config.values.disabled ? undefined : await resolveDatabaseUrl(config);
   const telemetry = new Telemetry(config, databaseUrl, options.attributes ?? {});
-  await Promise.race([telemetry.ready, new Promise((resolve) => setTimeout(resolve, SETUP_WAIT_MS).unref())]);
+  await telemetry.waitForSetup(SETUP_WAIT_MS);
   return telemetry;
 }
 

@@ -30,18 +30,20 @@ import { EXPERIMENT_ID_ATTRIBUTE, STAGE_ATTRIBUTE } from '../exporters/postgres/
 import type { Config } from './config/index.js';
 import { ensureEmbeddedPostgres } from './db/embedded.js';
 import { ExperimentStore } from './db/experimentStore.js';
-import { createPool, safeErrorMessage } from './db/pool.js';
+import { closePool, createPool, safeErrorMessage } from './db/pool.js';
 import { PostgresProgressStore } from './db/progressStore.js';
 import { SpoolingProgressWriter } from './db/spooledRows.js';
 import { ExperimentLifecycle } from './internal/ExperimentLifecycle.js';
 import { FanOutMetricExporter } from './internal/FanOutMetricExporter.js';
 import { LogPipeline } from './internal/LogPipeline.js';
+import type { OtlpCounts } from './internal/OtlpGuard.js';
 import {
   buildResource,
   createLoggerProvider,
   createMeterProvider,
   createOtlpTargets,
   createTracerProvider,
+  type OtlpTargets,
   registerGlobals,
   startHostMetrics,
 } from './internal/otelSdk.js';
@@ -63,6 +65,10 @@ export interface TelemetryStats {
   metrics: DeliveryStats;
   /** pipetel's own cost since register(): estimated CPU share (0.01 = 1 %) and buffered bytes. */
   overhead: { cpuRatio: number; bufferBytes: number };
+  /** With OTLP on: per signal, records the collector accepted and records it did not get. */
+  otlp?: { spans: OtlpCounts; logs: OtlpCounts; metrics: OtlpCounts };
+  /** With logging.file on: the log file sink's lines (spooled is always 0). */
+  file?: DeliveryStats;
 }
 
 export interface StageOptions {
@@ -81,12 +87,17 @@ const HEARTBEAT_INTERVAL_MS = 15_000;
 const STALE_AFTER_HEARTBEATS = 4;
 /** Connections opened at setup: the batches a signal writes at once plus one for progress. */
 const WARM_CONNECTIONS = 3;
+/** How long register() waits for a server to complete a first connection before carrying on. */
+const CONNECT_WAIT_MS = 1000;
 
 export class Telemetry {
   readonly experimentId: string;
   readonly config: Config;
   /** Resolves when the schema is migrated and the experiment row exists (or setup gave up). */
   readonly ready: Promise<void>;
+  /** Resolves once the server completed a first connection (see waitForSetup). */
+  private readonly connected: Promise<void>;
+  private markConnected: () => void = () => undefined;
 
   private readonly resource: Resource;
   /** Secrets and limits, applied once in front of every sink (PostgreSQL, file, OTLP). */
@@ -102,6 +113,7 @@ export class Telemetry {
   private readonly logProcessor: PostgresLogRecordProcessor | undefined;
   private readonly fileProcessor: FileLogRecordProcessor | undefined;
   private readonly spool: Spool | undefined;
+  private readonly otlp: OtlpTargets | undefined;
   private readonly synchronizer: LogSynchronizer | undefined;
   private readonly metricExporters: PostgresMetricExporter[] = [];
   private readonly loggers: LoggerFactory;
@@ -125,6 +137,9 @@ export class Telemetry {
   private readonly lifecycle: ExperimentLifecycle | undefined;
   private shutdownPromise: Promise<void> | undefined;
   private shutdownDeadline: number | undefined;
+  /** Migrations and the experiment row are in place: the database answered at least once. */
+  /** Records this process spooled and then replayed itself, per signal: no longer "spooled". */
+  private readonly delivered = { logs: 0, spans: 0, metrics: 0 };
   private readonly unregisterGlobals: (() => void) | undefined;
   private readonly detachProcessHooks: () => void;
 
@@ -158,7 +173,11 @@ export class Telemetry {
         maxConnections: settings.monitoring.database.connection_pool_size,
         connectionTimeoutMs: settings.monitoring.database.connection_timeout * 1000,
         statementTimeoutMs: settings.monitoring.database.batch_timeout * 1000,
-        onError: (error) => this.warn(`database connection error: ${safeErrorMessage(error, databaseUrl)}`),
+        onError: (error) => {
+          // Connections shutdown cut off itself (closePool) are no news.
+          if (!this.shutdownPromise)
+            this.warn(`database connection error: ${safeErrorMessage(error, databaseUrl)}`);
+        },
       });
       this.experiments = new ExperimentStore(this.pool);
     }
@@ -184,6 +203,7 @@ export class Telemetry {
         spool: this.spool,
         autoMigrate: settings.database.auto_migrate,
         logFile,
+        onDelivered: (table, records) => this.countDelivered(table, records),
         warn: (message) => this.warn(message),
       });
     }
@@ -199,6 +219,7 @@ export class Telemetry {
       (settings.otlp.enabled || settings.otlp.endpoint !== null) && !settings.disabled
         ? createOtlpTargets(settings.otlp.endpoint, settings.otlp.headers)
         : undefined;
+    this.otlp = otlp;
 
     // Logs: pipetel's Logger and the OTel Logs API share one pipeline.
     const logProcessors: LogRecordProcessor[] = [];
@@ -214,7 +235,7 @@ export class Telemetry {
         compress: settings.logging.compression,
         experimentId: this.experimentId,
         shutdownTimeoutMs: settings.shutdown.timeout * 1000,
-        warn: (message) => this.warn(message),
+        warn: stderrWarning, // rate-limited per kind by the sink itself
         policy: 'upstream',
       });
       logProcessors.push(this.fileProcessor);
@@ -342,9 +363,13 @@ export class Telemetry {
           this.synchronizer
             ?.syncOnce()
             .catch((e) => this.warn(`spool replay failed: ${safeErrorMessage(e)}`)),
+        onConnected: () => this.markConnected(),
         warn: (message) => this.warn(message),
       });
     }
+    this.connected = new Promise((resolve) => {
+      this.markConnected = resolve;
+    });
     this.ready = this.lifecycle?.setUp() ?? Promise.resolve();
     void this.ready.then(() => {
       if (!this.shutdownPromise) this.synchronizer?.start();
@@ -488,11 +513,21 @@ export class Telemetry {
   stats(): TelemetryStats {
     const metricStats = this.metricExporters.map((e) => e.stats());
     const sinceStart = this.selfCost.sinceStart();
+    const replayed = (stats: DeliveryStats, records: number): DeliveryStats => ({
+      ...stats,
+      exported: stats.exported + records,
+      spooled: stats.spooled - records,
+    });
     return {
-      spans: this.spanProcessor?.exporter.stats() ?? { ...EMPTY_STATS },
-      logs: this.logProcessor?.exporter.stats() ?? { ...EMPTY_STATS },
-      metrics: metricStats.length > 0 ? sumStats(metricStats) : { ...EMPTY_STATS },
+      spans: replayed(this.spanProcessor?.exporter.stats() ?? { ...EMPTY_STATS }, this.delivered.spans),
+      logs: replayed(this.logProcessor?.exporter.stats() ?? { ...EMPTY_STATS }, this.delivered.logs),
+      metrics: replayed(
+        metricStats.length > 0 ? sumStats(metricStats) : { ...EMPTY_STATS },
+        this.delivered.metrics,
+      ),
       overhead: { cpuRatio: sinceStart.cpuOverheadPercent / 100, bufferBytes: this.selfCost.bufferBytes() },
+      ...(this.otlp && { otlp: this.otlp.counts() }),
+      ...(this.fileProcessor && { file: this.fileProcessor.exporter.stats() }),
     };
   }
 
@@ -572,11 +607,13 @@ export class Telemetry {
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.lifecycle?.stop();
     this.stopRuntimeMetrics?.();
-    // A setup still connecting (database down) gets a small share: the queues' flush and
-    // spooling need the rest of the budget.
-    await withTimeout(this.ready, Math.min(remaining() / 10, 1000));
-    await withTimeout(this.synchronizer?.stop(), remaining() / 5);
-    await withTimeout(this.progressTracker?.shutdown(), remaining() / 5);
+    // A setup still connecting (a server that accepts and never answers) gets a small share; then
+    // the database counts as down and nothing below waits for it: the queues spool what they hold.
+    const setUp = await settlesWithin(this.ready, Math.min(remaining() / 10, 500));
+    const answering = () => setUp && (this.lifecycle?.isSetUp ?? false) && this.exportersAnswering();
+    await withTimeout(this.synchronizer?.stop(), answering() ? remaining() / 5 : 0);
+    // Progress rows are a handful of small writes: a database that answers takes them at once.
+    await withTimeout(this.progressTracker?.shutdown(), answering() ? Math.min(remaining() / 5, 1000) : 0);
     // Shutting a provider down hands its last spans / metric points / log records to our
     // processors and shuts those down; every queue is bounded by shutdownDeadline.
     await withTimeout(
@@ -586,19 +623,79 @@ export class Telemetry {
         this.tracerProvider?.shutdown(),
         this.loggerProvider?.shutdown(),
       ]),
-      remaining() + 500,
+      remaining(),
     );
-    // Before the spool closes: a final row the database cannot take goes to the spool.
+    // Before the spool ends: a final row the database cannot take (or is known not to answer)
+    // goes to the spool, and is replayed with the rest.
     await this.lifecycle?.finish(
       this.failure ? 'failed' : 'succeeded',
       this.failure,
-      Math.max(remaining(), 1000),
+      answering() ? Math.max(remaining(), 1000) : 0,
     );
-    await withTimeout(this.spool?.close(), Math.max(remaining(), 1000));
+    await withTimeout(this.spool?.end(), Math.max(remaining(), 500));
+    // What this process spooled (a full queue, an outage that ended) is delivered now, before the
+    // exit, within the shutdown budget; the rest stays spooled.
+    if (answering() && remaining() > 500) {
+      await withTimeout(this.synchronizer?.replayOwn(deadline - 250), remaining());
+    }
+    this.warning.flush(); // the newest suppressed warning, so its counts are the final ones
+    this.printShutdownSummary();
     unbindGlobalLogging();
     this.unregisterGlobals?.();
-    // pg's end() waits for clients still connecting; never longer than the budget allows.
-    await withTimeout(this.pool?.end(), Math.max(remaining(), 500));
+    // pg's end() waits for clients still connecting; closePool ends them at its deadline.
+    if (this.pool) await closePool(this.pool, answering() ? Math.max(remaining(), 500) : 0);
+  }
+
+  /** No exporter has found the database unreachable. */
+  private exportersAnswering(): boolean {
+    return (
+      (this.logProcessor?.exporter.sinkAvailable() ?? true) &&
+      (this.spanProcessor?.exporter.sinkAvailable() ?? true) &&
+      this.metricExporters.every((e) => e.sinkAvailable())
+    );
+  }
+
+  private countDelivered(table: string, records: number): void {
+    const signal = { pipeline_logs: 'logs', pipeline_spans: 'spans', pipeline_metrics: 'metrics' }[table];
+    if (signal) this.delivered[signal as keyof Telemetry['delivered']] += records;
+  }
+
+  /** One line on stderr when anything was dropped or is left in the spool (SPEC §5). */
+  private printShutdownSummary(): void {
+    const stats = this.stats();
+    const parts: string[] = [];
+    for (const signal of ['logs', 'spans', 'metrics'] as const) {
+      const { exported, dropped, spooled, failed } = stats[signal];
+      if (dropped === 0 && spooled === 0) continue;
+      parts.push(
+        `${signal} ${exported} stored, ${spooled} left in the spool, ${dropped} dropped` +
+          (failed > 0 ? `, ${failed} rejected` : ''),
+      );
+    }
+    if (stats.file && stats.file.dropped > 0) parts.push(`log file ${stats.file.dropped} lines dropped`);
+    for (const signal of ['spans', 'logs', 'metrics'] as const) {
+      const dropped = stats.otlp?.[signal].dropped ?? 0;
+      if (dropped > 0) parts.push(`otlp ${signal} ${dropped} not delivered`);
+    }
+    if (parts.length === 0) return;
+    const spooled = stats.logs.spooled + stats.spans.spooled + stats.metrics.spooled;
+    const later = spooled > 0 ? ' (the spool is replayed by the next run or `pipetel sync`)' : '';
+    stderrWarning(`shutdown: ${parts.join('; ')}${later}`);
+  }
+
+  /**
+   * Waits for setup (migrations, the experiment row) at most maxMs — and only about a second when
+   * the server has not even completed a connection by then (it accepts and never answers): the
+   * pipeline does not wait on the database, the records go to the queue and the spool meanwhile.
+   */
+  async waitForSetup(maxMs: number): Promise<void> {
+    const after = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+    const never = new Promise<void>(() => undefined);
+    await Promise.race([
+      this.ready,
+      after(maxMs),
+      Promise.race([this.connected.then(() => never), after(CONNECT_WAIT_MS)]),
+    ]);
   }
 
   /**
@@ -625,7 +722,8 @@ export class Telemetry {
       overflowToSpill: this.spool !== undefined,
       shutdownTimeoutMs: s.shutdown.timeout * 1000,
       shutdownDeadline: () => this.shutdownDeadline,
-      warn: (message) => this.warn(message),
+      // Already rate-limited per kind of trouble, with running counts: not limited again here.
+      warn: stderrWarning,
     };
   }
 
@@ -707,6 +805,18 @@ function sumStats(list: DeliveryStats[]): DeliveryStats {
     total.failed += s.failed;
   }
   return total;
+}
+
+/** Whether the promise settled within ms (it is not waited for after that). */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let settled = false;
+  await withTimeout(
+    promise.finally(() => {
+      settled = true;
+    }),
+    ms,
+  );
+  return settled;
 }
 
 async function withTimeout(promise: Promise<unknown> | undefined, ms: number): Promise<void> {

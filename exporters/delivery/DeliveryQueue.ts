@@ -2,12 +2,15 @@
 // into without waiting, a batcher (batch_size / flush_interval / max_batch_size), several writes in
 // flight at once so encoding the next batch overlaps the database's work on the previous one, retry
 // with backoff and jitter, isolation of poisoned rows, and a spill target for what cannot be written.
+// Every record is in exactly one of queued / exported / spooled / dropped / failed at every moment.
 
+import { callWithTimeout } from '@opentelemetry/core';
 import { KeyedWarnings, stderrWarning } from './RateLimitedWarning.js';
 import {
   backoffDelayMs,
   defaultRetryPolicy,
   isDataError,
+  isUnavailable,
   type RetryPolicyOptions,
   sqlState,
   UNIQUE_VIOLATION,
@@ -31,49 +34,91 @@ export interface DeliveryOptions<T> {
   shutdownDeadline?: () => number | undefined;
   /** Called after each committed batch with its row count and write time (self-monitoring). */
   onBatchWritten?: (rows: number, durationMs: number) => void;
-  /** Default bound of shutdown() (the SDK calls it without one). */
+  /** Default bound of shutdown() and forceFlush() (the SDK calls them without one). Default 10000. */
   shutdownTimeoutMs?: number;
   spill?: SpillTarget;
   /**
-   * When the queue is full, append the overflowing records to `spill` (in small batches, off the
-   * emitting call) instead of dropping them; they are counted as spooled. Needs `spill`.
+   * When the queue is full, encode the overflowing records at once and append them to `spill` (in
+   * small batches, off the emitting call) instead of dropping them; they are counted as queued
+   * until appended, then as spooled. Needs `spill`.
    */
   overflowToSpill?: boolean;
+  /** Encoded overflow (UTF-16 code units) held while it waits for the spill; beyond it, records are dropped. Default 32 Mi. */
+  maxOverflowChars?: number;
   warn?: WarningSink;
 }
 
 /** Overflowing records appended to the spill per write. */
 const OVERFLOW_SPILL_BATCH = 512;
+const DEFAULT_MAX_OVERFLOW_CHARS = 32 * 1024 * 1024;
+/**
+ * How long a batch keeps retrying when the database is unreachable or the schema is missing,
+ * before it goes to the spill: SPEC §5 wants such records on disk within flush_interval + 1 s.
+ */
+const OUTAGE_GIVE_UP_MS = 750;
+/**
+ * At shutdown, writes that settle nothing for this long (a server that accepts and never answers)
+ * are given up: what they hold is spooled rather than waited for until shutdown.timeout.
+ */
+const SHUTDOWN_STALL_MS = 750;
 
-/** A batch on its way to the sink; abandoned when shutdown spooled it before the write settled. */
+/** A batch on its way to the sink. Its lines settle in order, so `settled` is a prefix of them. */
 interface Ticket {
   lines: string[];
+  settled: number;
+  /** Spooled by shutdown while its write was still hanging; whatever that write does later is ignored. */
   abandoned: boolean;
+  phase: 'writing' | 'waiting' | 'spilling';
+  writeStartedAt: number;
+}
+
+type Outcome = 'exported' | 'spooled' | 'dropped' | 'failed';
+
+/** The database is known to be unreachable: batches go to the spill, one probe write at a time. */
+interface Outage {
+  error: unknown;
+  probes: number;
+  nextProbeAt: number;
+  probing: boolean;
 }
 
 export class DeliveryQueue<T> {
   private queue: T[] = [];
+  /** Records taken out of the queue (being encoded, written, retried or spilled) and not yet settled. */
+  private pending = 0;
   private inflight = 0;
   private drainScheduled = false;
   private flushing = 0;
-  private closing = false;
   private closed = false;
+  /** Past the flush phase of shutdown: no more write attempts, everything goes to the spill. */
+  private closing = false;
+  /** shutdown() is done: flushes still waiting (on abandoned writes) return now. */
+  private shutDown = false;
   private shutdownPromise: Promise<void> | undefined;
-  private readonly inflightTickets = new Set<Ticket>();
-  private idleWaiters: Array<() => void> = [];
+  private readonly tickets = new Set<Ticket>();
+  private outage: Outage | undefined;
+  /** When a record last settled or a write last started: how shutdown tells slow from hanging. */
+  private lastActivityAt = Date.now();
+  /** Woken whenever a record settles or the queue goes idle. */
+  private changeWaiters: Array<() => void> = [];
   private sleepers = new Set<() => void>();
   private readonly timer: NodeJS.Timeout;
   private readonly warnings: KeyedWarnings;
   private readonly retry: RetryPolicyOptions;
+  private readonly defaultTimeoutMs: number;
   private readonly counts = { exported: 0, dropped: 0, spooled: 0, failed: 0 };
   /** Milliseconds spent encoding records on the event loop: the queue's own CPU work. */
   private encodeMs = 0;
-  /** Records refused by the full queue, waiting to be appended to the spill (overflowToSpill). */
-  private overflowBuffer: T[] = [];
+  /** Encoded records refused by the full queue, waiting to be appended to the spill (overflowToSpill). */
+  private overflowLines: string[] = [];
+  private overflowChars = 0;
+  private readonly maxOverflowChars: number;
   private overflowSpilling: Promise<void> | undefined;
 
   constructor(private readonly options: DeliveryOptions<T>) {
     this.retry = options.retry ?? defaultRetryPolicy;
+    this.defaultTimeoutMs = options.shutdownTimeoutMs ?? 10_000;
+    this.maxOverflowChars = options.maxOverflowChars ?? DEFAULT_MAX_OVERFLOW_CHARS;
     this.warnings = new KeyedWarnings(options.warn ?? stderrWarning);
     this.timer = setInterval(() => this.scheduleDrain(), options.flushIntervalMs);
     this.timer.unref();
@@ -87,8 +132,14 @@ export class DeliveryQueue<T> {
     return true;
   }
 
+  /** `queued` counts what is in memory: waiting, being written or retried, or on its way to the spill. */
   stats(): DeliveryStats {
-    return { queued: this.queue.length, ...this.counts };
+    return { queued: this.queue.length + this.overflowLines.length + this.pending, ...this.counts };
+  }
+
+  /** False while the sink is known to be unreachable (batches are being spooled instead). */
+  get sinkAvailable(): boolean {
+    return this.outage === undefined;
   }
 
   /** Milliseconds of encoding work done so far, on the thread that enqueues. */
@@ -96,24 +147,34 @@ export class DeliveryQueue<T> {
     return this.encodeMs;
   }
 
-  /** Writes everything queued now and waits for it (bounded by timeoutMs). */
-  async forceFlush(timeoutMs = 30_000): Promise<void> {
+  /** Writes (or spools) everything queued now and waits for it, at most timeoutMs. */
+  async forceFlush(timeoutMs = this.defaultTimeoutMs): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
     this.flushing++;
     try {
       this.drain();
-      await this.waitIdle(timeoutMs);
-      await this.overflowSpilling;
+      if (this.options.shutdownDeadline?.() !== undefined) {
+        // The flush that precedes shutdown (the SDK's readers and processors do one): a write that
+        // hangs is left to shutdown, which spools it, rather than waited for until the deadline.
+        await this.flushWhileProgressing(deadline);
+      } else {
+        while (!this.isIdle() && !this.shutDown && Date.now() < deadline)
+          await this.nextChange(deadline - Date.now());
+      }
+      await this.untilDeadline(this.overflowSpilling, deadline);
     } finally {
       this.flushing--;
     }
   }
 
   /**
-   * Stops accepting records, flushes within timeoutMs (retries give up early and spill), and
-   * accounts for whatever is still queued at the deadline as spooled or dropped.
+   * Stops accepting records, flushes while the sink makes progress (at most until shortly before
+   * the deadline), then spools whatever is left — queued, retrying, or stuck in a write that does
+   * not answer — and accounts for every record.
    */
-  shutdown(timeoutMs = this.options.shutdownTimeoutMs ?? 10_000): Promise<void> {
-    // A second call (e.g. the exporter's, then the SDK provider's) waits for the same flush.
+  shutdown(timeoutMs = this.defaultTimeoutMs): Promise<void> {
+    // A second call (e.g. the exporter's, then the SDK provider's) waits for the same one. (Not
+    // BindOnceFuture: its callback type takes unknown[] arguments, and this one takes a timeout.)
     this.shutdownPromise ??= this.close(timeoutMs);
     return this.shutdownPromise;
   }
@@ -125,24 +186,60 @@ export class DeliveryQueue<T> {
       Date.now() + timeoutMs,
       this.options.shutdownDeadline?.() ?? Number.POSITIVE_INFINITY,
     );
-    timeoutMs = Math.max(0, deadline - Date.now());
+    // Keep a share of the budget for spooling what the flush leaves.
+    const flushUntil = deadline - Math.min(1000, Math.max(0, deadline - Date.now()) / 4);
     this.flushing++;
+    // Retries waiting out a backoff try now: a database that answers takes them, one that is
+    // unreachable sends them to the spool without more waiting (see send()).
+    for (const wake of this.sleepers) wake();
     this.drain();
-    await this.waitIdle(Math.max(0, deadline - Date.now() - Math.min(1000, timeoutMs / 4)));
+    await this.flushWhileProgressing(flushUntil);
     this.closing = true;
     for (const wake of this.sleepers) wake();
-    await this.waitIdle(Math.max(0, deadline - Date.now()));
-    // Writes still hanging at the deadline (e.g. a connection attempt to a server that does not
-    // answer) are spooled now; if one does commit later, the replay deduplicates it.
-    for (const ticket of this.inflightTickets) {
+    this.drain(); // with `closing` set, batches go straight to the spill
+    // Batches that were sleeping between retries now spill; give them a moment.
+    await this.waitUntil(() => this.noRetryWaiting(), Math.min(250, deadline - Date.now()));
+    // Writes still hanging (e.g. a connection attempt to a server that does not answer) are spooled
+    // now; if one does commit later, the replay deduplicates it.
+    const spills: Promise<void>[] = [];
+    for (const ticket of this.tickets) {
+      if (ticket.phase === 'spilling') continue;
+      // A write that hung past the stall means the database does not answer: say so (sinkAvailable).
+      // One merely still running when time ran out (a big backlog) says nothing of the sort.
+      if (ticket.phase === 'writing' && Date.now() - ticket.writeStartedAt >= SHUTDOWN_STALL_MS)
+        this.startOutage(new Error('writes in flight did not complete'));
       ticket.abandoned = true;
-      await this.giveUp(ticket.lines, new Error('shutdown deadline reached with the write in flight'));
+      const unsettled = ticket.lines.slice(ticket.settled);
+      ticket.settled = ticket.lines.length;
+      spills.push(
+        this.giveUp(undefined, unsettled, new Error('shutdown deadline reached with the write in flight')),
+      );
     }
+    // What the hanging writes kept from being drained.
     const leftover = this.queue;
     this.queue = [];
-    if (leftover.length > 0)
-      await this.giveUp(this.encodeAll(leftover), new Error('shutdown deadline reached'));
-    await this.overflowSpilling;
+    this.pending += leftover.length;
+    spills.push(this.giveUp(undefined, this.encodeAll(leftover), new Error('shutdown deadline reached')));
+    await Promise.all(spills);
+    await this.untilDeadline(this.overflowSpilling, deadline);
+    await this.waitUntil(() => this.isIdleExceptAbandoned(), Math.max(0, deadline - Date.now()));
+    this.shutDown = true;
+    this.notifyChange();
+    this.warnings.flush();
+  }
+
+  /**
+   * Waits for the queue to empty while writes keep settling; returns at `until`, or once nothing
+   * has settled and no write has started for SHUTDOWN_STALL_MS (writes that hang).
+   */
+  private async flushWhileProgressing(until: number): Promise<void> {
+    while (!this.isIdle()) {
+      const now = Date.now();
+      const stallAt = this.lastActivityAt + SHUTDOWN_STALL_MS;
+      if (now >= until || now >= stallAt) return;
+      if (this.outage && this.allStuckOrIdle()) return; // only a probe left, and it hangs
+      await this.nextChange(Math.min(until, stallAt) - now);
+    }
   }
 
   private scheduleDrain(): void {
@@ -165,20 +262,47 @@ export class DeliveryQueue<T> {
         batch = this.queue.splice(0, maxBatchSize);
       }
       this.inflight++;
-      const ticket: Ticket = { lines: this.encodeAll(batch), abandoned: false };
-      this.inflightTickets.add(ticket);
-      void this.send(ticket.lines, ticket).finally(() => {
-        this.inflightTickets.delete(ticket);
+      this.pending += batch.length;
+      const ticket: Ticket = {
+        lines: this.encodeAll(batch),
+        settled: 0,
+        abandoned: false,
+        phase: 'waiting',
+        writeStartedAt: 0,
+      };
+      this.tickets.add(ticket);
+      void this.send(ticket, ticket.lines).finally(() => {
+        this.tickets.delete(ticket);
         this.batchDone();
       });
     }
-    if (this.inflight === 0 && this.queue.length === 0) this.notifyIdle();
+    if (this.isIdle()) this.notifyChange();
   }
 
   private batchDone(): void {
     this.inflight--;
     if (this.flushing > 0 || this.queue.length >= this.options.batchSize) this.drain();
-    if (this.inflight === 0 && this.queue.length === 0) this.notifyIdle();
+    this.notifyChange();
+  }
+
+  private isIdle(): boolean {
+    return this.inflight === 0 && this.queue.length === 0;
+  }
+
+  /** Nothing left but writes that hang (no ticket is waiting to retry or spilling). */
+  private allStuckOrIdle(): boolean {
+    for (const ticket of this.tickets) if (ticket.phase !== 'writing' && !ticket.abandoned) return false;
+    return this.queue.length === 0;
+  }
+
+  private noRetryWaiting(): boolean {
+    for (const ticket of this.tickets) if (ticket.phase === 'waiting' && !ticket.abandoned) return false;
+    return true;
+  }
+
+  private isIdleExceptAbandoned(): boolean {
+    for (const ticket of this.tickets) if (!ticket.abandoned) return false;
+    return this.queue.length === 0;
   }
 
   private encodeAll(batch: T[]): string[] {
@@ -190,63 +314,134 @@ export class DeliveryQueue<T> {
     }
   }
 
+  /** Records that cannot be encoded are settled as failed here (they were counted as pending). */
   private encodeEach(batch: T[]): string[] {
     const lines: string[] = [];
     for (const item of batch) {
-      try {
-        lines.push(this.options.encode(item));
-      } catch (error) {
-        this.counts.failed++;
-        this.warn(
-          'encode',
-          `${this.options.name}: a record could not be encoded and was skipped: ${describe(error)}`,
-        );
-      }
+      const line = this.encodeOne(item);
+      if (line === undefined) this.settle('failed', 1);
+      else lines.push(line);
     }
     return lines;
   }
 
-  private async send(lines: string[], ticket: Ticket): Promise<void> {
-    if (lines.length === 0) return;
-    let idempotent = false;
+  private encodeOne(item: T): string | undefined {
+    try {
+      return this.options.encode(item);
+    } catch (error) {
+      this.warn(
+        'encode',
+        `${this.options.name}: a record could not be encoded and was skipped: ${describe(error)}`,
+      );
+      return undefined;
+    }
+  }
+
+  private settle(outcome: Outcome, records: number, ticket?: Ticket): void {
+    if (records === 0) return;
+    if (ticket) {
+      if (ticket.abandoned) return; // shutdown already settled its lines
+      ticket.settled += records;
+    }
+    this.counts[outcome] += records;
+    this.pending -= records;
+    this.lastActivityAt = Date.now();
+    this.notifyChange();
+  }
+
+  /** Whether this batch may try the sink: not during shutdown's spooling, and only as the probe of an outage. */
+  private mayAttempt(): boolean {
+    if (this.closing) return false;
+    const outage = this.outage;
+    if (!outage) return true;
+    if (outage.probing || Date.now() < outage.nextProbeAt) return false;
+    outage.probing = true;
+    return true;
+  }
+
+  private async send(ticket: Ticket, lines: string[]): Promise<void> {
+    if (lines.length === 0 || ticket.abandoned) return;
+    if (!this.mayAttempt()) {
+      return this.giveUp(ticket, lines, this.outage?.error ?? new Error('shutting down'));
+    }
+    const probe = this.outage !== undefined;
+    let idempotent = probe; // a probe may follow an attempt that committed before the connection broke
     let attempt = 0;
     const firstTry = Date.now();
+    let lastError: unknown;
     for (;;) {
+      if (this.closing && lastError !== undefined) return this.giveUp(ticket, lines, lastError);
       const started = performance.now();
+      ticket.phase = 'writing';
+      ticket.writeStartedAt = Date.now();
+      this.lastActivityAt = ticket.writeStartedAt;
       try {
         await this.options.sink.write(lines, { idempotent });
         if (ticket.abandoned) return; // already spooled at the shutdown deadline; replay deduplicates
-        this.counts.exported += lines.length;
+        this.endOutage();
+        this.settle('exported', lines.length, ticket);
         this.options.onBatchWritten?.(lines.length, performance.now() - started);
         return;
       } catch (error) {
+        if (ticket.abandoned) return;
         if (sqlState(error) === UNIQUE_VIOLATION && !idempotent) {
           idempotent = true; // an earlier attempt did commit: write again, deduplicating
           continue;
         }
-        if (ticket.abandoned) return;
-        if (isDataError(error)) return this.isolate(lines, error, ticket);
+        if (isDataError(error)) {
+          if (probe) this.endOutage(); // the database answered
+          return this.isolate(ticket, lines, error);
+        }
         attempt++;
+        lastError = error;
         idempotent = true; // the failed attempt may have committed before the connection broke
-        if (
-          this.closing ||
-          Date.now() - firstTry + backoffDelayMs(this.retry, attempt, () => 0) > this.retry.maxElapsedMs
-        ) {
-          return this.giveUp(lines, error);
+        const outage = this.options.spill !== undefined && isUnavailable(error);
+        const budgetMs = outage ? OUTAGE_GIVE_UP_MS : this.retry.maxElapsedMs;
+        const delayMs = backoffDelayMs(this.retry, attempt);
+        // A caller waiting on a flush or shutdown does not wait for an unreachable database either.
+        const waitedOn = this.flushing > 0;
+        if (probe || this.closing || (outage && waitedOn) || Date.now() - firstTry + delayMs > budgetMs) {
+          if (outage || probe) this.startOutage(error); // a failed probe schedules the next one
+          return this.giveUp(ticket, lines, error);
         }
         this.warn(
           'retry',
           `${this.options.name}: write to ${this.options.sink.table} failed, retrying: ${describe(error)}`,
         );
-        await this.sleep(backoffDelayMs(this.retry, attempt));
+        ticket.phase = 'waiting';
+        await this.sleep(delayMs);
+        if (ticket.abandoned) return;
       }
     }
   }
 
+  /** The sink is down: from now on batches spill at once, and one batch at a time probes it. */
+  private startOutage(error: unknown): void {
+    const outage = this.outage;
+    if (outage) {
+      outage.error = error;
+      outage.probing = false;
+      outage.probes++;
+      outage.nextProbeAt = Date.now() + backoffDelayMs(this.retry, outage.probes);
+      return;
+    }
+    this.outage = { error, probes: 0, nextProbeAt: Date.now() + this.retry.initialDelayMs, probing: false };
+    this.warn(
+      'outage',
+      `${this.options.name}: ${this.options.sink.table} unreachable (${describe(error)}); spooling records to disk until it answers`,
+    );
+  }
+
+  private endOutage(): void {
+    if (!this.outage) return;
+    this.outage = undefined;
+    this.warn('recovered', `${this.options.name}: ${this.options.sink.table} reachable again`);
+  }
+
   /** Splits a batch the database rejected as malformed until the bad rows stand alone. */
-  private async isolate(lines: string[], error: unknown, ticket: Ticket): Promise<void> {
+  private async isolate(ticket: Ticket, lines: string[], error: unknown): Promise<void> {
     if (lines.length === 1) {
-      this.counts.failed++;
+      this.settle('failed', 1, ticket);
       this.warn(
         'poison',
         `${this.options.name}: the database rejected a record, skipped: ${describe(error)}`,
@@ -254,64 +449,87 @@ export class DeliveryQueue<T> {
       return;
     }
     const middle = lines.length >> 1;
-    await this.send(lines.slice(0, middle), ticket);
-    await this.send(lines.slice(middle), ticket);
+    await this.send(ticket, lines.slice(0, middle));
+    await this.send(ticket, lines.slice(middle));
   }
 
-  private async giveUp(lines: string[], error: unknown): Promise<void> {
+  /** Spools the lines, or counts them as dropped when there is no spool (or it fails). */
+  private async giveUp(ticket: Ticket | undefined, lines: string[], error: unknown): Promise<void> {
+    if (lines.length === 0) return;
     const spill = this.options.spill;
+    if (ticket) ticket.phase = 'spilling';
     if (spill) {
       try {
         await spill.append(this.options.sink.table, lines);
-        this.counts.spooled += lines.length;
+        this.settleOrCount('spooled', lines.length, ticket);
         this.warn(
           'spooled',
-          `${this.options.name}: database unavailable (${describe(error)}); records spooled to disk`,
+          `${this.options.name}: ${this.options.sink.table} unavailable (${describe(error)}); records spooled to disk` +
+            ` (${this.counts.spooled} spooled so far)`,
         );
         return;
       } catch (spillError) {
         this.warn('spool', `${this.options.name}: spool unavailable: ${describe(spillError)}`);
       }
     }
-    this.counts.dropped += lines.length;
+    this.settleOrCount('dropped', lines.length, ticket);
     this.warn(
       'drop',
-      `${this.options.name}: dropped ${lines.length} records after retries: ${describe(error)}`,
+      `${this.options.name}: dropped ${lines.length} records after retries: ${describe(error)}` +
+        ` (${this.counts.dropped} dropped so far)`,
     );
   }
 
-  /** Queue full (or closed): the record goes to the spill when overflowToSpill allows, else it is dropped. */
-  private overflow(item: T): boolean {
-    const { spill, overflowToSpill, maxQueueSize } = this.options;
-    // The records waiting for the spill are bounded like the queue (a slow disk must not grow memory).
-    const waitingMax = Math.max(maxQueueSize, OVERFLOW_SPILL_BATCH);
-    if (overflowToSpill && spill && !this.closed && this.overflowBuffer.length < waitingMax) {
-      this.overflowBuffer.push(item);
-      this.overflowSpilling ??= this.spillOverflow(spill);
-      return true;
-    }
-    this.drop();
-    return false;
+  /** Lines of an abandoned ticket were already taken off its count by close(). */
+  private settleOrCount(outcome: Outcome, records: number, ticket: Ticket | undefined): void {
+    if (ticket) this.settle(outcome, records, ticket);
+    else this.settle(outcome, records);
   }
 
-  /** Appends the overflow buffer to the spill until it is empty; one run at a time. */
+  /**
+   * Queue full (or closed): with overflowToSpill the record is encoded now and goes to the spill
+   * (bounded by maxOverflowChars, so a slow disk cannot grow memory without end), else it is dropped.
+   */
+  private overflow(item: T): boolean {
+    const { spill, overflowToSpill } = this.options;
+    if (!overflowToSpill || !spill || this.closed || this.overflowChars >= this.maxOverflowChars) {
+      this.drop();
+      return false;
+    }
+    const started = performance.now();
+    const line = this.encodeOne(item);
+    this.encodeMs += performance.now() - started;
+    if (line === undefined) {
+      this.counts.failed++;
+      return false;
+    }
+    this.overflowLines.push(line);
+    this.overflowChars += line.length;
+    this.overflowSpilling ??= this.spillOverflow(spill);
+    return true;
+  }
+
+  /** Appends the overflow to the spill until it is empty; one run at a time. */
   private async spillOverflow(spill: SpillTarget): Promise<void> {
     await new Promise((resolve) => setImmediate(resolve)); // let a burst gather into one append
-    while (this.overflowBuffer.length > 0) {
-      const lines = this.encodeAll(this.overflowBuffer.splice(0, OVERFLOW_SPILL_BATCH));
+    while (this.overflowLines.length > 0) {
+      const lines = this.overflowLines.splice(0, OVERFLOW_SPILL_BATCH);
+      for (const line of lines) this.overflowChars -= line.length;
+      this.pending += lines.length;
       try {
         await spill.append(this.options.sink.table, lines);
-        this.counts.spooled += lines.length;
+        this.settle('spooled', lines.length);
         this.warn(
           'overflow',
           `${this.options.name}: queue full (max_queue_size=${this.options.maxQueueSize}), spooling new records` +
             ` to disk (${this.counts.spooled} spooled so far)`,
         );
       } catch (error) {
-        this.counts.dropped += lines.length;
+        this.settle('dropped', lines.length);
         this.warn(
           'spool',
-          `${this.options.name}: spool unavailable, ${lines.length} records dropped: ${describe(error)}`,
+          `${this.options.name}: spool unavailable, ${lines.length} records dropped: ${describe(error)}` +
+            ` (${this.counts.dropped} dropped so far)`,
         );
       }
     }
@@ -339,6 +557,7 @@ export class DeliveryQueue<T> {
     this.warnings.warn(kind, message);
   }
 
+  /** A retry's wait: never keeps the process alive, and shutdown cuts it short. */
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const wake = () => {
@@ -347,25 +566,40 @@ export class DeliveryQueue<T> {
         resolve();
       };
       const timer = setTimeout(wake, ms);
+      timer.unref();
       this.sleepers.add(wake);
     });
   }
 
-  private waitIdle(timeoutMs: number): Promise<void> {
-    if (this.inflight === 0 && this.queue.length === 0) return Promise.resolve();
+  /**
+   * Resolves at the next settle / idle event, or after ms. The timer keeps the process alive: it
+   * only runs while a caller awaits a flush or shutdown, which are bounded, and is cleared after.
+   */
+  private nextChange(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, timeoutMs);
+      const timer = setTimeout(done, Math.max(0, ms));
       function done() {
         clearTimeout(timer);
         resolve();
       }
-      this.idleWaiters.push(done);
+      this.changeWaiters.push(done);
     });
   }
 
-  private notifyIdle(): void {
-    const waiters = this.idleWaiters;
-    this.idleWaiters = [];
+  private async waitUntil(condition: () => boolean, ms: number): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!condition() && Date.now() < deadline) await this.nextChange(deadline - Date.now());
+  }
+
+  private async untilDeadline(promise: Promise<void> | undefined, deadline: number): Promise<void> {
+    if (!promise) return;
+    await callWithTimeout(promise, Math.max(0, deadline - Date.now())).catch(() => undefined);
+  }
+
+  private notifyChange(): void {
+    if (this.changeWaiters.length === 0) return;
+    const waiters = this.changeWaiters;
+    this.changeWaiters = [];
     for (const waiter of waiters) waiter();
   }
 }

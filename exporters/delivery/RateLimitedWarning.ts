@@ -6,6 +6,9 @@ import type { WarningSink } from './types.js';
 export class RateLimitedWarning {
   private lastAt = 0;
   private suppressed = 0;
+  /** The newest suppressed message: printed when the interval ends, so a running count stays current. */
+  private latest: string | undefined;
+  private trailing: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly sink: WarningSink,
@@ -16,11 +19,37 @@ export class RateLimitedWarning {
     const now = Date.now();
     if (now - this.lastAt < this.intervalMs) {
       this.suppressed++;
+      this.latest = message;
+      this.trailing ??= setTimeout(
+        () => {
+          this.trailing = undefined;
+          this.flush();
+        },
+        this.lastAt + this.intervalMs - now,
+      );
+      this.trailing.unref();
       return;
     }
-    const more = this.suppressed > 0 ? ` (${this.suppressed} similar warnings suppressed)` : '';
+    this.print(message, now);
+  }
+
+  /** Prints the newest suppressed message now (the interval ended, or the sender is shutting down). */
+  flush(): void {
+    if (this.trailing) clearTimeout(this.trailing);
+    this.trailing = undefined;
+    if (this.latest === undefined) return;
+    this.print(this.latest, Date.now());
+  }
+
+  private print(message: string, now: number): void {
+    // The message itself stands for one of the suppressed occurrences when it is the trailing one.
+    const others = this.latest === message ? this.suppressed - 1 : this.suppressed;
+    const more = others > 0 ? ` (${others} similar warnings suppressed)` : '';
     this.lastAt = now;
     this.suppressed = 0;
+    this.latest = undefined;
+    if (this.trailing) clearTimeout(this.trailing);
+    this.trailing = undefined;
     this.sink(message + more);
   }
 }
@@ -45,5 +74,10 @@ export class KeyedWarnings {
       this.limiters.set(kind, limiter);
     }
     limiter.warn(message);
+  }
+
+  /** Prints every kind's newest suppressed message now, e.g. at shutdown, so the last counts are seen. */
+  flush(): void {
+    for (const limiter of this.limiters.values()) limiter.flush();
   }
 }

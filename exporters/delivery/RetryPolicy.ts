@@ -40,3 +40,55 @@ export function isDataError(error: unknown): boolean {
   const state = sqlState(error);
   return state !== undefined && state !== UNIQUE_VIOLATION && DATA_ERROR_CLASSES.has(state.slice(0, 2));
 }
+
+/** Node socket errors that mean the server cannot be reached at all (not that it refused a batch). */
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EHOSTDOWN',
+]);
+
+/**
+ * SQLSTATEs after which the same write will keep failing until someone acts: connection
+ * exceptions (08), the server shutting down or starting (57P01–57P03), the database gone
+ * (3D000), and the schema missing (undefined table 42P01, undefined schema 3F000).
+ */
+function isOutageState(state: string): boolean {
+  return (
+    state.startsWith('08') ||
+    state === '57P01' ||
+    state === '57P02' ||
+    state === '57P03' ||
+    state === '3D000' ||
+    state === '42P01' ||
+    state === '3F000'
+  );
+}
+
+/** node-postgres reports a lost or never-made connection by message only. */
+const UNREACHABLE_MESSAGE =
+  /Connection terminated|timeout exceeded when trying to connect|connection timeout|not queryable|Cannot use a pool after calling end/i;
+
+/**
+ * The database is unreachable (refused, reset, timed out, unknown host) or the schema is missing:
+ * retrying the batch for long only keeps it in memory, where a crash loses it. SPEC §5 wants such
+ * records in the spool within flush_interval + 1 s.
+ */
+export function isUnavailable(error: unknown): boolean {
+  if (error === null || typeof error !== 'object') return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && UNREACHABLE_CODES.has(code)) return true; // before SQLSTATE: 'EPIPE' looks like one
+  const state = sqlState(error);
+  if (state !== undefined) return isOutageState(state);
+  // Node's happy-eyeballs connect reports every address it tried in one AggregateError.
+  const nested = (error as { errors?: unknown }).errors;
+  if (Array.isArray(nested) && nested.length > 0 && nested.every(isUnavailable)) return true;
+  return error instanceof Error && UNREACHABLE_MESSAGE.test(error.message);
+}

@@ -61,6 +61,7 @@ export class Spool implements SpillTarget {
   private segment: Segment | undefined;
   private nextSegment = 1;
   private dirty = false;
+  private ended = false;
   private timer: NodeJS.Timeout | undefined;
   /** Every file operation runs in order on this chain: appends never interleave. */
   private chain: Promise<unknown> = Promise.resolve();
@@ -74,6 +75,7 @@ export class Spool implements SpillTarget {
   /** Appends one batch of COPY lines; resolves once written (and synced, with fsyncIntervalMs 0). */
   append(table: string, lines: string[]): Promise<void> {
     if (lines.length === 0) return Promise.resolve();
+    if (this.ended) return Promise.reject(new Error('spool closed: the process is shutting down'));
     const data = Buffer.from(encodeRecords(table, lines), 'utf8');
     return this.serialize(async () => {
       const segment = this.segment ?? (await this.openSegment());
@@ -111,6 +113,15 @@ export class Spool implements SpillTarget {
         this.nextSegment = 1;
       }
     });
+  }
+
+  /**
+   * close(), for good: appends after it are refused (the caller counts those records as dropped),
+   * so nothing creates a spool directory once the process has shut pipetel down.
+   */
+  end(): Promise<void> {
+    this.ended = true;
+    return this.close();
   }
 
   stats(): SpoolStats {

@@ -239,8 +239,12 @@ export class FileLogRecordExporter implements LogRecordExporter {
       this.counts.exported += written;
       this.settle(written);
       if (error === undefined) continue;
-      // Keep the rest, in order, for the next attempt; the buffer's bounds still apply.
       const unwritten = batch.slice(written);
+      if (this.closing) {
+        this.giveUpAtShutdown(unwritten, error);
+        return;
+      }
+      // Keep the rest, in order, for the next attempt; the buffer's bounds still apply.
       this.lines = unwritten.concat(this.lines);
       for (const line of unwritten) this.bufferedChars += line.length;
       this.paused = true;
@@ -250,6 +254,22 @@ export class FileLogRecordExporter implements LogRecordExporter {
       );
       return;
     }
+  }
+
+  /**
+   * A write failed while shutting down (an unwritable path, a full disk): waiting for the timer's
+   * next attempt would only hold shutdown until its deadline, so the lines are dropped and counted now.
+   */
+  private giveUpAtShutdown(unwritten: string[], error: unknown): void {
+    const lost = unwritten.length + this.lines.length;
+    this.lines = [];
+    this.bufferedChars = 0;
+    this.counts.dropped += lost;
+    this.warnSink(
+      `file: cannot write ${this.path}: ${errorMessage(error)}; ${lost} log lines dropped at shutdown` +
+        ` (${this.counts.dropped} dropped in all)`,
+    );
+    this.settle(lost);
   }
 
   private wantsWrite(): boolean {

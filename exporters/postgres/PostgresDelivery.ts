@@ -2,7 +2,7 @@
 // DeliveryQueue per table, the secrets-and-limits policy applied before encoding, and the options that map onto
 // pipetel's config keys. Warnings never carry the database password.
 
-import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
+import { callWithTimeout, type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import type pg from 'pg';
 import { createPool } from '../../src/db/pool.js';
 import { DeliveryQueue } from '../delivery/DeliveryQueue.js';
@@ -62,6 +62,13 @@ export interface PostgresExporterOptions {
   redactKeys?: readonly string[];
 }
 
+/**
+ * A new connection that takes longer than this counts as the database not answering (SPEC §5:
+ * timed-out connections reach the spool within flush_interval + 1 s). Connecting to a healthy
+ * server, TLS and SCRAM included, takes milliseconds to a few hundred.
+ */
+const CONNECT_STALL_MS = 1000;
+
 export interface DeliveryHandle<T> {
   queue: DeliveryQueue<T>;
   /** The policy this exporter applies itself (undefined: applied upstream). */
@@ -80,6 +87,7 @@ export function openDelivery<T>(
   const pool = options.pool ?? createPool(ownPoolSettings(options));
   const sink = new PostgresTableWriter(pool, table, {
     usePreparedStatements: options.usePreparedStatements ?? true,
+    connectStallMs: CONNECT_STALL_MS,
   });
   const queue = new DeliveryQueue<T>({
     name,
@@ -103,7 +111,9 @@ export function openDelivery<T>(
     policy,
     async close(timeoutMs) {
       await queue.shutdown(timeoutMs);
-      if (ownsPool) await pool.end();
+      // pg's end() waits for connection attempts still under way (a server that never answers):
+      // shutdown does not, the attempt ends by itself at connectionTimeoutMs.
+      if (ownsPool) await callWithTimeout(pool.end(), 1000).catch(() => undefined);
     },
   };
 }
@@ -195,6 +205,11 @@ export abstract class QueueingExporter<T> {
 
   stats(): DeliveryStats {
     return this.delivery.queue.stats();
+  }
+
+  /** False while the database is known to be unreachable (batches are being spooled). */
+  sinkAvailable(): boolean {
+    return this.delivery.queue.sinkAvailable;
   }
 
   /** Milliseconds spent encoding this exporter's rows, on the thread that emits them. */

@@ -99,6 +99,11 @@ export class PostgresMetricExporter implements PushMetricExporter {
     return { ...(this.policy?.counters ?? { sanitized: 0, redacted: 0 }) };
   }
 
+  /** False while the database is known to be unreachable (batches are being spooled). */
+  sinkAvailable(): boolean {
+    return this.delivery.queue.sinkAvailable;
+  }
+
   /** Milliseconds spent encoding this exporter's rows, on the thread that emits them. */
   workMs(): number {
     return this.delivery.queue.workMs();

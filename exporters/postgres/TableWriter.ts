@@ -16,6 +16,13 @@ export interface TableSpec {
 export interface TableWriterOptions {
   /** Name the deduplicating INSERT as a prepared statement (monitoring.database.use_prepared_statements). */
   usePreparedStatements?: boolean;
+  /**
+   * A new connection not made within this many ms fails the write as unreachable (ETIMEDOUT), so a
+   * server that accepts and never answers sends batches to the spool within about a second rather
+   * than at connection_timeout; the attempt itself goes on and its connection, if any, joins the
+   * pool. Waiting for a busy pool's free connection is not bounded by it. Default: off.
+   */
+  connectStallMs?: number;
 }
 
 export class PostgresTableWriter implements BatchSink {
@@ -43,7 +50,7 @@ export class PostgresTableWriter implements BatchSink {
   }
 
   async write(lines: string[], options: WriteOptions): Promise<number> {
-    const client = await this.pool.connect();
+    const client = await this.connect();
     if (!this.listenedClients.has(client)) {
       // A user-supplied pool may not guard its clients: a connection the server ends between two
       // queries would otherwise raise an unhandled 'error' in the host process.
@@ -64,6 +71,36 @@ export class PostgresTableWriter implements BatchSink {
       // A connection that failed mid-protocol is discarded rather than handed to the next batch.
       client.release(healthy ? undefined : true);
     }
+  }
+
+  private connect(): Promise<pg.PoolClient> {
+    const stallMs = this.options.connectStallMs;
+    // An idle connection is handed over at once; a full pool means waiting for a busy one.
+    const opensNew = this.pool.idleCount === 0 && this.pool.totalCount < (this.pool.options.max ?? 10);
+    const connecting = this.pool.connect();
+    if (!stallMs || !opensNew) return connecting;
+    return new Promise((resolve, reject) => {
+      let stalled = false;
+      const timer = setTimeout(() => {
+        stalled = true;
+        reject(
+          Object.assign(new Error(`no connection to the database within ${stallMs} ms`), {
+            code: 'ETIMEDOUT',
+          }),
+        );
+      }, stallMs);
+      connecting.then(
+        (client) => {
+          clearTimeout(timer);
+          if (stalled) client.release();
+          else resolve(client);
+        },
+        (error) => {
+          clearTimeout(timer);
+          if (!stalled) reject(error);
+        },
+      );
+    });
   }
 
   private async writeDeduplicated(client: pg.PoolClient, lines: string[]): Promise<number> {

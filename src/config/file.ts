@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { type Document, isMap, isScalar, LineCounter, type Node, parseDocument } from 'yaml';
 import { type ConfigProblem, problem } from './ConfigError.js';
 import type { PartialSettings } from './types.js';
-import { checkPartial, ROOT_KEY } from './validate.js';
+import { checkPartial } from './validate.js';
 
 export interface SettingsFile {
   settings: PartialSettings;

@@ -2,6 +2,8 @@
 // listener (an idle connection dropped by a server restart must not crash the host process) and
 // the statement timeout that bounds one batch write.
 
+import { Socket } from 'node:net';
+import { callWithTimeout } from '@opentelemetry/core';
 import pg from 'pg';
 
 export interface PoolSettings {
@@ -16,8 +18,19 @@ export interface PoolSettings {
   onError?: (error: Error) => void;
 }
 
+/** The sockets each pool opened, so closePool() can end the ones pg's end() would wait for. */
+const socketsOf = new WeakMap<pg.Pool, Set<Socket>>();
+
 export function createPool(settings: PoolSettings): pg.Pool {
+  const sockets = new Set<Socket>();
   const pool = new pg.Pool({
+    // pg's own default (a plain net.Socket; TLS wraps it), tracked: see closePool().
+    stream: () => {
+      const socket = new Socket();
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+      return socket;
+    },
     connectionString: settings.connectionString,
     max: settings.maxConnections ?? 10,
     connectionTimeoutMillis: settings.connectionTimeoutMs ?? 30_000,
@@ -32,7 +45,22 @@ export function createPool(settings: PoolSettings): pg.Pool {
   // A checked-out client that loses its server between two queries emits 'error' on itself, not
   // on the pool: without a listener that is an uncaught exception in the user's process.
   pool.on('connect', (client) => client.on('error', onError));
+  socketsOf.set(pool, sockets);
   return pool;
+}
+
+/**
+ * Ends the pool within timeoutMs. pg's end() waits for clients still connecting — to a server that
+ * accepts and never answers, that is until connection_timeout — so at the deadline the sockets
+ * left are destroyed: no connection of pipetel outlives its shutdown.
+ */
+export async function closePool(pool: pg.Pool, timeoutMs: number): Promise<void> {
+  const ended = pool.end().catch(() => undefined);
+  await callWithTimeout(ended, Math.max(0, timeoutMs)).catch(() => undefined);
+  const sockets = socketsOf.get(pool);
+  if (!sockets || sockets.size === 0) return;
+  for (const socket of sockets) socket.destroy();
+  await callWithTimeout(ended, 250).catch(() => undefined);
 }
 
 /** A connection string with its password replaced, safe for messages. */

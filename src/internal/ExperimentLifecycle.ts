@@ -29,12 +29,16 @@ export interface ExperimentLifecycleOptions {
   warmConnections: number;
   /** Called when a setup retried in the background succeeds (the spool can be replayed now). */
   onLateSetUp: () => void;
+  /** Called once a setup attempt has a working connection (the server answers). */
+  onConnected?: () => void;
   warn: WarningSink;
 }
 
 export class ExperimentLifecycle {
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Setup succeeded: the schema is there and the run's row is stored. */
+  isSetUp = false;
 
   constructor(private readonly options: ExperimentLifecycleOptions) {}
 
@@ -61,6 +65,11 @@ export class ExperimentLifecycle {
    * fails or takes longer than `timeoutMs`, the final row goes to the spool instead.
    */
   async finish(status: Exclude<ExperimentStatus, 'running'>, reason: string | null, timeoutMs: number) {
+    // No time, or the database is known not to answer: straight to the spool.
+    if (timeoutMs <= 0) {
+      await this.spool(status, reason);
+      return;
+    }
     const finished = this.options.experiments.finish(this.options.run(), status, reason).then(
       () => true,
       (error) => {
@@ -94,11 +103,15 @@ export class ExperimentLifecycle {
   private async trySetUp(): Promise<boolean> {
     const { pool, experiments } = this.options;
     try {
+      (await pool.connect()).release(); // the connection the migration reuses
+      this.options.onConnected?.();
       if (this.options.autoMigrate) await migrate(pool);
       await experiments.failStale(this.options.staleAfterMs);
       await experiments.start(this.options.run());
     } catch (error) {
-      this.options.warn(`database setup failed, retrying in the background: ${safeErrorMessage(error)}`);
+      // Ended by shutdown (the connection attempt was cut off): nothing to report.
+      if (!this.stopped)
+        this.options.warn(`database setup failed, retrying in the background: ${safeErrorMessage(error)}`);
       return false;
     }
     // Open the writers' connections now, inside register()'s bounded wait, so the first batches
@@ -107,6 +120,7 @@ export class ExperimentLifecycle {
       Array.from({ length: this.options.warmConnections }, () => pool.connect()),
     );
     for (const client of clients) if (client.status === 'fulfilled') client.value.release();
+    this.isSetUp = true;
     return true;
   }
 

@@ -24,23 +24,31 @@ import {
   type Resource,
   resourceFromAttributes,
 } from '@opentelemetry/resources';
-import { BatchLogRecordProcessor, LoggerProvider, type LogRecordProcessor } from '@opentelemetry/sdk-logs';
+import {
+  BatchLogRecordProcessor,
+  LoggerProvider,
+  type LogRecordProcessor,
+  type ReadableLogRecord,
+} from '@opentelemetry/sdk-logs';
 import {
   MeterProvider,
   PeriodicExportingMetricReader,
   type PushMetricExporter,
+  type ResourceMetrics,
   type ViewOptions,
 } from '@opentelemetry/sdk-metrics';
 import {
   AlwaysOnSampler,
   BasicTracerProvider,
   BatchSpanProcessor,
+  type ReadableSpan,
   type Sampler,
   SamplingDecision,
   type SamplingResult,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { isMonitoringDisabled } from '../pipeline/context.js';
+import { CollectorLink, GuardedOtlpExporter, type OtlpCounts, otlpWarnings } from './OtlpGuard.js';
 
 export function buildResource(attributes: Record<string, string | number | boolean>): Resource {
   // OTEL_RESOURCE_ATTRIBUTES is honoured through the SDK's env detector; ours win over it.
@@ -192,19 +200,64 @@ export interface OtlpTargets {
   spanProcessor: SpanProcessor;
   logProcessor: LogRecordProcessor;
   metricExporter: PushMetricExporter;
+  /** Per signal: records the collector accepted, and records not delivered (counted, warned about). */
+  counts(): { spans: OtlpCounts; logs: OtlpCounts; metrics: OtlpCounts };
 }
+
+/** The default OTLP/HTTP endpoint of the OTel specification. */
+const DEFAULT_OTLP_ENDPOINT = 'http://localhost:4318';
 
 /**
  * The official OTLP/HTTP exporters behind the SDK's batch processors, for a collector at
- * `endpoint` (null: OTEL_EXPORTER_OTLP_ENDPOINT / the OTel default http://localhost:4318).
+ * `endpoint` (null: OTEL_EXPORTER_OTLP_ENDPOINT / the OTel default http://localhost:4318), each
+ * behind a GuardedOtlpExporter: counted, warned about, and failing fast while the collector is down.
  */
 export function createOtlpTargets(endpoint: string | null, headers: Record<string, string>): OtlpTargets {
   const url = (path: string) => (endpoint ? `${endpoint.replace(/\/+$/, '')}${path}` : undefined);
+  const link = new CollectorLink(endpoint ?? DEFAULT_OTLP_ENDPOINT);
+  const warnings = otlpWarnings();
+  const spans = new GuardedOtlpExporter<ReadableSpan[]>(
+    new OTLPTraceExporter({ url: url('/v1/traces'), headers }),
+    'spans',
+    (batch) => batch.length,
+    link,
+    warnings,
+  );
+  const logs = new GuardedOtlpExporter<ReadableLogRecord[]>(
+    new OTLPLogExporter({ url: url('/v1/logs'), headers }),
+    'logs',
+    (batch) => batch.length,
+    link,
+    warnings,
+  );
+  const metricExporter = new OTLPMetricExporter({ url: url('/v1/metrics'), headers });
+  const metricsGuard = new GuardedOtlpExporter<ResourceMetrics>(
+    metricExporter,
+    'metrics',
+    countDataPoints,
+    link,
+    warnings,
+  );
   return {
-    spanProcessor: new BatchSpanProcessor(new OTLPTraceExporter({ url: url('/v1/traces'), headers })),
-    logProcessor: new BatchLogRecordProcessor({
-      exporter: new OTLPLogExporter({ url: url('/v1/logs'), headers }),
+    spanProcessor: new BatchSpanProcessor(spans),
+    logProcessor: new BatchLogRecordProcessor({ exporter: logs }),
+    metricExporter: {
+      export: (batch, done) => metricsGuard.export(batch, done),
+      forceFlush: () => metricsGuard.forceFlush(),
+      shutdown: () => metricsGuard.shutdown(),
+      selectAggregationTemporality: (kind) => metricExporter.selectAggregationTemporality(kind),
+    },
+    counts: () => ({
+      spans: { ...spans.counts },
+      logs: { ...logs.counts },
+      metrics: { ...metricsGuard.counts },
     }),
-    metricExporter: new OTLPMetricExporter({ url: url('/v1/metrics'), headers }),
   };
+}
+
+function countDataPoints(metrics: ResourceMetrics): number {
+  let points = 0;
+  for (const scope of metrics.scopeMetrics)
+    for (const metric of scope.metrics) points += metric.dataPoints.length;
+  return points;
 }

@@ -50,7 +50,26 @@ export interface LogSynchronizerOptions {
    * backups) into pipeline_logs, exactly once. Lines without an experiment id get `experimentId`.
    */
   logFile?: { path: string; experimentId?: string };
+  /**
+   * Called as records of `spool`'s own directory (this process's) are committed by a replay, per
+   * table: they leave the spool for the database, and the caller's counts can say so.
+   */
+  onDelivered?: (table: string, records: number) => void;
   warn?: WarningSink;
+}
+
+export interface SyncOptions {
+  /** Stop claiming segments at this time (ms since epoch); a segment under way is released. */
+  deadline?: number;
+  /** Replay only the directories this process wrote (its own spool, at shutdown). */
+  ownOnly?: boolean;
+}
+
+/** A pass given a deadline ran out of time; what it did commit stays committed. */
+export class SyncDeadlineError extends Error {
+  constructor() {
+    super('spool replay stopped at its deadline');
+  }
 }
 
 export interface SyncResult {
@@ -71,6 +90,12 @@ export interface SyncResult {
 }
 
 type OwnerState = 'live' | 'dead' | 'closed';
+
+interface ReplayOptions {
+  deadline: number | undefined;
+  /** The segment is this process's own: report what it delivers (onDelivered). */
+  own: boolean;
+}
 
 interface SegmentFile {
   name: string;
@@ -150,14 +175,23 @@ export class LogSynchronizer {
    * One pass over the whole spool. Rejects when the database cannot be reached (nothing is lost:
    * claimed segments are released). Calls made while a pass runs share that pass.
    */
-  syncOnce(): Promise<SyncResult> {
-    this.running ??= this.pass().finally(() => {
+  syncOnce(options: SyncOptions = {}): Promise<SyncResult> {
+    this.running ??= this.pass(options).finally(() => {
       this.running = undefined;
     });
     return this.running;
   }
 
-  private async pass(): Promise<SyncResult> {
+  /**
+   * Replays what this process spooled (its spool must be closed or sealed first), until the
+   * deadline: at shutdown, so overflow and outage records reach the database before the exit.
+   */
+  async replayOwn(deadline: number): Promise<SyncResult> {
+    await this.running?.catch(() => undefined);
+    return this.syncOnce({ deadline, ownOnly: true });
+  }
+
+  private async pass(options: SyncOptions): Promise<SyncResult> {
     const result: SyncResult = {
       replayed: 0,
       duplicates: 0,
@@ -183,6 +217,9 @@ export class LogSynchronizer {
     for (const name of directories) {
       const match = SpoolFiles.directory.exec(name);
       if (!match) continue;
+      // Written by this very process (same pid, made after it started): its records are ours to count.
+      const own = Number(match[1]) === process.pid && isSameProcessAlive(process.pid, Number(match[2]));
+      if (options.ownOnly && !own) continue;
       const directory = join(this.root, name);
       const owner = await ownerState(directory, Number(match[1]), Number(match[2]));
       for (const segment of await listSegments(directory)) {
@@ -194,7 +231,8 @@ export class LogSynchronizer {
           await this.checkReachable(); // before claiming anything: a down database leaves the spool untouched
           reachable = true;
         }
-        await this.replayClaimed(directory, segment, result);
+        if (options.deadline !== undefined && Date.now() >= options.deadline) throw new SyncDeadlineError();
+        await this.replayClaimed(directory, segment, result, { deadline: options.deadline, own });
       }
       if (owner !== 'live') await removeIfEmpty(directory);
     }
@@ -213,7 +251,12 @@ export class LogSynchronizer {
     client.release();
   }
 
-  private async replayClaimed(directory: string, segment: SegmentFile, result: SyncResult): Promise<void> {
+  private async replayClaimed(
+    directory: string,
+    segment: SegmentFile,
+    result: SyncResult,
+    replay: ReplayOptions,
+  ): Promise<void> {
     const claimed = join(directory, SpoolFiles.name(segment.number, `replaying-${process.pid}`));
     try {
       await rename(join(directory, segment.name), claimed);
@@ -221,18 +264,27 @@ export class LogSynchronizer {
       if (errorCode(error) === 'ENOENT') return; // another synchronizer claimed it first
       throw error;
     }
+    let delivered: Map<string, number>;
     try {
-      await this.replaySegment(claimed, result);
+      delivered = await this.replaySegment(claimed, result, replay);
     } catch (error) {
       // Release it for a later pass; rows already committed come back as duplicates, not twice.
       await rename(claimed, join(directory, SpoolFiles.name(segment.number, 'log'))).catch(() => undefined);
       throw error;
     }
     await unlink(claimed); // only now: every row of the segment is committed
+    // Counted per whole segment: a segment released halfway comes back, and its rows with it.
+    if (replay.own) for (const [table, records] of delivered) this.options.onDelivered?.(table, records);
     result.segments++;
   }
 
-  private async replaySegment(path: string, result: SyncResult): Promise<void> {
+  /** Returns, per table, how many of the segment's records are now in the database. */
+  private async replaySegment(
+    path: string,
+    result: SyncResult,
+    replay: ReplayOptions,
+  ): Promise<Map<string, number>> {
+    const delivered = new Map<string, number>();
     const parsed = await recoverSegment(path);
     result.corrupt += parsed.corrupt;
     const byTable = new Map<string, string[]>();
@@ -255,19 +307,27 @@ export class LogSynchronizer {
     let next = 0;
     const worker = async () => {
       while (next < batches.length) {
+        if (replay.deadline !== undefined && Date.now() >= replay.deadline) throw new SyncDeadlineError();
         const batch = batches[next++]!;
-        await this.writeBatch(batch.writer, batch.lines, result);
+        const stored = await this.writeBatch(batch.writer, batch.lines, result);
+        const table = batch.writer.table;
+        delivered.set(table, (delivered.get(table) ?? 0) + stored);
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.concurrency, batches.length) }, worker));
+    return delivered;
   }
 
-  /** Idempotent write; a batch the database refuses as malformed is split until the bad rows stand alone. */
-  private async writeBatch(writer: BatchSink, lines: string[], result: SyncResult): Promise<void> {
+  /**
+   * Idempotent write; a batch the database refuses as malformed is split until the bad rows stand
+   * alone. Returns how many of the lines are now in the database (stored now or already there).
+   */
+  private async writeBatch(writer: BatchSink, lines: string[], result: SyncResult): Promise<number> {
     try {
       const stored = await this.writeMigratingFirst(writer, lines);
       result.replayed += stored;
       result.duplicates += lines.length - stored;
+      return lines.length;
     } catch (error) {
       if (!isDataError(error)) throw error;
       if (lines.length === 1) {
@@ -276,11 +336,13 @@ export class LogSynchronizer {
           'rejected',
           `spool: the database rejected a replayed ${writer.table} record: ${describeError(error)}`,
         );
-        return;
+        return 0;
       }
       const middle = lines.length >> 1;
-      await this.writeBatch(writer, lines.slice(0, middle), result);
-      await this.writeBatch(writer, lines.slice(middle), result);
+      return (
+        (await this.writeBatch(writer, lines.slice(0, middle), result)) +
+        (await this.writeBatch(writer, lines.slice(middle), result))
+      );
     }
   }
 

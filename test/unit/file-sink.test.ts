@@ -461,6 +461,38 @@ describe('FileLogRecordProcessor', () => {
     });
   });
 
+  it('an unwritable path: shutdown gives up at the first failed write, counts the lines dropped and warns', async () => {
+    const dir = freshDir();
+    const blocker = join(dir, 'logs');
+    writeFileSync(blocker, 'a file where the log directory should be');
+    const warnings: string[] = [];
+    const processor = new FileLogRecordProcessor({
+      path: join(blocker, 'pipetel.log'),
+      maxSizeMb: 10,
+      backupCount: 1,
+      compress: false,
+      shutdownTimeoutMs: 10_000,
+      warn: (message) => warnings.push(message),
+    });
+    for (let seq = 0; seq < 50; seq++) emit(processor, numbered(seq));
+    const started = Date.now();
+    await processor.shutdown();
+    const tookMs = Date.now() - started;
+    // It used to wait for the timer's retries until the whole 10 s timeout, then report 0 dropped.
+    assert.ok(tookMs < 5000, `shutdown took ${tookMs} ms`);
+    assert.deepEqual(processor.exporter.stats(), {
+      queued: 0,
+      exported: 0,
+      dropped: 50,
+      spooled: 0,
+      failed: 0,
+    });
+    assert.ok(
+      warnings.some((w) => /50 log lines dropped at shutdown/.test(w)),
+      warnings.join('\n'),
+    );
+  });
+
   it('counts records emitted after shutdown as dropped', async () => {
     const processor = new FileLogRecordProcessor({
       path: join(freshDir(), 'pipetel.log'),

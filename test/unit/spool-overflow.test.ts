@@ -91,19 +91,23 @@ describe('DeliveryQueue overflowToSpill', () => {
     await q.shutdown();
   });
 
-  it('bounds the records waiting for a slow spill, dropping beyond that', async () => {
+  it('bounds the encoded records waiting for a slow spill by size, dropping beyond that', async () => {
     const spill = new RecordingSpill();
     let open!: () => void;
     spill.gate = new Promise((resolve) => {
       open = resolve;
     });
-    const { q } = queue(new RecordingSink(), { spill });
+    const { q } = queue(new RecordingSink(), {
+      spill,
+      encode: (n) => `${String(n).padStart(4, '0')}\n`, // 5 characters a record
+      maxOverflowChars: 1000,
+    });
     const accepted = Array.from({ length: 600 }, (_, i) => q.enqueue(i)).filter(Boolean).length;
-    assert.equal(accepted, 10 + 512, '10 queued + max(max_queue_size, 512) waiting for the spill');
-    assert.equal(q.stats().dropped, 600 - 522);
+    assert.equal(accepted, 10 + 200, '10 queued + 1000 characters of encoded records waiting for the spill');
+    assert.deepEqual(q.stats(), { queued: 210, exported: 0, dropped: 390, spooled: 0, failed: 0 });
     open();
     await q.forceFlush();
-    assert.deepEqual(q.stats(), { queued: 0, exported: 10, dropped: 78, spooled: 512, failed: 0 });
+    assert.deepEqual(q.stats(), { queued: 0, exported: 10, dropped: 390, spooled: 200, failed: 0 });
     await q.shutdown();
   });
 

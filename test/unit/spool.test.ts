@@ -111,6 +111,16 @@ describe('Spool', () => {
     assert.equal(spool.stats().records, 2);
   });
 
+  it('after end(), appends are refused and no new directory appears (nothing written after shutdown)', async () => {
+    const root = await newRoot();
+    const spool = new Spool({ dir: root });
+    await spool.append('pipeline_logs', ['1\n']);
+    await spool.end();
+    await assert.rejects(spool.append('pipeline_logs', ['2\n']), /spool closed/);
+    assert.equal((await readdir(root)).length, 1);
+    assert.equal(spool.stats().records, 1);
+  });
+
   it('two writers sharing a home never share a file', async () => {
     const root = await newRoot();
     const a = new Spool({ dir: root });

@@ -1,0 +1,54 @@
+// A TCP proxy the test controls, in front of the real PostgreSQL: it forwards until told to go
+// silent, then holds every connection (open and new) without passing a byte either way — a server
+// that accepts and never answers, mid-run, without touching the server other tests share.
+
+import { connect, createServer, type Server, type Socket } from 'node:net';
+
+export interface TcpProxy {
+  /** postgres URL `url` with host and port pointing at the proxy. */
+  url: string;
+  /** Stop forwarding: bytes in either direction are held back, new connections hang. */
+  silence(): void;
+  /** Close every connection and the listener. */
+  close(): Promise<void>;
+}
+
+export async function startTcpProxy(targetUrl: string): Promise<TcpProxy> {
+  const target = new URL(targetUrl);
+  const sockets = new Set<Socket>();
+  let silent = false;
+  const track = (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    socket.once('close', () => sockets.delete(socket));
+  };
+  const server: Server = createServer((client) => {
+    track(client);
+    if (silent) return; // accepted, never answered
+    const upstream = connect({ host: target.hostname, port: Number(target.port) || 5432 });
+    track(upstream);
+    const forward = (from: Socket, to: Socket) =>
+      from.on('data', (chunk) => {
+        if (!silent) to.write(chunk);
+      });
+    forward(client, upstream);
+    forward(upstream, client);
+    client.once('close', () => upstream.destroy());
+    upstream.once('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as import('node:net').AddressInfo).port;
+  const url = new URL(targetUrl);
+  url.hostname = '127.0.0.1';
+  url.port = String(port);
+  return {
+    url: url.toString(),
+    silence: () => {
+      silent = true;
+    },
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

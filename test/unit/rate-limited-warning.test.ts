@@ -1,0 +1,33 @@
+// A rate-limited warning whose running count stays current: the newest suppressed message is
+// printed when the interval ends, and at flush() (shutdown), instead of the first one standing for
+// the whole burst ("1 dropped so far", never updated).
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { KeyedWarnings, RateLimitedWarning } from '../../exporters/delivery/RateLimitedWarning.js';
+
+describe('RateLimitedWarning', () => {
+  it('prints the newest suppressed message when the interval ends, with how many it stands for', async () => {
+    const printed: string[] = [];
+    const warning = new RateLimitedWarning((m) => printed.push(m), 50);
+    for (let n = 1; n <= 5; n++) warning.warn(`${n} dropped so far`);
+    assert.deepEqual(printed, ['1 dropped so far']);
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    assert.deepEqual(printed, ['1 dropped so far', '5 dropped so far (3 similar warnings suppressed)']);
+    warning.flush();
+    assert.equal(printed.length, 2, 'nothing new to print');
+  });
+
+  it('flush() prints every kind’s newest suppressed message at once, e.g. at shutdown', () => {
+    const printed: string[] = [];
+    const warnings = new KeyedWarnings((m) => printed.push(m), 60_000);
+    for (let n = 1; n <= 3; n++) warnings.warn('drop', `${n} dropped so far`);
+    warnings.warn('retry', 'retrying');
+    warnings.flush();
+    assert.deepEqual(printed, [
+      '1 dropped so far',
+      'retrying',
+      '3 dropped so far (1 similar warnings suppressed)',
+    ]);
+  });
+});

@@ -17,6 +17,7 @@ import type { LoggerProvider, LogRecordProcessor } from '@opentelemetry/sdk-logs
 import type { MeterProvider, PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import type { BasicTracerProvider, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type pg from 'pg';
+import { Journal } from '../exporters/delivery/Journal.js';
 import { RateLimitedWarning, stderrWarning } from '../exporters/delivery/RateLimitedWarning.js';
 import { Spool, spoolDirectory } from '../exporters/delivery/Spool.js';
 import type { DeliveryStats } from '../exporters/delivery/types.js';
@@ -135,6 +136,8 @@ export class Telemetry {
   private failure: string | null = null;
   private readonly startedAt = new Date();
   private readonly lifecycle: ExperimentLifecycle | undefined;
+  /** spool.mode: always: the journal every queued record is written to first. */
+  private readonly journal: Journal | undefined;
   private shutdownPromise: Promise<void> | undefined;
   private shutdownDeadline: number | undefined;
   /** Migrations and the experiment row are in place: the database answered at least once. */
@@ -189,6 +192,14 @@ export class Telemetry {
         fsyncIntervalMs: settings.spool.fsync_interval * 1000,
         warn: (message) => this.warn(message),
       });
+      // spool.mode: always — every record on disk within flush_ms, before the database has it.
+      if (settings.spool.mode === 'always') {
+        this.journal = new Journal({
+          dir: spoolDirectory(config.home),
+          flushMs: settings.spool.flush_ms,
+          warn: (message) => this.warn(message),
+        });
+      }
     }
     // Network-constrained mode (database logging off, file on): the synchronizer ships the file.
     const logFile = shipsLogFile(config)
@@ -625,6 +636,13 @@ export class Telemetry {
       ]),
       remaining(),
     );
+    // Every queue has settled its records (stored, spooled or counted): the journal can go. One
+    // still holding records (its shutdown ran out of time) keeps it, to be replayed later.
+    if (this.journal) {
+      const stats = this.stats();
+      const unsettled = stats.logs.queued + stats.spans.queued + stats.metrics.queued;
+      await withTimeout(this.journal.close({ keep: unsettled > 0 }), Math.max(remaining(), 500));
+    }
     // Before the spool ends: a final row the database cannot take (or is known not to answer)
     // goes to the spool, and is replayed with the rest.
     await this.lifecycle?.finish(
@@ -720,6 +738,8 @@ export class Telemetry {
       policy: 'upstream', // applied in front of every sink (this.policy)
       spill: this.spool,
       overflowToSpill: this.spool !== undefined,
+      journal: this.journal,
+      journalFlushMs: s.spool.flush_ms,
       shutdownTimeoutMs: s.shutdown.timeout * 1000,
       shutdownDeadline: () => this.shutdownDeadline,
       // Already rate-limited per kind of trouble, with running counts: not limited again here.

@@ -5,6 +5,7 @@
 // Every record is in exactly one of queued / exported / spooled / dropped / failed at every moment.
 
 import { callWithTimeout } from '@opentelemetry/core';
+import type { Journal } from './Journal.js';
 import { KeyedWarnings, stderrWarning } from './RateLimitedWarning.js';
 import {
   backoffDelayMs,
@@ -45,6 +46,14 @@ export interface DeliveryOptions<T> {
   overflowToSpill?: boolean;
   /** Encoded overflow (UTF-16 code units) held while it waits for the spill; beyond it, records are dropped. Default 32 Mi. */
   maxOverflowChars?: number;
+  /**
+   * spool.mode: always — every queued record is encoded within `journalFlushMs` (instead of when
+   * its batch is taken) and appended to this journal, so a killed process loses at most that much;
+   * the journal is told as records settle, so it can delete what the database has.
+   */
+  journal?: Journal;
+  /** How often queued records are journaled (spool.flush_ms). Default 100. */
+  journalFlushMs?: number;
   warn?: WarningSink;
 }
 
@@ -62,9 +71,16 @@ const OUTAGE_GIVE_UP_MS = 750;
  */
 const SHUTDOWN_STALL_MS = 750;
 
+/** A record already encoded (and journaled) while it waited in the queue (spool.mode: always). */
+class Encoded {
+  constructor(readonly line: string | undefined) {}
+}
+
 /** A batch on its way to the sink. Its lines settle in order, so `settled` is a prefix of them. */
 interface Ticket {
   lines: string[];
+  /** Sequence number of its first record (journal bookkeeping). */
+  firstSeq: number;
   settled: number;
   /** Spooled by shutdown while its write was still hanging; whatever that write does later is ignored. */
   abandoned: boolean;
@@ -83,7 +99,12 @@ interface Outage {
 }
 
 export class DeliveryQueue<T> {
-  private queue: T[] = [];
+  private queue: Array<T | Encoded> = [];
+  /** Sequence number of queue[0] (records are numbered as they enter the queue). */
+  private headSeq = 0;
+  /** Records before this sequence number are encoded and journaled (spool.mode: always). */
+  private journaledSeq = 0;
+  private readonly journalTimer: NodeJS.Timeout | undefined;
   /** Records taken out of the queue (being encoded, written, retried or spilled) and not yet settled. */
   private pending = 0;
   private inflight = 0;
@@ -122,6 +143,10 @@ export class DeliveryQueue<T> {
     this.warnings = new KeyedWarnings(options.warn ?? stderrWarning);
     this.timer = setInterval(() => this.scheduleDrain(), options.flushIntervalMs);
     this.timer.unref();
+    if (options.journal) {
+      this.journalTimer = setInterval(() => this.journalQueued(), options.journalFlushMs ?? 100);
+      this.journalTimer.unref();
+    }
   }
 
   /** Hot path: an array push and two comparisons. Returns false when the record was dropped. */
@@ -182,6 +207,7 @@ export class DeliveryQueue<T> {
   private async close(timeoutMs: number): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
+    if (this.journalTimer) clearInterval(this.journalTimer);
     const deadline = Math.min(
       Date.now() + timeoutMs,
       this.options.shutdownDeadline?.() ?? Number.POSITIVE_INFINITY,
@@ -218,6 +244,7 @@ export class DeliveryQueue<T> {
     // What the hanging writes kept from being drained.
     const leftover = this.queue;
     this.queue = [];
+    this.headSeq += leftover.length;
     this.pending += leftover.length;
     spills.push(this.giveUp(undefined, this.encodeAll(leftover), new Error('shutdown deadline reached')));
     await Promise.all(spills);
@@ -254,17 +281,20 @@ export class DeliveryQueue<T> {
   private drain(): void {
     const { maxBatchSize, concurrency } = this.options;
     while (this.queue.length > 0 && this.inflight < concurrency) {
-      let batch: T[];
+      let batch: Array<T | Encoded>;
       if (this.queue.length <= maxBatchSize) {
         batch = this.queue;
         this.queue = [];
       } else {
         batch = this.queue.splice(0, maxBatchSize);
       }
+      const firstSeq = this.headSeq;
+      this.headSeq += batch.length;
       this.inflight++;
       this.pending += batch.length;
       const ticket: Ticket = {
-        lines: this.encodeAll(batch),
+        lines: this.encodeAll(batch, firstSeq),
+        firstSeq,
         settled: 0,
         abandoned: false,
         phase: 'waiting',
@@ -281,6 +311,7 @@ export class DeliveryQueue<T> {
 
   private batchDone(): void {
     this.inflight--;
+    this.releaseJournal();
     if (this.flushing > 0 || this.queue.length >= this.options.batchSize) this.drain();
     this.notifyChange();
   }
@@ -305,24 +336,78 @@ export class DeliveryQueue<T> {
     return this.queue.length === 0;
   }
 
-  private encodeAll(batch: T[]): string[] {
+  /**
+   * The batch's lines. With a journal, the records not journaled yet (from `firstSeq` on, those
+   * the queue's timer has not reached) are journaled here, before any write is attempted.
+   */
+  private encodeAll(batch: Array<T | Encoded>, firstSeq?: number): string[] {
     const started = performance.now();
     try {
-      return this.encodeEach(batch);
+      const lines = this.encodeEach(batch);
+      const journal = this.options.journal;
+      if (journal && firstSeq !== undefined && firstSeq + batch.length > this.journaledSeq) {
+        const fresh: string[] = [];
+        for (let i = Math.max(0, this.journaledSeq - firstSeq); i < batch.length; i++) {
+          const item = batch[i];
+          if (!(item instanceof Encoded)) continue; // encodeEach marked every item it encoded
+          if (item.line !== undefined) fresh.push(item.line);
+        }
+        this.journaledSeq = firstSeq + batch.length;
+        journal.append(this.options.sink.table, fresh, this.journaledSeq);
+      }
+      return lines;
     } finally {
       this.encodeMs += performance.now() - started;
     }
   }
 
   /** Records that cannot be encoded are settled as failed here (they were counted as pending). */
-  private encodeEach(batch: T[]): string[] {
+  private encodeEach(batch: Array<T | Encoded>): string[] {
     const lines: string[] = [];
-    for (const item of batch) {
-      const line = this.encodeOne(item);
+    const keep = this.options.journal !== undefined;
+    for (let i = 0; i < batch.length; i++) {
+      const item = batch[i]!;
+      let line: string | undefined;
+      if (item instanceof Encoded) line = item.line;
+      else {
+        line = this.encodeOne(item);
+        if (keep) batch[i] = new Encoded(line);
+      }
       if (line === undefined) this.settle('failed', 1);
       else lines.push(line);
     }
     return lines;
+  }
+
+  /**
+   * spool.mode: always — encodes the records that entered the queue since the last tick and
+   * journals them; their batches later write these same lines (same row ids: a replay of the
+   * journal after a crash finds what the database has and skips it).
+   */
+  private journalQueued(): void {
+    const journal = this.options.journal;
+    const from = this.journaledSeq - this.headSeq;
+    if (!journal || from >= this.queue.length) return;
+    const started = performance.now();
+    const lines: string[] = [];
+    for (let i = Math.max(0, from); i < this.queue.length; i++) {
+      const item = this.queue[i]!;
+      const line = item instanceof Encoded ? item.line : this.encodeOne(item);
+      if (!(item instanceof Encoded)) this.queue[i] = new Encoded(line);
+      if (line !== undefined) lines.push(line);
+    }
+    this.journaledSeq = this.headSeq + this.queue.length;
+    journal.append(this.options.sink.table, lines, this.journaledSeq);
+    this.encodeMs += performance.now() - started;
+  }
+
+  /** Tells the journal up to which record everything has settled: the oldest batch still out, else the queue's head. */
+  private releaseJournal(): void {
+    const journal = this.options.journal;
+    if (!journal) return;
+    let watermark = this.headSeq;
+    for (const ticket of this.tickets) if (ticket.firstSeq < watermark) watermark = ticket.firstSeq;
+    journal.release(this.options.sink.table, Math.min(watermark, this.journaledSeq));
   }
 
   private encodeOne(item: T): string | undefined {

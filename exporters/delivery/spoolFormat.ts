@@ -27,37 +27,46 @@ const SPACE = 0x20;
 const CHECKSUM_CHARS = 8;
 const TABLE_NAME = /^[a-z_][a-z0-9_]*$/;
 
-/** IEEE CRC-32 (the zlib one); node:zlib has it natively since 20.15, older 20.x use the table. */
-export const crc32: (data: string | Uint8Array) => number =
+/**
+ * IEEE CRC-32 (the zlib one), continuing from `seed` (the CRC of what precedes `data`); node:zlib
+ * has it natively since 20.15, older 20.x use the table.
+ */
+export const crc32: (data: string | Uint8Array, seed?: number) => number =
   typeof (zlib as { crc32?: unknown }).crc32 === 'function'
-    ? (data) => (zlib as unknown as { crc32(d: string | Uint8Array): number }).crc32(data)
+    ? (data, seed = 0) =>
+        (zlib as unknown as { crc32(d: string | Uint8Array, s: number): number }).crc32(data, seed)
     : tableCrc32;
 
 let crcTable: Uint32Array | undefined;
 
 /** Table-driven CRC-32 (polynomial 0xEDB88320), the fallback for Node versions without zlib.crc32. */
-export function tableCrc32(data: string | Uint8Array): number {
+export function tableCrc32(data: string | Uint8Array, seed = 0): number {
   const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
   crcTable ??= Uint32Array.from({ length: 256 }, (_, n) => {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
     return c >>> 0;
   });
-  let crc = 0xffffffff;
+  let crc = (seed ^ 0xffffffff) >>> 0;
   for (let i = 0; i < bytes.length; i++) crc = crcTable[(crc ^ bytes[i]!) & 0xff]! ^ (crc >>> 8);
   return (crc ^ 0xffffffff) >>> 0;
 }
 
-/** The spool lines for one batch of COPY lines of one table, concatenated for a single write. */
+/**
+ * The spool lines for one batch of COPY lines of one table, concatenated for a single write. The
+ * checksum of `<table> ` is computed once and continued over each line (the journal of
+ * spool.mode: always encodes every record, so this is on its path).
+ */
 export function encodeRecords(table: string, lines: readonly string[]): string {
   if (!TABLE_NAME.test(table)) throw new Error(`spool: invalid table name ${JSON.stringify(table)}`);
+  const prefix = `${table} `;
+  const seed = crc32(prefix);
   let out = '';
   for (const line of lines) {
-    const end = line.endsWith('\n') ? line.length - 1 : line.length;
-    const body = `${table} ${line.slice(0, end)}`;
+    const body = line.endsWith('\n') ? line.slice(0, -1) : line;
     // A raw newline would split the record: the encoders escape them, so this is a programming error.
     if (body.includes('\n')) throw new Error(`spool: a ${table} COPY line holds a raw newline`);
-    out += `${crc32(body).toString(16).padStart(CHECKSUM_CHARS, '0')} ${body}\n`;
+    out += `${crc32(body, seed).toString(16).padStart(CHECKSUM_CHARS, '0')} ${prefix}${body}\n`;
   }
   return out;
 }

@@ -6,6 +6,7 @@ import { callWithTimeout, type ExportResult, ExportResultCode } from '@opentelem
 import type pg from 'pg';
 import { createPool } from '../../src/db/pool.js';
 import { DeliveryQueue } from '../delivery/DeliveryQueue.js';
+import type { Journal } from '../delivery/Journal.js';
 import { stderrWarning } from '../delivery/RateLimitedWarning.js';
 import type { RetryPolicyOptions } from '../delivery/RetryPolicy.js';
 import type { DeliveryStats, SpillTarget, WarningSink } from '../delivery/types.js';
@@ -48,6 +49,10 @@ export interface PostgresExporterOptions {
   spill?: SpillTarget;
   /** With a spill target: records a full queue refuses go to the spill instead of being dropped. */
   overflowToSpill?: boolean;
+  /** spool.mode: always — every record is journaled here (within journalFlushMs) before it is written. */
+  journal?: Journal;
+  /** spool.flush_ms (default 100). */
+  journalFlushMs?: number;
   warn?: WarningSink;
   /**
    * Secrets and limits (see TelemetryPolicy), applied to each record before it is encoded; default
@@ -104,6 +109,8 @@ export function openDelivery<T>(
     shutdownDeadline: options.shutdownDeadline,
     spill: options.spill,
     overflowToSpill: options.overflowToSpill,
+    journal: options.journal,
+    journalFlushMs: options.journalFlushMs,
     warn: withoutPasswords(options.warn ?? stderrWarning, passwordsOf(options, pool)),
   });
   return {

@@ -25,11 +25,12 @@ import {
 } from './fields.js';
 import { redactUrl } from './redact.js';
 import { clone, isPlainObject } from './tree.js';
-import type { LevelName, PartitioningMode, PipetelSettings, ProfileName } from './types.js';
+import type { LevelName, PartitioningMode, PipetelSettings, ProfileName, SpoolMode } from './types.js';
 
 export const LEVELS: readonly LevelName[] = ['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'];
 export const PROFILES: readonly ProfileName[] = ['minimal', 'balanced', 'full'];
 const PARTITIONING: readonly PartitioningMode[] = ['none', 'daily', 'monthly'];
+const SPOOL_MODES: readonly SpoolMode[] = ['fallback', 'always'];
 const LEVEL_ALIASES = { WARN: 'WARNING' } as const;
 
 const DAY = 86_400;
@@ -166,6 +167,19 @@ export const settingsSchema = group('pipetel settings', {
       max: HOUR,
       allowZero: true,
     }),
+    mode: oneOf(
+      SPOOL_MODES,
+      'fallback',
+      'fallback: records reach the spool when the database cannot take them; always: every record is journaled to disk (within flush_ms) before it is written, so a killed process loses at most flush_ms of records.',
+    ),
+    flush_ms: integer(
+      100,
+      'With mode always: milliseconds between journal writes (what a SIGKILL can lose).',
+      {
+        min: 1,
+        max: 60_000,
+      },
+    ),
   }),
 
   shutdown: group('Flushing on shutdown and on signals.', {

@@ -5,6 +5,7 @@
 export type LevelName = 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR' | 'CRITICAL';
 export type ProfileName = 'minimal' | 'balanced' | 'full';
 export type PartitioningMode = 'none' | 'daily' | 'monthly';
+export type SpoolMode = 'fallback' | 'always';
 
 export interface LoggingDatabaseSettings {
   /** Ship log records to PostgreSQL. */
@@ -94,6 +95,10 @@ export interface SpoolSettings {
   batch_size: number;
   /** Seconds between fsyncs of the spool file. */
   fsync_interval: number;
+  /** fallback: spool what the database cannot take; always: journal every record first. */
+  mode: SpoolMode;
+  /** With mode always: milliseconds between journal writes. */
+  flush_ms: number;
 }
 
 export interface ShutdownSettings {

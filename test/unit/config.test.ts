@@ -97,7 +97,14 @@ const DEFAULTS: PipetelSettings = {
     },
   },
   database: { url: null, auto_migrate: true, partitioning: 'none' },
-  spool: { enabled: true, sync_interval: 30, batch_size: 1000, fsync_interval: 1 },
+  spool: {
+    enabled: true,
+    sync_interval: 30,
+    batch_size: 1000,
+    fsync_interval: 1,
+    mode: 'fallback',
+    flush_ms: 100,
+  },
   shutdown: { timeout: 10 },
   otlp: { enabled: false, endpoint: null, headers: {} },
   redaction: {

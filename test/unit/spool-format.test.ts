@@ -71,6 +71,9 @@ describe('spool line format', () => {
       fc.property(fc.string({ unit: 'binary' }), fc.uint8Array(), (text, bytes) => {
         assert.equal(tableCrc32(text), crc32(text));
         assert.equal(tableCrc32(bytes), crc32(bytes));
+        // Continued from the checksum of a prefix: the checksum of the whole.
+        assert.equal(tableCrc32(text, tableCrc32('pipeline_logs ')), crc32(`pipeline_logs ${text}`));
+        assert.equal(crc32(text, crc32('pipeline_logs ')), crc32(`pipeline_logs ${text}`));
       }),
     );
     assert.equal(tableCrc32('123456789'), 0xcbf43926); // the standard check value

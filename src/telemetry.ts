@@ -20,6 +20,7 @@ import type pg from 'pg';
 import { Journal } from '../exporters/delivery/Journal.js';
 import { RateLimitedWarning, stderrWarning } from '../exporters/delivery/RateLimitedWarning.js';
 import { Spool, spoolDirectory } from '../exporters/delivery/Spool.js';
+import { targetAddress } from '../exporters/delivery/spoolTarget.js';
 import type { DeliveryStats } from '../exporters/delivery/types.js';
 import { FileLogRecordProcessor } from '../exporters/file/index.js';
 import { PolicyMetricExporter, PolicySpanProcessor, TelemetryPolicy } from '../exporters/policy/index.js';
@@ -187,9 +188,12 @@ export class Telemetry {
     // Crash-safe spool: what the database cannot take (down, or a full queue) goes to disk under
     // PIPETEL_HOME and is replayed — by this process when the database answers, or a later one.
     if (this.pool && settings.spool.enabled) {
+      // Spooled records are for this database only (replayed into it, never another).
+      const spoolTarget = () => ({ address: targetAddress(databaseUrl), identity: this.lifecycle?.identity });
       this.spool = new Spool({
         dir: spoolDirectory(config.home),
         fsyncIntervalMs: settings.spool.fsync_interval * 1000,
+        target: spoolTarget,
         warn: (message) => this.warn(message),
       });
       // spool.mode: always — every record on disk within flush_ms, before the database has it.
@@ -197,6 +201,7 @@ export class Telemetry {
         this.journal = new Journal({
           dir: spoolDirectory(config.home),
           flushMs: settings.spool.flush_ms,
+          target: spoolTarget,
           warn: (message) => this.warn(message),
         });
       }

@@ -12,6 +12,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { SpoolFiles } from './Spool.js';
 import { encodeRecords } from './spoolFormat.js';
+import type { SpoolTarget } from './spoolTarget.js';
 import type { WarningSink } from './types.js';
 
 export interface JournalOptions {
@@ -21,6 +22,8 @@ export interface JournalOptions {
   flushMs?: number;
   /** A segment is closed and a new one started past this size. Default 8 MiB. */
   segmentMaxBytes?: number;
+  /** The database these records are for, recorded with the directory (see spoolTarget.ts). */
+  target?: () => SpoolTarget;
   warn?: WarningSink;
 }
 
@@ -156,7 +159,13 @@ export class Journal {
     const name = `${process.pid}-${Date.now()}-${randomBytes(4).toString('hex')}`;
     const directory = join(this.options.dir, name);
     await mkdir(directory, { mode: 0o700 });
-    const owner = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString(), journal: true };
+    const owner = {
+      pid: process.pid,
+      host: hostname(),
+      startedAt: new Date().toISOString(),
+      journal: true,
+      target: this.options.target?.(),
+    };
     await writeFile(join(directory, SpoolFiles.owner), `${JSON.stringify(owner)}\n`, { mode: 0o600 });
     return directory;
   }

@@ -8,6 +8,7 @@ import { type FileHandle, mkdir, open, rename, writeFile } from 'node:fs/promise
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { encodeRecords } from './spoolFormat.js';
+import type { SpoolTarget } from './spoolTarget.js';
 import type { SpillTarget, WarningSink } from './types.js';
 
 export interface SpoolOptions {
@@ -17,6 +18,8 @@ export interface SpoolOptions {
   fsyncIntervalMs?: number;
   /** A segment is sealed and a new one started past this size. Default 16 MiB. */
   segmentMaxBytes?: number;
+  /** The database these records are for, recorded with the directory (see spoolTarget.ts). */
+  target?: () => SpoolTarget;
   warn?: WarningSink;
 }
 
@@ -151,7 +154,12 @@ export class Spool implements SpillTarget {
     const name = `${process.pid}-${Date.now()}-${randomBytes(4).toString('hex')}`;
     const directory = join(this.options.dir, name);
     await mkdir(directory, { mode: 0o700 });
-    const owner = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString() };
+    const owner = {
+      pid: process.pid,
+      host: hostname(),
+      startedAt: new Date().toISOString(),
+      target: this.options.target?.(),
+    };
     await writeFile(join(directory, SpoolFiles.owner), `${JSON.stringify(owner)}\n`, { mode: 0o600 });
     this.directory = directory;
     return directory;

@@ -29,12 +29,12 @@ const commands: Record<string, CommandEntry> = {
     load: async () => (await import('./migrate.js')).migrate,
   },
   config: {
-    summary: 'validate [FILE] | print [--profile NAME]',
+    summary: 'validate [FILE] | print [FILE] [--profile NAME] [--json]',
     load: async () => (await import('./config.js')).config,
   },
   sync: {
     summary: 'replay the spool (and, with database logging off, the log file) into the database',
-    usage: 'usage: pipetel sync\n',
+    usage: 'usage: pipetel sync [--any-database]\n',
     load: async () => (await import('./sync.js')).sync,
   },
 };

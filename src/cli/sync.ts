@@ -11,13 +11,15 @@ import { logFilePath, shipsLogFile } from '../sync/LogFileShipper.js';
 import { LogSynchronizer, type SyncResult } from '../sync/LogSynchronizer.js';
 
 export const sync = async (args: string[]): Promise<number> => {
-  parseArgs({ args, options: {} }); // no options yet: reject unknown ones
+  const { values } = parseArgs({ args, options: { 'any-database': { type: 'boolean' } } });
   const config = loadConfig();
   const url = config.values.database.url ?? (await ensureEmbeddedPostgres({ home: config.home })).url;
   const synchronizer = new LogSynchronizer({
     home: config.home,
     connectionString: url,
     batchSize: config.values.spool.batch_size,
+    // Records are replayed into the database they were written for, unless told otherwise.
+    anyDatabase: values['any-database'] === true,
     autoMigrate: config.values.database.auto_migrate,
     // Network-constrained mode: also ship what the file sink wrote.
     logFile: shipsLogFile(config) ? { path: logFilePath(config) } : undefined,
@@ -47,6 +49,8 @@ export function summary(result: SyncResult): string {
   if (result.logFile)
     line += `; ${plural(result.logFile.shipped, 'log-file line')} shipped (${result.logFile.duplicates} already present)`;
   if (result.rejected > 0) line += `; ${plural(result.rejected, 'record')} rejected by the database`;
+  if (result.otherDatabase > 0)
+    line += `; ${plural(result.otherDatabase, 'segment')} left: written for another database (see the warning; --any-database replays them here)`;
   if (result.remaining > 0)
     line += `; ${plural(result.remaining, 'segment')} left (still being written or replayed by a running process)`;
   return line;

@@ -4,6 +4,7 @@
 // So a run started or ended with the database down still appears whole once the spool replays.
 
 import type pg from 'pg';
+import { targetIdentity } from '../../exporters/delivery/spoolTarget.js';
 import type { SpillTarget, WarningSink } from '../../exporters/delivery/types.js';
 import type { ExperimentStart, ExperimentStatus, ExperimentStore } from '../db/experimentStore.js';
 import { migrate } from '../db/migrate.js';
@@ -39,6 +40,8 @@ export class ExperimentLifecycle {
   private stopped = false;
   /** Setup succeeded: the schema is there and the run's row is stored. */
   isSetUp = false;
+  /** The server's identity once reached (recorded with spooled records: see spoolTarget.ts). */
+  identity: string | undefined;
 
   constructor(private readonly options: ExperimentLifecycleOptions) {}
 
@@ -103,7 +106,12 @@ export class ExperimentLifecycle {
   private async trySetUp(): Promise<boolean> {
     const { pool, experiments } = this.options;
     try {
-      (await pool.connect()).release(); // the connection the migration reuses
+      const client = await pool.connect(); // the connection the migration reuses
+      try {
+        this.identity ??= await targetIdentity(client);
+      } finally {
+        client.release();
+      }
       this.options.onConnected?.();
       if (this.options.autoMigrate) await migrate(pool);
       await experiments.failStale(this.options.staleAfterMs);

@@ -15,6 +15,13 @@ import { KeyedWarnings, stderrWarning } from '../../exporters/delivery/RateLimit
 import { isDataError } from '../../exporters/delivery/RetryPolicy.js';
 import { type Spool, SpoolFiles, spoolDirectory } from '../../exporters/delivery/Spool.js';
 import { recoverSegment } from '../../exporters/delivery/spoolFormat.js';
+import {
+  describeTarget,
+  type SpoolTarget,
+  sameTarget,
+  targetAddress,
+  targetIdentity,
+} from '../../exporters/delivery/spoolTarget.js';
 import type { BatchSink, WarningSink } from '../../exporters/delivery/types.js';
 import { LOGS_TABLE } from '../../exporters/postgres/logRows.js';
 import { METRICS_TABLE } from '../../exporters/postgres/metricRows.js';
@@ -29,6 +36,11 @@ import { LogFileShipper, type ShipResult } from './LogFileShipper.js';
 export interface LogSynchronizerOptions {
   /** PIPETEL_HOME: the spool replayed is `<home>/spool`. */
   home: string;
+  /**
+   * Replay every spool, whatever database its records were written for (`pipetel sync
+   * --any-database`); by default records only go to the database they were written for.
+   */
+  anyDatabase?: boolean;
   /** A pool to share (never closed here); else one is opened on `connectionString`. */
   pool?: pg.Pool;
   connectionString?: string;
@@ -85,6 +97,8 @@ export interface SyncResult {
   segments: number;
   /** Segments left: still being written by a live process, or being replayed by another one. */
   remaining: number;
+  /** Segments left because they were written for another database (see spoolTarget.ts). */
+  otherDatabase: number;
   /** With `logFile`: lines of the log file shipped by this pass (also counted above). */
   logFile?: ShipResult;
 }
@@ -199,6 +213,7 @@ export class LogSynchronizer {
       rejected: 0,
       segments: 0,
       remaining: 0,
+      otherDatabase: 0,
     };
     // A spool that cannot seal (disk trouble) only delays its own records; the rest still replays.
     await this.options.spool
@@ -222,6 +237,7 @@ export class LogSynchronizer {
       if (options.ownOnly && !own) continue;
       const directory = join(this.root, name);
       const owner = await ownerState(directory, Number(match[1]), Number(match[2]));
+      const written = await ownerTarget(directory);
       for (const segment of await listSegments(directory)) {
         if (!(await isClaimable(directory, segment, owner))) {
           result.remaining++;
@@ -230,6 +246,15 @@ export class LogSynchronizer {
         if (!reachable) {
           await this.checkReachable(); // before claiming anything: a down database leaves the spool untouched
           reachable = true;
+        }
+        // Records written for another database stay for a synchronizer of that database.
+        if (!this.options.anyDatabase && !sameTarget(written, this.target!)) {
+          result.otherDatabase++;
+          this.warn(
+            'target',
+            `spool: ${directory} holds records for ${describeTarget(written)}, not ${describeTarget(this.target)}; left in place (replay it with pipetel sync against that database)`,
+          );
+          continue;
         }
         if (options.deadline !== undefined && Date.now() >= options.deadline) throw new SyncDeadlineError();
         await this.replayClaimed(directory, segment, result, { deadline: options.deadline, own });
@@ -246,9 +271,19 @@ export class LogSynchronizer {
     return result;
   }
 
+  /** The database this synchronizer writes to, once reached (compared with each spool's target). */
+  private target: SpoolTarget | undefined;
+
   private async checkReachable(): Promise<void> {
     const client = await this.pool.connect();
-    client.release();
+    try {
+      this.target ??= {
+        address: targetAddress(this.options.connectionString ?? this.pool.options?.connectionString),
+        identity: await targetIdentity(client),
+      };
+    } finally {
+      client.release();
+    }
   }
 
   private async replayClaimed(
@@ -423,6 +458,18 @@ async function listSegments(directory: string): Promise<SegmentFile[]> {
  * Whether a spool directory's writer may still append to it. A writer on another host (a shared
  * volume) can't be checked and counts as live; a reused pid only delays the replay, never loses data.
  */
+/** The database a spool directory's records are for, from its owner.lock (none: unknown). */
+async function ownerTarget(directory: string): Promise<SpoolTarget | undefined> {
+  try {
+    const owner = JSON.parse(await readFile(join(directory, SpoolFiles.owner), 'utf8')) as {
+      target?: SpoolTarget;
+    };
+    return owner.target;
+  } catch {
+    return undefined;
+  }
+}
+
 async function ownerState(directory: string, pid: number, startedMs: number): Promise<OwnerState> {
   const names = await readdir(directory).catch(() => [] as string[]);
   if (names.includes(SpoolFiles.closed)) return 'closed';

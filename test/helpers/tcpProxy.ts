@@ -13,7 +13,8 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
-export async function startTcpProxy(targetUrl: string): Promise<TcpProxy> {
+/** `port`: listen there (e.g. the port of an earlier proxy, so a URL that refused now answers). */
+export async function startTcpProxy(targetUrl: string, port = 0): Promise<TcpProxy> {
   const target = new URL(targetUrl);
   const sockets = new Set<Socket>();
   let silent = false;
@@ -36,11 +37,11 @@ export async function startTcpProxy(targetUrl: string): Promise<TcpProxy> {
     client.once('close', () => upstream.destroy());
     upstream.once('close', () => client.destroy());
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as import('node:net').AddressInfo).port;
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const listening = (server.address() as import('node:net').AddressInfo).port;
   const url = new URL(targetUrl);
   url.hostname = '127.0.0.1';
-  url.port = String(port);
+  url.port = String(listening);
   return {
     url: url.toString(),
     silence: () => {

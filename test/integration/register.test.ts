@@ -15,6 +15,7 @@ import { metrics, trace } from '@opentelemetry/api';
 import { logs, SeverityNumber } from '@opentelemetry/api-logs';
 import { register } from '../../src/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { startTcpProxy } from '../helpers/tcpProxy.js';
 
 const quiet = {
   logging: { console: { enabled: false as const } },
@@ -161,16 +162,20 @@ describe('register()', () => {
     const previousHome = process.env.PIPETEL_HOME;
     process.env.PIPETEL_HOME = mkdtempSync(join(tmpdir(), 'pipetel-spool-'));
     try {
+      // The same address down, then up: a proxy port that refuses, later listened on again.
+      const probe = await startTcpProxy(db.url);
+      await probe.close();
       const down = await register({
         experimentId: 'exp-spooled',
-        databaseUrl: 'postgresql://postgres@127.0.0.1:9/nowhere',
+        databaseUrl: probe.url,
         config: { ...quiet, shutdown: { timeout: 2 } },
       });
       for (let i = 0; i < 200; i++) down.getLogger('offline').info('offline record %d', i);
       await down.shutdown();
       assert.equal(down.stats().logs.spooled, 200, 'every record reached the spool');
 
-      const up = await register({ experimentId: 'exp-replayer', databaseUrl: db.url, config: quiet });
+      const proxy = await startTcpProxy(db.url, Number(new URL(probe.url).port));
+      const up = await register({ experimentId: 'exp-replayer', databaseUrl: proxy.url, config: quiet });
       let n = 0;
       for (let i = 0; i < 100 && n < 200; i++) {
         [{ n }] = await db.query(
@@ -179,6 +184,7 @@ describe('register()', () => {
         if (n < 200) await new Promise((r) => setTimeout(r, 100));
       }
       await up.shutdown();
+      await proxy.close();
       assert.equal(n, 200, 'replayed exactly once, with the original experiment id');
       const [{ distinct }] = await db.query(
         "SELECT count(DISTINCT message)::int AS distinct FROM pipeline_logs WHERE experiment_id = 'exp-spooled'",

@@ -159,7 +159,7 @@ describe('runs go missing no more', () => {
         t.diagnostic(`experiment row stored ${Date.now() - openedAt} ms after the database came back`);
         await tel.shutdown();
         // What the process could not write before it ended waits in the spool for the next replay.
-        const sync = new LogSynchronizer({ home, connectionString: db.url });
+        const sync = new LogSynchronizer({ home, anyDatabase: true, connectionString: db.url });
         const replay = await sync.syncOnce();
         await sync.stop();
         t.diagnostic(`after shutdown the spool held ${replay.replayed + replay.duplicates} records`);
@@ -198,7 +198,7 @@ describe('runs go missing no more', () => {
       tel.fail(new Error('source went away'));
       await tel.shutdown();
 
-      const sync = new LogSynchronizer({ home, connectionString: db.url });
+      const sync = new LogSynchronizer({ home, anyDatabase: true, connectionString: db.url });
       const first = await sync.syncOnce();
       const second = await sync.syncOnce();
       await sync.stop();
@@ -239,7 +239,7 @@ describe('runs go missing no more', () => {
       child.kill('SIGKILL');
       await exited;
 
-      const sync = new LogSynchronizer({ home, connectionString: db.url });
+      const sync = new LogSynchronizer({ home, anyDatabase: true, connectionString: db.url });
       await sync.syncOnce();
       await sync.stop();
       const run = await runRows('exp-killed');
@@ -265,11 +265,21 @@ describe('runs go missing no more', () => {
         await runPipeline(tel, 50);
         await tel.shutdown();
 
-        const refusing = new LogSynchronizer({ home, connectionString: empty.url, autoMigrate: false });
+        const refusing = new LogSynchronizer({
+          home,
+          anyDatabase: true,
+          connectionString: empty.url,
+          autoMigrate: false,
+        });
         await assert.rejects(refusing.syncOnce(), /does not exist/);
         await refusing.stop();
 
-        const migrating = new LogSynchronizer({ home, connectionString: empty.url, autoMigrate: true });
+        const migrating = new LogSynchronizer({
+          home,
+          anyDatabase: true,
+          connectionString: empty.url,
+          autoMigrate: true,
+        });
         const result = await migrating.syncOnce();
         await migrating.stop();
         assert.equal(result.rejected, 0);

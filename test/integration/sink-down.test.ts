@@ -146,7 +146,12 @@ describe('sinks down: spool, shutdown and exit', () => {
     assert.ok(!run.stderr.includes('not-the-password'));
 
     // Nothing was created after shutdown, and the spool holds every record once.
-    const sync = new LogSynchronizer({ home, connectionString: db.url, warn: () => undefined });
+    const sync = new LogSynchronizer({
+      home,
+      anyDatabase: true,
+      connectionString: db.url,
+      warn: () => undefined,
+    });
     const replay = await sync.syncOnce();
     await sync.stop();
     const [row] = await db.query<{ n: number; distinct: number }>(
@@ -183,7 +188,12 @@ describe('sinks down: spool, shutdown and exit', () => {
       spooled: 5000,
       failed: 0,
     });
-    const sync = new LogSynchronizer({ home, connectionString: db.url, warn: () => undefined });
+    const sync = new LogSynchronizer({
+      home,
+      anyDatabase: true,
+      connectionString: db.url,
+      warn: () => undefined,
+    });
     await sync.syncOnce();
     await sync.stop();
     const [row] = await db.query<{ n: number; distinct: number }>(
@@ -310,7 +320,12 @@ describe('sinks down: spool, shutdown and exit', () => {
       if (previousHome === undefined) delete process.env.PIPETEL_HOME;
       else process.env.PIPETEL_HOME = previousHome;
     }
-    const sync = new LogSynchronizer({ home, connectionString: db.url, warn: () => undefined });
+    const sync = new LogSynchronizer({
+      home,
+      anyDatabase: true,
+      connectionString: db.url,
+      warn: () => undefined,
+    });
     await sync.syncOnce();
     await sync.stop();
     const [row] = await db.query<{ n: number; distinct: number }>(

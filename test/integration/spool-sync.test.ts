@@ -11,6 +11,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import pg from 'pg';
 import { Spool, SpoolFiles, spoolDirectory } from '../../exporters/delivery/Spool.js';
 import { encodeRecords } from '../../exporters/delivery/spoolFormat.js';
+import { targetAddress, targetIdentity } from '../../exporters/delivery/spoolTarget.js';
 import { main } from '../../src/cli/main.js';
 import { migrate } from '../../src/db/migrate.js';
 import { LogSynchronizer } from '../../src/sync/LogSynchronizer.js';
@@ -95,7 +96,53 @@ describe('LogSynchronizer', () => {
       rejected: 0,
       segments: 0,
       remaining: 0,
+      otherDatabase: 0,
     });
+    await sync.stop();
+  });
+
+  it('replays records only into the database they were written for (unless told any database)', async () => {
+    const other = new Spool({
+      dir: spoolDirectory(home),
+      target: () => ({ address: '127.0.0.1:1/elsewhere' }),
+    });
+    await other.append('pipeline_logs', lines('elsewhere', 20));
+    await other.close();
+    const same = new Spool({
+      dir: spoolDirectory(home),
+      target: () => ({ address: targetAddress(db.url) }),
+    });
+    await same.append('pipeline_logs', lines('here', 30));
+    await same.close();
+    const warnings: string[] = [];
+    const sync = synchronizer({ warn: (m) => warnings.push(m) });
+    const result = await sync.syncOnce();
+    assert.equal(result.replayed, 30);
+    assert.equal(result.otherDatabase, 1, "the other database's segment is left in place");
+    assert.deepEqual(await stored('elsewhere'), { count: 0, distinct: 0 });
+    assert.match(warnings.join('\n'), /records for 127\.0\.0\.1:1\/elsewhere/);
+    await sync.stop();
+    // pipetel sync --any-database: an explicit choice to take them here.
+    const any = synchronizer({ anyDatabase: true });
+    assert.equal((await any.syncOnce()).replayed, 20);
+    assert.deepEqual(await stored('elsewhere'), { count: 20, distinct: 20 });
+    await any.stop();
+  });
+
+  it('a target recorded by identity matches that server under another address', async () => {
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    const identity = await targetIdentity(client);
+    await client.end();
+    assert.ok(identity, 'pg_control_system() is readable');
+    const moved = new Spool({
+      dir: spoolDirectory(home),
+      target: () => ({ address: '127.0.0.1:1/old-port', identity }),
+    });
+    await moved.append('pipeline_logs', lines('moved', 10));
+    await moved.close();
+    const sync = synchronizer();
+    assert.equal((await sync.syncOnce()).replayed, 10);
     await sync.stop();
   });
 
@@ -137,7 +184,7 @@ describe('LogSynchronizer', () => {
     const result = await sync.syncOnce();
     assert.deepEqual(
       { ...result },
-      { replayed: 300, duplicates: 0, corrupt: 1, rejected: 0, segments: 3, remaining: 1 },
+      { replayed: 300, duplicates: 0, corrupt: 1, rejected: 0, segments: 3, remaining: 1, otherDatabase: 0 },
     );
     assert.deepEqual(await readdir(directory), [SpoolFiles.owner, 'segment-000004.replaying-1']);
     assert.deepEqual(await stored('dead'), { count: 300, distinct: 300 });

@@ -486,8 +486,8 @@ export class Telemetry {
 
   /**
    * Ctrl-C or SIGTERM with no handler of the application's: the stages still running end as
-   * ERROR (so their spans are stored), running progress nodes as failed, and the run as failed —
-   * each with "interrupted by <signal>" — before shutdown flushes them.
+   * ERROR (so their spans are stored), running progress nodes as interrupted, and the run as
+   * failed — each with "interrupted by <signal>" — before shutdown flushes them.
    */
   private interrupt(signal: NodeJS.Signals): void {
     const reason = `interrupted by ${signal}`;

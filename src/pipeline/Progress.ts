@@ -6,7 +6,7 @@ import type { Attributes, Meter } from '@opentelemetry/api';
 import { RateLimitedWarning, stderrWarning } from '../../exporters/delivery/RateLimitedWarning.js';
 import { isMonitoringDisabled, stageOf } from './context.js';
 
-export type ProgressStatus = 'running' | 'done' | 'failed';
+export type ProgressStatus = 'running' | 'done' | 'failed' | 'interrupted';
 
 /** One row of pipeline_progress, as the tracker hands it to the writer. */
 export interface ProgressRow {
@@ -108,7 +108,13 @@ export class Progress {
   /** Seconds left at the current rate; null while unknown (no total, or no progress yet). */
   get etaSeconds(): number | null {
     if (this.state === 'done') return 0;
-    if (this.state === 'failed' || this.totalCount === null || this.smoothedRate === null) return null;
+    if (
+      this.state === 'failed' ||
+      this.state === 'interrupted' ||
+      this.totalCount === null ||
+      this.smoothedRate === null
+    )
+      return null;
     if (this.smoothedRate <= 0) return null;
     return Math.max(0, this.totalCount - this.count) / this.smoothedRate;
   }
@@ -143,6 +149,13 @@ export class Progress {
     this.finish('failed');
   }
 
+  /** @internal Marks a running node interrupted (a signal ends the process); its row is written promptly. */
+  interrupt(reason: string): void {
+    if (this.state !== 'running') return;
+    this.errorMessage = reason;
+    this.finish('interrupted');
+  }
+
   /** @internal Folds the progress since the previous sample into the moving average. */
   sample(nowMs: number): void {
     const elapsedMs = nowMs - this.lastSampleMs;
@@ -174,7 +187,7 @@ export class Progress {
     };
   }
 
-  private finish(status: 'done' | 'failed'): void {
+  private finish(status: 'done' | 'failed' | 'interrupted'): void {
     // A finished node's rate is its overall average: the figure a summary wants, free of the
     // last interval's noise.
     const elapsedMs = this.host.now() - this.startedAtMs;
@@ -198,6 +211,7 @@ class DisabledProgress extends Progress {
   override setTotal(): void {}
   override done(): void {}
   override fail(): void {}
+  override interrupt(): void {}
 }
 
 const DISABLED_PROGRESS: Progress = new DisabledProgress();
@@ -275,9 +289,9 @@ export class ProgressTracker {
     if (!this.closed) this.startTimer();
   }
 
-  /** Marks every running node failed with `reason` (the process is being interrupted). */
+  /** Marks every running node interrupted with `reason` (the process is being interrupted by a signal). */
   interrupt(reason: string): void {
-    for (const handle of this.handles.values()) handle.fail(reason);
+    for (const handle of this.handles.values()) handle.interrupt(reason);
   }
 
   /** Stops the timer and writes what is left. Handles keep their status: nothing is marked. */

@@ -58,7 +58,7 @@ describe('interrupted by a signal mid-stage', () => {
       assert.deepEqual(progress, {
         completed: 400,
         total: 1000,
-        status: 'failed',
+        status: 'interrupted',
         error: `interrupted by ${signal}`,
       });
       const [experiment] = await db.query(

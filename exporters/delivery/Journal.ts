@@ -20,7 +20,7 @@ export interface JournalOptions {
   dir: string;
   /** spool.flush_ms: buffered records reach the file at most this late. Default 100. */
   flushMs?: number;
-  /** A segment is closed and a new one started past this size. Default 8 MiB. */
+  /** A segment is closed and a new one started past this size. Default 2 MiB (see Spool). */
   segmentMaxBytes?: number;
   /** The database these records are for, recorded with the directory (see spoolTarget.ts). */
   target?: () => SpoolTarget;
@@ -36,7 +36,7 @@ interface Segment {
   ends: Map<string, number>;
 }
 
-const DEFAULT_SEGMENT_MAX_BYTES = 8 * 1024 * 1024;
+const DEFAULT_SEGMENT_MAX_BYTES = 2 * 1024 * 1024;
 
 export class Journal {
   private readonly flushMs: number;

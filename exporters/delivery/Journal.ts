@@ -1,16 +1,6 @@
-// `spool.mode: always`: every record is journaled to disk before the database has it, so a process
-// killed at any moment (SIGKILL, OOM) loses at most the records of the last `flushMs`. The journal
-// is a writer directory under the spool root, in the spool's own format, whose segments stay
-// `segment-<n>.open` while this process lives: the synchronizer never replays the open segments of
-// a live writer, and replays those of a dead one like any spool — through the deduplicating path,
-// so what the database already had is skipped and every record is stored exactly once. Segments
-// whose records have all settled (written, spooled, dropped) are deleted as the queues move on.
-
-import { randomBytes } from 'node:crypto';
-import { type FileHandle, mkdir, open, rm, unlink, writeFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { type FileHandle, open, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SpoolFiles } from './Spool.js';
+import { createWriterDirectory, SpoolFiles } from './Spool.js';
 import { encodeRecords } from './spoolFormat.js';
 import type { SpoolTarget } from './spoolTarget.js';
 import type { WarningSink } from './types.js';
@@ -154,20 +144,8 @@ export class Journal {
     return segment;
   }
 
-  private async openDirectory(): Promise<string> {
-    await mkdir(this.options.dir, { recursive: true, mode: 0o700 });
-    const name = `${process.pid}-${Date.now()}-${randomBytes(4).toString('hex')}`;
-    const directory = join(this.options.dir, name);
-    await mkdir(directory, { mode: 0o700 });
-    const owner = {
-      pid: process.pid,
-      host: hostname(),
-      startedAt: new Date().toISOString(),
-      journal: true,
-      target: this.options.target?.(),
-    };
-    await writeFile(join(directory, SpoolFiles.owner), `${JSON.stringify(owner)}\n`, { mode: 0o600 });
-    return directory;
+  private openDirectory(): Promise<string> {
+    return createWriterDirectory(this.options.dir, { journal: true, target: this.options.target?.() });
   }
 
   /** Deletes, oldest first, the segments (not the one being written) whose records have all settled. */

@@ -153,19 +153,8 @@ export class Spool implements SpillTarget {
   }
 
   private async openDirectory(): Promise<string> {
-    await mkdir(this.options.dir, { recursive: true, mode: 0o700 });
-    const name = `${process.pid}-${Date.now()}-${randomBytes(4).toString('hex')}`;
-    const directory = join(this.options.dir, name);
-    await mkdir(directory, { mode: 0o700 });
-    const owner = {
-      pid: process.pid,
-      host: hostname(),
-      startedAt: new Date().toISOString(),
-      target: this.options.target?.(),
-    };
-    await writeFile(join(directory, SpoolFiles.owner), `${JSON.stringify(owner)}\n`, { mode: 0o600 });
-    this.directory = directory;
-    return directory;
+    this.directory = await createWriterDirectory(this.options.dir, { target: this.options.target?.() });
+    return this.directory;
   }
 
   private async sealSegment(): Promise<void> {
@@ -198,6 +187,20 @@ export class Spool implements SpillTarget {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
   }
+}
+
+/**
+ * A writer directory `<pid>-<startMs>-<random>` under the spool root, with its owner.lock (pid,
+ * host, start, and `extra`: the target database, whether it is a journal).
+ */
+export async function createWriterDirectory(root: string, extra: Record<string, unknown>): Promise<string> {
+  await mkdir(root, { recursive: true, mode: 0o700 });
+  const name = `${process.pid}-${Date.now()}-${randomBytes(4).toString('hex')}`;
+  const directory = join(root, name);
+  await mkdir(directory, { mode: 0o700 });
+  const owner = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString(), ...extra };
+  await writeFile(join(directory, SpoolFiles.owner), `${JSON.stringify(owner)}\n`, { mode: 0o600 });
+  return directory;
 }
 
 /**

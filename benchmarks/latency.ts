@@ -4,7 +4,7 @@
 // Run alone: node --import tsx benchmarks/latency.ts [--json]
 
 import pg from 'pg';
-import { migrate } from '../src/db/migrate.js';
+import { migrate } from '../exporters/postgres/migrate.js';
 import { register } from '../src/index.js';
 import { benchServerUrl, environment, freshDatabase, type Measurement, median } from './lib.js';
 import { isQuick, printChildResult, type SummarizedResult, type SummaryRow } from './run.js';

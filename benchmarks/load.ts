@@ -9,7 +9,7 @@
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pg from 'pg';
-import { migrate } from '../src/db/migrate.js';
+import { migrate } from '../exporters/postgres/migrate.js';
 import { register } from '../src/index.js';
 import { benchServerUrl, environment, freshDatabase, type Measurement } from './lib.js';
 import { isQuick, printChildResult, runChild, type SummarizedResult, type SummaryRow } from './run.js';

@@ -148,7 +148,7 @@ export async function run(): Promise<SummarizedResult> {
   const file = new URL(import.meta.url).pathname;
   const reports: Record<Variant, ChildReport[]> = { pipetel: [], pino: [] };
   try {
-    const { migrate } = await import('../src/db/migrate.js');
+    const { migrate } = await import('../exporters/postgres/migrate.js');
     await migrate(db.url);
     for (let r = 0; r < RUNS; r++) {
       const order: Variant[] = r % 2 === 0 ? ['pipetel', 'pino'] : ['pino', 'pipetel'];

@@ -347,7 +347,7 @@ export async function run(): Promise<SummarizedResult> {
   const of = (variant: Variant, pipeline: PipelineName) => reports.get(`${variant}/${pipeline}`)!;
   const profiles = new Map<Variant, ProfileBreakdown>();
   try {
-    const { migrate } = await import('../src/db/migrate.js');
+    const { migrate } = await import('../exporters/postgres/migrate.js');
     await migrate(db.url);
     // One unrecorded round first: tsx's transform cache and the page cache warm up for all.
     if (!isQuick()) for (const job of JOBS) await runJob(job);

@@ -67,7 +67,7 @@ export async function run(): Promise<SummarizedResult> {
   const runs: Record<Mode, number[]> = { fallback: [], always: [] };
   const problems: string[] = [];
   try {
-    const { migrate } = await import('../src/db/migrate.js');
+    const { migrate } = await import('../exporters/postgres/migrate.js');
     await migrate(db.url);
     for (let round = 0; round < ROUNDS; round++) {
       const order: Mode[] = round % 2 === 0 ? ['fallback', 'always'] : ['always', 'fallback'];

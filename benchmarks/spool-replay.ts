@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Spool, spoolDirectory } from '../exporters/delivery/Spool.js';
 import { encodeLogRecord, LOGS_TABLE } from '../exporters/postgres/logRows.js';
+import { migrate } from '../exporters/postgres/migrate.js';
 import { ResourceInfoCache } from '../exporters/postgres/resourceInfo.js';
-import { migrate } from '../src/db/migrate.js';
 import { LogSynchronizer } from '../src/sync/LogSynchronizer.js';
 import {
   type BenchmarkResult,

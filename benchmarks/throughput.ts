@@ -1,9 +1,9 @@
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import pg from 'pg';
 import { encodeLogRecord, LOGS_TABLE } from '../exporters/postgres/logRows.js';
+import { migrate } from '../exporters/postgres/migrate.js';
 import { PostgresLogRecordExporter } from '../exporters/postgres/PostgresLogRecordExporter.js';
 import { ResourceInfoCache } from '../exporters/postgres/resourceInfo.js';
-import { migrate } from '../src/db/migrate.js';
 import {
   type BenchmarkResult,
   benchServerUrl,

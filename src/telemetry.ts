@@ -28,11 +28,11 @@ import type { PostgresExporterOptions } from '../exporters/postgres/PostgresDeli
 import { PostgresLogRecordProcessor } from '../exporters/postgres/PostgresLogRecordExporter.js';
 import { PostgresMetricExporter } from '../exporters/postgres/PostgresMetricExporter.js';
 import { PostgresSpanProcessor } from '../exporters/postgres/PostgresSpanExporter.js';
-import { EXPERIMENT_ID_ATTRIBUTE, STAGE_ATTRIBUTE } from '../exporters/postgres/resourceInfo.js';
+import { closePool, createPool, safeErrorMessage } from '../exporters/postgres/pool.js';
+import { EXPERIMENT_ID_ATTRIBUTE, STAGE_ATTRIBUTE } from '../exporters/shared/conventions.js';
 import type { Config } from './config/index.js';
 import { ensureEmbeddedPostgres } from './db/embedded.js';
 import { ExperimentStore } from './db/experimentStore.js';
-import { closePool, createPool, safeErrorMessage } from './db/pool.js';
 import { PostgresProgressStore } from './db/progressStore.js';
 import { SpoolingProgressWriter } from './db/spooledRows.js';
 import { ExperimentLifecycle } from './internal/ExperimentLifecycle.js';

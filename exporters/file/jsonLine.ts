@@ -6,11 +6,15 @@ import type { HrTime } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { truncate } from '../policy/text.js';
-import { hrTimeField } from '../postgres/copyText.js';
-import { levelForSeverity, MAX_MESSAGE_CHARS } from '../postgres/logRows.js';
-import { EXPERIMENT_ID_ATTRIBUTE, STAGE_ATTRIBUTE } from '../postgres/resourceInfo.js';
+import {
+  EXPERIMENT_ID_ATTRIBUTE,
+  hrTimeField,
+  levelForSeverity,
+  MAX_MESSAGE_CHARS,
+  STAGE_ATTRIBUTE,
+  TRACEBACK_ATTRIBUTE,
+} from '../shared/conventions.js';
 
-const TRACEBACK_ATTRIBUTE = 'exception.stacktrace';
 /** Stands in for attributes that could not be serialized even with cycles and BigInt replaced. */
 const UNSERIALIZABLE = '{"pipetel.error":"attributes could not be serialized"}';
 

@@ -4,7 +4,6 @@
 
 import { callWithTimeout, type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import type pg from 'pg';
-import { createPool } from '../../src/db/pool.js';
 import { DeliveryQueue } from '../delivery/DeliveryQueue.js';
 import type { Journal } from '../delivery/Journal.js';
 import { stderrWarning } from '../delivery/RateLimitedWarning.js';
@@ -12,6 +11,7 @@ import type { RetryPolicyOptions } from '../delivery/RetryPolicy.js';
 import type { DeliveryStats, SpillTarget, WarningSink } from '../delivery/types.js';
 import type { SanitizeCounters } from '../policy/Sanitizer.js';
 import { TelemetryPolicy } from '../policy/TelemetryPolicy.js';
+import { createPool } from './pool.js';
 import { PostgresTableWriter, type TableSpec } from './TableWriter.js';
 
 export interface PostgresExporterOptions {

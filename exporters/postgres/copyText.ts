@@ -4,6 +4,8 @@
 
 import type { HrTime } from '@opentelemetry/api';
 
+export { hrTimeField } from '../shared/conventions.js';
+
 export const NULL_FIELD = '\\N';
 
 const NEEDS_ESCAPE = /[\\\t\n\r\u0000]/;
@@ -87,20 +89,6 @@ export function numberField(value: number | null | undefined): string {
 export function numberArrayField(values: readonly number[] | null | undefined): string {
   if (!values) return NULL_FIELD;
   return `{${values.map((v) => numberField(v)).join(',')}}`;
-}
-
-let cachedSecond = -1;
-let cachedPrefix = '';
-
-/** A timestamptz field from an OTel HrTime, to the microsecond (PostgreSQL's precision). */
-export function hrTimeField(time: HrTime): string {
-  const seconds = time[0];
-  if (seconds !== cachedSecond) {
-    cachedSecond = seconds;
-    cachedPrefix = new Date(seconds * 1000).toISOString().slice(0, 19);
-  }
-  const micros = Math.floor(time[1] / 1000);
-  return `${cachedPrefix}.${String(micros).padStart(6, '0')}Z`;
 }
 
 /** Milliseconds between two HrTimes. */

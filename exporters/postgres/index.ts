@@ -1,10 +1,10 @@
 // Public surface of `pipetel/exporters/postgres`: exporters and processors that plug into a
 // user's own OpenTelemetry SDK setup and write pipetel's PostgreSQL schema.
 
-export { migrate } from '../../src/db/migrate.js';
 export type { RetryPolicyOptions } from '../delivery/RetryPolicy.js';
 export type { DeliveryStats } from '../delivery/types.js';
 export { levelForSeverity } from './logRows.js';
+export { migrate } from './migrate.js';
 export type { PostgresExporterOptions } from './PostgresDelivery.js';
 export { PostgresLogRecordExporter, PostgresLogRecordProcessor } from './PostgresLogRecordExporter.js';
 export { PostgresMetricExporter } from './PostgresMetricExporter.js';

@@ -3,10 +3,16 @@
 // Records arrive through TelemetryPolicy (exporters/policy), so this only escapes for COPY.
 
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import { MAX_STRING_CHARS } from '../policy/limits.js';
 import { truncate } from '../policy/text.js';
-import { hrTimeField, jsonField, jsonText, NULL_FIELD, textField } from './copyText.js';
-import { type ResourceInfoCache, STAGE_ATTRIBUTE } from './resourceInfo.js';
+import {
+  hrTimeField,
+  levelForSeverity,
+  MAX_MESSAGE_CHARS,
+  STAGE_ATTRIBUTE,
+  TRACEBACK_ATTRIBUTE,
+} from '../shared/conventions.js';
+import { jsonField, jsonText, NULL_FIELD, textField } from './copyText.js';
+import type { ResourceInfoCache } from './resourceInfo.js';
 import type { TableSpec } from './TableWriter.js';
 import { uuidv7 } from './uuidv7.js';
 
@@ -28,22 +34,7 @@ export const LOGS_TABLE: TableSpec = {
   ],
 };
 
-/** Messages and tracebacks longer than this are truncated (and marked as such). */
-export const MAX_MESSAGE_CHARS = MAX_STRING_CHARS;
-const TRACEBACK_ATTRIBUTE = 'exception.stacktrace';
-
-/** Indexed by ceil(severity / 4): TRACE and DEBUG ranges → DEBUG, …, FATAL range → CRITICAL. */
-const LEVELS = ['INFO', 'DEBUG', 'DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'] as const;
-
-/** The seed's level for an OTel severity number: 1–8 DEBUG, 9–12 INFO, 13–16 WARNING, 17–20 ERROR, 21–24 CRITICAL. */
-export function levelForSeverity(severityNumber: number | undefined, severityText?: string): string {
-  if (severityNumber && severityNumber > 0) return LEVELS[Math.min(6, Math.ceil(severityNumber / 4))]!;
-  const text = severityText?.toUpperCase();
-  if (text === 'WARN') return 'WARNING';
-  if (text === 'FATAL') return 'CRITICAL';
-  if (text && (LEVELS as readonly string[]).includes(text)) return text;
-  return 'INFO';
-}
+export { levelForSeverity, MAX_MESSAGE_CHARS };
 
 export function encodeLogRecord(record: ReadableLogRecord, resources: ResourceInfoCache): string {
   const { experimentId } = resources.get(record.resource);

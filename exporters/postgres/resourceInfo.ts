@@ -3,12 +3,10 @@
 // object (a process normally has one), not per row.
 
 import type { Resource } from '@opentelemetry/resources';
+import { EXPERIMENT_ID_ATTRIBUTE } from '../shared/conventions.js';
 import { jsonField } from './copyText.js';
 
-/** Resource attribute that carries the experiment id; `register()` sets it. */
-export const EXPERIMENT_ID_ATTRIBUTE = 'pipetel.experiment_id';
-/** Record attribute that carries the stage name; stages and the logger set it. */
-export const STAGE_ATTRIBUTE = 'pipetel.stage';
+export { EXPERIMENT_ID_ATTRIBUTE, STAGE_ATTRIBUTE } from '../shared/conventions.js';
 
 export interface ResourceInfo {
   experimentId: string;

@@ -2,10 +2,10 @@
 // database, or lists them with their state.
 
 import { parseArgs } from 'node:util';
+import { migrate as applyMigrations, migrationStatus } from '../../exporters/postgres/migrate.js';
+import { redactConnectionString } from '../../exporters/postgres/pool.js';
 import { loadConfig } from '../config/index.js';
 import { ensureEmbeddedPostgres } from '../db/embedded.js';
-import { migrate as applyMigrations, migrationStatus } from '../db/migrate.js';
-import { redactConnectionString } from '../db/pool.js';
 
 export async function migrate(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { status: { type: 'boolean', default: false } } });

@@ -3,10 +3,10 @@
 // as it was, to be replayed later.
 
 import { parseArgs } from 'node:util';
+import { migrate } from '../../exporters/postgres/migrate.js';
+import { redactConnectionString, safeErrorMessage } from '../../exporters/postgres/pool.js';
 import { loadConfig } from '../config/index.js';
 import { ensureEmbeddedPostgres } from '../db/embedded.js';
-import { migrate } from '../db/migrate.js';
-import { redactConnectionString, safeErrorMessage } from '../db/pool.js';
 import { logFilePath, shipsLogFile } from '../sync/LogFileShipper.js';
 import { LogSynchronizer, type SyncResult } from '../sync/LogSynchronizer.js';
 

@@ -6,9 +6,9 @@
 import type pg from 'pg';
 import { targetIdentity } from '../../exporters/delivery/spoolTarget.js';
 import type { SpillTarget, WarningSink } from '../../exporters/delivery/types.js';
+import { migrate } from '../../exporters/postgres/migrate.js';
+import { safeErrorMessage } from '../../exporters/postgres/pool.js';
 import type { ExperimentStart, ExperimentStatus, ExperimentStore } from '../db/experimentStore.js';
-import { migrate } from '../db/migrate.js';
-import { safeErrorMessage } from '../db/pool.js';
 import { EXPERIMENTS_SPOOL_TABLE, encodeExperimentLine } from '../db/spooledRows.js';
 
 /** A failed setup is tried again after this, doubling up to RETRY_MAX_MS. */

@@ -7,7 +7,7 @@
 import type { Context } from '@opentelemetry/api';
 import type { LogRecordProcessor, SdkLogRecord } from '@opentelemetry/sdk-logs';
 import type { TelemetryPolicy } from '../../exporters/policy/TelemetryPolicy.js';
-import { STAGE_ATTRIBUTE } from '../../exporters/postgres/resourceInfo.js';
+import { STAGE_ATTRIBUTE } from '../../exporters/shared/conventions.js';
 import type { LogRecordSink, PipetelLogRecord } from '../logging/types.js';
 import { isMonitoringDisabled, stageOf } from '../pipeline/context.js';
 

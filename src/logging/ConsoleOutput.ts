@@ -2,6 +2,7 @@
 // only on a terminal. Lines are buffered and written once per event-loop turn (or when 64 KiB are
 // pending, or at process exit), so a burst of logs costs one write, not one syscall per line.
 
+import { STAGE_ATTRIBUTE, TRACEBACK_ATTRIBUTE } from '../../exporters/shared/conventions.js';
 import type { LevelName } from '../config/types.js';
 import { safeJson } from './format.js';
 import { levelNameOf } from './levels.js';
@@ -11,8 +12,6 @@ import type { PipetelLogRecord } from './types.js';
 const FLUSH_AT_CHARS = 64 * 1024;
 /** Characters of one attribute value shown on the console. */
 const MAX_VALUE_CHARS = 500;
-const STAGE_ATTRIBUTE = 'pipetel.stage';
-const STACK_ATTRIBUTE = 'exception.stacktrace';
 
 const LEVEL_COLORS: Record<LevelName, string> = {
   DEBUG: '\x1b[90m',
@@ -90,10 +89,10 @@ export function formatConsoleLine(record: PipetelLogRecord, colors: boolean): st
     : ` ${level.padEnd(8)} ${record.instrumentationScope.name}`;
   if (typeof stage === 'string') line += ` [${stage}]`;
   line += ` ${typeof record.body === 'string' ? record.body : safeJson(record.body)}`;
-  const stack = attributes[STACK_ATTRIBUTE];
+  const stack = attributes[TRACEBACK_ATTRIBUTE];
   const hasStack = typeof stack === 'string';
   for (const key in attributes) {
-    if (key === STAGE_ATTRIBUTE || key === STACK_ATTRIBUTE) continue;
+    if (key === STAGE_ATTRIBUTE || key === TRACEBACK_ATTRIBUTE) continue;
     // The stack trace printed below starts with "Type: message" already.
     if (hasStack && (key === 'exception.type' || key === 'exception.message')) continue;
     line += colors

@@ -9,6 +9,7 @@ import { RateLimitedWarning, stderrWarning } from '../../exporters/delivery/Rate
 import { isPlainObject } from '../../exporters/policy/safeAccess.js';
 import { TelemetryPolicy } from '../../exporters/policy/TelemetryPolicy.js';
 import { cleanText, isCleanText } from '../../exporters/policy/text.js';
+import { STAGE_ATTRIBUTE } from '../../exporters/shared/conventions.js';
 import type { LevelName } from '../config/types.js';
 import { isMonitoringDisabled, stageOf } from '../pipeline/context.js';
 import type { ConsoleOutput } from './ConsoleOutput.js';
@@ -18,8 +19,7 @@ import { levelNameOf, MAX_SEVERITY, severityOf } from './levels.js';
 import { AttributeSanitizer, isError, MAX_ATTRIBUTES, MAX_TEXT_CHARS } from './sanitize.js';
 import type { LogRecordSink, PipetelLogRecord } from './types.js';
 
-/** Record attribute carrying the stage name (pipeline_logs.stage). */
-export const STAGE_ATTRIBUTE = 'pipetel.stage';
+export { STAGE_ATTRIBUTE };
 
 /** Passed as `error` when a call carries no explicit exception (undefined is a thrown value too). */
 export const NO_ERROR: unique symbol = Symbol('no error');

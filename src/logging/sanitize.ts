@@ -17,6 +17,7 @@ import { errorTypeName, type Sanitizer } from '../../exporters/policy/Sanitizer.
 import { isPlainObject, readProperty, setKey } from '../../exporters/policy/safeAccess.js';
 import { DEFAULT_SECRET_KEYS, REDACTED } from '../../exporters/policy/secrets.js';
 import { cleanText, isCleanText } from '../../exporters/policy/text.js';
+import { TRACEBACK_ATTRIBUTE } from '../../exporters/shared/conventions.js';
 import { errorSummary } from './format.js';
 
 export { CIRCULAR, MAX_ATTRIBUTES, MAX_DEPTH, MAX_STRING_CHARS, REDACTED };
@@ -154,7 +155,7 @@ export class AttributeSanitizer {
         return this.primitive(value);
       case 'object':
         if (value === null) return null;
-        if (liftErrors && isError(value) && !Object.hasOwn(target, 'exception.stacktrace')) {
+        if (liftErrors && isError(value) && !Object.hasOwn(target, TRACEBACK_ATTRIBUTE)) {
           Object.assign(target, this.exceptionAttributes(value));
           return this.string(errorSummary(value as Error), MAX_STRING_CHARS);
         }

@@ -25,10 +25,10 @@ import {
 import type { BatchSink, WarningSink } from '../../exporters/delivery/types.js';
 import { LOGS_TABLE } from '../../exporters/postgres/logRows.js';
 import { METRICS_TABLE } from '../../exporters/postgres/metricRows.js';
+import { migrate } from '../../exporters/postgres/migrate.js';
+import { createPool, safeErrorMessage } from '../../exporters/postgres/pool.js';
 import { SPANS_TABLE } from '../../exporters/postgres/spanRows.js';
 import { PostgresTableWriter, type TableSpec } from '../../exporters/postgres/TableWriter.js';
-import { migrate } from '../db/migrate.js';
-import { createPool, safeErrorMessage } from '../db/pool.js';
 import { spooledRowSinks } from '../db/spooledRows.js';
 import { isProcessAlive as isAlive } from '../internal/processes.js';
 import { LogFileShipper, type ShipResult } from './LogFileShipper.js';

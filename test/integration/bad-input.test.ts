@@ -22,6 +22,7 @@ import {
 } from '../../exporters/policy/index.js';
 import { jsonField, textField } from '../../exporters/postgres/copyText.js';
 import { LOGS_TABLE } from '../../exporters/postgres/logRows.js';
+import { migrate } from '../../exporters/postgres/migrate.js';
 import { openDelivery } from '../../exporters/postgres/PostgresDelivery.js';
 import {
   PostgresLogRecordExporter,
@@ -34,7 +35,6 @@ import {
 } from '../../exporters/postgres/PostgresSpanExporter.js';
 import { copyLines } from '../../exporters/postgres/TableWriter.js';
 import { uuidv7 } from '../../exporters/postgres/uuidv7.js';
-import { migrate } from '../../src/db/migrate.js';
 import { assertTruncated } from '../helpers/assertions.js';
 import { adminUrl, createTestDatabase, type TestDatabase } from '../helpers/database.js';
 

@@ -19,9 +19,9 @@ import {
   PostgresSpanExporter,
 } from '../../exporters/postgres/index.js';
 import { LOGS_TABLE } from '../../exporters/postgres/logRows.js';
+import { migrationStatus } from '../../exporters/postgres/migrate.js';
 import { PostgresTableWriter } from '../../exporters/postgres/TableWriter.js';
 import { uuidv7 } from '../../exporters/postgres/uuidv7.js';
-import { migrationStatus } from '../../src/db/migrate.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 
 describe('Postgres exporters in a user-built SDK', () => {

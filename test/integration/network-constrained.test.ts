@@ -7,8 +7,8 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { migrate } from '../../exporters/postgres/migrate.js';
 import { main } from '../../src/cli/main.js';
-import { migrate } from '../../src/db/migrate.js';
 import { register } from '../../src/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 

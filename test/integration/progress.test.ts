@@ -3,8 +3,8 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { migrate } from '../../src/db/migrate.js';
-import { createPool } from '../../src/db/pool.js';
+import { migrate } from '../../exporters/postgres/migrate.js';
+import { createPool } from '../../exporters/postgres/pool.js';
 import { PostgresProgressStore } from '../../src/db/progressStore.js';
 import { ProgressTracker } from '../../src/pipeline/Progress.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';

@@ -11,7 +11,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { migrate } from '../../src/db/migrate.js';
+import { migrate } from '../../exporters/postgres/migrate.js';
 import { register } from '../../src/index.js';
 import { LogSynchronizer } from '../../src/sync/LogSynchronizer.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { spoolDirectory } from '../../exporters/delivery/Spool.js';
-import { migrate } from '../../src/db/migrate.js';
+import { migrate } from '../../exporters/postgres/migrate.js';
 import { register } from '../../src/index.js';
 import { LogSynchronizer } from '../../src/sync/LogSynchronizer.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';

@@ -1,4 +1,4 @@
-// Versioned schema migrations: the numbered .sql files in src/db/migrations, applied in order,
+// Versioned schema migrations: the numbered .sql files in exporters/postgres/migrations, applied in order,
 // each in its own transaction, recorded in pipetel_schema_migrations. A session-level advisory
 // lock serializes concurrent migrators (two processes starting at once), so the second one finds
 // the work done and applies nothing.
@@ -27,14 +27,17 @@ export interface MigrationState {
 }
 
 export function migrationsDirectory(): string {
-  // Compiled code lives in dist/src/db, sources in src/db; the .sql files ship in src/db/migrations.
+  // Compiled code lives in dist/exporters/postgres, sources in exporters/postgres; the .sql files
+  // ship (unbuilt) in exporters/postgres/migrations.
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 5; i++) {
-    const candidate = join(dir, 'src', 'db', 'migrations');
+    const candidate = join(dir, 'exporters', 'postgres', 'migrations');
     if (existsSync(join(dir, 'package.json')) && existsSync(candidate)) return candidate;
     dir = dirname(dir);
   }
-  throw new Error('pipetel: migrations directory not found (expected src/db/migrations in the package)');
+  throw new Error(
+    'pipetel: migrations directory not found (expected exporters/postgres/migrations in the package)',
+  );
 }
 
 export function loadMigrations(directory = migrationsDirectory()): Migration[] {

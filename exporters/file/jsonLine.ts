@@ -14,6 +14,7 @@ import {
   STAGE_ATTRIBUTE,
   TRACEBACK_ATTRIBUTE,
 } from '../shared/conventions.js';
+import { stringifySafely } from '../shared/json.js';
 
 /** Stands in for attributes that could not be serialized even with cycles and BigInt replaced. */
 const UNSERIALIZABLE = '{"pipetel.error":"attributes could not be serialized"}';
@@ -107,27 +108,5 @@ function hasKeys(value: object): boolean {
  * (which make it throw) are replaced on a second pass, and a throwing getter or toJSON on a third.
  */
 export function safeJson(value: unknown): string {
-  try {
-    return JSON.stringify(value) ?? 'null';
-  } catch {
-    try {
-      return JSON.stringify(value, tolerantReplacer()) ?? 'null';
-    } catch {
-      return UNSERIALIZABLE;
-    }
-  }
-}
-
-function tolerantReplacer(): (this: unknown, key: string, value: unknown) => unknown {
-  // Only the objects on the path from the root are ancestors: a value shared by two siblings is
-  // not a cycle and is written twice.
-  const ancestors: object[] = [];
-  return function (this: unknown, _key: string, value: unknown) {
-    if (typeof value === 'bigint') return value.toString();
-    if (typeof value !== 'object' || value === null) return value;
-    while (ancestors.length > 0 && ancestors[ancestors.length - 1] !== this) ancestors.pop();
-    if (ancestors.includes(value)) return '[Circular]';
-    ancestors.push(value);
-    return value;
-  };
+  return stringifySafely(value, UNSERIALIZABLE) ?? 'null';
 }

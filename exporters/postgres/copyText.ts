@@ -4,6 +4,8 @@
 
 import type { HrTime } from '@opentelemetry/api';
 
+import { stringifySafely } from '../shared/json.js';
+
 export { hrTimeField } from '../shared/conventions.js';
 
 export const NULL_FIELD = '\\N';
@@ -51,30 +53,9 @@ export function jsonText(value: unknown): string {
 const REFUSED_ESCAPES = /(?<!\\)((?:\\\\)*)\\u(?:0000|d[89a-f][0-9a-f]{2})/g;
 
 function stringify(value: unknown, counters?: { sanitized: number }): string | undefined {
-  try {
-    return JSON.stringify(value);
-  } catch {
+  return stringifySafely(value, '"[Unserializable]"', () => {
     if (counters) counters.sanitized++;
-  }
-  try {
-    return JSON.stringify(value, safeReplacer());
-  } catch {
-    return '"[Unserializable]"'; // a throwing getter or toJSON, or nesting deeper than the stack
-  }
-}
-
-/** BigInt as a string and a reference back to an enclosing object as '[Circular]' (shared ones are kept). */
-function safeReplacer(): (this: unknown, key: string, value: unknown) => unknown {
-  const enclosing: unknown[] = [];
-  return function (this: unknown, _key, value) {
-    if (typeof value === 'bigint') return value.toString();
-    if (typeof value !== 'object' || value === null) return value;
-    // `this` holds `value`: what was entered after it belongs to finished siblings.
-    while (enclosing.length > 0 && enclosing[enclosing.length - 1] !== this) enclosing.pop();
-    if (enclosing.includes(value)) return '[Circular]';
-    enclosing.push(value);
-    return value;
-  };
+  });
 }
 
 /** A float8 field; NaN and infinities are spelled the way PostgreSQL reads them. */

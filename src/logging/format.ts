@@ -5,6 +5,7 @@
 import { inspect } from 'node:util';
 import { safeString } from '../../exporters/policy/safeAccess.js';
 import { cleanText, isCleanText } from '../../exporters/policy/text.js';
+import { stringifySafely } from '../../exporters/shared/json.js';
 
 const PERCENT = 37; // '%'
 
@@ -215,29 +216,5 @@ function safeInspect(value: unknown, options: Parameters<typeof inspect>[1]): st
 
 /** JSON.stringify that survives cycles ('[Circular]'), BigInt (as a string) and throwing toJSON. */
 export function safeJson(value: unknown): string {
-  try {
-    const text = JSON.stringify(value);
-    return text === undefined ? 'undefined' : text;
-  } catch {
-    // cycles or BigInt: retry with a replacer that handles both
-  }
-  try {
-    const text = JSON.stringify(value, decycler());
-    return text === undefined ? 'undefined' : text;
-  } catch {
-    return '[Unserializable]';
-  }
-}
-
-function decycler(): (this: unknown, key: string, value: unknown) => unknown {
-  const ancestors: unknown[] = [];
-  return function (this: unknown, _key: string, value: unknown): unknown {
-    if (typeof value === 'bigint') return value.toString();
-    if (typeof value !== 'object' || value === null) return value;
-    // `this` is the object holding `value`: drop ancestors that are not on the current path.
-    while (ancestors.length > 0 && ancestors[ancestors.length - 1] !== this) ancestors.pop();
-    if (ancestors.includes(value)) return '[Circular]';
-    ancestors.push(value);
-    return value;
-  };
+  return stringifySafely(value, '[Unserializable]') ?? 'undefined';
 }

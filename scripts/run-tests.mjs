@@ -50,6 +50,13 @@ async function externalServer() {
   }
 }
 
+const GROUPS = ['unit', 'embedded', 'external'];
+const unknown = only.filter((name) => !GROUPS.includes(name));
+if (unknown.length > 0) {
+  // A typo must not pass with nothing run.
+  process.stderr.write(`unknown test group ${unknown.join(', ')}; the groups are ${GROUPS.join(', ')}\n`);
+  process.exit(2);
+}
 const want = (name) => only.length === 0 || only.includes(name);
 const results = [];
 const dbTests = [...files('integration'), ...files('e2e')];

@@ -4,12 +4,12 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { tempDir } from '../helpers/tempDir.js';
 
 const run = promisify(execFile);
 const bin = resolve(import.meta.dirname, '../../bin/pipetel.js');
@@ -22,7 +22,7 @@ describe('pipetel CLI', () => {
     env = {
       ...process.env,
       PIPETEL_DATABASE_URL: db.url,
-      PIPETEL_HOME: mkdtempSync(join(tmpdir(), 'pipetel-cli-')),
+      PIPETEL_HOME: tempDir('pipetel-cli-'),
     };
   });
   after(async () => db?.drop());

@@ -4,13 +4,13 @@
 // and withMonitoringDisabled recording nothing.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { metrics, trace } from '@opentelemetry/api';
 import { getLogger, register } from '../../src/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { tempDir } from '../helpers/tempDir.js';
 
 const quiet = { logging: { console: { enabled: false as const }, file: { enabled: false } } };
 
@@ -74,7 +74,7 @@ describe('pipeline API', () => {
   });
 
   it('logging.file writes the same records as JSON lines under PIPETEL_HOME', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'pipetel-file-'));
+    const dir = tempDir('pipetel-file-');
     const path = join(dir, 'run.log');
     const tel = await register({
       experimentId: 'exp-file',

@@ -6,16 +6,15 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { metrics, trace } from '@opentelemetry/api';
 import { logs, SeverityNumber } from '@opentelemetry/api-logs';
 import { register } from '../../src/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { startTcpProxy } from '../helpers/tcpProxy.js';
+import { tempDir } from '../helpers/tempDir.js';
 
 const quiet = {
   logging: { console: { enabled: false as const } },
@@ -160,7 +159,7 @@ describe('register()', () => {
 
   it('records written while the database is down are spooled, then replayed by the next run', async () => {
     const previousHome = process.env.PIPETEL_HOME;
-    process.env.PIPETEL_HOME = mkdtempSync(join(tmpdir(), 'pipetel-spool-'));
+    process.env.PIPETEL_HOME = tempDir('pipetel-spool-');
     try {
       // The same address down, then up: a proxy port that refuses, later listened on again.
       const probe = await startTcpProxy(db.url);
@@ -200,7 +199,7 @@ describe('register()', () => {
     timeout: 30_000,
   }, async () => {
     const previousHome = process.env.PIPETEL_HOME;
-    process.env.PIPETEL_HOME = mkdtempSync(join(tmpdir(), 'pipetel-hang-'));
+    process.env.PIPETEL_HOME = tempDir('pipetel-hang-');
     // A server that accepts connections and never answers: connects hang until connection_timeout.
     const sockets: import('node:net').Socket[] = [];
     const server = createServer((socket) => void sockets.push(socket));

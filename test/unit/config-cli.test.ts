@@ -3,13 +3,13 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { config } from '../../src/cli/config.js';
 import { loadConfig } from '../../src/config/index.js';
+import { tempDir } from '../helpers/tempDir.js';
 
 const SEED = fileURLToPath(new URL('../fixtures/seed/', import.meta.url));
 
@@ -68,7 +68,7 @@ before(() => {
   for (const name of Object.keys(process.env)) {
     if (/^(PIPETEL|OTEL_)/i.test(name) || name === 'DATABASE_URL') delete process.env[name];
   }
-  dir = mkdtempSync(join(tmpdir(), 'pipetel-config-cli-'));
+  dir = tempDir('pipetel-config-cli-');
   process.chdir(dir);
 });
 

@@ -2,13 +2,11 @@
 // for every key (parsed by the key's type), and errors that name both the variable and the key.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { type Config, ConfigError, loadConfig } from '../../src/config/index.js';
+import { tempDir } from '../helpers/tempDir.js';
 
-const emptyDir = mkdtempSync(join(tmpdir(), 'pipetel-config-env-'));
+const emptyDir = tempDir('pipetel-config-env-');
 
 function fromEnv(env: NodeJS.ProcessEnv): Config {
   return loadConfig({ env, cwd: emptyDir });

@@ -3,8 +3,7 @@
 // is one ConfigError naming the dotted key.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -22,11 +21,13 @@ import {
   validateSettings,
 } from '../../src/config/index.js';
 
+import { tempDir as freshDir } from '../helpers/tempDir.js';
+
 const SEED = fileURLToPath(new URL('../fixtures/seed/', import.meta.url));
 
 /** A fresh empty directory, optionally holding files. */
 function tempDir(files: Record<string, string> = {}): string {
-  const dir = mkdtempSync(join(tmpdir(), 'pipetel-config-'));
+  const dir = freshDir('pipetel-config-');
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
   return dir;
 }

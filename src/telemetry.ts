@@ -30,7 +30,7 @@ import { PostgresMetricExporter } from '../exporters/postgres/PostgresMetricExpo
 import { PostgresSpanProcessor } from '../exporters/postgres/PostgresSpanExporter.js';
 import { closePool, createPool, safeErrorMessage } from '../exporters/postgres/pool.js';
 import { EXPERIMENT_ID_ATTRIBUTE, STAGE_ATTRIBUTE } from '../exporters/shared/conventions.js';
-import type { Config } from './config/index.js';
+import { type Config, ineffectiveSettings } from './config/index.js';
 import { ensureEmbeddedPostgres } from './db/embedded.js';
 import { ExperimentStore } from './db/experimentStore.js';
 import { PostgresProgressStore } from './db/progressStore.js';
@@ -156,6 +156,10 @@ export class Telemetry {
     this.config = config;
     const settings = config.values;
     this.experimentId = settings.experiment_id ?? generateExperimentId(settings.service_name);
+    // Settings the seed has but that change nothing here: said once, never silently ignored.
+    const ineffective = ineffectiveSettings(settings);
+    if (ineffective.length > 0)
+      this.warn(`settings with no effect: ${ineffective.map((i) => `${i.key} (${i.reason})`).join('; ')}`);
     this.policy = new TelemetryPolicy({
       redactKeys: settings.redaction.enabled ? settings.redaction.keys : [],
     });

@@ -7,6 +7,7 @@ import { stringify } from 'yaml';
 import {
   type Config,
   ConfigError,
+  ineffectiveSettings,
   type LoadConfigOptions,
   loadConfig,
   type PartialSettings,
@@ -63,6 +64,9 @@ function validate(args: string[], io: CommandOutput): number {
   if (positionals.length > 1) throw new UsageError('validate takes at most one FILE');
   const loaded = loadConfig(fileOption(positionals[0]));
   io.stdout.write(`valid: ${loaded.sources.join(' ← ')}\n`);
+  // Valid, but a setting that changes nothing is said so, never silently ignored.
+  for (const { key, reason } of ineffectiveSettings(loaded.values))
+    io.stderr.write(`note: ${key} has no effect: ${reason}\n`);
   return 0;
 }
 

@@ -48,6 +48,8 @@ export interface FieldSpec<T> {
   /** Hides secrets in a valid value (used by Config.redacted()). */
   redact?(value: T): T;
   readonly entry?: EntrySpec;
+  /** Accepted (the seed has it) but without effect, and why: reported, never silently ignored. */
+  readonly noEffect?: string;
 }
 
 export interface GroupSpec<F extends Fields = Fields> {
@@ -314,6 +316,11 @@ export function oneOf<T extends string>(
     },
     fromEnv: (text) => text,
   };
+}
+
+/** A key pipetel accepts for the seed's configurations but that changes nothing (yet), and why. */
+export function noEffect<T>(field: FieldSpec<T>, reason: string): FieldSpec<T> {
+  return { ...field, noEffect: reason };
 }
 
 /** Wraps a field so that `null` is also valid (meaning "not set; use the documented fallback"). */

@@ -5,6 +5,6 @@ export { ConfigError, type ConfigProblem } from './ConfigError.js';
 export { type LoadConfigOptions, loadConfig } from './loader.js';
 export { presets } from './presets.js';
 export { redactUrl } from './redact.js';
-export { defaultSettings, renderConfigTable } from './schema.js';
+export { defaultSettings, ineffectiveSettings, renderConfigTable } from './schema.js';
 export type * from './types.js';
 export { validateSettings } from './validate.js';

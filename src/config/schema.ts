@@ -13,6 +13,7 @@ import {
   group,
   integer,
   mapOf,
+  noEffect,
   nullable,
   numberFromEnv,
   oneOf,
@@ -65,7 +66,10 @@ export const settingsSchema = group('pipetel settings', {
     level: level('INFO', 'Lowest level recorded (WARN is accepted for WARNING; any case).', [
       'PIPETEL_LOG_LEVEL',
     ]),
-    async_mode: boolean(true, 'Non-blocking logging (emitting is always an in-memory enqueue).'),
+    async_mode: noEffect(
+      boolean(true, 'Non-blocking logging (emitting is always an in-memory enqueue).'),
+      'emitting is always an in-memory enqueue, whatever the value',
+    ),
     compression: boolean(true, 'Gzip rotated log files.'),
     sampling: mapOf<Partial<Record<LevelName, number>>>(
       {},
@@ -95,7 +99,10 @@ export const settingsSchema = group('pipetel settings', {
           max: 10_000_000,
         },
       ),
-      async_mode: boolean(true, 'Non-blocking writes (always true in pipetel; kept for the seed).'),
+      async_mode: noEffect(
+        boolean(true, 'Non-blocking writes (always true in pipetel; kept for the seed).'),
+        'writes never block the pipeline, whatever the value',
+      ),
       wait_for_flush: boolean(
         false,
         'Back-pressure: each stage() resolves only once what it recorded is stored (bounded by shutdown.timeout).',
@@ -137,7 +144,10 @@ export const settingsSchema = group('pipetel settings', {
         max: HOUR,
       }),
       use_prepared_statements: boolean(true, 'Use named prepared statements for writes.'),
-      enable_query_cache: boolean(true, 'Cache query plans/text for repeated reads.'),
+      enable_query_cache: noEffect(
+        boolean(true, 'Cache query plans/text for repeated reads.'),
+        'pipetel issues no repeated reads to cache; its writes use prepared statements (use_prepared_statements)',
+      ),
     }),
   }),
 
@@ -156,7 +166,10 @@ export const settingsSchema = group('pipetel settings', {
       ),
     ),
     auto_migrate: boolean(true, 'register() applies pending schema migrations.'),
-    partitioning: oneOf(PARTITIONING, 'none', 'Time partitioning of the telemetry tables.'),
+    partitioning: noEffect(
+      oneOf(PARTITIONING, 'none', 'Time partitioning of the telemetry tables.'),
+      'the tables are not partitioned yet (the operations work brings partitions)',
+    ),
   }),
 
   spool: group('Crash-safe local spool used while the database is unreachable.', {
@@ -257,6 +270,18 @@ function collectPaths(node: GroupSpec, prefix: string[], out: string[]): string[
 /** Every setting (leaf) in schema order. */
 export const leaves: readonly Leaf[] = collectLeaves(settingsSchema, [], []);
 
+/** Keys set to something other than their default that have no effect (see noEffect), with why. */
+export function ineffectiveSettings(settings: PipetelSettings): Array<{ key: string; reason: string }> {
+  const found: Array<{ key: string; reason: string }> = [];
+  for (const { path, key, field } of leaves) {
+    if (!field.noEffect) continue;
+    let value: unknown = settings;
+    for (const name of path) value = (value as Record<string, unknown>)[name];
+    if (value !== field.default) found.push({ key, reason: field.noEffect });
+  }
+  return found;
+}
+
 /** Every valid dotted key, sections included, in schema order (candidates for "did you mean"). */
 export const dottedKeys: readonly string[] = collectPaths(settingsSchema, [], []);
 
@@ -325,7 +350,12 @@ function cell(text: string): string {
 export function renderConfigTable(): string {
   const rows = leaves.map(({ key, field }) => {
     const env = field.env.map((alias) => `\`${alias.name}\``);
-    const meaning = [field.doc, `Type: ${field.type}.`, env.length > 0 ? `Env: ${env.join(', ')}.` : '']
+    const meaning = [
+      field.doc,
+      `Type: ${field.type}.`,
+      env.length > 0 ? `Env: ${env.join(', ')}.` : '',
+      field.noEffect ? `**No effect:** ${field.noEffect}.` : '',
+    ]
       .filter(Boolean)
       .join(' ');
     return `| \`${key}\` | \`${cell(showDefault(field.default))}\` | ${cell(meaning)} |`;

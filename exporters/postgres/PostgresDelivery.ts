@@ -11,6 +11,7 @@ import type { RetryPolicyOptions } from '../delivery/RetryPolicy.js';
 import type { DeliveryStats, SpillTarget, WarningSink } from '../delivery/types.js';
 import type { SanitizeCounters } from '../policy/Sanitizer.js';
 import { TelemetryPolicy } from '../policy/TelemetryPolicy.js';
+import { passwordsOf, scrubPasswords } from './connectionSecrets.js';
 import { createPool } from './pool.js';
 import { PostgresTableWriter, type TableSpec } from './TableWriter.js';
 
@@ -111,7 +112,10 @@ export function openDelivery<T>(
     overflowToSpill: options.overflowToSpill,
     journal: options.journal,
     journalFlushMs: options.journalFlushMs,
-    warn: withoutPasswords(options.warn ?? stderrWarning, passwordsOf(options, pool)),
+    warn: withoutPasswords(
+      options.warn ?? stderrWarning,
+      passwordsOf([options.connectionString, pool.options?.connectionString], pool.options?.password),
+    ),
   });
   return {
     queue,
@@ -148,40 +152,7 @@ function ownPoolSettings(options: PostgresExporterOptions) {
  */
 function withoutPasswords(warn: WarningSink, passwords: string[]): WarningSink {
   if (passwords.length === 0) return warn;
-  return (message) => {
-    let safe = message;
-    for (const password of passwords) safe = safe.split(password).join('****');
-    warn(safe);
-  };
-}
-
-/** The password of the connection string and of the pool, as written and URL-encoded. */
-function passwordsOf(options: PostgresExporterOptions, pool: pg.Pool): string[] {
-  const found = new Set<string>();
-  const add = (password: unknown) => {
-    if (typeof password !== 'string' || password === '') return;
-    found.add(password);
-    for (const convert of [encodeURIComponent, decodeURIComponent]) {
-      try {
-        found.add(convert(password));
-      } catch {
-        // not encodable / not percent-encoded
-      }
-    }
-  };
-  for (const url of [options.connectionString, pool.options?.connectionString]) {
-    if (!url) continue;
-    try {
-      const parsed = new URL(url);
-      add(parsed.password);
-      add(parsed.searchParams.get('password'));
-    } catch {
-      // not a URL (e.g. a libpq key=value string): nothing to find by parsing
-    }
-  }
-  add(pool.options?.password);
-  // Longest first, so a password containing another is replaced whole.
-  return [...found].sort((a, b) => b.length - a.length);
+  return (message) => warn(scrubPasswords(message, passwords));
 }
 
 /**

@@ -63,28 +63,4 @@ export async function closePool(pool: pg.Pool, timeoutMs: number): Promise<void>
   await callWithTimeout(ended, 250).catch(() => undefined);
 }
 
-/** A connection string with its password replaced, safe for messages. */
-export function redactConnectionString(url: string): string {
-  return url.replace(/^(\w+:\/\/[^:/@]*:)[^@]*@/, '$1****@').replace(/([?&]password=)[^&]*/i, '$1****');
-}
-
-/** Strips a connection string's password from an error message raised by the driver. */
-export function safeErrorMessage(error: unknown, connectionString?: string): string {
-  let message = error instanceof Error ? error.message : String(error);
-  if (connectionString) {
-    const password = passwordOf(connectionString);
-    if (password) message = message.split(password).join('****');
-  }
-  return message;
-}
-
-function passwordOf(url: string): string | undefined {
-  try {
-    const parsed = new URL(url);
-    return parsed.password
-      ? decodeURIComponent(parsed.password)
-      : (parsed.searchParams.get('password') ?? undefined);
-  } catch {
-    return undefined;
-  }
-}
+export { redactUrl as redactConnectionString, safeErrorMessage } from './connectionSecrets.js';

@@ -3,6 +3,7 @@
 // (env.ts), redaction and the README's config table are all derived from this tree.
 
 import { DEFAULT_SECRET_KEYS } from '../../exporters/policy/secrets.js';
+import { redactUrl } from '../../exporters/postgres/connectionSecrets.js';
 import {
   boolean,
   booleanOrAuto,
@@ -24,7 +25,6 @@ import {
   text,
   type ValueOf,
 } from './fields.js';
-import { redactUrl } from './redact.js';
 import { clone, isPlainObject } from './tree.js';
 import type { LevelName, PartitioningMode, PipetelSettings, ProfileName, SpoolMode } from './types.js';
 

@@ -29,6 +29,7 @@ import {
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
+import { isProcessAlive as isAlive } from '../shared/processes.js';
 
 export interface RotatingFileOptions {
   path: string;
@@ -423,14 +424,5 @@ async function isStaleLock(lock: string): Promise<boolean> {
     return Date.now() - stats.mtimeMs > STALE_LOCK_MS || (pid > 0 && !isAlive(pid));
   } catch {
     return false; // gone (try again) or just being written
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

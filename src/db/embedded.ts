@@ -26,7 +26,7 @@ import { connect, createServer } from 'node:net';
 import { hostname } from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { isProcessAlive as isAlive } from '../internal/processes.js';
+import { isProcessAlive as isAlive } from '../../exporters/shared/processes.js';
 
 export interface EmbeddedServer {
   url: string;

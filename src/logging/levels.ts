@@ -1,6 +1,7 @@
 // The seed's five log levels and their OpenTelemetry severity numbers, plus the lenient parsing a
 // call site needs (`warn`, `fatal`, lower case). Severity numbers are what the hot path compares.
 
+import { levelForSeverity } from '../../exporters/shared/conventions.js';
 import type { LevelName } from '../config/types.js';
 
 export type { LevelName };
@@ -41,11 +42,7 @@ export function severityOf(name: LevelName | string): number {
   return LEVELS[level];
 }
 
-/** The seed's level name of an OTel severity number (1–8 DEBUG, 9–12 INFO, …, 21–24 CRITICAL). */
+/** The seed's level name of an OTel severity number (1–8 DEBUG, 9–12 INFO, …, 21–24 CRITICAL): the sinks' rule. */
 export function levelNameOf(severity: number): LevelName {
-  if (severity >= 21) return 'CRITICAL';
-  if (severity >= 17) return 'ERROR';
-  if (severity >= 13) return 'WARNING';
-  if (severity >= 9) return 'INFO';
-  return 'DEBUG';
+  return levelForSeverity(severity) as LevelName;
 }

@@ -29,8 +29,8 @@ import { migrate } from '../../exporters/postgres/migrate.js';
 import { createPool, safeErrorMessage } from '../../exporters/postgres/pool.js';
 import { SPANS_TABLE } from '../../exporters/postgres/spanRows.js';
 import { PostgresTableWriter, type TableSpec } from '../../exporters/postgres/TableWriter.js';
+import { isProcessAlive as isAlive } from '../../exporters/shared/processes.js';
 import { spooledRowSinks } from '../db/spooledRows.js';
-import { isProcessAlive as isAlive } from '../internal/processes.js';
 import { LogFileShipper, type ShipResult } from './LogFileShipper.js';
 
 export interface LogSynchronizerOptions {

@@ -1,7 +1,8 @@
 // Public surface of `pipetel/exporters/file`: the `logging.file` sink — log records as JSON lines
 // in a local file, rotated by size and gzipped — for register() or a user's own OpenTelemetry SDK.
 
-export type { DeliveryStats } from '../delivery/types.js';
+export type { DeliveryStats, WarningSink } from '../delivery/types.js';
+export type { TelemetryPolicy } from '../policy/index.js';
 export {
   type FileExporterOptions,
   FileLogRecordExporter,

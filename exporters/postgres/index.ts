@@ -1,12 +1,16 @@
 // Public surface of `pipetel/exporters/postgres`: exporters and processors that plug into a
 // user's own OpenTelemetry SDK setup and write pipetel's PostgreSQL schema.
 
+// Every type in a public signature is exported here too, so a user can name it.
+export type { Journal, JournalOptions } from '../delivery/Journal.js';
 export type { RetryPolicyOptions } from '../delivery/RetryPolicy.js';
-export type { DeliveryStats } from '../delivery/types.js';
+export type { SpoolTarget } from '../delivery/spoolTarget.js';
+export type { BatchSink, DeliveryStats, SpillTarget, WarningSink } from '../delivery/types.js';
+export type { SanitizeCounters, TelemetryPolicy } from '../policy/index.js';
 export { levelForSeverity } from './logRows.js';
 export { migrate } from './migrate.js';
 export type { PostgresExporterOptions } from './PostgresDelivery.js';
 export { PostgresLogRecordExporter, PostgresLogRecordProcessor } from './PostgresLogRecordExporter.js';
-export { PostgresMetricExporter } from './PostgresMetricExporter.js';
+export { PostgresMetricExporter, type PostgresMetricExporterOptions } from './PostgresMetricExporter.js';
 export { PostgresSpanExporter, PostgresSpanProcessor } from './PostgresSpanExporter.js';
 export { EXPERIMENT_ID_ATTRIBUTE, STAGE_ATTRIBUTE } from './resourceInfo.js';

@@ -50,6 +50,7 @@ import {
   startHostMetrics,
 } from './internal/otelSdk.js';
 import { PipetelMeterProvider } from './internal/PipetelMeterProvider.js';
+import { attachProcessHooks } from './internal/processHooks.js';
 import { bindGlobalLogging, unbindGlobalLogging } from './logging/global.js';
 import { type Logger, type LoggerFactory, resolveConsoleEnabled } from './logging/index.js';
 import { isMonitoringDisabled, withMonitoringDisabledContext, withStage } from './pipeline/context.js';
@@ -401,7 +402,12 @@ export class Telemetry {
       this.heartbeat.unref();
     }
     if (!settings.disabled) this.overheadBudget.start();
-    this.detachProcessHooks = this.attachProcessHooks();
+    this.detachProcessHooks = attachProcessHooks({
+      forceFlush: () => this.forceFlush(),
+      shutdown: () => this.shutdown(),
+      interrupt: (signal) => this.interrupt(signal),
+      fail: (error) => this.fail(error),
+    });
   }
 
   /**
@@ -753,49 +759,6 @@ export class Telemetry {
       shutdownDeadline: () => this.shutdownDeadline,
       // Already rate-limited per kind of trouble, with running counts: not limited again here.
       warn: stderrWarning,
-    };
-  }
-
-  /**
-   * SIGTERM/SIGINT, beforeExit and uncaught exceptions flush before the process ends, then let it
-   * end the way it would have. Handlers are only added where they do not change that behaviour.
-   */
-  private attachProcessHooks(): () => void {
-    // Handlers the application adds later (e.g. after a preload) take precedence: then pipetel
-    // only flushes, and the application decides whether and how the process ends.
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (process.listenerCount(signal) > 0) {
-        void this.forceFlush();
-        return;
-      }
-      this.interrupt(signal);
-      void this.shutdown().finally(() => {
-        // Re-raise so the default action (exit with 128+n) happens, as without pipetel.
-        process.kill(process.pid, signal);
-      });
-    };
-    const onBeforeExit = () => {
-      void this.shutdown();
-    };
-    const onUncaught = (error: Error) => {
-      if (process.listenerCount('uncaughtException') > 0) {
-        void this.forceFlush();
-        return;
-      }
-      process.stderr.write(`${error.stack ?? String(error)}\n`);
-      this.fail(error);
-      void this.shutdown().finally(() => process.exit(1));
-    };
-    const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];
-    const ownSignals = signals.filter((s) => process.listenerCount(s) === 0);
-    for (const s of ownSignals) process.once(s, onSignal);
-    process.once('beforeExit', onBeforeExit);
-    const ownUncaught = process.listenerCount('uncaughtException') === 0;
-    if (ownUncaught) process.once('uncaughtException', onUncaught);
-    return () => {
-      for (const s of ownSignals) process.removeListener(s, onSignal);
-      process.removeListener('beforeExit', onBeforeExit);
-      if (ownUncaught) process.removeListener('uncaughtException', onUncaught);
     };
   }
 

@@ -134,6 +134,11 @@ export class Telemetry {
   private readonly selfMonitoring: SelfMonitoring | undefined;
   private readonly stopRuntimeMetrics: (() => void) | undefined;
   private readonly warning = new RateLimitedWarning(stderrWarning, 10_000);
+  /**
+   * The sinks' warnings (rate-limited per kind by each sink): a message another sink printed in
+   * the last 10 s word for word (the host-metrics and the app-metrics queue) is not printed again.
+   */
+  private readonly sinkWarning = dedupeWarnings(stderrWarning, 10_000);
   private readonly heartbeat: NodeJS.Timeout | undefined;
   private failure: string | null = null;
   private readonly startedAt = new Date();
@@ -758,7 +763,7 @@ export class Telemetry {
       shutdownTimeoutMs: s.shutdown.timeout * 1000,
       shutdownDeadline: () => this.shutdownDeadline,
       // Already rate-limited per kind of trouble, with running counts: not limited again here.
-      warn: stderrWarning,
+      warn: this.sinkWarning,
     };
   }
 
@@ -821,4 +826,17 @@ async function withTimeout(promise: Promise<unknown> | undefined, ms: number): P
     }),
   ]);
   clearTimeout(timer);
+}
+
+/** `warn`, minus messages identical to one it printed within `windowMs`. */
+function dedupeWarnings(warn: (message: string) => void, windowMs: number): (message: string) => void {
+  const printedAt = new Map<string, number>();
+  return (message) => {
+    const now = Date.now();
+    const last = printedAt.get(message);
+    if (last !== undefined && now - last < windowMs) return;
+    if (printedAt.size > 100) printedAt.clear();
+    printedAt.set(message, now);
+    warn(message);
+  };
 }

@@ -547,6 +547,9 @@ export class DeliveryQueue<T> {
       try {
         await spill.append(this.options.sink.table, lines);
         this.settleOrCount('spooled', lines.length, ticket);
+        // During an outage its own warning has said where records go; the counts are in stats()
+        // and the shutdown summary.
+        if (this.outage) return;
         this.warn(
           'spooled',
           `${this.options.name}: ${this.options.sink.table} unavailable (${describe(error)}); records spooled to disk` +

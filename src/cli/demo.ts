@@ -74,7 +74,14 @@ function printSummary(
     '',
     `Experiment ${e?.experiment_id}  service=${e?.service_name}  status=${e?.status}${e?.status_reason ? ` (${e.status_reason})` : ''}`,
   );
-  out.push(`  finished in ${(elapsedMs / 1000).toFixed(1)} s`, '');
+  out.push(`  finished in ${(elapsedMs / 1000).toFixed(1)} s`);
+  // The demo's validate stage fails on purpose and the pipeline carries on: say so, or the
+  // ERROR row below reads as contradicting the run's status.
+  out.push(
+    "  (the 'validate' stage fails on purpose: its span is ERROR, its error logged with the stack trace,",
+    '   and the pipeline catches it and carries on, so the run itself succeeds)',
+    '',
+  );
   out.push('Stages (from pipeline_spans)');
   out.push(
     `  ${'stage'.padEnd(22)} ${'duration'.padStart(10)} ${'cpu user'.padStart(9)} ${'cpu sys'.padStart(8)} ${'peak rss'.padStart(9)}  status`,

@@ -4,7 +4,7 @@
 // named by PIPETEL_TEST_EXTERNAL_URL). Exits non-zero if any run fails.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import pg from 'pg';
@@ -58,6 +58,9 @@ if (unknown.length > 0) {
   process.exit(2);
 }
 const want = (name) => only.length === 0 || only.includes(name);
+/** Files that talk to the test server; the others (e.g. the embedded server's own tests) run once. */
+const usesTestServer = (file) =>
+  /helpers\/database|PIPETEL_TEST_DATABASE_URL/.test(readFileSync(resolve(root, file), 'utf8'));
 const results = [];
 const dbTests = [...files('integration'), ...files('e2e')];
 
@@ -75,7 +78,7 @@ if (want('external')) {
     const env = { PIPETEL_TEST_DATABASE_URL: url, PIPETEL_TEST_HOME: testHome };
     results.push([
       `integration on ${new URL(url).host}`,
-      run(`integration + e2e on ${new URL(url).host}`, dbTests, env),
+      run(`integration + e2e on ${new URL(url).host}`, dbTests.filter(usesTestServer), env),
     ]);
   } else {
     process.stdout.write('\n(no PostgreSQL answers at 127.0.0.1:5432: external-server run skipped)\n');

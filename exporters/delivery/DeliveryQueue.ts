@@ -57,6 +57,8 @@ export interface DeliveryOptions<T> {
   warn?: WarningSink;
 }
 
+/** Records encoded and journaled per turn of the event loop (spool.mode: always). */
+const JOURNAL_SLICE = 2000;
 /** Overflowing records appended to the spill per write. */
 const OVERFLOW_SPILL_BATCH = 512;
 const DEFAULT_MAX_OVERFLOW_CHARS = 32 * 1024 * 1024;
@@ -105,6 +107,7 @@ export class DeliveryQueue<T> {
   /** Records before this sequence number are encoded and journaled (spool.mode: always). */
   private journaledSeq = 0;
   private readonly journalTimer: NodeJS.Timeout | undefined;
+  private journalSliceScheduled = false;
   /** Records taken out of the queue (being encoded, written, retried or spilled) and not yet settled. */
   private pending = 0;
   private inflight = 0;
@@ -386,19 +389,29 @@ export class DeliveryQueue<T> {
    */
   private journalQueued(): void {
     const journal = this.options.journal;
-    const from = this.journaledSeq - this.headSeq;
+    const from = Math.max(0, this.journaledSeq - this.headSeq);
     if (!journal || from >= this.queue.length) return;
+    // In slices, the event loop free in between: a backlog encoded in one go would hold back the
+    // batches whose writes complete meanwhile (the database would wait on us).
+    const end = Math.min(this.queue.length, from + JOURNAL_SLICE);
     const started = performance.now();
     const lines: string[] = [];
-    for (let i = Math.max(0, from); i < this.queue.length; i++) {
+    for (let i = from; i < end; i++) {
       const item = this.queue[i]!;
       const line = item instanceof Encoded ? item.line : this.encodeOne(item);
       if (!(item instanceof Encoded)) this.queue[i] = new Encoded(line);
       if (line !== undefined) lines.push(line);
     }
-    this.journaledSeq = this.headSeq + this.queue.length;
+    this.journaledSeq = this.headSeq + end;
     journal.append(this.options.sink.table, lines, this.journaledSeq);
     this.encodeMs += performance.now() - started;
+    if (end < this.queue.length && !this.journalSliceScheduled) {
+      this.journalSliceScheduled = true;
+      setImmediate(() => {
+        this.journalSliceScheduled = false;
+        this.journalQueued();
+      });
+    }
   }
 
   /** Tells the journal up to which record everything has settled: the oldest batch still out, else the queue's head. */

@@ -1,6 +1,6 @@
 import { type FileHandle, open, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createWriterDirectory, SpoolFiles } from './Spool.js';
+import { createWriterDirectory, SpoolFiles, writeAll } from './Spool.js';
 import { encodeRecords } from './spoolFormat.js';
 import type { SpoolTarget } from './spoolTarget.js';
 import type { WarningSink } from './types.js';
@@ -86,7 +86,7 @@ export class Journal {
     return this.serialize(async () => {
       let segment = this.segments.at(-1);
       if (!segment?.handle || segment.bytes >= this.segmentMaxBytes) segment = await this.openSegment();
-      await writeAll(segment, data);
+      await writeAll(segment as Segment & { handle: FileHandle }, data);
       this.counts.bytes += data.length;
       for (const [table, end] of ends) segment.ends.set(table, end);
       await this.deleteReleased();
@@ -159,20 +159,6 @@ export class Journal {
       this.counts.segmentsDeleted++;
     }
   }
-}
-
-async function writeAll(segment: Segment, data: Buffer): Promise<void> {
-  let offset = 0;
-  while (offset < data.length) {
-    const { bytesWritten } = await segment.handle!.write(
-      data,
-      offset,
-      data.length - offset,
-      segment.bytes + offset,
-    );
-    offset += bytesWritten;
-  }
-  segment.bytes += data.length;
 }
 
 function describe(error: unknown): string {

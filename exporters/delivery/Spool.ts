@@ -207,7 +207,7 @@ export async function createWriterDirectory(root: string, extra: Record<string, 
  * Writes the whole buffer at the end of the segment. On failure (disk full) the segment is cut
  * back to its last complete record, so a half-written batch can't glue onto the next one.
  */
-async function writeAll(segment: Segment, data: Buffer): Promise<void> {
+export async function writeAll(segment: { handle: FileHandle; bytes: number }, data: Buffer): Promise<void> {
   let offset = 0;
   try {
     while (offset < data.length) {

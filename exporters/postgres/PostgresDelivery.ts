@@ -2,7 +2,7 @@
 // DeliveryQueue per table, the secrets-and-limits policy applied before encoding, and the options that map onto
 // pipetel's config keys. Warnings never carry the database password.
 
-import { callWithTimeout, type ExportResult, ExportResultCode } from '@opentelemetry/core';
+import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import type pg from 'pg';
 import { DeliveryQueue } from '../delivery/DeliveryQueue.js';
 import type { Journal } from '../delivery/Journal.js';
@@ -12,7 +12,7 @@ import type { DeliveryStats, SpillTarget, WarningSink } from '../delivery/types.
 import type { SanitizeCounters } from '../policy/Sanitizer.js';
 import { TelemetryPolicy } from '../policy/TelemetryPolicy.js';
 import { passwordsOf, scrubPasswords } from './connectionSecrets.js';
-import { createPool } from './pool.js';
+import { closePool, createPool } from './pool.js';
 import { PostgresTableWriter, type TableSpec } from './TableWriter.js';
 
 export interface PostgresExporterOptions {
@@ -123,8 +123,8 @@ export function openDelivery<T>(
     async close(timeoutMs) {
       await queue.shutdown(timeoutMs);
       // pg's end() waits for connection attempts still under way (a server that never answers):
-      // shutdown does not, the attempt ends by itself at connectionTimeoutMs.
-      if (ownsPool) await callWithTimeout(pool.end(), 1000).catch(() => undefined);
+      // closePool ends them at its deadline, so no socket of this exporter outlives it.
+      if (ownsPool) await closePool(pool, 1000);
     },
   };
 }

@@ -4,6 +4,7 @@
 // run concurrently.
 
 import assert from 'node:assert/strict';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { SeverityNumber } from '@opentelemetry/api-logs';
@@ -131,6 +132,46 @@ describe('Postgres exporters in a user-built SDK', () => {
     assert.equal(rows[3].message, 'with stack');
     assert.equal(rows[3].traceback, 'Error: x\n    at y');
     assert.equal(new Set(rows.map((r) => r.id)).size, rows.length);
+  });
+
+  it('an exporter with its own pool, against a server that never answers, leaves no connection behind at shutdown', async () => {
+    const accepted: Socket[] = [];
+    const blackhole = createServer((socket) => {
+      accepted.push(socket);
+      socket.on('error', () => undefined);
+      socket.resume(); // reads (so it sees the client hang up), never answers
+    });
+    await new Promise<void>((resolve) => blackhole.listen(0, '127.0.0.1', resolve));
+    const port = (blackhole.address() as AddressInfo).port;
+    try {
+      const exporter = new PostgresLogRecordExporter({
+        connectionString: `postgresql://u@127.0.0.1:${port}/db`,
+        connectionTimeoutMs: 60_000, // the attempt alone would hang a minute
+        flushIntervalMs: 10,
+        shutdownTimeoutMs: 1000,
+        warn: () => undefined,
+      });
+      const provider = new LoggerProvider({
+        resource,
+        processors: [new BatchLogRecordProcessor({ exporter, scheduledDelayMillis: 10 })],
+      });
+      provider.getLogger('byo').emit({ body: 'into the void' });
+      await provider.forceFlush();
+      while (accepted.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      const allClosed = Promise.all(
+        accepted.map((socket) => new Promise((resolve) => socket.once('close', resolve))),
+      );
+      await provider.shutdown();
+      // The exporter ended its connection attempt: the server sees it hang up.
+      const closed = await Promise.race([
+        allClosed.then(() => true),
+        new Promise((resolve) => setTimeout(() => resolve(false), 5000)),
+      ]);
+      assert.equal(closed, true, 'the connection attempt was ended, not left to connection_timeout');
+    } finally {
+      for (const socket of accepted) socket.destroy();
+      blackhole.close();
+    }
   });
 
   it('writes gauges, sums and histograms with buckets', async () => {

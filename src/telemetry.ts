@@ -14,7 +14,7 @@ import {
 } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
 import type { LoggerProvider, LogRecordProcessor } from '@opentelemetry/sdk-logs';
-import type { MeterProvider, PushMetricExporter } from '@opentelemetry/sdk-metrics';
+import type { MeterProvider } from '@opentelemetry/sdk-metrics';
 import type { BasicTracerProvider, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type pg from 'pg';
 import { Journal } from '../exporters/delivery/Journal.js';
@@ -310,22 +310,20 @@ export class Telemetry {
       ]);
 
       const { aggregate_metrics, aggregation_window, metrics_interval } = settings.monitoring;
-      const metricTargets = (aggregationWindowMs?: number): PushMetricExporter[] => {
-        const targets: PushMetricExporter[] = [];
-        if (exporterOptions) {
-          const exporter = new PostgresMetricExporter({ ...forSignal('metrics')!, aggregationWindowMs });
-          this.metricExporters.push(exporter);
-          targets.push(exporter);
-        }
-        if (otlp) targets.push(otlp.metricExporter);
-        return targets;
+      // PostgreSQL is what a collection waits for; OTLP runs alongside it (see FanOutMetricExporter),
+      // unless it is the only destination.
+      const metricTargets = (aggregationWindowMs?: number): FanOutMetricExporter => {
+        if (!exporterOptions) return new FanOutMetricExporter(otlp ? [otlp.metricExporter] : []);
+        const exporter = new PostgresMetricExporter({ ...forSignal('metrics')!, aggregationWindowMs });
+        this.metricExporters.push(exporter);
+        return new FanOutMetricExporter([exporter], otlp ? [otlp.metricExporter] : []);
       };
       const windowMs =
         aggregate_metrics && aggregation_window > metrics_interval ? aggregation_window * 1000 : undefined;
       this.baseMetricWindowMs = windowMs;
       this.meterProvider = createMeterProvider(
         this.resource,
-        new PolicyMetricExporter(this.policy, new FanOutMetricExporter(metricTargets(windowMs))),
+        new PolicyMetricExporter(this.policy, metricTargets(windowMs)),
         metrics_interval * 1000,
         [this.policy.view()],
       );
@@ -340,7 +338,7 @@ export class Telemetry {
       if (settings.monitoring.enable_resource_tracking) {
         const host = startHostMetrics(
           this.resource,
-          new PolicyMetricExporter(this.policy, new FanOutMetricExporter(metricTargets())),
+          new PolicyMetricExporter(this.policy, metricTargets()),
           settings.monitoring.resource_sample_interval * 1000,
           [this.policy.view()],
         );

@@ -24,11 +24,12 @@ import { targetAddress } from '../exporters/delivery/spoolTarget.js';
 import type { DeliveryStats } from '../exporters/delivery/types.js';
 import { FileLogRecordProcessor } from '../exporters/file/index.js';
 import { PolicyMetricExporter, PolicySpanProcessor, TelemetryPolicy } from '../exporters/policy/index.js';
+import { safeErrorMessage } from '../exporters/postgres/connectionSecrets.js';
 import type { PostgresExporterOptions } from '../exporters/postgres/PostgresDelivery.js';
 import { PostgresLogRecordProcessor } from '../exporters/postgres/PostgresLogRecordExporter.js';
 import { PostgresMetricExporter } from '../exporters/postgres/PostgresMetricExporter.js';
 import { PostgresSpanProcessor } from '../exporters/postgres/PostgresSpanExporter.js';
-import { closePool, createPool, safeErrorMessage } from '../exporters/postgres/pool.js';
+import { closePool, createPool } from '../exporters/postgres/pool.js';
 import { EXPERIMENT_ID_ATTRIBUTE, STAGE_ATTRIBUTE } from '../exporters/shared/conventions.js';
 import { type Config, ineffectiveSettings } from './config/index.js';
 import { ensureEmbeddedPostgres } from './db/embedded.js';
@@ -165,7 +166,10 @@ export class Telemetry {
     // Settings the seed has but that change nothing here: said once, never silently ignored.
     const ineffective = ineffectiveSettings(settings);
     if (ineffective.length > 0)
-      this.warn(`settings with no effect: ${ineffective.map((i) => `${i.key} (${i.reason})`).join('; ')}`);
+      // Once, straight to stderr: through the rate-limited warning it would hold back the next one.
+      stderrWarning(
+        `settings with no effect: ${ineffective.map((i) => `${i.key} (${i.reason})`).join('; ')}`,
+      );
     this.policy = new TelemetryPolicy({
       redactKeys: settings.redaction.enabled ? settings.redaction.keys : [],
     });

@@ -62,5 +62,3 @@ export async function closePool(pool: pg.Pool, timeoutMs: number): Promise<void>
   for (const socket of sockets) socket.destroy();
   await callWithTimeout(ended, 250).catch(() => undefined);
 }
-
-export { redactUrl as redactConnectionString, safeErrorMessage } from './connectionSecrets.js';

@@ -2,8 +2,8 @@
 // database, or lists them with their state.
 
 import { parseArgs } from 'node:util';
+import { redactUrl } from '../../exporters/postgres/connectionSecrets.js';
 import { migrate as applyMigrations, migrationStatus } from '../../exporters/postgres/migrate.js';
-import { redactConnectionString } from '../../exporters/postgres/pool.js';
 import { loadConfig } from '../config/index.js';
 import { ensureEmbeddedPostgres } from '../db/embedded.js';
 
@@ -21,8 +21,8 @@ export async function migrate(args: string[]): Promise<number> {
   const applied = await applyMigrations(url);
   process.stdout.write(
     applied.length === 0
-      ? `schema up to date (${redactConnectionString(url)})\n`
-      : `applied migrations ${applied.join(', ')} to ${redactConnectionString(url)}\n`,
+      ? `schema up to date (${redactUrl(url)})\n`
+      : `applied migrations ${applied.join(', ')} to ${redactUrl(url)}\n`,
   );
   return 0;
 }

@@ -3,8 +3,8 @@
 // as it was, to be replayed later.
 
 import { parseArgs } from 'node:util';
+import { redactUrl, safeErrorMessage } from '../../exporters/postgres/connectionSecrets.js';
 import { migrate } from '../../exporters/postgres/migrate.js';
-import { redactConnectionString, safeErrorMessage } from '../../exporters/postgres/pool.js';
 import { loadConfig } from '../config/index.js';
 import { ensureEmbeddedPostgres } from '../db/embedded.js';
 import { logFilePath, shipsLogFile } from '../sync/LogFileShipper.js';
@@ -62,6 +62,6 @@ function hostOf(url: string): string {
     const parsed = new URL(url);
     return `${parsed.host}${parsed.pathname}`;
   } catch {
-    return redactConnectionString(url);
+    return redactUrl(url);
   }
 }

@@ -6,8 +6,8 @@
 import type pg from 'pg';
 import { targetIdentity } from '../../exporters/delivery/spoolTarget.js';
 import type { SpillTarget, WarningSink } from '../../exporters/delivery/types.js';
+import { safeErrorMessage } from '../../exporters/postgres/connectionSecrets.js';
 import { migrate } from '../../exporters/postgres/migrate.js';
-import { safeErrorMessage } from '../../exporters/postgres/pool.js';
 import type { ExperimentStart, ExperimentStatus, ExperimentStore } from '../db/experimentStore.js';
 import { EXPERIMENTS_SPOOL_TABLE, encodeExperimentLine } from '../db/spooledRows.js';
 

@@ -23,10 +23,11 @@ import {
   targetIdentity,
 } from '../../exporters/delivery/spoolTarget.js';
 import type { BatchSink, WarningSink } from '../../exporters/delivery/types.js';
+import { safeErrorMessage } from '../../exporters/postgres/connectionSecrets.js';
 import { LOGS_TABLE } from '../../exporters/postgres/logRows.js';
 import { METRICS_TABLE } from '../../exporters/postgres/metricRows.js';
 import { migrate } from '../../exporters/postgres/migrate.js';
-import { createPool, safeErrorMessage } from '../../exporters/postgres/pool.js';
+import { createPool } from '../../exporters/postgres/pool.js';
 import { SPANS_TABLE } from '../../exporters/postgres/spanRows.js';
 import { PostgresTableWriter, type TableSpec } from '../../exporters/postgres/TableWriter.js';
 import { isProcessAlive as isAlive } from '../../exporters/shared/processes.js';

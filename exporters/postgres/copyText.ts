@@ -6,8 +6,6 @@ import type { HrTime } from '@opentelemetry/api';
 
 import { stringifySafely } from '../shared/json.js';
 
-export { hrTimeField } from '../shared/conventions.js';
-
 export const NULL_FIELD = '\\N';
 
 const NEEDS_ESCAPE = /[\\\t\n\r\u0000]/;

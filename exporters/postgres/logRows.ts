@@ -34,8 +34,6 @@ export const LOGS_TABLE: TableSpec = {
   ],
 };
 
-export { levelForSeverity, MAX_MESSAGE_CHARS };
-
 export function encodeLogRecord(record: ReadableLogRecord, resources: ResourceInfoCache): string {
   const { experimentId } = resources.get(record.resource);
   const attributes = record.attributes;

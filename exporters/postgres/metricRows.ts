@@ -4,7 +4,8 @@
 
 import type { Attributes, HrTime } from '@opentelemetry/api';
 import { DataPointType, type Histogram, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import { hrTimeField, jsonField, NULL_FIELD, numberArrayField, numberField, textField } from './copyText.js';
+import { hrTimeField } from '../shared/conventions.js';
+import { jsonField, NULL_FIELD, numberArrayField, numberField, textField } from './copyText.js';
 import type { ResourceInfoCache } from './resourceInfo.js';
 import type { TableSpec } from './TableWriter.js';
 import { uuidv7 } from './uuidv7.js';

@@ -6,8 +6,6 @@ import type { Resource } from '@opentelemetry/resources';
 import { EXPERIMENT_ID_ATTRIBUTE } from '../shared/conventions.js';
 import { jsonField } from './copyText.js';
 
-export { EXPERIMENT_ID_ATTRIBUTE, STAGE_ATTRIBUTE } from '../shared/conventions.js';
-
 export interface ResourceInfo {
   experimentId: string;
   /** COPY-encoded jsonb of the resource attributes. */

@@ -4,8 +4,9 @@
 
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { hrDurationMs, hrTimeField, jsonField, NULL_FIELD, numberField, textField } from './copyText.js';
-import { type ResourceInfoCache, STAGE_ATTRIBUTE } from './resourceInfo.js';
+import { hrTimeField, STAGE_ATTRIBUTE } from '../shared/conventions.js';
+import { hrDurationMs, jsonField, NULL_FIELD, numberField, textField } from './copyText.js';
+import type { ResourceInfoCache } from './resourceInfo.js';
 import type { TableSpec } from './TableWriter.js';
 
 export const SPANS_TABLE: TableSpec = {

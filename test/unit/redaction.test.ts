@@ -24,10 +24,11 @@ import {
   TelemetryPolicy,
 } from '../../exporters/policy/index.js';
 import { jsonField, textField } from '../../exporters/postgres/copyText.js';
-import { encodeLogRecord, LOGS_TABLE, MAX_MESSAGE_CHARS } from '../../exporters/postgres/logRows.js';
+import { encodeLogRecord, LOGS_TABLE } from '../../exporters/postgres/logRows.js';
 import { encodeMetricPoint, METRICS_TABLE, type MetricPoint } from '../../exporters/postgres/metricRows.js';
 import { ResourceInfoCache } from '../../exporters/postgres/resourceInfo.js';
 import { encodeSpan, SPANS_TABLE } from '../../exporters/postgres/spanRows.js';
+import { MAX_MESSAGE_CHARS } from '../../exporters/shared/conventions.js';
 import { LoggerFactory, type PipetelLogRecord } from '../../src/logging/index.js';
 import { AttributeSanitizer } from '../../src/logging/sanitize.js';
 import { assertTruncated } from '../helpers/assertions.js';

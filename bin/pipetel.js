@@ -10,5 +10,10 @@ if (!existsSync(fileURLToPath(entry))) {
   );
   process.exit(1);
 }
+// `pipetel logs | head`: a reader that stops reading is not an error.
+process.stdout.on('error', (error) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw error;
+});
 const { main } = await import(entry.href);
 process.exitCode = await main(process.argv.slice(2));

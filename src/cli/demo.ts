@@ -60,7 +60,26 @@ export async function demo(args: string[]): Promise<number> {
     `pipetel's own cost during the run (tel.profile(), estimated): ${ownCost.cpuOverheadPercent.toFixed(2)} % ` +
       `of the pipeline's CPU time (${ownCost.ownCpuMs.toFixed(1)} of ${ownCost.processCpuMs.toFixed(0)} ms)\n`,
   );
+  process.stdout.write(nextSteps(tel.experimentId));
   return 0;
+}
+
+/** The reading commands, for the run just made. */
+function nextSteps(run: string): string {
+  const steps: Array<[command: string, what: string]> = [
+    [`npx pipetel show ${run}`, 'stage tree, CPU and peak RSS, progress, errors'],
+    [
+      `npx pipetel logs ${run} --level WARNING`,
+      'log lines (--stage S, --search TEXT, --follow on a live run)',
+    ],
+    [`npx pipetel progress ${run}`, 'progress bars with rate and ETA (--watch on a live run)'],
+    [`npx pipetel export ${run} --format csv`, "the run's logs as CSV (--table spans|metrics|progress)"],
+    ['npx pipetel runs', 'every run, newest first (RUN defaults to the latest)'],
+    ['npx pipetel stats; npx pipetel doctor', 'pipetel itself: throughput, sizes, health'],
+  ];
+  const width = Math.max(...steps.map(([command]) => command.length));
+  const lines = steps.map(([command, what]) => `  ${command.padEnd(width)}  # ${what}`);
+  return `\nRead this run again without SQL:\n${lines.join('\n')}\n`;
 }
 
 function printSummary(

@@ -32,6 +32,46 @@ const commands: Record<string, CommandEntry> = {
     summary: 'validate [FILE] | print [FILE] [--profile NAME] [--json]',
     load: async () => (await import('./config.js')).config,
   },
+  runs: {
+    summary: 'list runs, newest first',
+    usage:
+      'usage: pipetel runs [--status running|succeeded|failed] [--since 2h|7d|DATE] [--limit N] [--json]\n',
+    load: async () => (await import('./runs.js')).runs,
+  },
+  show: {
+    summary: 'one run: stage tree with durations, CPU and peak RSS, progress, errors, metrics',
+    usage:
+      'usage: pipetel show [RUN] [--json]   (RUN: an experiment id or a unique prefix; default the latest run)\n',
+    load: async () => (await import('./runs.js')).show,
+  },
+  logs: {
+    summary: "a run's log lines; --follow prints new ones live",
+    usage:
+      'usage: pipetel logs [RUN] [--level L] [--stage S] [--search TEXT] [--since 30m|DATE] [--limit N] [--follow] [--json]\n' +
+      '  --level shows L and above; --search is full text (words, "a phrase", -excluded, or)\n',
+    load: async () => (await import('./logs.js')).logs,
+  },
+  progress: {
+    summary: "a run's progress bars with rate and ETA; --watch redraws them live",
+    usage: 'usage: pipetel progress [RUN] [--watch] [--json]\n',
+    load: async () => (await import('./progress.js')).progress,
+  },
+  stats: {
+    summary: 'the monitoring system itself: logs/min, batch sizes, drops, write latency, table sizes',
+    usage: 'usage: pipetel stats [--window MINUTES] [--json]\n',
+    load: async () => (await import('./stats.js')).stats,
+  },
+  export: {
+    summary: "write a run's logs (or spans, metrics, progress) as jsonl or csv",
+    usage:
+      'usage: pipetel export [RUN] [--format jsonl|csv] [--table logs|spans|metrics|progress] [--output FILE]\n',
+    load: async () => (await import('./export.js')).exportRun,
+  },
+  doctor: {
+    summary: 'check the database, schema, embedded server and spool; exit 1 when something is wrong',
+    usage: 'usage: pipetel doctor [--json]\n',
+    load: async () => (await import('./doctor.js')).doctor,
+  },
   sync: {
     summary: 'replay the spool (and, with database logging off, the log file) into the database',
     usage: 'usage: pipetel sync [--any-database]\n',

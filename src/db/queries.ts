@@ -41,66 +41,74 @@ export async function experimentSummary(url: string, experimentId: string): Prom
   client.on('error', () => undefined);
   await client.connect();
   try {
-    const one = async <R extends pg.QueryResultRow>(sql: string) =>
-      (await client.query<R>(sql, [experimentId])).rows;
-    const [experiment] = await one<NonNullable<ExperimentSummary['experiment']>>(
-      'SELECT experiment_id, service_name, status, started_at, ended_at, status_reason FROM pipeline_experiments WHERE experiment_id = $1',
-    );
-    const counts = await one<{ t: string; n: string }>(
-      `SELECT 'pipeline_spans' AS t, count(*) AS n FROM pipeline_spans WHERE experiment_id = $1
-       UNION ALL SELECT 'pipeline_logs', count(*) FROM pipeline_logs WHERE experiment_id = $1
-       UNION ALL SELECT 'pipeline_metrics', count(*) FROM pipeline_metrics WHERE experiment_id = $1
-       UNION ALL SELECT 'pipeline_progress', count(*) FROM pipeline_progress WHERE experiment_id = $1`,
-    );
-    const logsByLevel = await one<{ level: string; count: string }>(
-      `SELECT level, count(*) AS count FROM pipeline_logs WHERE experiment_id = $1
-       GROUP BY level ORDER BY min(severity_number)`,
-    );
-    const stages = await one<ExperimentSummary['stages'][number]>(
-      `WITH RECURSIVE tree AS (
-         SELECT s.*, 0 AS depth, ARRAY[s.start_time] AS path FROM pipeline_spans s
-          WHERE s.experiment_id = $1 AND s.stage IS NOT NULL
-            AND (s.parent_span_id IS NULL OR NOT EXISTS (
-                 SELECT 1 FROM pipeline_spans p WHERE p.trace_id = s.trace_id AND p.span_id = s.parent_span_id AND p.stage IS NOT NULL))
-         UNION ALL
-         SELECT c.*, t.depth + 1, t.path || c.start_time FROM pipeline_spans c
-           JOIN tree t ON c.trace_id = t.trace_id AND c.parent_span_id = t.span_id
-          WHERE c.stage IS NOT NULL)
-       SELECT name, depth, duration_ms, status_code,
-              (attributes->>'pipetel.cpu.user_ms')::float8 AS cpu_user_ms,
-              (attributes->>'pipetel.cpu.system_ms')::float8 AS cpu_system_ms,
-              round(((attributes->>'pipetel.memory.rss_peak_bytes')::float8 / 1048576)::numeric, 1)::float8 AS rss_peak_mb
-         FROM tree ORDER BY path`,
-    );
-    const progress = await one<ExperimentSummary['progress'][number]>(
-      'SELECT node_id, completed, total, status, rate FROM pipeline_progress WHERE experiment_id = $1 ORDER BY started_at, node_id',
-    );
-    const metrics = await one<{
-      name: string;
-      kind: string;
-      points: string;
-      series: string;
-      last_value: number | null;
-    }>(
-      `SELECT name, kind, count(*) AS points, count(DISTINCT attributes) AS series,
-              CASE WHEN count(DISTINCT attributes) = 1
-                   THEN (array_agg(coalesce(value, sum) ORDER BY "timestamp" DESC))[1] END AS last_value
-         FROM pipeline_metrics WHERE experiment_id = $1 GROUP BY name, kind ORDER BY name`,
-    );
-    const errors = await one<ExperimentSummary['errors'][number]>(
-      `SELECT level, logger_name, message, coalesce(array_length(string_to_array(traceback, E'\\n'), 1), 0) AS traceback_lines
-         FROM pipeline_logs WHERE experiment_id = $1 AND level IN ('ERROR', 'CRITICAL') ORDER BY "timestamp" LIMIT 5`,
-    );
-    return {
-      experiment,
-      rowsPerTable: Object.fromEntries(counts.map((r) => [r.t, Number(r.n)])),
-      logsByLevel: logsByLevel.map((r) => ({ level: r.level, count: Number(r.count) })),
-      stages,
-      progress,
-      metrics: metrics.map((m) => ({ ...m, points: Number(m.points), series: Number(m.series) })),
-      errors,
-    };
+    return await summarizeExperiment(client, experimentId);
   } finally {
     await client.end().catch(() => undefined);
   }
+}
+
+/** The summary of one experiment, read on a connection the caller owns. */
+export async function summarizeExperiment(
+  client: pg.ClientBase,
+  experimentId: string,
+): Promise<ExperimentSummary> {
+  const one = async <R extends pg.QueryResultRow>(sql: string) =>
+    (await client.query<R>(sql, [experimentId])).rows;
+  const [experiment] = await one<NonNullable<ExperimentSummary['experiment']>>(
+    'SELECT experiment_id, service_name, status, started_at, ended_at, status_reason FROM pipeline_experiments WHERE experiment_id = $1',
+  );
+  const counts = await one<{ t: string; n: string }>(
+    `SELECT 'pipeline_spans' AS t, count(*) AS n FROM pipeline_spans WHERE experiment_id = $1
+     UNION ALL SELECT 'pipeline_logs', count(*) FROM pipeline_logs WHERE experiment_id = $1
+     UNION ALL SELECT 'pipeline_metrics', count(*) FROM pipeline_metrics WHERE experiment_id = $1
+     UNION ALL SELECT 'pipeline_progress', count(*) FROM pipeline_progress WHERE experiment_id = $1`,
+  );
+  const logsByLevel = await one<{ level: string; count: string }>(
+    `SELECT level, count(*) AS count FROM pipeline_logs WHERE experiment_id = $1
+     GROUP BY level ORDER BY min(severity_number)`,
+  );
+  const stages = await one<ExperimentSummary['stages'][number]>(
+    `WITH RECURSIVE tree AS (
+       SELECT s.*, 0 AS depth, ARRAY[s.start_time] AS path FROM pipeline_spans s
+        WHERE s.experiment_id = $1 AND s.stage IS NOT NULL
+          AND (s.parent_span_id IS NULL OR NOT EXISTS (
+               SELECT 1 FROM pipeline_spans p WHERE p.trace_id = s.trace_id AND p.span_id = s.parent_span_id AND p.stage IS NOT NULL))
+       UNION ALL
+       SELECT c.*, t.depth + 1, t.path || c.start_time FROM pipeline_spans c
+         JOIN tree t ON c.trace_id = t.trace_id AND c.parent_span_id = t.span_id
+        WHERE c.stage IS NOT NULL)
+     SELECT name, depth, duration_ms, status_code,
+            (attributes->>'pipetel.cpu.user_ms')::float8 AS cpu_user_ms,
+            (attributes->>'pipetel.cpu.system_ms')::float8 AS cpu_system_ms,
+            round(((attributes->>'pipetel.memory.rss_peak_bytes')::float8 / 1048576)::numeric, 1)::float8 AS rss_peak_mb
+       FROM tree ORDER BY path`,
+  );
+  const progress = await one<ExperimentSummary['progress'][number]>(
+    'SELECT node_id, completed, total, status, rate FROM pipeline_progress WHERE experiment_id = $1 ORDER BY started_at, node_id',
+  );
+  const metrics = await one<{
+    name: string;
+    kind: string;
+    points: string;
+    series: string;
+    last_value: number | null;
+  }>(
+    `SELECT name, kind, count(*) AS points, count(DISTINCT attributes) AS series,
+            CASE WHEN count(DISTINCT attributes) = 1
+                 THEN (array_agg(coalesce(value, sum) ORDER BY "timestamp" DESC))[1] END AS last_value
+       FROM pipeline_metrics WHERE experiment_id = $1 GROUP BY name, kind ORDER BY name`,
+  );
+  const errors = await one<ExperimentSummary['errors'][number]>(
+    `SELECT level, logger_name, message, coalesce(array_length(string_to_array(traceback, E'\\n'), 1), 0) AS traceback_lines
+       FROM pipeline_logs WHERE experiment_id = $1 AND level IN ('ERROR', 'CRITICAL') ORDER BY "timestamp" LIMIT 5`,
+  );
+  return {
+    experiment,
+    rowsPerTable: Object.fromEntries(counts.map((r) => [r.t, Number(r.n)])),
+    logsByLevel: logsByLevel.map((r) => ({ level: r.level, count: Number(r.count) })),
+    stages,
+    progress,
+    metrics: metrics.map((m) => ({ ...m, points: Number(m.points), series: Number(m.series) })),
+    errors,
+  };
 }

@@ -65,6 +65,12 @@ describe('pipetel CLI', () => {
     assert.match(stdout, /validate\s+3\/10\s+failed/);
     assert.match(stdout, /DEBUG \d+ {3}INFO \d+ {3}WARNING \d+ {3}ERROR \d+ {3}CRITICAL \d+/);
     assert.match(stdout, /traceback: \d+ lines/);
+    assert.match(
+      stdout,
+      /^ {2}npx pipetel show demo-e2e\s+# stage tree/m,
+      'names the reading commands for this run',
+    );
+    assert.match(stdout, /^ {2}npx pipetel logs demo-e2e --level WARNING\s+#/m);
 
     const [exp] = await db.query("SELECT status FROM pipeline_experiments WHERE experiment_id = 'demo-e2e'");
     assert.equal(exp.status, 'succeeded');

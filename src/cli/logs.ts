@@ -1,0 +1,167 @@
+// `pipetel logs [RUN] [--level L] [--stage S] [--search TEXT] [--since D] [--limit N] [--follow]
+// [--json]`: the newest log lines of a run (the latest run by default), oldest first. --follow then
+// stays and prints new lines as they are stored: it LISTENs on the channel the pipeline_logs
+// trigger notifies once per written batch (migration 0003), so it reads when a batch lands, never
+// on a timer. It ends when the run has ended and its last lines are printed, or on Ctrl-C.
+
+import { parseArgs } from 'node:util';
+import { type LogFilter, type LogRow, levelNamed, type RunReader } from '../db/runReader.js';
+import { parseLimit, parseSince, printable, UsageError, withReader, writeJson } from './reading.js';
+
+/** The channel of migration 0003's trigger; the payload is the experiment id. */
+const CHANNEL = 'pipetel_logs';
+/**
+ * A row's created_at is its transaction's start, and two batches can commit out of order: each
+ * read looks back this far before the newest row seen, and skips the ids already printed.
+ */
+const OVERLAP_MS = 10_000;
+/** How often a follower checks whether the run has ended (the trigger only speaks of new logs). */
+const END_CHECK_MS = 2_000;
+
+export async function logs(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      level: { type: 'string' },
+      stage: { type: 'string' },
+      search: { type: 'string' },
+      since: { type: 'string' },
+      limit: { type: 'string' },
+      follow: { type: 'boolean', short: 'f', default: false },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  if (positionals.length > 1) throw new UsageError(`expects at most one RUN, got ${positionals.length}`);
+  const level = values.level === undefined ? undefined : levelNamed(values.level);
+  if (values.level !== undefined && level === undefined) {
+    throw new UsageError(`--level expects DEBUG, INFO, WARNING, ERROR or CRITICAL, got "${values.level}"`);
+  }
+  const since = parseSince(values.since);
+  const limit = parseLimit(values.limit, 200);
+  return withReader(async (reader) => {
+    const run = await reader.resolveRun(positionals[0]);
+    const filter: LogFilter = {
+      experimentId: run.experiment_id,
+      level,
+      stage: values.stage,
+      search: values.search,
+      since,
+      limit,
+    };
+    const rows = await reader.logs(filter);
+    if (!values.follow) {
+      if (values.json) writeJson(rows);
+      else for (const row of rows) process.stdout.write(formatLogLine(row));
+      return 0;
+    }
+    const print = values.json
+      ? (row: LogRow) => process.stdout.write(`${JSON.stringify(row)}\n`)
+      : (row: LogRow) => process.stdout.write(formatLogLine(row));
+    for (const row of rows) print(row);
+    await follow(reader, filter, rows, print);
+    return 0;
+  });
+}
+
+/** Prints lines stored from now on until the run ends (or SIGINT/SIGTERM). */
+async function follow(
+  reader: RunReader,
+  filter: LogFilter,
+  printed: LogRow[],
+  print: (row: LogRow) => void,
+): Promise<void> {
+  const client = reader.connection;
+  // The cursor starts at the newest row printed, or the server's clock when none was.
+  let newest =
+    printed.reduce<Date | undefined>(
+      (max, r) => (!max || r.created_at > max ? r.created_at : max),
+      undefined,
+    ) ?? (await client.query<{ now: Date }>('SELECT now() AS now')).rows[0]!.now;
+  /** Ids printed within the overlap window, with their created_at for pruning. */
+  const seen = new Map<string, number>(printed.map((r) => [r.id, r.created_at.getTime()]));
+
+  let reading: Promise<void> | undefined;
+  let again = false;
+  const read = (): Promise<void> => {
+    if (reading) {
+      again = true;
+      return reading;
+    }
+    reading = (async () => {
+      do {
+        again = false;
+        const rows = await reader.logs({
+          ...filter,
+          storedAfter: new Date(newest.getTime() - OVERLAP_MS),
+          limit: 10_000,
+        });
+        for (const row of rows) {
+          if (seen.has(row.id)) continue;
+          seen.set(row.id, row.created_at.getTime());
+          if (row.created_at > newest) newest = row.created_at;
+          print(row);
+        }
+        const horizon = newest.getTime() - OVERLAP_MS;
+        for (const [id, at] of seen) if (at < horizon) seen.delete(id);
+      } while (again);
+    })().finally(() => {
+      reading = undefined;
+    });
+    return reading;
+  };
+
+  await client.query(`LISTEN ${CHANNEL}`);
+  let finish!: () => void;
+  let fail!: (error: unknown) => void;
+  const done = new Promise<void>((resolve, reject) => {
+    finish = resolve;
+    fail = reject;
+  });
+  client.on('notification', (message) => {
+    if (message.channel === CHANNEL && message.payload === filter.experimentId) read().catch(fail);
+  });
+  client.on('error', fail);
+  client.on('end', () => fail(new Error('the database closed the connection')));
+  // Lines stored between the first read and LISTEN taking effect.
+  await read();
+  const endCheck = setInterval(() => {
+    reader
+      .resolveRun(filter.experimentId)
+      .then(async (run) => {
+        if (run.status === 'running') return;
+        clearInterval(endCheck);
+        await read();
+        finish();
+      })
+      .catch(fail);
+  }, END_CHECK_MS);
+  const stop = () => finish();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    await done;
+  } finally {
+    clearInterval(endCheck);
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    client.removeAllListeners('notification');
+    await reading?.catch(() => undefined);
+  }
+}
+
+/** `12:00:01.250 ERROR [train] pipeline.model: message {attributes}`, then the traceback indented. */
+export function formatLogLine(row: LogRow): string {
+  const t = row.timestamp;
+  const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+  const time = `${pad(t.getHours())}:${pad(t.getMinutes())}:${pad(t.getSeconds())}.${pad(t.getMilliseconds(), 3)}`;
+  const stage = row.stage ? ` [${printable(row.stage)}]` : '';
+  const attributes = Object.keys(row.attributes ?? {}).length
+    ? ` ${printable(JSON.stringify(row.attributes))}`
+    : '';
+  let line = `${time} ${row.level.padEnd(8)}${stage} ${printable(row.logger_name)}: ${printable(row.message)}${attributes}\n`;
+  if (row.traceback) {
+    for (const tb of row.traceback.split('\n')) if (tb) line += `    ${printable(tb)}\n`;
+  }
+  return line;
+}

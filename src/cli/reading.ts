@@ -1,0 +1,117 @@
+// What the reading commands (runs, show, logs, progress, stats, export) share: the database they
+// read (database.url, else the embedded server), the run a RUN argument names, --since parsing,
+// and output — aligned tables for a person at a terminal, JSON for scripts.
+
+import { loadConfig } from '../config/index.js';
+import { ensureEmbeddedPostgres } from '../db/embedded.js';
+import { ReadError, RunReader } from '../db/runReader.js';
+
+/** A bad option value: exit 2 with the usage, like parseArgs' own errors. */
+export class UsageError extends Error {
+  readonly code = 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE';
+}
+
+/** The configured database (or the embedded one), open for reading; the caller closes it. */
+export async function openReader(): Promise<{ reader: RunReader; url: string }> {
+  const config = loadConfig();
+  const url = config.values.database.url ?? (await ensureEmbeddedPostgres({ home: config.home })).url;
+  return { reader: await RunReader.open(url), url };
+}
+
+/** Runs `fn` with a reader; a ReadError (no such run) prints its message and exits 1. */
+export async function withReader(fn: (reader: RunReader) => Promise<number>): Promise<number> {
+  const { reader } = await openReader();
+  try {
+    return await fn(reader);
+  } catch (error) {
+    if (error instanceof ReadError) {
+      process.stderr.write(`pipetel: ${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  } finally {
+    await reader.close();
+  }
+}
+
+const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+/** --since: a duration back from now (90s, 30m, 2h, 7d, 1w) or a date/time (2026-11-30, ISO 8601). */
+export function parseSince(value: string | undefined, now = Date.now()): Date | undefined {
+  if (value === undefined) return undefined;
+  const relative = /^(\d+(?:\.\d+)?)\s*([smhdw])$/.exec(value.trim());
+  if (relative) return new Date(now - Number(relative[1]) * UNITS[relative[2]!]!);
+  const absolute = new Date(value);
+  if (/^\d{4}-\d{2}-\d{2}/.test(value) && !Number.isNaN(absolute.getTime())) return absolute;
+  throw new UsageError(`--since expects a duration (30m, 2h, 7d) or a date (2026-11-30), got "${value}"`);
+}
+
+export function parseLimit(value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new UsageError(`--limit expects a positive integer, got "${value}"`);
+  return n;
+}
+
+/** Human output on a terminal unless --json; JSON when piped only if asked (tables pipe fine too). */
+export function writeJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Left-aligned text columns, right-aligned numbers; cells already strings. */
+export function table(header: string[], rows: string[][], rightAligned: number[] = []): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.length ?? 0)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (rightAligned.includes(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return `${[line(header), ...rows.map(line)].join('\n')}\n`;
+}
+
+export function formatDuration(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '-';
+  if (ms < 1000) return `${ms.toFixed(ms < 10 ? 1 : 0)} ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(s < 10 ? 2 : 1)} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+}
+
+/** Local time, to the second: what a person compares with their clock. */
+export function formatTime(date: Date | null | undefined): string {
+  if (!date) return '-';
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['kB', 'MB', 'GB', 'TB'];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}
+
+/** Control characters (terminal escapes, newlines) shown as visible text: one record stays one line. */
+export function printable(text: string): string {
+  return text.replace(
+    /[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
+}
+
+/** Each line of `text` indented by two spaces, without the trailing newline. */
+export function indent(text: string): string {
+  return text
+    .trimEnd()
+    .split('\n')
+    .map((l) => `  ${l}`)
+    .join('\n');
+}

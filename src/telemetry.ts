@@ -34,8 +34,10 @@ import { EXPERIMENT_ID_ATTRIBUTE, STAGE_ATTRIBUTE } from '../exporters/shared/co
 import { type Config, ineffectiveSettings } from './config/index.js';
 import { ensureEmbeddedPostgres } from './db/embedded.js';
 import { ExperimentStore } from './db/experimentStore.js';
+import { MaintenanceSchedule } from './db/MaintenanceSchedule.js';
 import { PostgresProgressStore } from './db/progressStore.js';
 import { SpoolingProgressWriter } from './db/spooledRows.js';
+import { setUpPartitioning, syncStoreSettings } from './db/storeMaintenance.js';
 import { ExperimentLifecycle } from './internal/ExperimentLifecycle.js';
 import { FanOutMetricExporter } from './internal/FanOutMetricExporter.js';
 import { LogPipeline } from './internal/LogPipeline.js';
@@ -141,6 +143,8 @@ export class Telemetry {
    */
   private readonly sinkWarning = dedupeWarnings(stderrWarning, 10_000);
   private readonly heartbeat: NodeJS.Timeout | undefined;
+  /** maintenance.scheduler: app — premaking partitions and retention, from this process. */
+  private maintenance: MaintenanceSchedule | undefined;
   private failure: string | null = null;
   private readonly startedAt = new Date();
   private readonly lifecycle: ExperimentLifecycle | undefined;
@@ -392,6 +396,11 @@ export class Telemetry {
             ?.syncOnce()
             .catch((e) => this.warn(`spool replay failed: ${safeErrorMessage(e)}`)),
         onConnected: () => this.markConnected(),
+        prepareStore: async (pool) => {
+          await syncStoreSettings(pool, settings);
+          const note = await setUpPartitioning(pool, settings.database.partitioning);
+          if (note) this.warn(note);
+        },
         warn: (message) => this.warn(message),
       });
     }
@@ -400,7 +409,14 @@ export class Telemetry {
     });
     this.ready = this.lifecycle?.setUp() ?? Promise.resolve();
     void this.ready.then(() => {
-      if (!this.shutdownPromise) this.synchronizer?.start();
+      if (this.shutdownPromise) return;
+      this.synchronizer?.start();
+      if (databaseUrl && this.lifecycle?.isSetUp && settings.maintenance.scheduler === 'app') {
+        this.maintenance = new MaintenanceSchedule(databaseUrl, settings.maintenance.interval * 1000, (m) =>
+          this.warn(m),
+        );
+        this.maintenance.start();
+      }
     });
     if (this.experiments) {
       this.heartbeat = setInterval(() => {
@@ -639,6 +655,7 @@ export class Telemetry {
     this.overheadBudget.stop();
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.lifecycle?.stop();
+    await this.maintenance?.stop();
     this.stopRuntimeMetrics?.();
     // A setup still connecting (a server that accepts and never answers) gets a small share; then
     // the database counts as down and nothing below waits for it: the queues spool what they hold.

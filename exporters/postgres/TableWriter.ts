@@ -11,6 +11,11 @@ export interface TableSpec {
   readonly name: string;
   /** Columns in the order the encoder writes them. */
   readonly columns: readonly string[];
+  /**
+   * The column the table is range-partitioned on when database.partitioning is on: a batch with a
+   * row no partition takes gets its partitions made, then is written again.
+   */
+  readonly timeColumn?: string;
 }
 
 export interface TableWriterOptions {
@@ -27,6 +32,8 @@ export interface TableWriterOptions {
 
 export class PostgresTableWriter implements BatchSink {
   readonly table: string;
+  /** Field of the time column in an encoded line; -1 when the table is not partitioned by time. */
+  private readonly timeIndex: number;
   private readonly copySql: string;
   private readonly stageTable: string;
   private readonly stageCopySql: string;
@@ -41,6 +48,7 @@ export class PostgresTableWriter implements BatchSink {
     private readonly options: TableWriterOptions = {},
   ) {
     this.table = spec.name;
+    this.timeIndex = spec.timeColumn === undefined ? -1 : spec.columns.indexOf(spec.timeColumn);
     const columns = spec.columns.map((c) => `"${c}"`).join(', ');
     this.stageTable = `pipetel_stage_${spec.name}`;
     this.copySql = `COPY ${spec.name} (${columns}) FROM STDIN`;
@@ -59,11 +67,15 @@ export class PostgresTableWriter implements BatchSink {
     }
     let healthy = true;
     try {
-      if (!options.idempotent) {
-        await copyLines(client, this.copySql, lines);
-        return lines.length;
+      try {
+        return await this.writeOnce(client, lines, options);
+      } catch (error) {
+        if (!isMissingPartition(error) || this.timeIndex < 0) throw error;
+        // A row from before the first partition or past the premade ones: make its partitions,
+        // then write the batch again (the failed statement stored nothing).
+        await this.makePartitions(client, lines);
+        return await this.writeOnce(client, lines, options);
       }
-      return await this.writeDeduplicated(client, lines);
     } catch (error) {
       healthy = isStatementError(error);
       throw error;
@@ -71,6 +83,28 @@ export class PostgresTableWriter implements BatchSink {
       // A connection that failed mid-protocol is discarded rather than handed to the next batch.
       client.release(healthy ? undefined : true);
     }
+  }
+
+  private async writeOnce(client: pg.PoolClient, lines: string[], options: WriteOptions): Promise<number> {
+    if (!options.idempotent) {
+      await copyLines(client, this.copySql, lines);
+      return lines.length;
+    }
+    return this.writeDeduplicated(client, lines);
+  }
+
+  /** Partitions for every distinct UTC day among the batch's time values (migration 0004's function). */
+  private async makePartitions(client: pg.PoolClient, lines: string[]): Promise<void> {
+    const times = new Set<string>();
+    for (const line of lines) {
+      const field = line.split('\t', this.timeIndex + 1)[this.timeIndex];
+      if (field !== undefined && field !== '\\N') times.add(field);
+    }
+    await client.query(
+      `SELECT pipetel_ensure_partitions($1, day, day)
+         FROM (SELECT DISTINCT date_trunc('day', t, 'UTC') AS day FROM unnest($2::timestamptz[]) t) days`,
+      [this.table, [...times]],
+    );
   }
 
   private connect(): Promise<pg.PoolClient> {
@@ -132,6 +166,14 @@ export function copyLines(client: pg.PoolClient | pg.Client, sql: string, lines:
     stream.on('finish', () => resolve());
     stream.end(lines.join(''));
   });
+}
+
+/** The server found no partition for a row (SQLSTATE 23514, raised by tuple routing). */
+function isMissingPartition(error: unknown): boolean {
+  const e = error as { code?: unknown; message?: unknown } | null;
+  return (
+    e?.code === '23514' && typeof e.message === 'string' && e.message.startsWith('no partition of relation')
+  );
 }
 
 /** Errors raised by the server for a statement leave the connection usable; others do not. */

@@ -18,6 +18,7 @@ import { uuidv7 } from './uuidv7.js';
 
 export const LOGS_TABLE: TableSpec = {
   name: 'pipeline_logs',
+  timeColumn: 'timestamp',
   columns: [
     'id',
     'experiment_id',

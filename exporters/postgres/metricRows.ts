@@ -12,6 +12,7 @@ import { uuidv7 } from './uuidv7.js';
 
 export const METRICS_TABLE: TableSpec = {
   name: 'pipeline_metrics',
+  timeColumn: 'timestamp',
   columns: [
     'id',
     'experiment_id',

@@ -11,6 +11,7 @@ import type { TableSpec } from './TableWriter.js';
 
 export const SPANS_TABLE: TableSpec = {
   name: 'pipeline_spans',
+  timeColumn: 'start_time',
   columns: [
     'trace_id',
     'span_id',

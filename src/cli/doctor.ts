@@ -12,7 +12,9 @@ import { spoolDirectory } from '../../exporters/delivery/Spool.js';
 import { redactUrl, safeErrorMessage } from '../../exporters/postgres/connectionSecrets.js';
 import { migrationStatus } from '../../exporters/postgres/migrate.js';
 import { loadConfig } from '../config/index.js';
+import type { PartitioningMode } from '../config/types.js';
 import { embeddedStatus, ensureEmbeddedPostgres } from '../db/embedded.js';
+import { currentPartitioning } from '../db/storeMaintenance.js';
 import { formatBytes, writeJson } from './reading.js';
 
 type Verdict = 'ok' | 'warn' | 'fail';
@@ -61,13 +63,9 @@ export async function doctor(args: string[]): Promise<number> {
       );
     }
   }
-  if (url) await checkDatabase(url, config.values.database.auto_migrate, add);
+  if (url)
+    await checkDatabase(url, config.values.database.auto_migrate, config.values.database.partitioning, add);
   await checkSpool(spoolDirectory(config.home), add);
-  add(
-    'partitioning',
-    'ok',
-    `database.partitioning is ${config.values.database.partitioning}; tables are not partitioned yet (the key has no effect in this version)`,
-  );
 
   if (values.json) writeJson(checks);
   else {
@@ -80,6 +78,7 @@ export async function doctor(args: string[]): Promise<number> {
 async function checkDatabase(
   url: string,
   autoMigrate: boolean,
+  partitioning: PartitioningMode,
   add: (check: string, verdict: Verdict, detail: string) => void,
 ): Promise<void> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
@@ -131,11 +130,49 @@ async function checkDatabase(
           : 'trigger pipetel_logs_notify missing or disabled',
       );
     }
+    if (pending.length === 0) await checkPartitions(client, partitioning, add);
   } catch (error) {
     add('schema', 'fail', safeErrorMessage(error, url));
   } finally {
     await client.end().catch(() => undefined);
   }
+}
+
+/** Tables partitioned as configured, with a partition for the current period (writers make missing ones on demand). */
+async function checkPartitions(
+  client: pg.Client,
+  configured: PartitioningMode,
+  add: (check: string, verdict: Verdict, detail: string) => void,
+): Promise<void> {
+  const current = await currentPartitioning(client);
+  if (current === 'none') {
+    if (configured === 'none') add('partitioning', 'ok', 'none (database.partitioning: none)');
+    else
+      add(
+        'partitioning',
+        'warn',
+        `database.partitioning is ${configured} but the tables are not partitioned: run \`pipetel migrate --partitioning ${configured}\``,
+      );
+    return;
+  }
+  const { rows } = await client.query<{ parent: string; partitions: number; ahead: number }>(
+    `SELECT t AS parent, count(p.partition)::int AS partitions,
+            count(p.partition) FILTER (WHERE p.upper_bound > now())::int AS ahead
+       FROM unnest(ARRAY['pipeline_logs', 'pipeline_spans', 'pipeline_metrics']) t
+       LEFT JOIN LATERAL pipetel_partitions_before(t, 'infinity') p ON true
+      GROUP BY t ORDER BY t`,
+  );
+  const missing = rows.filter((r) => r.ahead === 0).map((r) => r.parent);
+  const detail = rows.map((r) => `${r.parent} ${r.partitions} (${r.ahead} current or ahead)`).join(', ');
+  const mismatch =
+    configured !== current && configured !== 'none'
+      ? ` (database.partitioning says ${configured}; the period cannot change)`
+      : '';
+  add(
+    'partitioning',
+    missing.length > 0 || mismatch ? 'warn' : 'ok',
+    `${current}: ${detail}${mismatch}${missing.length ? `; none for today in ${missing.join(', ')}: writers make it on demand, \`pipetel maintain\` ahead of time` : ''}`,
+  );
 }
 
 /** Segment files waiting under $PIPETEL_HOME/spool (one directory per writing process). */

@@ -24,8 +24,8 @@ const commands: Record<string, CommandEntry> = {
     load: async () => (await import('./db.js')).db,
   },
   migrate: {
-    summary: 'apply schema migrations (--status to list them)',
-    usage: 'usage: pipetel migrate [--status]\n',
+    summary: 'apply schema migrations (--status to list them; --partitioning to convert the tables)',
+    usage: 'usage: pipetel migrate [--status] [--partitioning daily|monthly]\n',
     load: async () => (await import('./migrate.js')).migrate,
   },
   config: {
@@ -66,6 +66,11 @@ const commands: Record<string, CommandEntry> = {
     usage:
       'usage: pipetel export [RUN] [--format jsonl|csv] [--table logs|spans|metrics|progress] [--output FILE]\n',
     load: async () => (await import('./export.js')).exportRun,
+  },
+  maintain: {
+    summary: 'premake partitions, apply retention, archive metrics, update statistics (--dry-run)',
+    usage: 'usage: pipetel maintain [--dry-run] [--json]\n',
+    load: async () => (await import('./maintain.js')).maintain,
   },
   doctor: {
     summary: 'check the database, schema, embedded server and spool; exit 1 when something is wrong',

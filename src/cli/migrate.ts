@@ -1,14 +1,24 @@
-// `pipetel migrate [--status]`: applies the schema migrations to the configured (or embedded)
-// database, or lists them with their state.
+// `pipetel migrate [--status] [--partitioning daily|monthly]`: applies the schema migrations to the
+// configured (or embedded) database, or lists them with their state; --partitioning then converts
+// the telemetry tables to time partitions, moving their rows (one transaction).
 
 import { parseArgs } from 'node:util';
+import pg from 'pg';
 import { redactUrl } from '../../exporters/postgres/connectionSecrets.js';
 import { migrate as applyMigrations, migrationStatus } from '../../exporters/postgres/migrate.js';
 import { loadConfig } from '../config/index.js';
 import { ensureEmbeddedPostgres } from '../db/embedded.js';
+import { currentPartitioning, partitionTables } from '../db/storeMaintenance.js';
+import { UsageError } from './reading.js';
 
 export async function migrate(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { status: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({
+    args,
+    options: { status: { type: 'boolean', default: false }, partitioning: { type: 'string' } },
+  });
+  if (values.partitioning !== undefined && !['daily', 'monthly'].includes(values.partitioning)) {
+    throw new UsageError(`--partitioning expects daily or monthly, got "${values.partitioning}"`);
+  }
   const config = loadConfig();
   const url = config.values.database.url ?? (await ensureEmbeddedPostgres({ home: config.home })).url;
   if (values.status) {
@@ -24,5 +34,17 @@ export async function migrate(args: string[]): Promise<number> {
       ? `schema up to date (${redactUrl(url)})\n`
       : `applied migrations ${applied.join(', ')} to ${redactUrl(url)}\n`,
   );
+  if (values.partitioning) {
+    const mode = values.partitioning as 'daily' | 'monthly';
+    const pool = new pg.Pool({ connectionString: url, max: 1 });
+    pool.on('error', () => undefined);
+    try {
+      const current = await currentPartitioning(pool);
+      if (current === mode) process.stdout.write(`tables already partitioned ${mode}\n`);
+      else for (const line of await partitionTables(pool, mode)) process.stdout.write(`${line}\n`);
+    } finally {
+      await pool.end();
+    }
+  }
   return 0;
 }

@@ -26,11 +26,19 @@ import {
   type ValueOf,
 } from './fields.js';
 import { clone, isPlainObject } from './tree.js';
-import type { LevelName, PartitioningMode, PipetelSettings, ProfileName, SpoolMode } from './types.js';
+import type {
+  LevelName,
+  MaintenanceScheduler,
+  PartitioningMode,
+  PipetelSettings,
+  ProfileName,
+  SpoolMode,
+} from './types.js';
 
 export const LEVELS: readonly LevelName[] = ['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'];
 export const PROFILES: readonly ProfileName[] = ['minimal', 'balanced', 'full'];
 const PARTITIONING: readonly PartitioningMode[] = ['none', 'daily', 'monthly'];
+const MAINTENANCE_SCHEDULERS: readonly MaintenanceScheduler[] = ['app', 'pg_cron', 'none'];
 const SPOOL_MODES: readonly SpoolMode[] = ['fallback', 'always'];
 const LEVEL_ALIASES = { WARN: 'WARNING' } as const;
 
@@ -166,11 +174,52 @@ export const settingsSchema = group('pipetel settings', {
       ),
     ),
     auto_migrate: boolean(true, 'register() applies pending schema migrations.'),
-    partitioning: noEffect(
-      oneOf(PARTITIONING, 'none', 'Time partitioning of the telemetry tables.'),
-      'the tables are not partitioned yet (the operations work brings partitions)',
+    partitioning: oneOf(
+      PARTITIONING,
+      'none',
+      'Time partitioning of pipeline_logs, pipeline_spans and pipeline_metrics (range partitions per UTC day or month). Empty tables are converted by register(); tables with rows by `pipetel migrate --partitioning daily|monthly`.',
+    ),
+    premake: integer(3, 'Partitions (days or months) created ahead of time by maintenance.', {
+      min: 0,
+      max: 366,
+    }),
+  }),
+
+  retention: group('How long telemetry is kept (maintenance removes the rest).', {
+    logs_days: nullable(
+      integer(
+        30,
+        'Days of logs kept; runs, their progress and remaining rows go with them. null keeps everything.',
+        {
+          min: 1,
+          max: 36_500,
+        },
+      ),
+    ),
+    spans_days: nullable(integer(30, 'Days of spans kept; null keeps everything.', { min: 1, max: 36_500 })),
+    metrics_days: nullable(
+      integer(30, 'Days of metric points kept; null keeps everything.', { min: 1, max: 36_500 }),
+    ),
+    archive_metrics_after_days: nullable(
+      integer(
+        7,
+        'Metric points older than this are rolled up per hour into pipeline_metrics_archive, then removed from pipeline_metrics; null keeps them as they are.',
+        { min: 1, max: 36_500 },
+      ),
     ),
   }),
+
+  maintenance: group(
+    "Premaking partitions, retention and statistics (the seed's monitoring_maintenance()).",
+    {
+      scheduler: oneOf(
+        MAINTENANCE_SCHEDULERS,
+        'app',
+        'app: each registered process runs maintenance every interval (one at a time per database, by advisory lock); pg_cron: schedule `SELECT monitoring_maintenance()` in the database yourself; none: only `pipetel maintain`.',
+      ),
+      interval: seconds(3600, 'Seconds between in-app maintenance runs (scheduler app).', { max: 7 * DAY }),
+    },
+  ),
 
   spool: group('Crash-safe local spool used while the database is unreachable.', {
     enabled: boolean(true, 'Spool records to $PIPETEL_HOME when the database is unreachable.'),

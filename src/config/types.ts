@@ -5,6 +5,7 @@
 export type LevelName = 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR' | 'CRITICAL';
 export type ProfileName = 'minimal' | 'balanced' | 'full';
 export type PartitioningMode = 'none' | 'daily' | 'monthly';
+export type MaintenanceScheduler = 'app' | 'pg_cron' | 'none';
 export type SpoolMode = 'fallback' | 'always';
 
 export interface LoggingDatabaseSettings {
@@ -85,6 +86,22 @@ export interface DatabaseSettings {
   url: string | null;
   auto_migrate: boolean;
   partitioning: PartitioningMode;
+  /** Partitions created ahead by maintenance. */
+  premake: number;
+}
+
+/** Days kept per table; null keeps everything. */
+export interface RetentionSettings {
+  logs_days: number | null;
+  spans_days: number | null;
+  metrics_days: number | null;
+  archive_metrics_after_days: number | null;
+}
+
+export interface MaintenanceSettings {
+  scheduler: MaintenanceScheduler;
+  /** Seconds between in-app maintenance runs. */
+  interval: number;
 }
 
 export interface SpoolSettings {
@@ -129,6 +146,8 @@ export interface PipetelSettings {
   logging: LoggingSettings;
   monitoring: MonitoringSettings;
   database: DatabaseSettings;
+  retention: RetentionSettings;
+  maintenance: MaintenanceSettings;
   spool: SpoolSettings;
   shutdown: ShutdownSettings;
   otlp: OtlpSettings;

@@ -32,6 +32,11 @@ export interface ExperimentLifecycleOptions {
   onLateSetUp: () => void;
   /** Called once a setup attempt has a working connection (the server answers). */
   onConnected?: () => void;
+  /**
+   * After migrations: the store's own setup (settings, partitions). A failure is warned about and
+   * does not fail setup: records can be written without it.
+   */
+  prepareStore?: (pool: pg.Pool) => Promise<void>;
   warn: WarningSink;
 }
 
@@ -114,6 +119,12 @@ export class ExperimentLifecycle {
       }
       this.options.onConnected?.();
       if (this.options.autoMigrate) await migrate(pool);
+      await this.options.prepareStore?.(pool).catch((error) => {
+        if (!this.stopped)
+          this.options.warn(
+            `store setup (partitions, retention settings) failed: ${safeErrorMessage(error)}`,
+          );
+      });
       await experiments.failStale(this.options.staleAfterMs);
       await experiments.start(this.options.run());
     } catch (error) {

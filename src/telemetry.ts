@@ -91,6 +91,22 @@ const EMPTY_STATS: DeliveryStats = Object.freeze({
 const HEARTBEAT_INTERVAL_MS = 15_000;
 /** A running experiment whose heartbeat is this many intervals old is taken as dead. */
 const STALE_AFTER_HEARTBEATS = 4;
+/**
+ * The keys tel.config.set() changes in a running process; the config refuses the others, naming
+ * them (they shape what register() built: sinks, pools, providers).
+ */
+export const LIVE_KEYS = [
+  'logging.level',
+  'logging.sampling',
+  'logging.database.batch_size',
+  'logging.database.flush_interval',
+  'monitoring.overhead_budget_percent',
+  'monitoring.progress_update_interval',
+  'monitoring.resource_sample_interval',
+  'monitoring.aggregate_metrics',
+  'monitoring.aggregation_window',
+] as const;
+
 /** Connections opened at setup: the batches a signal writes at once plus one for progress. */
 const WARM_CONNECTIONS = 3;
 /** How long register() waits for a server to complete a first connection before carrying on. */
@@ -299,11 +315,8 @@ export class Telemetry {
       measurePercent: () => budgetWindow.next().cpuOverheadPercent,
       apply: (step, measured, budget) => this.applyShedStep(step, measured, budget),
     });
-    config.onChange((path, value) => {
-      if (path === 'logging.level') this.loggers.setLevel(value as never);
-      if (path === 'monitoring.overhead_budget_percent')
-        this.overheadBudget.setBudget(value as number | null);
-    });
+    config.onChange((path, value) => this.applyLiveChange(path, value));
+    config.restrictToLiveKeys(LIVE_KEYS);
 
     // Traces, metrics, progress and resources only when monitoring is on; else the globals stay no-op.
     if (monitoring && (exporterOptions || otlp)) {
@@ -438,9 +451,26 @@ export class Telemetry {
    * wider progress and metric windows, a slower resource sampler. Records what it did: a warning,
    * the pipetel.overhead.shed_step metric, and the experiment row's attributes.
    */
-  private applyShedStep(step: number, measuredPercent: number, budgetPercent: number): void {
-    // After shutdown (e.g. config.set of the budget) nothing may restart a timer of ours.
+  /** tel.config.set() of a key in LIVE_KEYS (the others are refused by the config itself). */
+  private applyLiveChange(path: string, value: unknown): void {
     if (this.shutdownPromise) return;
+    if (path === 'logging.level') this.loggers.setLevel(value as never);
+    else if (path === 'monitoring.overhead_budget_percent') this.overheadBudget.setBudget(value as number | null);
+    else if (path.startsWith('logging.database.')) {
+      const { batch_size, flush_interval } = this.config.values.logging.database;
+      this.logProcessor?.exporter.setBatching(batch_size, flush_interval * 1000);
+    } else {
+      const { aggregate_metrics, aggregation_window, metrics_interval } = this.config.values.monitoring;
+      if (this.mainMetricExporter) {
+        this.baseMetricWindowMs =
+          aggregate_metrics && aggregation_window > metrics_interval ? aggregation_window * 1000 : undefined;
+      }
+      this.applyTuning(this.overheadBudget.step);
+    }
+  }
+
+  /** Sampling, progress, aggregation and resource intervals: the configuration, less what `step` sheds. */
+  private applyTuning(step: number) {
     const { logging, monitoring } = this.config.values;
     const shed = shedSettings(step, {
       sampling: logging.sampling,
@@ -453,6 +483,13 @@ export class Telemetry {
     this.progressTracker?.setUpdateIntervalMs(shed.progressIntervalMs);
     this.mainMetricExporter?.setAggregationWindowMs(shed.metricWindowMs);
     this.setHostIntervalMs?.(shed.resourceIntervalMs);
+    return shed;
+  }
+
+  private applyShedStep(step: number, measuredPercent: number, budgetPercent: number): void {
+    // After shutdown (e.g. config.set of the budget) nothing may restart a timer of ours.
+    if (this.shutdownPromise) return;
+    const shed = this.applyTuning(step);
     this.warn(
       Number.isNaN(budgetPercent)
         ? 'overhead budget turned off: everything restored'

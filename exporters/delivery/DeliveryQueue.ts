@@ -126,7 +126,9 @@ export class DeliveryQueue<T> {
   /** Woken whenever a record settles or the queue goes idle. */
   private changeWaiters: Array<() => void> = [];
   private sleepers = new Set<() => void>();
-  private readonly timer: NodeJS.Timeout;
+  private timer: NodeJS.Timeout;
+  /** Records queued that start a write (options.batchSize until setBatching). */
+  private batchSize: number;
   private readonly warnings: KeyedWarnings;
   private readonly retry: RetryPolicyOptions;
   private readonly defaultTimeoutMs: number;
@@ -144,6 +146,7 @@ export class DeliveryQueue<T> {
     this.defaultTimeoutMs = options.shutdownTimeoutMs ?? 10_000;
     this.maxOverflowChars = options.maxOverflowChars ?? DEFAULT_MAX_OVERFLOW_CHARS;
     this.warnings = new KeyedWarnings(options.warn ?? stderrWarning);
+    this.batchSize = options.batchSize;
     this.timer = setInterval(() => this.scheduleDrain(), options.flushIntervalMs);
     this.timer.unref();
     if (options.journal) {
@@ -156,8 +159,18 @@ export class DeliveryQueue<T> {
   enqueue(item: T): boolean {
     if (this.queue.length >= this.options.maxQueueSize || this.closed) return this.overflow(item);
     this.queue.push(item);
-    if (this.queue.length >= this.options.batchSize) this.scheduleDrain();
+    if (this.queue.length >= this.batchSize) this.scheduleDrain();
     return true;
+  }
+
+  /** New batching while running: a write starts at `batchSize` queued records or every `flushIntervalMs`. */
+  setBatching(batchSize: number, flushIntervalMs: number): void {
+    this.batchSize = batchSize;
+    if (this.closed) return;
+    clearInterval(this.timer);
+    this.timer = setInterval(() => this.scheduleDrain(), flushIntervalMs);
+    this.timer.unref();
+    if (this.queue.length >= batchSize) this.scheduleDrain();
   }
 
   /** `queued` counts what is in memory: waiting, being written or retried, or on its way to the spill. */
@@ -315,7 +328,7 @@ export class DeliveryQueue<T> {
   private batchDone(): void {
     this.inflight--;
     this.releaseJournal();
-    if (this.flushing > 0 || this.queue.length >= this.options.batchSize) this.drain();
+    if (this.flushing > 0 || this.queue.length >= this.batchSize) this.drain();
     this.notifyChange();
   }
 

@@ -190,6 +190,14 @@ export abstract class QueueingExporter<T> {
     return this.delivery.queue.sinkAvailable;
   }
 
+  /**
+   * Changes when batches are written, while running: `batchSize` records queued, or every
+   * `flushIntervalMs` (what `tel.config.set('logging.database.batch_size', 500)` reaches).
+   */
+  setBatching(batchSize: number, flushIntervalMs: number): void {
+    this.delivery.queue.setBatching(batchSize, flushIntervalMs);
+  }
+
   /** Milliseconds spent encoding this exporter's rows, on the thread that emits them. */
   workMs(): number {
     return this.delivery.queue.workMs();

@@ -35,6 +35,8 @@ export class Config {
   readonly #layers: ConfigLayer[];
   #overrides: PlainObject = {};
   readonly #listeners = new Set<ConfigListener>();
+  /** Set by restrictToLiveKeys(): the only keys set() may change. */
+  #liveKeys: string[] | undefined;
 
   constructor(init: ConfigInit = {}) {
     const problems = [];
@@ -77,8 +79,35 @@ export class Config {
     if (checked.problems.length > 0) throw new ConfigError(checked.problems);
     const overrides = mergeInto(clone(this.#overrides), checked.settings as PlainObject);
     const next = compose([...this.#layers, { source: SET_SOURCE, settings: overrides }]);
+    const frozen = this.#liveKeys && changedKeys(this.values, next).filter((key) => !this.#isLive(key));
+    if (frozen?.length) {
+      const live = this.#liveKeys!.join(', ');
+      throw new ConfigError(
+        frozen.map((key) =>
+          problem({
+            key,
+            expected: 'a key that changes while running',
+            got: key,
+            text: `cannot change after register(): set it in the configuration file, the environment or register({ config }); these change live: ${live}`,
+            where: 'config.set',
+          }),
+        ),
+      );
+    }
     this.#overrides = overrides;
     this.#notify(applyChanges(this.values, next));
+  }
+
+  /**
+   * From now on set() changes only these keys (a listed section covers the keys under it) and
+   * refuses the rest, naming them: what register() does, since only these reach a running pipeline.
+   */
+  restrictToLiveKeys(keys: readonly string[]): void {
+    this.#liveKeys = [...keys];
+  }
+
+  #isLive(key: string): boolean {
+    return this.#liveKeys!.some((live) => key === live || key.startsWith(`${live}.`));
   }
 
   /** Calls `listener(dottedPath, newValue)` after each change made by set(); returns an unsubscribe. */
@@ -155,6 +184,11 @@ function compose(layers: readonly ConfigLayer[]): PipetelSettings {
 }
 
 /** Copies changed settings from `next` into `values` in place (references stay valid); lists them. */
+/** The dotted keys whose values differ between two settings objects. */
+function changedKeys(values: PipetelSettings, next: PipetelSettings): string[] {
+  return leaves.filter(({ path }) => !deepEqual(getIn(values, path), getIn(next, path))).map(({ key }) => key);
+}
+
 function applyChanges(values: PipetelSettings, next: PipetelSettings): Array<[string, unknown]> {
   const changes: Array<[string, unknown]> = [];
   for (const { path, key } of leaves) {

@@ -455,7 +455,8 @@ export class Telemetry {
   private applyLiveChange(path: string, value: unknown): void {
     if (this.shutdownPromise) return;
     if (path === 'logging.level') this.loggers.setLevel(value as never);
-    else if (path === 'monitoring.overhead_budget_percent') this.overheadBudget.setBudget(value as number | null);
+    else if (path === 'monitoring.overhead_budget_percent')
+      this.overheadBudget.setBudget(value as number | null);
     else if (path.startsWith('logging.database.')) {
       const { batch_size, flush_interval } = this.config.values.logging.database;
       this.logProcessor?.exporter.setBatching(batch_size, flush_interval * 1000);

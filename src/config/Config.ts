@@ -186,7 +186,9 @@ function compose(layers: readonly ConfigLayer[]): PipetelSettings {
 /** Copies changed settings from `next` into `values` in place (references stay valid); lists them. */
 /** The dotted keys whose values differ between two settings objects. */
 function changedKeys(values: PipetelSettings, next: PipetelSettings): string[] {
-  return leaves.filter(({ path }) => !deepEqual(getIn(values, path), getIn(next, path))).map(({ key }) => key);
+  return leaves
+    .filter(({ path }) => !deepEqual(getIn(values, path), getIn(next, path)))
+    .map(({ key }) => key);
 }
 
 function applyChanges(values: PipetelSettings, next: PipetelSettings): Array<[string, unknown]> {

@@ -126,12 +126,23 @@ export const settingsSchema = group('pipetel settings', {
 
   monitoring: group('Metrics, progress and resource tracking.', {
     enabled: boolean(true, 'Collect metrics, progress and resource usage.'),
-    metrics_interval: seconds(10.0, 'Seconds between metric collections.', { max: DAY }),
+    metrics_interval: seconds(
+      10.0,
+      "Seconds between metric collections (the seed's sampling interval): each collection samples every gauge; without aggregation each one is also written.",
+      { max: DAY },
+    ),
     progress_update_interval: seconds(5.0, 'Seconds between progress flushes per node.', { max: DAY }),
     enable_resource_tracking: boolean(true, 'Sample CPU and memory (@opentelemetry/host-metrics).'),
     resource_sample_interval: seconds(30.0, 'Seconds between CPU/memory samples.', { max: DAY }),
-    aggregate_metrics: boolean(true, 'Aggregate metric points in memory before export.'),
-    aggregation_window: seconds(60, 'Seconds per aggregation window.', { max: DAY }),
+    aggregate_metrics: boolean(
+      true,
+      "Write one pipeline_metrics row per series per aggregation_window instead of one per collection (the seed's data-volume reduction): gauges keep the window's last value with min, max, count and sum of its samples; sums and histograms, being cumulative, the window's last point.",
+    ),
+    aggregation_window: seconds(
+      60,
+      'Seconds each aggregated row covers (aggregate_metrics on, and longer than metrics_interval; else every collection is written).',
+      { max: DAY },
+    ),
     detailed_metrics: boolean(
       false,
       'Node runtime health metrics (event loop delay, heap) on top of the basic ones.',

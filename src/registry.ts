@@ -41,12 +41,10 @@ export function register(options: RegisterOptions = {}): Promise<Telemetry> {
   current = entry;
   entry.telemetry.then(
     (telemetry) => {
-      const shutdown = telemetry.shutdown.bind(telemetry);
       // After shutdown a new register() builds a new instance.
-      telemetry.shutdown = () =>
-        shutdown().finally(() => {
-          if (current === entry) current = undefined;
-        });
+      telemetry.onShutdown(() => {
+        if (current === entry) current = undefined;
+      });
     },
     () => {
       if (current === entry) current = undefined;

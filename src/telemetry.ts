@@ -167,6 +167,7 @@ export class Telemetry {
   /** spool.mode: always: the journal every queued record is written to first. */
   private readonly journal: Journal | undefined;
   private shutdownPromise: Promise<void> | undefined;
+  private readonly shutdownListeners: Array<() => void> = [];
   private shutdownDeadline: number | undefined;
   /** Migrations and the experiment row are in place: the database answered at least once. */
   /** Records this process spooled and then replayed itself, per signal: no longer "spooled". */
@@ -680,8 +681,15 @@ export class Telemetry {
    * fail() was called) and releases the database. Safe to call more than once.
    */
   shutdown(): Promise<void> {
-    this.shutdownPromise ??= this.doShutdown();
+    this.shutdownPromise ??= this.doShutdown().finally(() => {
+      for (const listener of this.shutdownListeners.splice(0)) listener();
+    });
     return this.shutdownPromise;
+  }
+
+  /** @internal Called when shutdown() has finished, before its promise resolves (the registry forgets this instance). */
+  onShutdown(listener: () => void): void {
+    this.shutdownListeners.push(listener);
   }
 
   private async doShutdown(): Promise<void> {

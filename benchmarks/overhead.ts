@@ -131,39 +131,63 @@ export function transformRecord(item: number): number {
   return total + key.length + row.tags.length;
 }
 
+/** The per-item pipeline's calls, as bits: which ones a compiled copy makes (for ablations). */
+export const PER_ITEM_CALLS = { advance: 1, counter: 2, debug: 4, histogram: 8, info: 16 } as const;
+export const ALL_PER_ITEM_CALLS = 31;
+
 /**
- * The per-item pipeline: three stages of ~3 µs items (an ETL transform: parse a JSON line, total it, build a key); per item progress.advance(1), a counter add
- * with the stage as attribute and a log.debug below the level (balanced logs at INFO); a histogram
- * record every 100 items, a log.info every 500, a yield to the event loop every 1000.
+ * The per-item pipeline: three stages of ~3 µs items (an ETL transform: parse a JSON line, total
+ * it, build a key); per item progress.advance(1), a counter add with the stage as attribute and a
+ * log.debug below the level (balanced logs at INFO); a histogram record every 100 items, a
+ * log.info every 500, a yield to the event loop every 1000.
+ *
+ * Kept as source and compiled per copy (compilePerItemPipeline): V8 keeps type feedback per
+ * function literal, so two copies — one driving pipetel, one the no-op shim — can alternate in one
+ * process without either making the other's call sites polymorphic. `CALLS` is replaced by a
+ * constant, so a copy without a call kind has no trace of it.
  */
-export async function perItemPipeline(tel: PipelineTelemetry, itemsPerStage: number): Promise<number> {
+const PER_ITEM_SOURCE = `return async function perItemPipeline(tel, itemsPerStage) {
   const log = tel.getLogger('bench.per_item');
   const meter = tel.getMeter('bench.per_item');
   const items = meter.createCounter('bench.items');
   const workValue = meter.createHistogram('bench.item_value');
   let checksum = 0;
-  for (const name of PER_ITEM_STAGES) {
+  for (const name of STAGES) {
     checksum += await tel.stage(name, async () => {
       const progress = tel.progress(name, { total: itemsPerStage });
       let acc = 0;
       for (let i = 0; i < itemsPerStage; i++) {
         const value = transformRecord(i);
         acc += value;
-        progress.advance(1);
-        items.add(1, { stage: name });
-        log.debug('item %d of %s: %d', i, name, value);
-        if (i % PER_ITEM_HISTOGRAM_EVERY === 0) workValue.record(value, { stage: name });
-        if (i % PER_ITEM_INFO_EVERY === PER_ITEM_INFO_EVERY - 1) {
+        if (CALLS & ${PER_ITEM_CALLS.advance}) progress.advance(1);
+        if (CALLS & ${PER_ITEM_CALLS.counter}) items.add(1, { stage: name });
+        if (CALLS & ${PER_ITEM_CALLS.debug}) log.debug('item %d of %s: %d', i, name, value);
+        if (CALLS & ${PER_ITEM_CALLS.histogram} && i % HISTOGRAM_EVERY === 0) workValue.record(value, { stage: name });
+        if (CALLS & ${PER_ITEM_CALLS.info} && i % INFO_EVERY === INFO_EVERY - 1) {
           log.info('%s: %d of %d items', name, i + 1, itemsPerStage, { stage_items: i + 1 });
         }
-        if (i % LOG_EVERY === LOG_EVERY - 1) await yieldToEventLoop();
+        if (i % YIELD_EVERY === YIELD_EVERY - 1) await new Promise((resolve) => setImmediate(resolve));
       }
       progress.done();
       return acc;
     });
   }
   return checksum;
+}`;
+
+/** A fresh copy of the per-item pipeline making the calls in `calls` (bits of PER_ITEM_CALLS). */
+export function compilePerItemPipeline(
+  calls = ALL_PER_ITEM_CALLS,
+): (tel: PipelineTelemetry, itemsPerStage: number) => Promise<number> {
+  const source = PER_ITEM_SOURCE.replaceAll('CALLS', String(calls))
+    .replace('HISTOGRAM_EVERY', String(PER_ITEM_HISTOGRAM_EVERY))
+    .replaceAll('INFO_EVERY', String(PER_ITEM_INFO_EVERY))
+    .replaceAll('YIELD_EVERY', String(LOG_EVERY))
+    .replace('STAGES', JSON.stringify(PER_ITEM_STAGES));
+  return new Function('transformRecord', source)(transformRecord);
 }
+
+export const perItemPipeline = compilePerItemPipeline();
 
 type PipelineName = 'light' | 'per-item';
 /**

@@ -140,7 +140,8 @@ export class Telemetry {
   private readonly metricExporters: PostgresMetricExporter[] = [];
   private readonly loggers: LoggerFactory;
   private readonly logPipeline: LogPipeline;
-  private readonly meterTally = { calls: 0 };
+  /** The global MeterProvider (the SDK's, with pipetel's instruments), for its call count. */
+  private readonly pipetelMeterProvider: PipetelMeterProvider | undefined;
   private stagesRun = 0;
   /** Stage spans not yet ended, with the resource measurement each ends with (see interrupt()). */
   private readonly openStages = new Map<Span, { name: string; endMeasurement: () => StageResourceUsage }>();
@@ -382,11 +383,12 @@ export class Telemetry {
         });
       }
     }
+    this.pipetelMeterProvider = this.meterProvider && new PipetelMeterProvider(this.meterProvider);
     if (!settings.disabled) {
       this.unregisterGlobals = registerGlobals({
         tracerProvider: this.tracerProvider,
         loggerProvider: this.loggerProvider,
-        meterProvider: this.meterProvider && new PipetelMeterProvider(this.meterProvider, this.meterTally),
+        meterProvider: this.pipetelMeterProvider,
       });
     }
     this.tracer = trace.getTracer('pipetel');
@@ -635,7 +637,7 @@ export class Telemetry {
     return {
       apiLogRecords: () => this.logPipeline.apiRecords,
       loggerCalls: () => this.loggers.callTiming(),
-      metricCalls: () => this.meterTally.calls,
+      metricCalls: () => this.pipetelMeterProvider?.callCount() ?? 0,
       stages: () => this.stagesRun,
       spans: () => total(this.spanProcessor?.exporter.stats()),
       timedWorkMs: () =>

@@ -76,3 +76,29 @@ export function isIntegerInstrument(instrument: object): boolean {
   const descriptor = (instrument as { _descriptor?: { valueType?: number } })._descriptor;
   return descriptor?.valueType === ValueType.INT;
 }
+
+const collectHooks = new WeakMap<object, Array<() => void>>();
+
+/**
+ * Runs `hook` each time the SDK collects these series, just before it swaps the active map for a
+ * fresh one (DeltaMetricProcessor.collect, whatever reader asks): values an instrument held back
+ * reach the map that is being collected. False when the storage has no such method (another SDK
+ * version): the caller must then not hold values back.
+ */
+export function beforeCollect(source: SeriesSource, hook: () => void): boolean {
+  const processor = source as unknown as { collect?: (...args: unknown[]) => unknown };
+  const original = processor.collect;
+  if (typeof original !== 'function') return false;
+  let hooks = collectHooks.get(source);
+  if (hooks === undefined) {
+    const list: Array<() => void> = [];
+    hooks = list;
+    collectHooks.set(source, list);
+    processor.collect = function (this: unknown, ...args: unknown[]) {
+      for (const run of list) run();
+      return original.apply(this, args);
+    };
+  }
+  hooks.push(hook);
+  return true;
+}

@@ -166,6 +166,51 @@ describe('PipetelMeterProvider: the direct path exports what the SDK exports', (
     assert.equal(counter.value, 5);
   });
 
+  it('pre-aggregated runs of one attribute set export what the SDK exports, collection after collection', async () => {
+    // Long runs of the same one-key set: the instrument holds the sum back and hands it over at
+    // the next collection or when the set changes; integers first, then a fraction ends it.
+    const ops: Op[] = [];
+    for (let block = 0; block < 12; block++) {
+      const attributes = { stage: ['extract', 'load', 'train'][block % 3]! };
+      for (let i = 0; i < 250; i++) {
+        ops.push({ kind: 'counter', value: 1 + (i % 3), attributes });
+        ops.push({ kind: 'updown', value: (i % 5) - 2, attributes });
+        ops.push({ kind: 'intCounter', value: 2, attributes });
+      }
+      if (block % 4 === 3) ops.push({ kind: 'collect' });
+      if (block === 9) ops.push({ kind: 'counter', value: 0.1, attributes });
+    }
+    for (const temporality of [AggregationTemporality.CUMULATIVE, AggregationTemporality.DELTA]) {
+      const { plain, ours } = await replay(ops, { aggregationTemporalitySelector: () => temporality });
+      assert.deepEqual(ours, plain);
+      const extract = plain[0]!.find(
+        (p) =>
+          (p as { name: string; attributes: { stage?: string } }).name === 'c' &&
+          (p as { attributes: { stage?: string } }).attributes.stage === 'extract',
+      ) as { value: number };
+      assert.equal(
+        extract.value,
+        2 * (84 * 1 + 83 * 2 + 83 * 3),
+        'two extract blocks before the first collection',
+      );
+    }
+  });
+
+  it('every reader of a provider sees the held-back sums (two readers, collecting in turn)', async () => {
+    const first = new ManualReader();
+    const second = new ManualReader();
+    const counter = new PipetelMeterProvider(new MeterProvider({ readers: [first, second] }))
+      .getMeter('m')
+      .createCounter('c');
+    const valueOf = async (reader: ManualReader) =>
+      (await reader.collect()).resourceMetrics.scopeMetrics[0]!.metrics[0]!.dataPoints[0]!.value;
+    for (let i = 0; i < 100; i++) counter.add(1, { stage: 'a' });
+    assert.equal(await valueOf(first), 100);
+    for (let i = 0; i < 50; i++) counter.add(1, { stage: 'a' });
+    assert.equal(await valueOf(second), 150);
+    assert.equal(await valueOf(first), 150);
+  });
+
   it('applies the cardinality limit as the SDK does', async () => {
     const ops: Op[] = [];
     for (let round = 0; round < 3; round++) {

@@ -202,13 +202,13 @@ describe('PipetelMeterProvider: the direct path exports what the SDK exports', (
     const counter = new PipetelMeterProvider(new MeterProvider({ readers: [first, second] }))
       .getMeter('m')
       .createCounter('c');
-    const valueOf = async (reader: ManualReader) =>
+    const pointValue = async (reader: ManualReader) =>
       (await reader.collect()).resourceMetrics.scopeMetrics[0]!.metrics[0]!.dataPoints[0]!.value;
     for (let i = 0; i < 100; i++) counter.add(1, { stage: 'a' });
-    assert.equal(await valueOf(first), 100);
+    assert.equal(await pointValue(first), 100);
     for (let i = 0; i < 50; i++) counter.add(1, { stage: 'a' });
-    assert.equal(await valueOf(second), 150);
-    assert.equal(await valueOf(first), 150);
+    assert.equal(await pointValue(second), 150);
+    assert.equal(await pointValue(first), 150);
   });
 
   it('applies the cardinality limit as the SDK does', async () => {

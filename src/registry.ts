@@ -4,6 +4,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { PartialSettings } from './config/index.js';
 import { loadConfig } from './config/index.js';
+import type { Instrumentation } from './internal/otelSdk.js';
 import type { Logger } from './logging/index.js';
 import { resolveDatabaseUrl, Telemetry } from './telemetry.js';
 
@@ -17,6 +18,12 @@ export interface RegisterOptions {
   databaseUrl?: string;
   /** Extra resource/experiment attributes. */
   attributes?: Record<string, string | number | boolean>;
+  /**
+   * Official OpenTelemetry instrumentations to enable (e.g. `new HttpInstrumentation()` from
+   * `@opentelemetry/instrumentation-http`), as the NodeSDK's option of the same name: they record
+   * into pipetel's providers, so their spans reach pipeline_spans and every other sink.
+   */
+  instrumentations?: Instrumentation[];
 }
 
 /** How long register() waits for migrations and the experiment row before carrying on in the background (less when the server does not answer: Telemetry.waitForSetup). */
@@ -67,7 +74,12 @@ async function create(options: RegisterOptions): Promise<Telemetry> {
     databaseUrl: options.databaseUrl,
   });
   const databaseUrl = config.values.disabled ? undefined : await resolveDatabaseUrl(config);
-  const telemetry = new Telemetry(config, databaseUrl, options.attributes ?? {});
+  const telemetry = new Telemetry(
+    config,
+    databaseUrl,
+    options.attributes ?? {},
+    options.instrumentations ?? [],
+  );
   await telemetry.waitForSetup(SETUP_WAIT_MS);
   return telemetry;
 }

@@ -7,7 +7,9 @@ import {
   context,
   type Meter,
   metrics,
+  propagation,
   type Span,
+  type SpanContext,
   SpanStatusCode,
   type Tracer,
   trace,
@@ -48,8 +50,11 @@ import {
   createMeterProvider,
   createOtlpTargets,
   createTracerProvider,
+  enableInstrumentations,
+  type Instrumentation,
   type OtlpTargets,
   registerGlobals,
+  spanContextFromEnvironment,
   startHostMetrics,
 } from './internal/otelSdk.js';
 import { PipetelMeterProvider } from './internal/PipetelMeterProvider.js';
@@ -174,6 +179,11 @@ export class Telemetry {
   /** Records this process spooled and then replayed itself, per signal: no longer "spooled". */
   private readonly delivered = { logs: 0, spans: 0, metrics: 0 };
   private readonly unregisterGlobals: (() => void) | undefined;
+  private readonly disableInstrumentations: (() => void) | undefined;
+  /** The trace context a parent process passed in TRACEPARENT (tel.childEnv()), if any. */
+  private readonly parentSpanContext: SpanContext | undefined;
+  /** This process joined a run another owns (PIPETEL_JOIN_RUN): it neither restarts nor ends it. */
+  private readonly member: boolean;
   private readonly detachProcessHooks: () => void;
 
   /** Use register(); the constructor expects a resolved database URL (or none). */
@@ -181,10 +191,13 @@ export class Telemetry {
     config: Config,
     databaseUrl: string | undefined,
     attributes: Record<string, string | number | boolean> = {},
+    instrumentations: Instrumentation[] = [],
   ) {
     this.config = config;
     const settings = config.values;
     this.experimentId = settings.experiment_id ?? generateExperimentId(settings.service_name);
+    this.member = process.env.PIPETEL_JOIN_RUN === '1' && settings.experiment_id !== null;
+    this.parentSpanContext = spanContextFromEnvironment(process.env);
     // Settings the seed has but that change nothing here: said once, never silently ignored.
     const ineffective = ineffectiveSettings(settings);
     if (ineffective.length > 0)
@@ -390,6 +403,13 @@ export class Telemetry {
         loggerProvider: this.loggerProvider,
         meterProvider: this.pipetelMeterProvider,
       });
+      // Official instrumentations record into the same providers, so their spans, metrics and
+      // log records pass the same policy into the same sinks.
+      this.disableInstrumentations = enableInstrumentations(instrumentations, {
+        tracerProvider: this.tracerProvider,
+        loggerProvider: this.loggerProvider,
+        meterProvider: this.pipetelMeterProvider,
+      });
     }
     this.tracer = trace.getTracer('pipetel');
 
@@ -412,6 +432,7 @@ export class Telemetry {
             ?.syncOnce()
             .catch((e) => this.warn(`spool replay failed: ${safeErrorMessage(e)}`)),
         onConnected: () => this.markConnected(),
+        member: this.member,
         prepareStore: async (pool) => {
           await syncStoreSettings(pool, settings);
           const note = await setUpPartitioning(pool, settings.database.partitioning);
@@ -434,7 +455,8 @@ export class Telemetry {
         this.maintenance.start();
       }
     });
-    if (this.experiments) {
+    // The run's owner keeps it alive; a member's heartbeat would reopen a run the owner ended.
+    if (this.experiments && !this.member) {
       this.heartbeat = setInterval(() => {
         this.experiments!.heartbeat(this.experimentId).catch(() => undefined);
       }, HEARTBEAT_INTERVAL_MS);
@@ -533,7 +555,13 @@ export class Telemetry {
 
   private runStage<T>(name: string, fn: () => T | Promise<T>, options: StageOptions): Promise<T> {
     this.stagesRun++;
-    const parent = withStage(context.active(), name);
+    const active = context.active();
+    // A worker started with tel.childEnv(): its top-level stages continue the parent's stage.
+    const base =
+      this.parentSpanContext && !trace.getSpan(active)
+        ? trace.setSpanContext(active, this.parentSpanContext)
+        : active;
+    const parent = withStage(base, name);
     const attributes = { ...options.attributes, [STAGE_ATTRIBUTE]: name };
     return this.tracer.startActiveSpan(name, { attributes }, parent, async (span: Span) => {
       const endMeasurement = measureStage();
@@ -580,6 +608,22 @@ export class Telemetry {
   }
 
   /** Progress of one node of the pipeline; `advance()` does no I/O. */
+  /**
+   * Environment for a worker process that should join this run: the experiment id, the active
+   * trace context as W3C `TRACEPARENT` / `TRACESTATE` (the worker's top-level stages become
+   * children of the stage this is called in) and `PIPETEL_JOIN_RUN=1`, so the worker adds to the
+   * run without restarting or ending it. `spawn(cmd, args, { env: { ...process.env, ...tel.childEnv() } })`.
+   */
+  childEnv(): Record<string, string> {
+    const carrier: Record<string, string> = {};
+    propagation.inject(context.active(), carrier);
+    const env: Record<string, string> = { PIPETEL_EXPERIMENT_ID: this.experimentId, PIPETEL_JOIN_RUN: '1' };
+    if (carrier.traceparent) env.TRACEPARENT = carrier.traceparent;
+    else if (this.parentSpanContext && process.env.TRACEPARENT) env.TRACEPARENT = process.env.TRACEPARENT;
+    if (carrier.tracestate) env.TRACESTATE = carrier.tracestate;
+    return env;
+  }
+
   progress(nodeId: string, options: { total?: number } = {}): Progress {
     if (!this.progressTracker) return ProgressTracker.noop(nodeId);
     return this.progressTracker.progress(nodeId, options);
@@ -746,6 +790,7 @@ export class Telemetry {
     this.warning.flush(); // the newest suppressed warning, so its counts are the final ones
     this.printShutdownSummary();
     unbindGlobalLogging();
+    this.disableInstrumentations?.();
     this.unregisterGlobals?.();
     // pg's end() waits for clients still connecting; closePool ends them at its deadline.
     if (this.pool) await closePool(this.pool, answering() ? Math.max(remaining(), 500) : 0);

@@ -65,6 +65,19 @@ export class ExperimentStore {
   }
 
   /**
+   * A worker process joining a run another process owns (tel.childEnv()): the row is created if
+   * the owner's has not arrived yet, and otherwise left alone — the owner starts and ends the run.
+   */
+  async join(run: ExperimentStart): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO pipeline_experiments (experiment_id, service_name, status, started_at, last_seen_at, attributes)
+       VALUES ($1, $2, 'running', COALESCE($4::timestamptz, now()), now(), $3::jsonb)
+       ON CONFLICT (experiment_id) DO NOTHING`,
+      [run.experimentId, run.serviceName, JSON.stringify(run.attributes), run.startedAt ?? null],
+    );
+  }
+
+  /**
    * Experiments still `running` whose heartbeat stopped more than `staleAfterMs` ago belonged to
    * a process that died without ending them (SIGKILL, OOM, power loss): they become `failed`.
    * Returns the ids marked.

@@ -37,6 +37,11 @@ export interface ExperimentLifecycleOptions {
    * does not fail setup: records can be written without it.
    */
   prepareStore?: (pool: pg.Pool) => Promise<void>;
+  /**
+   * A worker that joined another process's run (PIPETEL_JOIN_RUN): it makes sure the row exists
+   * but neither restarts nor ends it.
+   */
+  member?: boolean;
   warn: WarningSink;
 }
 
@@ -57,7 +62,7 @@ export class ExperimentLifecycle {
   async setUp(): Promise<void> {
     if (await this.trySetUp()) return;
     if (this.stopped) return;
-    await this.spool('running', null);
+    if (!this.options.member) await this.spool('running', null);
     this.scheduleRetry(RETRY_FIRST_MS);
   }
 
@@ -73,6 +78,7 @@ export class ExperimentLifecycle {
    * fails or takes longer than `timeoutMs`, the final row goes to the spool instead.
    */
   async finish(status: Exclude<ExperimentStatus, 'running'>, reason: string | null, timeoutMs: number) {
+    if (this.options.member) return; // the run's owner ends it
     // No time, or the database is known not to answer: straight to the spool.
     if (timeoutMs <= 0) {
       await this.spool(status, reason);
@@ -126,7 +132,8 @@ export class ExperimentLifecycle {
           );
       });
       await experiments.failStale(this.options.staleAfterMs);
-      await experiments.start(this.options.run());
+      if (this.options.member) await experiments.join(this.options.run());
+      else await experiments.start(this.options.run());
     } catch (error) {
       // Ended by shutdown (the connection attempt was cut off): nothing to report.
       if (!this.stopped)

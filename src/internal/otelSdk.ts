@@ -5,18 +5,22 @@ import {
   type MeterProvider as ApiMeterProvider,
   type Context,
   context,
+  defaultTextMapGetter,
   metrics,
   propagation,
+  ROOT_CONTEXT,
+  type SpanContext,
   type TextMapPropagator,
   trace,
 } from '@opentelemetry/api';
 import { logs } from '@opentelemetry/api-logs';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-http';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { HostMetrics } from '@opentelemetry/host-metrics';
+import { type Instrumentation, registerInstrumentations } from '@opentelemetry/instrumentation';
 import {
   defaultResource,
   detectResources,
@@ -176,7 +180,11 @@ export function registerGlobals(providers: {
   } else {
     contextManager.disable();
   }
-  if (propagation.setGlobalPropagator(new W3CTraceContextPropagator() as TextMapPropagator)) {
+  // The SDK's default (OTEL_PROPAGATORS=tracecontext,baggage): W3C traceparent and baggage headers.
+  const propagator = new CompositePropagator({
+    propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()],
+  });
+  if (propagation.setGlobalPropagator(propagator as TextMapPropagator)) {
     undo.push(() => propagation.disable());
   }
   if (providers.tracerProvider && trace.setGlobalTracerProvider(providers.tracerProvider)) {
@@ -260,4 +268,34 @@ function countDataPoints(metrics: ResourceMetrics): number {
   for (const scope of metrics.scopeMetrics)
     for (const metric of scope.metrics) points += metric.dataPoints.length;
   return points;
+}
+
+/**
+ * Official instrumentations (http, pg, undici, …) enabled against pipetel's providers, as the
+ * NodeSDK's `instrumentations` option does; returns what disables them again.
+ */
+export function enableInstrumentations(
+  instrumentations: Instrumentation[],
+  providers: {
+    tracerProvider?: BasicTracerProvider;
+    meterProvider?: ApiMeterProvider;
+    loggerProvider?: LoggerProvider;
+  },
+): () => void {
+  if (instrumentations.length === 0) return () => undefined;
+  return registerInstrumentations({ instrumentations, ...providers });
+}
+
+export type { Instrumentation };
+
+/**
+ * The trace context a parent process handed down in the environment (TRACEPARENT, TRACESTATE: the
+ * W3C headers as variables), or undefined.
+ */
+export function spanContextFromEnvironment(env: NodeJS.ProcessEnv): SpanContext | undefined {
+  if (!env.TRACEPARENT) return undefined;
+  const carrier: Record<string, string> = { traceparent: env.TRACEPARENT };
+  if (env.TRACESTATE) carrier.tracestate = env.TRACESTATE;
+  const extracted = new W3CTraceContextPropagator().extract(ROOT_CONTEXT, carrier, defaultTextMapGetter);
+  return trace.getSpanContext(extracted);
 }

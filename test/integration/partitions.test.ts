@@ -342,27 +342,29 @@ describe('in-app maintenance (maintenance.scheduler: app)', () => {
       config: { retention: { logs_days: 1 }, maintenance: { interval: 1 }, logging: quiet },
     });
     try {
+      // The rows go first (monitoring_maintenance()), then the run is recorded: wait for both.
       const deadline = Date.now() + 20_000;
       let messages: string[] = [];
+      let at: Date | null = null;
       while (Date.now() < deadline) {
         messages = (
           await db.query<{ message: string }>(
             "SELECT message FROM pipeline_logs WHERE experiment_id = 'other'",
           )
         ).map((r) => r.message);
-        if (messages.length === 1) break;
+        [{ at }] = await db.query<{ at: Date | null }>(
+          'SELECT last_maintenance_at AS at FROM pipetel_settings',
+        );
+        if (messages.length === 1 && at !== null) break;
         await new Promise((r) => setTimeout(r, 100));
       }
       assert.deepEqual(messages, ['new'], 'the row past retention was removed by the process itself');
-      const [{ at }] = await db.query<{ at: Date | null }>(
-        'SELECT last_maintenance_at AS at FROM pipetel_settings',
-      );
       assert.ok(at instanceof Date, 'the run is recorded, so other processes skip until the interval passes');
     } finally {
       await tel.shutdown();
     }
     const [{ n }] = await db.query<{ n: number }>(
-      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'pipetel-maintenance'",
+      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'pipetel-maintenance' AND datname = current_database()",
     );
     assert.equal(n, 0, 'no maintenance connection left after shutdown()');
   });

@@ -3,8 +3,23 @@
 // the statement timeout that bounds one batch write.
 
 import { Socket } from 'node:net';
-import { callWithTimeout } from '@opentelemetry/core';
+import { context } from '@opentelemetry/api';
+import { callWithTimeout, suppressTracing } from '@opentelemetry/core';
 import pg from 'pg';
+
+/**
+ * pipetel's connections never trace themselves. With an application's pg instrumentation enabled,
+ * every batch write would otherwise become a span (inside whatever stage queued the records), whose
+ * export is another batch write, and so on. Each query runs with tracing suppressed, as the SDK's
+ * own export paths do, so the instrumentation's spans for it are non-recording.
+ */
+class UntracedClient extends pg.Client {
+  // biome-ignore lint/suspicious/noExplicitAny: pg's query() is a set of overloads passed through unchanged
+  override query(...args: any[]): any {
+    const query = super.query as (...args: unknown[]) => unknown;
+    return context.with(suppressTracing(context.active()), () => query.apply(this, args));
+  }
+}
 
 export interface PoolSettings {
   connectionString: string;
@@ -24,6 +39,7 @@ const socketsOf = new WeakMap<pg.Pool, Set<Socket>>();
 export function createPool(settings: PoolSettings): pg.Pool {
   const sockets = new Set<Socket>();
   const pool = new pg.Pool({
+    Client: UntracedClient,
     // pg's own default (a plain net.Socket; TLS wraps it), tracked: see closePool().
     stream: () => {
       const socket = new Socket();

@@ -56,6 +56,33 @@ describe('traces across requests and processes', () => {
     assert.match(server.name, /GET/);
   });
 
+  it("with the pg instrumentation on, the app's queries are traced and pipetel's own writes are not (no loop)", async () => {
+    await run(process.execPath, ['--import', 'tsx', resolve(fixtures, 'pg-instrumented.ts'), 'pg-run'], {
+      env,
+      timeout: 60_000,
+    });
+    const spans = await db.query<SpanRow & { attributes: Record<string, unknown> }>(
+      "SELECT trace_id, span_id, parent_span_id, name, kind, experiment_id, attributes FROM pipeline_spans WHERE experiment_id = 'pg-run'",
+    );
+    const statements = spans
+      .filter((s) => s.kind === 'CLIENT')
+      .map((s) => String(s.attributes['db.query.text'] ?? s.attributes['db.statement'] ?? s.name));
+    assert.equal(
+      statements.filter((q) => q.includes('SELECT $1::int')).length,
+      3,
+      JSON.stringify(statements),
+    );
+    assert.deepEqual(
+      statements.filter((q) => /pipeline_|pipetel|COPY/i.test(q)),
+      [],
+      "none of pipetel's own queries became a span",
+    );
+    const [{ logs }] = await db.query<{ logs: number }>(
+      "SELECT count(*)::int AS logs FROM pipeline_logs WHERE experiment_id = 'pg-run' AND logger_name = 'app'",
+    );
+    assert.equal(logs, 3);
+  });
+
   it("a stage run under an incoming request's traceparent continues the caller's trace", async () => {
     const tel = await register({
       serviceName: 'prop',

@@ -54,6 +54,7 @@ import {
   type Instrumentation,
   type OtlpTargets,
   registerGlobals,
+  samplerFromEnvironment,
   spanContextFromEnvironment,
   startHostMetrics,
 } from './internal/otelSdk.js';
@@ -341,9 +342,11 @@ export class Telemetry {
         spanProcessors.push(this.spanProcessor);
       }
       if (otlp) spanProcessors.push(otlp.spanProcessor);
-      this.tracerProvider = createTracerProvider(this.resource, [
-        new PolicySpanProcessor(this.policy, spanProcessors),
-      ]);
+      this.tracerProvider = createTracerProvider(
+        this.resource,
+        [new PolicySpanProcessor(this.policy, spanProcessors)],
+        samplerFromEnvironment(process.env, (message) => this.warn(message)),
+      );
 
       const { aggregate_metrics, aggregation_window, metrics_interval } = settings.monitoring;
       // PostgreSQL is what a collection waits for; OTLP runs alongside it (see FanOutMetricExporter),

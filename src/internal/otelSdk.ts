@@ -42,7 +42,10 @@ import {
   type ViewOptions,
 } from '@opentelemetry/sdk-metrics';
 import {
+  AlwaysOffSampler,
   AlwaysOnSampler,
+  ParentBasedSampler,
+  TraceIdRatioBasedSampler,
   BasicTracerProvider,
   BatchSpanProcessor,
   type ReadableSpan,
@@ -61,13 +64,52 @@ export function buildResource(attributes: Record<string, string | number | boole
     .merge(resourceFromAttributes(attributes));
 }
 
-/** Samples everything except spans started inside `withMonitoringDisabled`. */
-class MonitoringAwareSampler implements Sampler {
-  private readonly inner = new AlwaysOnSampler();
+/**
+ * The sampler OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG name (the SDK environment spec's
+ * values), or undefined when unset: pipetel then records every stage (always_on), not the spec's
+ * parentbased_always_on, so a caller's unsampled traceparent does not silence a pipeline's stages.
+ */
+export function samplerFromEnvironment(
+  env: NodeJS.ProcessEnv,
+  warn: (message: string) => void = () => undefined,
+): Sampler | undefined {
+  const name = env.OTEL_TRACES_SAMPLER?.trim().toLowerCase();
+  if (!name) return undefined;
+  const ratio = (): number => {
+    const raw = env.OTEL_TRACES_SAMPLER_ARG?.trim();
+    const value = raw ? Number(raw) : 1;
+    if (Number.isFinite(value) && value >= 0 && value <= 1) return value;
+    warn(`OTEL_TRACES_SAMPLER_ARG: expected a ratio from 0 to 1, got "${raw}"; using 1`);
+    return 1;
+  };
+  switch (name) {
+    case 'always_on':
+      return new AlwaysOnSampler();
+    case 'always_off':
+      return new AlwaysOffSampler();
+    case 'traceidratio':
+      return new TraceIdRatioBasedSampler(ratio());
+    case 'parentbased_always_on':
+      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
+    case 'parentbased_always_off':
+      return new ParentBasedSampler({ root: new AlwaysOffSampler() });
+    case 'parentbased_traceidratio':
+      return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio()) });
+    default:
+      warn(
+        `OTEL_TRACES_SAMPLER: "${env.OTEL_TRACES_SAMPLER}" is not one of always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio; recording every span`,
+      );
+      return undefined;
+  }
+}
 
-  shouldSample(ctx: Context): SamplingResult {
-    if (isMonitoringDisabled(ctx)) return { decision: SamplingDecision.NOT_RECORD };
-    return this.inner.shouldSample();
+/** The configured sampler, except that spans started inside `withMonitoringDisabled` are never recorded. */
+class MonitoringAwareSampler implements Sampler {
+  constructor(private readonly inner: Sampler = new AlwaysOnSampler()) {}
+
+  shouldSample(...args: Parameters<Sampler['shouldSample']>): SamplingResult {
+    if (isMonitoringDisabled(args[0])) return { decision: SamplingDecision.NOT_RECORD };
+    return this.inner.shouldSample(...args);
   }
 
   toString(): string {
@@ -78,8 +120,9 @@ class MonitoringAwareSampler implements Sampler {
 export function createTracerProvider(
   resource: Resource,
   spanProcessors: SpanProcessor[],
+  sampler?: Sampler,
 ): BasicTracerProvider {
-  return new BasicTracerProvider({ resource, spanProcessors, sampler: new MonitoringAwareSampler() });
+  return new BasicTracerProvider({ resource, spanProcessors, sampler: new MonitoringAwareSampler(sampler) });
 }
 
 export function createLoggerProvider(resource: Resource, processors: LogRecordProcessor[]): LoggerProvider {

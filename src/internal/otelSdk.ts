@@ -44,15 +44,15 @@ import {
 import {
   AlwaysOffSampler,
   AlwaysOnSampler,
-  ParentBasedSampler,
-  TraceIdRatioBasedSampler,
   BasicTracerProvider,
   BatchSpanProcessor,
+  ParentBasedSampler,
   type ReadableSpan,
   type Sampler,
   SamplingDecision,
   type SamplingResult,
   type SpanProcessor,
+  TraceIdRatioBasedSampler,
 } from '@opentelemetry/sdk-trace-base';
 import { isMonitoringDisabled } from '../pipeline/context.js';
 import { CollectorLink, GuardedOtlpExporter, type OtlpCounts, otlpWarnings } from './OtlpGuard.js';

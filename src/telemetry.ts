@@ -283,7 +283,13 @@ export class Telemetry {
     // Also to an OTLP collector when asked: the SDK's batch processors and OTLP/HTTP exporters.
     const otlp =
       (settings.otlp.enabled || settings.otlp.endpoint !== null) && !settings.disabled
-        ? createOtlpTargets(settings.otlp.endpoint, settings.otlp.headers)
+        ? createOtlpTargets(
+            settings.otlp.endpoint,
+            settings.otlp.headers,
+            settings.otlp.protocol,
+            process.env,
+            (m) => this.warn(m),
+          )
         : undefined;
     this.otlp = otlp;
 

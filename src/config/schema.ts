@@ -29,6 +29,7 @@ import { clone, isPlainObject } from './tree.js';
 import type {
   LevelName,
   MaintenanceScheduler,
+  OtlpProtocol,
   PartitioningMode,
   PipetelSettings,
   ProfileName,
@@ -39,6 +40,7 @@ export const LEVELS: readonly LevelName[] = ['DEBUG', 'INFO', 'WARNING', 'ERROR'
 export const PROFILES: readonly ProfileName[] = ['minimal', 'balanced', 'full'];
 const PARTITIONING: readonly PartitioningMode[] = ['none', 'daily', 'monthly'];
 const MAINTENANCE_SCHEDULERS: readonly MaintenanceScheduler[] = ['app', 'pg_cron', 'none'];
+const OTLP_PROTOCOLS: readonly OtlpProtocol[] = ['http/protobuf', 'http/json', 'grpc'];
 const SPOOL_MODES: readonly SpoolMode[] = ['fallback', 'always'];
 const LEVEL_ALIASES = { WARN: 'WARNING' } as const;
 
@@ -273,18 +275,28 @@ export const settingsSchema = group('pipetel settings', {
         env: ['OTEL_EXPORTER_OTLP_ENDPOINT'],
       }),
     ),
-    headers: mapOf<Record<string, string>>({}, 'Extra HTTP headers for OTLP requests (values are secrets).', {
-      type: 'map of name → string',
-      key: (name) => (name.trim() === '' ? undefined : name),
-      expectedKey: 'a header name',
-      value: (value) =>
-        typeof value === 'string'
-          ? { ok: true, value }
-          : { ok: false, issues: [{ expected: 'a string', got: String(value) }] },
-      valueFromEnv: (value) => value,
-      secretValues: true,
-      env: ['OTEL_EXPORTER_OTLP_HEADERS'],
-    }),
+    protocol: oneOf(
+      OTLP_PROTOCOLS,
+      'http/protobuf',
+      "Wire protocol of the official OTLP exporters: http/protobuf (the spec's default), http/json or grpc; OTEL_EXPORTER_OTLP_<SIGNAL>_PROTOCOL overrides it for one signal.",
+      { env: ['OTEL_EXPORTER_OTLP_PROTOCOL'] },
+    ),
+    headers: mapOf<Record<string, string>>(
+      {},
+      'Extra HTTP headers (gRPC metadata) for OTLP requests (values are secrets).',
+      {
+        type: 'map of name → string',
+        key: (name) => (name.trim() === '' ? undefined : name),
+        expectedKey: 'a header name',
+        value: (value) =>
+          typeof value === 'string'
+            ? { ok: true, value }
+            : { ok: false, issues: [{ expected: 'a string', got: String(value) }] },
+        valueFromEnv: (value) => value,
+        secretValues: true,
+        env: ['OTEL_EXPORTER_OTLP_HEADERS'],
+      },
+    ),
   }),
 
   redaction: group('Hiding secrets in telemetry attributes.', {

@@ -6,6 +6,7 @@ export type LevelName = 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR' | 'CRITICAL';
 export type ProfileName = 'minimal' | 'balanced' | 'full';
 export type PartitioningMode = 'none' | 'daily' | 'monthly';
 export type MaintenanceScheduler = 'app' | 'pg_cron' | 'none';
+export type OtlpProtocol = 'http/protobuf' | 'http/json' | 'grpc';
 export type SpoolMode = 'fallback' | 'always';
 
 export interface LoggingDatabaseSettings {
@@ -128,6 +129,7 @@ export interface OtlpSettings {
   enabled: boolean;
   /** Base URL, e.g. http://localhost:4318; null means OTEL_EXPORTER_OTLP_ENDPOINT or the default. */
   endpoint: string | null;
+  protocol: OtlpProtocol;
   headers: Record<string, string>;
 }
 

@@ -1,6 +1,7 @@
 // Every constructor call into the OpenTelemetry JS SDK lives here, so a move from the 2.x line to
 // 3.x (Node ≥ 22.15) touches one file. Nothing in this module knows about PostgreSQL.
 
+import { Metadata } from '@grpc/grpc-js';
 import {
   type MeterProvider as ApiMeterProvider,
   type Context,
@@ -16,9 +17,15 @@ import {
 import { logs } from '@opentelemetry/api-logs';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { OTLPLogExporter as GrpcLogExporter } from '@opentelemetry/exporter-logs-otlp-grpc';
 import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-http';
+import { OTLPLogExporter as ProtoLogExporter } from '@opentelemetry/exporter-logs-otlp-proto';
+import { OTLPMetricExporter as GrpcMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { OTLPMetricExporter as ProtoMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
+import { OTLPTraceExporter as GrpcTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as ProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { HostMetrics } from '@opentelemetry/host-metrics';
 import { type Instrumentation, registerInstrumentations } from '@opentelemetry/instrumentation';
 import {
@@ -255,33 +262,110 @@ export interface OtlpTargets {
   counts(): { spans: OtlpCounts; logs: OtlpCounts; metrics: OtlpCounts };
 }
 
-/** The default OTLP/HTTP endpoint of the OTel specification. */
-const DEFAULT_OTLP_ENDPOINT = 'http://localhost:4318';
+/** The OTLP protocols of the SDK environment spec (OTEL_EXPORTER_OTLP_PROTOCOL). */
+export type OtlpProtocol = 'http/protobuf' | 'http/json' | 'grpc';
+const PROTOCOLS: readonly OtlpProtocol[] = ['http/protobuf', 'http/json', 'grpc'];
+
+/** The default endpoints of the OTel specification: OTLP/HTTP on 4318, OTLP/gRPC on 4317. */
+const DEFAULT_ENDPOINT: Record<'http' | 'grpc', string> = {
+  http: 'http://localhost:4318',
+  grpc: 'http://localhost:4317',
+};
+
+type Signal = 'TRACES' | 'LOGS' | 'METRICS';
 
 /**
- * The official OTLP/HTTP exporters behind the SDK's batch processors, for a collector at
- * `endpoint` (null: OTEL_EXPORTER_OTLP_ENDPOINT / the OTel default http://localhost:4318), each
- * behind a GuardedOtlpExporter: counted, warned about, and failing fast while the collector is down.
+ * The protocol one signal uses: OTEL_EXPORTER_OTLP_<SIGNAL>_PROTOCOL, else `configured`
+ * (otlp.protocol, which OTEL_EXPORTER_OTLP_PROTOCOL sets). An unknown per-signal value is warned
+ * about and the configured one used.
  */
-export function createOtlpTargets(endpoint: string | null, headers: Record<string, string>): OtlpTargets {
-  const url = (path: string) => (endpoint ? `${endpoint.replace(/\/+$/, '')}${path}` : undefined);
-  const link = new CollectorLink(endpoint ?? DEFAULT_OTLP_ENDPOINT);
+export function signalProtocol(
+  signal: Signal,
+  configured: OtlpProtocol,
+  env: NodeJS.ProcessEnv,
+  warn: (message: string) => void = () => undefined,
+): OtlpProtocol {
+  const name = `OTEL_EXPORTER_OTLP_${signal}_PROTOCOL`;
+  const value = env[name]?.trim();
+  if (!value) return configured;
+  if ((PROTOCOLS as readonly string[]).includes(value)) return value as OtlpProtocol;
+  warn(`${name}: expected one of ${PROTOCOLS.join(', ')}, got "${value}"; using ${configured}`);
+  return configured;
+}
+
+/**
+ * The official OTLP exporters for `protocol` — http/protobuf (the spec's default), http/json or
+ * gRPC — behind the SDK's batch processors, for a collector at `endpoint` (null: the standard
+ * variables, else the spec's default), each behind a GuardedOtlpExporter: counted, warned about,
+ * and failing fast while the collector is down. A per-signal endpoint variable
+ * (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, …) wins over `endpoint` for its signal, as the spec says;
+ * compression, timeouts and certificates come from the standard variables, read by the exporters.
+ */
+export function createOtlpTargets(
+  endpoint: string | null,
+  headers: Record<string, string>,
+  protocol: OtlpProtocol = 'http/protobuf',
+  env: NodeJS.ProcessEnv = process.env,
+  warn: (message: string) => void = () => undefined,
+): OtlpTargets {
+  const protocols = {
+    traces: signalProtocol('TRACES', protocol, env, warn),
+    logs: signalProtocol('LOGS', protocol, env, warn),
+    metrics: signalProtocol('METRICS', protocol, env, warn),
+  };
+  const base = endpoint?.replace(/\/+$/, '');
+  const ownEndpoint = (signal: Signal) => Boolean(env[`OTEL_EXPORTER_OTLP_${signal}_ENDPOINT`]);
+  // HTTP: base + /v1/<signal>; gRPC: the base itself. Undefined lets the exporter read the variables.
+  const httpUrl = (signal: Signal, path: string) =>
+    base && !ownEndpoint(signal) ? `${base}${path}` : undefined;
+  const grpcUrl = (signal: Signal) => (base && !ownEndpoint(signal) ? base : undefined);
+  const metadata = () => {
+    const m = new Metadata();
+    for (const [key, value] of Object.entries(headers)) m.set(key, value);
+    return m;
+  };
+  const grpcOptions = (signal: Signal) => ({
+    url: grpcUrl(signal),
+    ...(Object.keys(headers).length ? { metadata: metadata() } : {}),
+  });
+  const transport = (p: OtlpProtocol) => (p === 'grpc' ? 'grpc' : 'http');
+  const link = new CollectorLink(endpoint ?? DEFAULT_ENDPOINT[transport(protocols.traces)]);
   const warnings = otlpWarnings();
+  const traceExporter =
+    protocols.traces === 'grpc'
+      ? new GrpcTraceExporter(grpcOptions('TRACES'))
+      : new (protocols.traces === 'http/json' ? OTLPTraceExporter : ProtoTraceExporter)({
+          url: httpUrl('TRACES', '/v1/traces'),
+          headers,
+        });
+  const logExporter =
+    protocols.logs === 'grpc'
+      ? new GrpcLogExporter(grpcOptions('LOGS'))
+      : new (protocols.logs === 'http/json' ? OTLPLogExporter : ProtoLogExporter)({
+          url: httpUrl('LOGS', '/v1/logs'),
+          headers,
+        });
+  const metricExporter =
+    protocols.metrics === 'grpc'
+      ? new GrpcMetricExporter(grpcOptions('METRICS'))
+      : new (protocols.metrics === 'http/json' ? OTLPMetricExporter : ProtoMetricExporter)({
+          url: httpUrl('METRICS', '/v1/metrics'),
+          headers,
+        });
   const spans = new GuardedOtlpExporter<ReadableSpan[]>(
-    new OTLPTraceExporter({ url: url('/v1/traces'), headers }),
+    traceExporter,
     'spans',
     (batch) => batch.length,
     link,
     warnings,
   );
   const logs = new GuardedOtlpExporter<ReadableLogRecord[]>(
-    new OTLPLogExporter({ url: url('/v1/logs'), headers }),
+    logExporter,
     'logs',
     (batch) => batch.length,
     link,
     warnings,
   );
-  const metricExporter = new OTLPMetricExporter({ url: url('/v1/metrics'), headers });
   const metricsGuard = new GuardedOtlpExporter<ResourceMetrics>(
     metricExporter,
     'metrics',

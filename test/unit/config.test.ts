@@ -109,7 +109,7 @@ const DEFAULTS: PipetelSettings = {
     flush_ms: 100,
   },
   shutdown: { timeout: 10 },
-  otlp: { enabled: false, endpoint: null, headers: {} },
+  otlp: { enabled: false, endpoint: null, protocol: 'http/protobuf', headers: {} },
   redaction: {
     enabled: true,
     keys: [...DEFAULT_SECRET_KEYS],

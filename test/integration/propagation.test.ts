@@ -83,6 +83,37 @@ describe('traces across requests and processes', () => {
     assert.equal(logs, 3);
   });
 
+  it('pino and winston records reach pipeline_logs through their official instrumentations, with trace and stage', async () => {
+    await run(process.execPath, ['--import', 'tsx', resolve(fixtures, 'logger-bridges.ts'), 'bridges-run'], {
+      env,
+      timeout: 60_000,
+    });
+    const rows = await db.query<{
+      level: string;
+      message: string;
+      stage: string;
+      trace_id: string | null;
+      rows: string;
+    }>(
+      `SELECT level, message, stage, trace_id, attributes->>'rows' AS rows FROM pipeline_logs
+        WHERE experiment_id = 'bridges-run' ORDER BY message`,
+    );
+    assert.deepEqual(
+      rows.map((r) => [r.level, r.message, r.stage, r.rows]),
+      [
+        ['WARNING', 'from pino', 'bridged', '3'],
+        ['ERROR', 'from winston', 'bridged', '4'],
+      ],
+    );
+    const [stage] = await db.query<{ trace_id: string }>(
+      "SELECT trace_id FROM pipeline_spans WHERE experiment_id = 'bridges-run' AND name = 'bridged'",
+    );
+    assert.ok(
+      rows.every((r) => r.trace_id === stage!.trace_id),
+      "both carry the stage's trace id",
+    );
+  });
+
   it("a stage run under an incoming request's traceparent continues the caller's trace", async () => {
     const tel = await register({
       serviceName: 'prop',

@@ -210,12 +210,16 @@ export class Telemetry {
       redactKeys: settings.redaction.enabled ? settings.redaction.keys : [],
     });
     // Redacted here, so no sink — nor the experiment row — ever sees a secret resource attribute.
-    const resource = buildResource({
-      ...attributes,
-      'service.name': settings.service_name,
-      [EXPERIMENT_ID_ATTRIBUTE]: this.experimentId,
-      'process.pid': process.pid,
-    });
+    const resource = buildResource(
+      {
+        ...attributes,
+        'service.name': settings.service_name,
+        [EXPERIMENT_ID_ATTRIBUTE]: this.experimentId,
+        'process.pid': process.pid,
+      },
+      process.env,
+      (message) => this.warn(message),
+    );
     this.resource = this.policy.resource(resource);
     // OTEL_SDK_DISABLED=true: nothing is recorded anywhere and nothing is installed.
     const monitoring = settings.monitoring.enabled && !settings.disabled;

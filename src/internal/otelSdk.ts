@@ -32,8 +32,13 @@ import {
   defaultResource,
   detectResources,
   envDetector,
+  hostDetector,
+  osDetector,
+  processDetector,
   type Resource,
+  type ResourceDetector,
   resourceFromAttributes,
+  serviceInstanceIdDetector,
 } from '@opentelemetry/resources';
 import {
   BatchLogRecordProcessor,
@@ -64,11 +69,70 @@ import {
 import { isMonitoringDisabled } from '../pipeline/context.js';
 import { CollectorLink, GuardedOtlpExporter, type OtlpCounts, otlpWarnings } from './OtlpGuard.js';
 
-export function buildResource(attributes: Record<string, string | number | boolean>): Resource {
-  // OTEL_RESOURCE_ATTRIBUTES is honoured through the SDK's env detector; ours win over it.
-  return defaultResource()
-    .merge(detectResources({ detectors: [envDetector] }))
-    .merge(resourceFromAttributes(attributes));
+const RESOURCE_DETECTORS: Record<string, ResourceDetector> = {
+  env: envDetector,
+  host: hostDetector,
+  os: osDetector,
+  process: processDetector,
+  serviceinstance: serviceInstanceIdDetector,
+};
+
+/**
+ * The resource detectors OTEL_NODE_RESOURCE_DETECTORS names (env, host, os, process,
+ * serviceinstance, all, none), as the NodeSDK reads it; unset means all. Unknown names are warned
+ * about. `env` (OTEL_RESOURCE_ATTRIBUTES) stays on whatever the list says about it: pipetel has
+ * always honoured that variable.
+ */
+export function resourceDetectors(
+  env: NodeJS.ProcessEnv,
+  warn: (message: string) => void = () => undefined,
+): ResourceDetector[] {
+  const names = (env.OTEL_NODE_RESOURCE_DETECTORS ?? 'all')
+    .split(',')
+    .map((n) => n.trim().toLowerCase())
+    .filter(Boolean);
+  if (names.includes('none')) return [envDetector];
+  if (names.includes('all')) return Object.values(RESOURCE_DETECTORS);
+  const chosen = new Set<ResourceDetector>([envDetector]);
+  for (const name of names) {
+    const detector = RESOURCE_DETECTORS[name];
+    if (detector) chosen.add(detector);
+    else
+      warn(
+        `OTEL_NODE_RESOURCE_DETECTORS: unknown detector "${name}" (known: ${Object.keys(RESOURCE_DETECTORS).join(', ')}, all, none)`,
+      );
+  }
+  return [...chosen];
+}
+
+/**
+ * What pipetel leaves out of what the detectors find: the command line, which can carry secrets
+ * (`--password=…`) and is on every record; and values only known later (host.id, read from the
+ * machine id asynchronously), which the PostgreSQL rows are encoded without waiting for.
+ */
+const OMITTED_RESOURCE_KEYS = new Set(['process.command_args', 'process.command_line', 'process.command']);
+
+function settledOnly(detector: ResourceDetector): ResourceDetector {
+  return {
+    detect: (config) => {
+      const found = detector.detect(config);
+      const attributes = Object.entries(found.attributes ?? {}).filter(
+        ([key, value]) => !OMITTED_RESOURCE_KEYS.has(key) && !(value instanceof Promise),
+      );
+      return { ...found, attributes: Object.fromEntries(attributes) };
+    },
+  };
+}
+
+export function buildResource(
+  attributes: Record<string, string | number | boolean>,
+  env: NodeJS.ProcessEnv = process.env,
+  warn: (message: string) => void = () => undefined,
+): Resource {
+  // The standard detectors (OTEL_NODE_RESOURCE_DETECTORS), OTEL_RESOURCE_ATTRIBUTES among them;
+  // pipetel's own attributes win over what they found.
+  const detected = detectResources({ detectors: resourceDetectors(env, warn).map(settledOnly) });
+  return defaultResource().merge(detected).merge(resourceFromAttributes(attributes));
 }
 
 /**

@@ -131,7 +131,16 @@ export const settingsSchema = group('pipetel settings', {
     metrics_interval: seconds(
       10.0,
       "Seconds between metric collections (the seed's sampling interval): each collection samples every gauge; without aggregation each one is also written.",
-      { max: DAY },
+      {
+        max: DAY,
+        // The SDK's standard variable, in milliseconds.
+        env: [
+          {
+            name: 'OTEL_METRIC_EXPORT_INTERVAL',
+            parse: (text) => (/^\s*\d+(\.\d+)?\s*$/.test(text) ? Number(text) / 1000 : text),
+          },
+        ],
+      },
     ),
     progress_update_interval: seconds(5.0, 'Seconds between progress flushes per node.', { max: DAY }),
     enable_resource_tracking: boolean(true, 'Sample CPU and memory (@opentelemetry/host-metrics).'),

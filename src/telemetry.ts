@@ -411,11 +411,14 @@ export class Telemetry {
     }
     this.pipetelMeterProvider = this.meterProvider && new PipetelMeterProvider(this.meterProvider);
     if (!settings.disabled) {
-      this.unregisterGlobals = registerGlobals({
-        tracerProvider: this.tracerProvider,
-        loggerProvider: this.loggerProvider,
-        meterProvider: this.pipetelMeterProvider,
-      });
+      this.unregisterGlobals = registerGlobals(
+        {
+          tracerProvider: this.tracerProvider,
+          loggerProvider: this.loggerProvider,
+          meterProvider: this.pipetelMeterProvider,
+        },
+        (message) => this.warn(message),
+      );
       // Official instrumentations record into the same providers, so their spans, metrics and
       // log records pass the same policy into the same sinks.
       this.disableInstrumentations = enableInstrumentations(instrumentations, {

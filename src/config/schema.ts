@@ -41,6 +41,10 @@ export const PROFILES: readonly ProfileName[] = ['minimal', 'balanced', 'full'];
 const PARTITIONING: readonly PartitioningMode[] = ['none', 'daily', 'monthly'];
 const MAINTENANCE_SCHEDULERS: readonly MaintenanceScheduler[] = ['app', 'pg_cron', 'none'];
 const OTLP_PROTOCOLS: readonly OtlpProtocol[] = ['http/protobuf', 'http/json', 'grpc'];
+
+/** The OTel SDK's variables count milliseconds, pipetel's keys seconds; other text is left for the check to name. */
+const millisecondsToSeconds = (text: string): unknown =>
+  /^\s*\d+(\.\d+)?\s*$/.test(text) ? Number(text) / 1000 : text;
 const SPOOL_MODES: readonly SpoolMode[] = ['fallback', 'always'];
 const LEVEL_ALIASES = { WARN: 'WARNING' } as const;
 
@@ -99,14 +103,22 @@ export const settingsSchema = group('pipetel settings', {
     }),
     database: group('Log records shipped to PostgreSQL (pipeline_logs).', {
       enabled: boolean(true, 'Ship log records to PostgreSQL.'),
-      batch_size: integer(100, 'Records queued before a batch is written.', { min: 1, max: 100_000 }),
-      flush_interval: seconds(5.0, 'Seconds between timed flushes.', { max: HOUR }),
+      batch_size: integer(
+        100,
+        'Records queued before a batch is written (spans and metric points batch the same way).',
+        { min: 1, max: 100_000, env: ['OTEL_BLRP_MAX_EXPORT_BATCH_SIZE'] },
+      ),
+      flush_interval: seconds(5.0, 'Seconds between timed flushes.', {
+        max: HOUR,
+        env: [{ name: 'OTEL_BLRP_SCHEDULE_DELAY', parse: millisecondsToSeconds }],
+      }),
       max_queue_size: integer(
         10_000,
         'Records held in memory; beyond it new records are dropped (and counted).',
         {
           min: 1,
           max: 10_000_000,
+          env: ['OTEL_BLRP_MAX_QUEUE_SIZE'],
         },
       ),
       async_mode: noEffect(
@@ -134,12 +146,7 @@ export const settingsSchema = group('pipetel settings', {
       {
         max: DAY,
         // The SDK's standard variable, in milliseconds.
-        env: [
-          {
-            name: 'OTEL_METRIC_EXPORT_INTERVAL',
-            parse: (text) => (/^\s*\d+(\.\d+)?\s*$/.test(text) ? Number(text) / 1000 : text),
-          },
-        ],
+        env: [{ name: 'OTEL_METRIC_EXPORT_INTERVAL', parse: millisecondsToSeconds }],
       },
     ),
     progress_update_interval: seconds(5.0, 'Seconds between progress flushes per node.', { max: DAY }),

@@ -282,11 +282,36 @@ export function startHostMetrics(
  * none is installed yet, and returns the undo: it removes only what this call installed, so an
  * application's own SDK setup survives pipetel's shutdown.
  */
-export function registerGlobals(providers: {
-  tracerProvider?: BasicTracerProvider;
-  loggerProvider?: LoggerProvider;
-  meterProvider?: ApiMeterProvider;
-}): () => void {
+/**
+ * The propagators OTEL_PROPAGATORS names: tracecontext and baggage (the default, both), or none.
+ * Others (b3, jaeger, xray, ottrace) need packages pipetel does not ship: warned about, skipped.
+ */
+export function propagatorsFromEnvironment(
+  env: NodeJS.ProcessEnv,
+  warn: (message: string) => void = () => undefined,
+): TextMapPropagator[] {
+  const names = (env.OTEL_PROPAGATORS ?? 'tracecontext,baggage')
+    .split(',')
+    .map((n) => n.trim().toLowerCase())
+    .filter(Boolean);
+  if (names.includes('none')) return [];
+  const chosen: TextMapPropagator[] = [];
+  for (const name of new Set(names)) {
+    if (name === 'tracecontext') chosen.push(new W3CTraceContextPropagator() as TextMapPropagator);
+    else if (name === 'baggage') chosen.push(new W3CBaggagePropagator() as TextMapPropagator);
+    else warn(`OTEL_PROPAGATORS: "${name}" is not available here (tracecontext, baggage, none); skipped`);
+  }
+  return chosen;
+}
+
+export function registerGlobals(
+  providers: {
+    tracerProvider?: BasicTracerProvider;
+    loggerProvider?: LoggerProvider;
+    meterProvider?: ApiMeterProvider;
+  },
+  warn: (message: string) => void = () => undefined,
+): () => void {
   const undo: Array<() => void> = [];
   const contextManager = new AsyncLocalStorageContextManager();
   if (context.setGlobalContextManager(contextManager.enable())) {
@@ -294,10 +319,7 @@ export function registerGlobals(providers: {
   } else {
     contextManager.disable();
   }
-  // The SDK's default (OTEL_PROPAGATORS=tracecontext,baggage): W3C traceparent and baggage headers.
-  const propagator = new CompositePropagator({
-    propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()],
-  });
+  const propagator = new CompositePropagator({ propagators: propagatorsFromEnvironment(process.env, warn) });
   if (propagation.setGlobalPropagator(propagator as TextMapPropagator)) {
     undo.push(() => propagation.disable());
   }

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/index.js';
+import { propagatorsFromEnvironment } from '../../src/internal/otelSdk.js';
 
 describe('standard OTel variables as configuration', () => {
   const names = [
@@ -34,5 +35,30 @@ describe('standard OTel variables as configuration', () => {
     assert.equal(loadConfig().values.otlp.protocol, 'grpc');
     process.env.OTEL_EXPORTER_OTLP_PROTOCOL = 'carrier-pigeon';
     assert.throws(() => loadConfig(), /otlp\.protocol: expected one of http\/protobuf, http\/json, grpc/);
+  });
+
+  it('the batch log record processor variables set the log batching keys', () => {
+    process.env.OTEL_BLRP_SCHEDULE_DELAY = '2500';
+    process.env.OTEL_BLRP_MAX_QUEUE_SIZE = '5000';
+    process.env.OTEL_BLRP_MAX_EXPORT_BATCH_SIZE = '250';
+    const { database } = loadConfig().values.logging;
+    assert.deepEqual(
+      [database.flush_interval, database.max_queue_size, database.batch_size],
+      [2.5, 5000, 250],
+    );
+  });
+
+  it('OTEL_PROPAGATORS picks the propagators; unavailable ones are warned about', () => {
+    const fields = (env: NodeJS.ProcessEnv, warn?: (m: string) => void) =>
+      propagatorsFromEnvironment(env, warn).flatMap((p) => p.fields());
+    assert.deepEqual(fields({}), ['traceparent', 'tracestate', 'baggage']);
+    assert.deepEqual(fields({ OTEL_PROPAGATORS: 'baggage' }), ['baggage']);
+    assert.deepEqual(fields({ OTEL_PROPAGATORS: 'none' }), []);
+    const warnings: string[] = [];
+    assert.deepEqual(
+      fields({ OTEL_PROPAGATORS: 'tracecontext,b3' }, (m) => warnings.push(m)),
+      ['traceparent', 'tracestate'],
+    );
+    assert.match(warnings[0]!, /OTEL_PROPAGATORS: "b3" is not available here/);
   });
 });

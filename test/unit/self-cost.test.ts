@@ -35,9 +35,13 @@ describe('SelfCost', () => {
     spin(20);
     encodingMs += 1_000; // more than the window: pipetel "was" the whole process
     const report = window.next();
-    assert.ok(report.ownCpuMs <= report.processCpuMs, 'own time is capped at the process time');
-    assert.ok(report.cpuOverheadPercent >= 100, `share ${report.cpuOverheadPercent} %`);
-    assert.ok(Number.isFinite(report.cpuOverheadPercent));
+    assert.equal(report.ownCpuMs, report.processCpuMs, 'own time is capped at the process time');
+    assert.ok(Number.isFinite(report.cpuOverheadPercent) && report.cpuOverheadPercent > 0);
+    // The share is over the rest of the window: when the thread had the CPU the whole window (no
+    // preemption by other work on the machine), pipetel's share is at least the rest, ≥ 100 %.
+    if (report.processCpuMs >= 0.9 * report.windowMs) {
+      assert.ok(report.cpuOverheadPercent >= 100, `share ${report.cpuOverheadPercent} %`);
+    }
   });
 
   it('an idle window with nothing done by pipetel reads 0 %', () => {

@@ -50,4 +50,31 @@ describe('node --import pipetel/register', () => {
     );
     assert.deepEqual(exp, { service_name: 'plain-app', status: 'succeeded' });
   });
+
+  it('PIPETEL_INSTRUMENTATIONS enables official instrumentations in the preload: a CommonJS app without telemetry code gets HTTP spans', async () => {
+    const { stderr } = await run(
+      process.execPath,
+      ['--import', 'pipetel/register', resolve(import.meta.dirname, '../fixtures/apps/http-app.cjs')],
+      {
+        cwd: resolve(import.meta.dirname, '../..'),
+        env: {
+          ...process.env,
+          PIPETEL_DATABASE_URL: db.url,
+          PIPETEL_EXPERIMENT_ID: 'exp-preload-http',
+          PIPETEL_INSTRUMENTATIONS: '@opentelemetry/instrumentation-http, not-an-instrumentation-package',
+          PIPETEL__LOGGING__CONSOLE__ENABLED: 'false',
+          PIPETEL__LOGGING__FILE__ENABLED: 'false',
+        },
+        timeout: 60_000,
+      },
+    );
+    assert.match(stderr, /PIPETEL_INSTRUMENTATIONS: cannot load not-an-instrumentation-package/);
+    const kinds = await db.query<{ kind: string }>(
+      "SELECT kind FROM pipeline_spans WHERE experiment_id = 'exp-preload-http' ORDER BY kind",
+    );
+    assert.deepEqual(
+      kinds.map((k) => k.kind),
+      ['CLIENT', 'SERVER'],
+    );
+  });
 });

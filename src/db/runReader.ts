@@ -100,6 +100,15 @@ export function levelNamed(name: string): LevelName | undefined {
   return (LEVEL_NAMES as readonly string[]).includes(upper) ? (upper as LevelName) : undefined;
 }
 
+/** A run with its duration and error count; $1 is the lowest severity counted as an error. */
+const RUN_SELECT = `
+  SELECT e.experiment_id, e.service_name, e.status, e.started_at, e.ended_at, e.last_seen_at, e.status_reason,
+         extract(epoch FROM coalesce(e.ended_at, greatest(e.last_seen_at, e.started_at)) - e.started_at)::float8 * 1000
+           AS duration_ms,
+         (SELECT count(*)::int FROM pipeline_logs l
+           WHERE l.experiment_id = e.experiment_id AND l.severity_number >= $1) AS errors
+    FROM pipeline_experiments e`;
+
 export class RunReader {
   private constructor(private readonly client: pg.Client) {}
 
@@ -121,13 +130,7 @@ export class RunReader {
 
   async runs(filter: RunFilter = {}): Promise<RunRow[]> {
     const { rows } = await this.client.query<RunRow>(
-      `SELECT e.experiment_id, e.service_name, e.status, e.started_at, e.ended_at, e.last_seen_at,
-              e.status_reason,
-              extract(epoch FROM coalesce(e.ended_at, greatest(e.last_seen_at, e.started_at)) - e.started_at)::float8 * 1000
-                AS duration_ms,
-              (SELECT count(*)::int FROM pipeline_logs l
-                WHERE l.experiment_id = e.experiment_id AND l.severity_number >= $1) AS errors
-         FROM pipeline_experiments e
+      `${RUN_SELECT}
         WHERE ($2::text IS NULL OR e.status = $2) AND ($3::timestamptz IS NULL OR e.started_at >= $3)
         ORDER BY e.started_at DESC
         LIMIT $4`,
@@ -165,16 +168,10 @@ export class RunReader {
   }
 
   private async runsById(id: string): Promise<RunRow[]> {
-    const { rows } = await this.client.query<RunRow>(
-      `SELECT e.experiment_id, e.service_name, e.status, e.started_at, e.ended_at, e.last_seen_at,
-              e.status_reason,
-              extract(epoch FROM coalesce(e.ended_at, greatest(e.last_seen_at, e.started_at)) - e.started_at)::float8 * 1000
-                AS duration_ms,
-              (SELECT count(*)::int FROM pipeline_logs l
-                WHERE l.experiment_id = e.experiment_id AND l.severity_number >= $2) AS errors
-         FROM pipeline_experiments e WHERE e.experiment_id = $1`,
-      [id, severityOf('ERROR')],
-    );
+    const { rows } = await this.client.query<RunRow>(`${RUN_SELECT} WHERE e.experiment_id = $2`, [
+      severityOf('ERROR'),
+      id,
+    ]);
     return rows;
   }
 

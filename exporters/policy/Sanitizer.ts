@@ -249,7 +249,7 @@ export class Sanitizer {
         this.moreKeys(out, keys.length - i);
         return out;
       }
-      this.entry(out, keys[i], readProperty(value, keys[i]), depth);
+      this.entry(out, keys[i]!, readProperty(value, keys[i]!), depth);
     }
     if (keys.length > kept) this.moreKeys(out, keys.length - kept);
     return out;

@@ -129,7 +129,7 @@ export class Config {
     for (const { path, field } of leaves) {
       if (!field.redact) continue;
       const parent = getIn(copy, path.slice(0, -1)) as PlainObject;
-      const name = path[path.length - 1];
+      const name = path[path.length - 1]!;
       if (parent[name] !== null && parent[name] !== undefined) parent[name] = field.redact(parent[name]);
     }
     return copy;
@@ -198,7 +198,7 @@ function applyChanges(values: PipetelSettings, next: PipetelSettings): Array<[st
     const after = getIn(next, path);
     if (deepEqual(before, after)) continue;
     const parent = getIn(values, path.slice(0, -1));
-    if (isPlainObject(parent)) parent[path[path.length - 1]] = clone(after);
+    if (isPlainObject(parent)) parent[path[path.length - 1]!] = clone(after);
     changes.push([key, after]);
   }
   return changes;

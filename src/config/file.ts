@@ -46,7 +46,7 @@ export function parseSettings(text: string, path: string): SettingsFile {
         const offset = error.pos[0];
         const { line, col } = lines.linePos(offset);
         const location = `${path}:${line}:${col}`;
-        const reason = error.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+        const reason = error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
         // Only a duplicate key is about a key; for any other syntax error the parser's position is
         // all that is known (the entry around it would name an unrelated or garbled key).
         const duplicate = error.code === 'DUPLICATE_KEY' ? keyAt(doc, offset) : undefined;

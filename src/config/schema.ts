@@ -405,7 +405,7 @@ export function resolvePath(
   let node: SchemaNode = settingsSchema;
   const path: string[] = [];
   for (let i = 0; i < segments.length; i++) {
-    const segment = segments[i];
+    const segment = segments[i]!;
     if (node.kind === 'field') {
       const entryKey = i === segments.length - 1 ? node.entry?.normalizeKey(segment) : undefined;
       return entryKey === undefined ? { unknownAt: i } : { kind: 'entry', path, node, entryKey };
@@ -416,7 +416,7 @@ export function resolvePath(
         ? segment
         : undefined;
     if (name === undefined) return { unknownAt: i };
-    node = node.fields[name];
+    node = node.fields[name]!;
     path.push(name);
   }
   return node.kind === 'group' ? { kind: 'group', path, node } : { kind: 'field', path, node };

@@ -9,12 +9,12 @@ export function editDistance(a: string, b: string): number {
   for (let i = 1; i <= left.length; i++) {
     const current = [i];
     for (let j = 1; j <= right.length; j++) {
-      const substitution = previous[j - 1] + (left[i - 1] === right[j - 1] ? 0 : 1);
-      current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, substitution);
+      const substitution = previous[j - 1]! + (left[i - 1] === right[j - 1] ? 0 : 1);
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, substitution);
     }
     previous = current;
   }
-  return previous[right.length];
+  return previous[right.length]!;
 }
 
 /** Distances above this are not typos any more: a third of the name, at least 2. */

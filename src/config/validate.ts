@@ -120,14 +120,14 @@ export function unknownKeyProblem(key: string, where?: string): ConfigProblem {
  */
 export function suggestKey(key: string): string | undefined {
   const segments = key.split('.');
-  const last = segments[segments.length - 1];
+  const last = segments[segments.length - 1]!;
   let best: string | undefined;
   let bestDistance = Number.POSITIVE_INFINITY;
   let bestShared = -1;
   for (const candidate of dottedKeys) {
     if (candidate === key) continue;
     const candidateSegments = candidate.split('.');
-    const distance = keyDistance(key, last, candidate, candidateSegments[candidateSegments.length - 1]);
+    const distance = keyDistance(key, last, candidate, candidateSegments[candidateSegments.length - 1]!);
     if (distance === Number.POSITIVE_INFINITY) continue;
     const shared = sharedSections(segments, candidateSegments);
     if (distance < bestDistance || (distance === bestDistance && shared > bestShared)) {

@@ -43,7 +43,7 @@ export class Bindings {
   toAttributes(): Record<string, unknown> {
     const attributes: Record<string, unknown> = {};
     const { keys, values } = this;
-    for (let i = 0; i < keys.length; i++) setAttribute(attributes, keys[i], values[i]);
+    for (let i = 0; i < keys.length; i++) setAttribute(attributes, keys[i]!, values[i]);
     return attributes;
   }
 }
@@ -172,7 +172,7 @@ export class LoggerCore {
       // A level's ratio covers its whole OTel range (e.g. DEBUG = 5..8).
       for (let severity = low; severity < low + 4; severity++) ratios[severity] = ratio;
     }
-    for (let severity = 0; severity <= MAX_SEVERITY; severity++) this.keepRatio[severity] = ratios[severity];
+    for (let severity = 0; severity <= MAX_SEVERITY; severity++) this.keepRatio[severity] = ratios[severity]!;
   }
 
   /** What a logger's records share: one per name, so processors can group by scope identity. */
@@ -231,7 +231,7 @@ export class LoggerCore {
     error: unknown,
     attrs: unknown,
   ): void {
-    const ratio = this.keepRatio[severity];
+    const ratio = this.keepRatio[severity]!;
     if (ratio < 1 && !(this.random() < ratio)) {
       this.counters.sampledOut++;
       return;

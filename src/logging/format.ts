@@ -96,12 +96,12 @@ export function compileTemplate(template: string): CompiledTemplate {
 /** formatMessage() for a compiled template; args[0..end) must be non-empty (else use the template as is). */
 export function formatCompiled(compiled: CompiledTemplate, args: readonly unknown[], end: number): string {
   const { literals, specifiers } = compiled;
-  let out = literals[0];
+  let out = literals[0]!;
   let next = 0;
   for (let i = 0; i < specifiers.length; i++) {
-    const code = specifiers[i];
+    const code = specifiers[i]!;
     out +=
-      (next < end ? formatSpecifier(code, args[next++]) : `%${String.fromCharCode(code)}`) + literals[i + 1];
+      (next < end ? formatSpecifier(code, args[next++]) : `%${String.fromCharCode(code)}`) + literals[i + 1]!;
   }
   while (next < end) out += ' ' + stringifyArg(args[next++]);
   return out;

@@ -122,7 +122,7 @@ export class AttributeSanitizer {
       return seenKeys; // a Proxy whose ownKeys trap throws: nothing readable
     }
     for (let i = 0; i < keys.length; i++) {
-      const rawKey = keys[i];
+      const rawKey = keys[i]!;
       const isNew = !Object.hasOwn(target, rawKey);
       if (isNew && seenKeys >= MAX_ATTRIBUTES) {
         seenKeys++;

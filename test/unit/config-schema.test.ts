@@ -30,7 +30,7 @@ describe('schema', () => {
     assert.equal(table.length, leaves.length + 2);
     assert.ok(
       table.includes(
-        '| `logging.database.batch_size` | `100` | Records queued before a batch is written. Type: integer 1–100000. |',
+        '| `logging.database.batch_size` | `100` | Records queued before a batch is written (spans and metric points batch the same way). Type: integer 1–100000. Env: `OTEL_BLRP_MAX_EXPORT_BATCH_SIZE`. |',
       ),
     );
     const url = table.find((row) => row.startsWith('| `database.url` |'));

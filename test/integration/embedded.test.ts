@@ -4,6 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { chmod, lstat, mkdir, mkdtemp, readFile, readlink, rm, unlink } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -241,7 +242,11 @@ test('as root, a home the postgres user cannot enter (e.g. under /root) still ge
     assert.equal(embeddedUrl({ home }), server.url, 'the same home finds the same server');
   } finally {
     await stopEmbeddedPostgres({ home });
+    // What the test made under /var/lib/pipetel goes with it: homes/<hash> (the copied binaries
+    // stay, shared by every root-run home of this package version).
+    await rm(dirname(dirname(server.dataDir)), { recursive: true, force: true });
   }
+  assert.equal(existsSync(dirname(dirname(server.dataDir))), false);
 });
 
 function platformPackageDir(): string {

@@ -19,10 +19,9 @@ import type { LoggerProvider, LogRecordProcessor } from '@opentelemetry/sdk-logs
 import type { MeterProvider } from '@opentelemetry/sdk-metrics';
 import type { BasicTracerProvider, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type pg from 'pg';
-import { Journal } from '../exporters/delivery/Journal.js';
+import type { Journal } from '../exporters/delivery/Journal.js';
 import { RateLimitedWarning, stderrWarning } from '../exporters/delivery/RateLimitedWarning.js';
-import { Spool, spoolDirectory } from '../exporters/delivery/Spool.js';
-import { targetAddress } from '../exporters/delivery/spoolTarget.js';
+import type { Spool } from '../exporters/delivery/Spool.js';
 import type { DeliveryStats } from '../exporters/delivery/types.js';
 import { FileLogRecordProcessor } from '../exporters/file/index.js';
 import { PolicyMetricExporter, PolicySpanProcessor, TelemetryPolicy } from '../exporters/policy/index.js';
@@ -31,11 +30,11 @@ import type { PostgresExporterOptions } from '../exporters/postgres/PostgresDeli
 import { PostgresLogRecordProcessor } from '../exporters/postgres/PostgresLogRecordExporter.js';
 import { PostgresMetricExporter } from '../exporters/postgres/PostgresMetricExporter.js';
 import { PostgresSpanProcessor } from '../exporters/postgres/PostgresSpanExporter.js';
-import { closePool, createPool } from '../exporters/postgres/pool.js';
+import { closePool } from '../exporters/postgres/pool.js';
 import { EXPERIMENT_ID_ATTRIBUTE, STAGE_ATTRIBUTE } from '../exporters/shared/conventions.js';
 import { type Config, ineffectiveSettings } from './config/index.js';
 import { ensureEmbeddedPostgres } from './db/embedded.js';
-import { ExperimentStore } from './db/experimentStore.js';
+import type { ExperimentStore } from './db/experimentStore.js';
 import { MaintenanceSchedule } from './db/MaintenanceSchedule.js';
 import { PostgresProgressStore } from './db/progressStore.js';
 import { SpoolingProgressWriter } from './db/spooledRows.js';
@@ -60,6 +59,7 @@ import {
 } from './internal/otelSdk.js';
 import { PipetelMeterProvider } from './internal/PipetelMeterProvider.js';
 import { attachProcessHooks } from './internal/processHooks.js';
+import { openRunStorage } from './internal/runStorage.js';
 import { bindGlobalLogging, unbindGlobalLogging } from './logging/global.js';
 import { type Logger, type LoggerFactory, resolveConsoleEnabled } from './logging/index.js';
 import { isMonitoringDisabled, withMonitoringDisabledContext, withStage } from './pipeline/context.js';
@@ -68,8 +68,8 @@ import { type Progress, ProgressTracker } from './pipeline/Progress.js';
 import { type OwnWork, type ProfileReport, SelfCost } from './pipeline/SelfCost.js';
 import { type MonitoredSignal, SelfMonitoring } from './pipeline/SelfMonitoring.js';
 import { measureStage, type StageResourceUsage } from './pipeline/StageResources.js';
-import { logFilePath, shipsLogFile } from './sync/LogFileShipper.js';
-import { LogSynchronizer } from './sync/LogSynchronizer.js';
+import { logFilePath } from './sync/LogFileShipper.js';
+import type { LogSynchronizer } from './sync/LogSynchronizer.js';
 
 export interface TelemetryStats {
   spans: DeliveryStats;
@@ -225,58 +225,20 @@ export class Telemetry {
     const monitoring = settings.monitoring.enabled && !settings.disabled;
     const logsToDatabase = settings.logging.database.enabled && !settings.disabled;
 
-    if (databaseUrl && (monitoring || logsToDatabase)) {
-      this.pool = createPool({
-        connectionString: databaseUrl,
-        maxConnections: settings.monitoring.database.connection_pool_size,
-        connectionTimeoutMs: settings.monitoring.database.connection_timeout * 1000,
-        statementTimeoutMs: settings.monitoring.database.batch_timeout * 1000,
-        onError: (error) => {
-          // Connections shutdown cut off itself (closePool) are no news.
-          if (!this.shutdownPromise)
-            this.warn(`database connection error: ${safeErrorMessage(error, databaseUrl)}`);
-        },
-      });
-      this.experiments = new ExperimentStore(this.pool);
-    }
-    // Crash-safe spool: what the database cannot take (down, or a full queue) goes to disk under
-    // PIPETEL_HOME and is replayed — by this process when the database answers, or a later one.
-    if (this.pool && settings.spool.enabled) {
-      // Spooled records are for this database only (replayed into it, never another).
-      const spoolTarget = () => ({ address: targetAddress(databaseUrl), identity: this.lifecycle?.identity });
-      this.spool = new Spool({
-        dir: spoolDirectory(config.home),
-        fsyncIntervalMs: settings.spool.fsync_interval * 1000,
-        target: spoolTarget,
-        warn: (message) => this.warn(message),
-      });
-      // spool.mode: always — every record on disk within flush_ms, before the database has it.
-      if (settings.spool.mode === 'always') {
-        this.journal = new Journal({
-          dir: spoolDirectory(config.home),
-          flushMs: settings.spool.flush_ms,
-          target: spoolTarget,
-          warn: (message) => this.warn(message),
-        });
-      }
-    }
-    // Network-constrained mode (database logging off, file on): the synchronizer ships the file.
-    const logFile = shipsLogFile(config)
-      ? { path: logFilePath(config), experimentId: this.experimentId }
-      : undefined;
-    if (this.pool && (this.spool || logFile)) {
-      this.synchronizer = new LogSynchronizer({
-        home: config.home,
-        pool: this.pool,
-        syncIntervalMs: settings.spool.sync_interval * 1000,
-        batchSize: settings.spool.batch_size,
-        spool: this.spool,
-        autoMigrate: settings.database.auto_migrate,
-        logFile,
-        onDelivered: (table, records) => this.countDelivered(table, records),
-        warn: (message) => this.warn(message),
-      });
-    }
+    ({
+      pool: this.pool,
+      experiments: this.experiments,
+      spool: this.spool,
+      journal: this.journal,
+      synchronizer: this.synchronizer,
+    } = openRunStorage(config, databaseUrl, {
+      experimentId: this.experimentId,
+      storesToDatabase: monitoring || logsToDatabase,
+      identity: () => this.lifecycle?.identity,
+      shuttingDown: () => this.shutdownPromise !== undefined,
+      onDelivered: (table, records) => this.countDelivered(table, records),
+      warn: (message) => this.warn(message),
+    }));
     const exporterOptions = this.pool ? this.exporterOptions(this.pool) : undefined;
     const forSignal = (signal: MonitoredSignal['signal']) =>
       exporterOptions && {

@@ -15,60 +15,52 @@ import {
   trace,
 } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
-import type { LoggerProvider, LogRecordProcessor } from '@opentelemetry/sdk-logs';
+import type { LoggerProvider } from '@opentelemetry/sdk-logs';
 import type { MeterProvider } from '@opentelemetry/sdk-metrics';
-import type { BasicTracerProvider, SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import type pg from 'pg';
 import type { Journal } from '../exporters/delivery/Journal.js';
 import { RateLimitedWarning, stderrWarning } from '../exporters/delivery/RateLimitedWarning.js';
 import type { Spool } from '../exporters/delivery/Spool.js';
 import type { DeliveryStats } from '../exporters/delivery/types.js';
-import { FileLogRecordProcessor } from '../exporters/file/index.js';
-import { PolicyMetricExporter, PolicySpanProcessor, TelemetryPolicy } from '../exporters/policy/index.js';
+import type { FileLogRecordProcessor } from '../exporters/file/index.js';
+import { TelemetryPolicy } from '../exporters/policy/index.js';
 import { safeErrorMessage } from '../exporters/postgres/connectionSecrets.js';
 import type { PostgresExporterOptions } from '../exporters/postgres/PostgresDelivery.js';
-import { PostgresLogRecordProcessor } from '../exporters/postgres/PostgresLogRecordExporter.js';
-import { PostgresMetricExporter } from '../exporters/postgres/PostgresMetricExporter.js';
-import { PostgresSpanProcessor } from '../exporters/postgres/PostgresSpanExporter.js';
+import type { PostgresLogRecordProcessor } from '../exporters/postgres/PostgresLogRecordExporter.js';
+import type { PostgresMetricExporter } from '../exporters/postgres/PostgresMetricExporter.js';
+import type { PostgresSpanProcessor } from '../exporters/postgres/PostgresSpanExporter.js';
 import { closePool } from '../exporters/postgres/pool.js';
 import { EXPERIMENT_ID_ATTRIBUTE, STAGE_ATTRIBUTE } from '../exporters/shared/conventions.js';
 import { type Config, ineffectiveSettings } from './config/index.js';
 import { ensureEmbeddedPostgres } from './db/embedded.js';
 import type { ExperimentStore } from './db/experimentStore.js';
 import { MaintenanceSchedule } from './db/MaintenanceSchedule.js';
-import { PostgresProgressStore } from './db/progressStore.js';
-import { SpoolingProgressWriter } from './db/spooledRows.js';
 import { setUpPartitioning, syncStoreSettings } from './db/storeMaintenance.js';
 import { ExperimentLifecycle } from './internal/ExperimentLifecycle.js';
-import { FanOutMetricExporter } from './internal/FanOutMetricExporter.js';
-import { LogPipeline } from './internal/LogPipeline.js';
+import type { LogPipeline } from './internal/LogPipeline.js';
 import type { OtlpCounts } from './internal/OtlpGuard.js';
 import {
   buildResource,
-  createLoggerProvider,
-  createMeterProvider,
   createOtlpTargets,
-  createTracerProvider,
   enableInstrumentations,
   type Instrumentation,
   type OtlpTargets,
   registerGlobals,
-  samplerFromEnvironment,
   spanContextFromEnvironment,
-  startHostMetrics,
 } from './internal/otelSdk.js';
 import { PipetelMeterProvider } from './internal/PipetelMeterProvider.js';
 import { attachProcessHooks } from './internal/processHooks.js';
 import { openRunStorage } from './internal/runStorage.js';
+import { buildLogPipelines, buildMonitoringPipelines } from './internal/signalPipelines.js';
 import { bindGlobalLogging, unbindGlobalLogging } from './logging/global.js';
 import { type Logger, type LoggerFactory, resolveConsoleEnabled } from './logging/index.js';
-import { isMonitoringDisabled, withMonitoringDisabledContext, withStage } from './pipeline/context.js';
+import { withMonitoringDisabledContext, withStage } from './pipeline/context.js';
 import { OverheadBudget, SHED_STEPS, shedSettings } from './pipeline/OverheadBudget.js';
 import { type Progress, ProgressTracker } from './pipeline/Progress.js';
 import { type OwnWork, type ProfileReport, SelfCost } from './pipeline/SelfCost.js';
-import { type MonitoredSignal, SelfMonitoring } from './pipeline/SelfMonitoring.js';
+import type { MonitoredSignal, SelfMonitoring } from './pipeline/SelfMonitoring.js';
 import { measureStage, type StageResourceUsage } from './pipeline/StageResources.js';
-import { logFilePath } from './sync/LogFileShipper.js';
 import type { LogSynchronizer } from './sync/LogSynchronizer.js';
 
 export interface TelemetryStats {
@@ -240,11 +232,13 @@ export class Telemetry {
       warn: (message) => this.warn(message),
     }));
     const exporterOptions = this.pool ? this.exporterOptions(this.pool) : undefined;
-    const forSignal = (signal: MonitoredSignal['signal']) =>
-      exporterOptions && {
-        ...exporterOptions,
-        onBatchWritten: (rows: number, ms: number) => this.selfMonitoring?.batchObserver(signal)(rows, ms),
-      };
+    // Each signal's exporter options, with the self-monitoring of its batch writes.
+    const forSignal = exporterOptions
+      ? (signal: MonitoredSignal['signal']) => ({
+          ...exporterOptions,
+          onBatchWritten: (rows: number, ms: number) => this.selfMonitoring?.batchObserver(signal)(rows, ms),
+        })
+      : undefined;
 
     // Also to an OTLP collector when asked: the SDK's batch processors and OTLP/HTTP exporters.
     const otlp =
@@ -260,28 +254,20 @@ export class Telemetry {
     this.otlp = otlp;
 
     // Logs: pipetel's Logger and the OTel Logs API share one pipeline.
-    const logProcessors: LogRecordProcessor[] = [];
-    if (exporterOptions && logsToDatabase) {
-      this.logProcessor = new PostgresLogRecordProcessor(forSignal('logs')!);
-      logProcessors.push(this.logProcessor);
-    }
-    if (settings.logging.file.enabled && !settings.disabled) {
-      this.fileProcessor = new FileLogRecordProcessor({
-        path: logFilePath(config),
-        maxSizeMb: settings.logging.file.max_size_mb,
-        backupCount: settings.logging.file.backup_count,
-        compress: settings.logging.compression,
-        experimentId: this.experimentId,
-        shutdownTimeoutMs: settings.shutdown.timeout * 1000,
-        warn: stderrWarning, // rate-limited per kind by the sink itself
-        policy: 'upstream',
-      });
-      logProcessors.push(this.fileProcessor);
-    }
-    if (otlp) logProcessors.push(otlp.logProcessor);
-    const logPipeline = new LogPipeline(this.policy, logProcessors);
-    this.logPipeline = logPipeline;
-    this.loggerProvider = createLoggerProvider(this.resource, [logPipeline]);
+    const logs = buildLogPipelines({
+      config,
+      experimentId: this.experimentId,
+      resource: this.resource,
+      policy: this.policy,
+      exporterOptions: forSignal,
+      logsToDatabase,
+      otlp,
+    });
+    this.logProcessor = logs.logProcessor;
+    this.fileProcessor = logs.fileProcessor;
+    this.logPipeline = logs.logPipeline;
+    this.loggerProvider = logs.loggerProvider;
+    const logPipeline = logs.logPipeline;
     this.loggers = bindGlobalLogging({
       level: settings.logging.level,
       sampling: settings.logging.sampling,
@@ -308,68 +294,31 @@ export class Telemetry {
 
     // Traces, metrics, progress and resources only when monitoring is on; else the globals stay no-op.
     if (monitoring && (exporterOptions || otlp)) {
-      const spanProcessors: SpanProcessor[] = [];
-      if (exporterOptions) {
-        this.spanProcessor = new PostgresSpanProcessor(forSignal('spans')!);
-        spanProcessors.push(this.spanProcessor);
-      }
-      if (otlp) spanProcessors.push(otlp.spanProcessor);
-      this.tracerProvider = createTracerProvider(
-        this.resource,
-        [new PolicySpanProcessor(this.policy, spanProcessors)],
-        samplerFromEnvironment(process.env, (message) => this.warn(message)),
-      );
-
-      const { aggregate_metrics, aggregation_window, metrics_interval } = settings.monitoring;
-      // PostgreSQL is what a collection waits for; OTLP runs alongside it (see FanOutMetricExporter),
-      // unless it is the only destination.
-      const metricTargets = (aggregationWindowMs?: number): FanOutMetricExporter => {
-        if (!exporterOptions) return new FanOutMetricExporter(otlp ? [otlp.metricExporter] : []);
-        const exporter = new PostgresMetricExporter({ ...forSignal('metrics')!, aggregationWindowMs });
-        this.metricExporters.push(exporter);
-        return new FanOutMetricExporter([exporter], otlp ? [otlp.metricExporter] : []);
-      };
-      const windowMs =
-        aggregate_metrics && aggregation_window > metrics_interval ? aggregation_window * 1000 : undefined;
-      this.baseMetricWindowMs = windowMs;
-      this.meterProvider = createMeterProvider(
-        this.resource,
-        new PolicyMetricExporter(this.policy, metricTargets(windowMs)),
-        metrics_interval * 1000,
-        [this.policy.view()],
-      );
-      this.mainMetricExporter = this.metricExporters[0];
-      this.selfMonitoring = new SelfMonitoring(
-        this.meterProvider.getMeter('pipetel'),
-        () => this.monitoredSignals(),
-        { selfCost: this.selfCost, shedStep: () => this.overheadBudget.step },
-      );
-      if (settings.monitoring.detailed_metrics)
-        this.stopRuntimeMetrics = this.selfMonitoring.startRuntimeMetrics();
-      if (settings.monitoring.enable_resource_tracking) {
-        const host = startHostMetrics(
-          this.resource,
-          new PolicyMetricExporter(this.policy, metricTargets()),
-          settings.monitoring.resource_sample_interval * 1000,
-          [this.policy.view()],
-        );
-        this.hostMeterProvider = host.meterProvider;
-        this.setHostIntervalMs = host.setIntervalMs;
-      }
-      if (this.pool) {
-        this.progressTracker = new ProgressTracker({
-          experimentId: this.experimentId,
-          writer: this.spool
-            ? new SpoolingProgressWriter(new PostgresProgressStore(this.pool), this.spool, (m) =>
-                this.warn(m),
-              )
-            : new PostgresProgressStore(this.pool),
-          updateIntervalMs: settings.monitoring.progress_update_interval * 1000,
-          meter: this.meterProvider.getMeter('pipetel.progress'),
-          warn: (message) => this.warn(message),
-          isDisabled: () => isMonitoringDisabled(),
-        });
-      }
+      const pipelines = buildMonitoringPipelines({
+        config,
+        experimentId: this.experimentId,
+        resource: this.resource,
+        policy: this.policy,
+        exporterOptions: forSignal,
+        otlp,
+        pool: this.pool,
+        spool: this.spool,
+        selfCost: this.selfCost,
+        shedStep: () => this.overheadBudget.step,
+        monitoredSignals: () => this.monitoredSignals(),
+        warn: (message) => this.warn(message),
+      });
+      this.tracerProvider = pipelines.tracerProvider;
+      this.spanProcessor = pipelines.spanProcessor;
+      this.meterProvider = pipelines.meterProvider;
+      this.metricExporters.push(...pipelines.metricExporters);
+      this.mainMetricExporter = pipelines.metricExporters[0];
+      this.baseMetricWindowMs = pipelines.baseMetricWindowMs;
+      this.hostMeterProvider = pipelines.hostMeterProvider;
+      this.setHostIntervalMs = pipelines.setHostIntervalMs;
+      this.selfMonitoring = pipelines.selfMonitoring;
+      this.stopRuntimeMetrics = pipelines.stopRuntimeMetrics;
+      this.progressTracker = pipelines.progressTracker;
     }
     this.pipetelMeterProvider = this.meterProvider && new PipetelMeterProvider(this.meterProvider);
     if (!settings.disabled) {

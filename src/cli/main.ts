@@ -67,6 +67,12 @@ const commands: Record<string, CommandEntry> = {
       'usage: pipetel export [RUN] [--format jsonl|csv] [--table logs|spans|metrics|progress] [--output FILE]\n',
     load: async () => (await import('./export.js')).exportRun,
   },
+  ui: {
+    summary: 'the dashboard: runs, stage timeline, live progress, log search (read-only)',
+    usage:
+      'usage: pipetel ui [--host 127.0.0.1] [--port 7070] [--token T]   (a token is required off loopback)\n',
+    load: async () => (await import('./ui.js')).ui,
+  },
   maintain: {
     summary: 'premake partitions, apply retention, archive metrics, update statistics (--dry-run)',
     usage: 'usage: pipetel maintain [--dry-run] [--json]\n',

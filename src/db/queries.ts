@@ -19,6 +19,9 @@ export interface ExperimentSummary {
   stages: Array<{
     name: string;
     depth: number;
+    /** When the stage's span started (the dashboard's timeline). */
+    start_time: Date;
+    span_id: string;
     duration_ms: number;
     status_code: string;
     cpu_user_ms: number | null;
@@ -77,7 +80,7 @@ export async function summarizeExperiment(
        SELECT c.*, t.depth + 1, t.path || c.start_time FROM pipeline_spans c
          JOIN tree t ON c.trace_id = t.trace_id AND c.parent_span_id = t.span_id
         WHERE c.stage IS NOT NULL)
-     SELECT name, depth, duration_ms, status_code,
+     SELECT name, depth, start_time, span_id, duration_ms, status_code,
             (attributes->>'pipetel.cpu.user_ms')::float8 AS cpu_user_ms,
             (attributes->>'pipetel.cpu.system_ms')::float8 AS cpu_system_ms,
             round(((attributes->>'pipetel.memory.rss_peak_bytes')::float8 / 1048576)::numeric, 1)::float8 AS rss_peak_mb

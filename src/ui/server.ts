@@ -1,0 +1,211 @@
+// `pipetel ui`: a read-only page and JSON API over a pipetel database, served by node:http from the
+// package (no CDN, no build step). The queries are RunReader's, the same as the CLI's. Loopback
+// by default; bound anywhere else it requires a token. Live updates are server-sent events: the
+// log tail LISTENs on the channel migration 0003's trigger notifies (one event per stored batch,
+// resuming after Last-Event-ID), progress is re-read while the run is running.
+
+import { timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import pg from 'pg';
+import { safeErrorMessage } from '../../exporters/postgres/connectionSecrets.js';
+import { type LogRow, levelNamed, ReadError, RunReader } from '../db/runReader.js';
+import { PAGE_HTML } from './page.js';
+
+export interface UiOptions {
+  /** The pipetel database to read. */
+  url: string;
+  host?: string;
+  port?: number;
+  /** Required when `host` is not a loopback address. */
+  token?: string;
+}
+
+export interface RunningUi {
+  url: string;
+  close(): Promise<void>;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+const CHANNEL = 'pipetel_logs';
+/** Rows of one batch share their created_at; a reader resumes a little before the last one it saw. */
+const OVERLAP_MS = 10_000;
+const PROGRESS_EVERY_MS = 1_000;
+
+export async function startUi(options: UiOptions): Promise<RunningUi> {
+  const host = options.host ?? '127.0.0.1';
+  if (!LOOPBACK.has(host) && !options.token) {
+    throw new Error(
+      `pipetel ui: binding ${host} (not loopback) needs a token: --token or PIPETEL_UI_TOKEN (every request then sends it)`,
+    );
+  }
+  const reader = await RunReader.open(options.url);
+  const streams = new Set<ServerResponse>();
+  const server = createServer((req, res) => {
+    void handle(req, res).catch((error) => {
+      if (!res.headersSent) json(res, 500, { error: safeErrorMessage(error, options.url) });
+      else res.end();
+    });
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://ui.local');
+    res.setHeader('x-content-type-options', 'nosniff');
+    if (options.token && !authorized(req, url, options.token)) {
+      json(res, 401, { error: 'a token is required (Authorization: Bearer …, or ?token=…)' });
+      return;
+    }
+    if (req.method !== 'GET') {
+      json(res, 405, { error: 'read-only' });
+      return;
+    }
+    if (url.pathname === '/') {
+      res.writeHead(200, {
+        'content-type': 'text/html; charset=utf-8',
+        // Everything the page runs is inline in it; nothing else may load or run.
+        'content-security-policy':
+          "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
+      });
+      res.end(PAGE_HTML);
+      return;
+    }
+    if (url.pathname === '/favicon.ico') {
+      res.writeHead(204).end();
+      return;
+    }
+    const route = /^\/api\/runs(?:\/([^/]+)(?:\/(logs|progress|events))?)?$/.exec(url.pathname);
+    if (!route) {
+      json(res, 404, { error: `no such page: ${url.pathname}` });
+      return;
+    }
+    const [, runId, part] = route;
+    try {
+      if (runId === undefined) {
+        const status = url.searchParams.get('status') ?? undefined;
+        const limit = Math.min(Number(url.searchParams.get('limit') ?? 50) || 50, 500);
+        json(res, 200, await reader.runs({ status, limit }));
+        return;
+      }
+      const run = await reader.resolveRun(decodeURIComponent(runId));
+      if (part === undefined) json(res, 200, { run, ...(await reader.summary(run.experiment_id)) });
+      else if (part === 'progress') json(res, 200, await reader.progress(run.experiment_id));
+      else if (part === 'logs') {
+        const level = url.searchParams.get('level');
+        json(
+          res,
+          200,
+          await reader.logs({
+            experimentId: run.experiment_id,
+            level: level ? levelNamed(level) : undefined,
+            stage: url.searchParams.get('stage') || undefined,
+            search: url.searchParams.get('search') || undefined,
+            limit: Math.min(Number(url.searchParams.get('limit') ?? 500) || 500, 5000),
+          }),
+        );
+      } else await events(req, res, run.experiment_id);
+    } catch (error) {
+      if (error instanceof ReadError) json(res, 404, { error: error.message });
+      else throw error;
+    }
+  }
+
+  /**
+   * Server-sent events for one run: `log` events as batches are stored (each event's id is the
+   * row's created_at in ms, so a reconnect sends Last-Event-ID and resumes after it), `progress`
+   * every second while the run is running, `end` once it has ended.
+   */
+  async function events(req: IncomingMessage, res: ServerResponse, experimentId: string): Promise<void> {
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-store',
+      connection: 'keep-alive',
+    });
+    streams.add(res);
+    const listener = new pg.Client({ connectionString: options.url, application_name: 'pipetel-ui' });
+    listener.on('error', () => undefined);
+    await listener.connect();
+    const lastEventId = Number(req.headers['last-event-id'] ?? Number.NaN);
+    // Event ids are created_at in whole milliseconds (the driver's Date), the column has
+    // microseconds: resume after the whole millisecond, which holds the batch that was sent.
+    let cursor = Number.isFinite(lastEventId) ? new Date(lastEventId + 1) : new Date();
+    /** Nothing stored before this is sent: the client has it (resumed) or read it from /logs. */
+    const floor = cursor.getTime();
+    /** Ids sent within the overlap window, with their created_at (pruned as the cursor moves). */
+    const seen = new Map<string, number>();
+    const send = (event: string, data: unknown, id?: string) =>
+      res.write(`${id ? `id: ${id}\n` : ''}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    let reading = Promise.resolve();
+    const readLogs = () => {
+      reading = reading.then(async () => {
+        const rows: LogRow[] = await reader.logs({
+          experimentId,
+          storedAfter: new Date(cursor.getTime() - (seen.size ? OVERLAP_MS : 0)),
+          limit: 5000,
+        });
+        for (const row of rows) {
+          if (seen.has(row.id) || row.created_at.getTime() < floor) continue;
+          seen.set(row.id, row.created_at.getTime());
+          if (row.created_at > cursor) cursor = row.created_at;
+          send('log', row, String(row.created_at.getTime()));
+        }
+        for (const [id, at] of seen) if (at < cursor.getTime() - OVERLAP_MS) seen.delete(id);
+      });
+      return reading;
+    };
+    listener.on('notification', (message) => {
+      if (message.payload === experimentId) void readLogs().catch(() => undefined);
+    });
+    await listener.query(`LISTEN ${CHANNEL}`);
+    await readLogs();
+    const tick = setInterval(() => {
+      void (async () => {
+        const run = await reader.resolveRun(experimentId);
+        send('progress', await reader.progress(experimentId));
+        if (run.status !== 'running') {
+          await readLogs();
+          send('end', { status: run.status });
+          clearInterval(tick);
+        }
+      })().catch(() => undefined);
+    }, PROGRESS_EVERY_MS);
+    tick.unref();
+    const close = () => {
+      clearInterval(tick);
+      streams.delete(res);
+      void listener.end().catch(() => undefined);
+    };
+    req.on('close', close);
+    res.on('close', close);
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 7070, host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${shownHost}:${address.port}/`,
+    close: async () => {
+      for (const res of streams) res.end();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections?.();
+      await reader.close();
+    },
+  };
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(JSON.stringify(body));
+}
+
+function authorized(req: IncomingMessage, url: URL, token: string): boolean {
+  const header = req.headers.authorization;
+  const given = header?.startsWith('Bearer ') ? header.slice(7) : (url.searchParams.get('token') ?? '');
+  const a = Buffer.from(given);
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export type { Server };

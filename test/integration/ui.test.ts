@@ -1,0 +1,173 @@
+// The dashboard's JSON API and live stream against a real PostgreSQL: runs, a run's detail, logs
+// with search, progress; server-sent log events as batches are stored, resuming after
+// Last-Event-ID; read-only; loopback unless a token guards it.
+
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { type RunningUi, startUi } from '../../src/ui/server.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { tempDir } from '../helpers/tempDir.js';
+
+const run = promisify(execFile);
+const writer = resolve(import.meta.dirname, '../fixtures/log-writer.ts');
+
+/** Reads server-sent events until `until` says stop (or the timeout). */
+async function readEvents(
+  url: string,
+  headers: Record<string, string>,
+  until: (events: Array<{ event: string; id?: string; data: unknown }>) => boolean,
+  timeoutMs = 30_000,
+) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  const events: Array<{ event: string; id?: string; data: unknown }> = [];
+  try {
+    const res = await fetch(url, { headers, signal: controller.signal });
+    assert.equal(res.headers.get('content-type'), 'text/event-stream');
+    const decoder = new TextDecoder();
+    let buffer = '';
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      buffer += decoder.decode(chunk, { stream: true });
+      let at = buffer.indexOf('\n\n');
+      while (at >= 0) {
+        const block = buffer.slice(0, at);
+        buffer = buffer.slice(at + 2);
+        const fields = Object.fromEntries(
+          block
+            .split('\n')
+            .map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 2)]),
+        );
+        events.push({
+          event: fields.event ?? 'message',
+          id: fields.id,
+          data: JSON.parse(fields.data ?? 'null'),
+        });
+        at = buffer.indexOf('\n\n');
+      }
+      if (until(events)) break;
+    }
+  } catch (error) {
+    if ((error as Error).name !== 'AbortError') throw error;
+  } finally {
+    clearTimeout(timer);
+    controller.abort();
+  }
+  return events;
+}
+
+describe('pipetel ui: the JSON API and the live stream', () => {
+  let db: TestDatabase;
+  let env: NodeJS.ProcessEnv;
+  let ui: RunningUi;
+  before(async () => {
+    db = await createTestDatabase();
+    env = { ...process.env, PIPETEL_DATABASE_URL: db.url, PIPETEL_HOME: tempDir('pipetel-ui-') };
+    await run(
+      process.execPath,
+      ['--import', 'tsx', writer, 'ui-done', '3', '0', '<img src=x onerror=alert(1)> line'],
+      {
+        env,
+        timeout: 60_000,
+      },
+    );
+    ui = await startUi({ url: db.url, port: 0 });
+  });
+  after(async () => {
+    await ui?.close();
+    await db?.drop();
+  });
+
+  const get = (path: string, headers: Record<string, string> = {}) =>
+    fetch(new URL(path, ui.url), { headers });
+
+  it('serves runs, a run, its logs (with full-text search) and progress as JSON; unknown runs are 404s', async () => {
+    const runs = (await (await get('/api/runs')).json()) as Array<{ experiment_id: string }>;
+    assert.ok(runs.some((r) => r.experiment_id === 'ui-done'));
+    const detail = (await (await get('/api/runs/ui-done')).json()) as {
+      run: { status: string };
+      stages: unknown[];
+    };
+    assert.equal(detail.run.status, 'succeeded');
+    const logs = (await (await get('/api/runs/ui-done/logs?search=line')).json()) as Array<{
+      message: string;
+    }>;
+    assert.deepEqual(
+      logs.map((l) => l.message),
+      [
+        '<img src=x onerror=alert(1)> line 0',
+        '<img src=x onerror=alert(1)> line 1',
+        '<img src=x onerror=alert(1)> line 2',
+      ],
+      'stored text comes back as JSON strings, untouched',
+    );
+    assert.equal((await get('/api/runs/ui-done/progress')).status, 200);
+    const missing = await get('/api/runs/nope');
+    assert.equal(missing.status, 404);
+    assert.match(((await missing.json()) as { error: string }).error, /no run 'nope'/);
+    const page = await get('/');
+    assert.match(page.headers.get('content-security-policy') ?? '', /default-src 'none'/);
+    assert.match(await page.text(), /<title>pipetel<\/title>/);
+    assert.equal((await fetch(new URL('/api/runs', ui.url), { method: 'POST' })).status, 405, 'read-only');
+  });
+
+  it('streams log events as a live run stores them, ends with the run, and resumes after Last-Event-ID', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', writer, 'ui-live', '6', '300', 'live'], {
+      env,
+    });
+    const exited = new Promise((done) => child.on('exit', done));
+    const deadline = Date.now() + 30_000;
+    while (
+      (await db.query("SELECT 1 FROM pipeline_experiments WHERE experiment_id = 'ui-live'")).length === 0
+    ) {
+      if (Date.now() > deadline) throw new Error('the live run never started');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const events = await readEvents(new URL('/api/runs/ui-live/events', ui.url).href, {}, (all) =>
+      all.some((e) => e.event === 'end'),
+    );
+    await exited;
+    const logs = events.filter((e) => e.event === 'log').map((e) => (e.data as { message: string }).message);
+    assert.ok(logs.length >= 4, `log events while the run was live: ${logs.join(', ')}`);
+    assert.deepEqual(logs, logs.slice().sort(), 'in order');
+    assert.equal(new Set(logs).size, logs.length, 'none twice');
+    assert.ok(events.some((e) => e.event === 'progress'));
+    assert.deepEqual(events.find((e) => e.event === 'end')?.data, { status: 'succeeded' });
+
+    // A client that saw the third line reconnects: it gets what came after it, not what it had.
+    const third = events.filter((e) => e.event === 'log')[2]!;
+    const resumed = await readEvents(
+      new URL('/api/runs/ui-live/events', ui.url).href,
+      { 'last-event-id': third.id! },
+      (all) => all.some((e) => e.event === 'end'),
+    );
+    const again = resumed
+      .filter((e) => e.event === 'log')
+      .map((e) => (e.data as { message: string }).message);
+    assert.ok(!again.includes((third.data as { message: string }).message), 'not the line it had');
+    assert.deepEqual(again, ['live 3', 'live 4', 'live 5'], 'exactly the lines after it');
+  });
+
+  it('off loopback it needs a token, and checks it on every request', async () => {
+    await assert.rejects(startUi({ url: db.url, host: '0.0.0.0', port: 0 }), /needs a token/);
+    const guarded = await startUi({ url: db.url, host: '0.0.0.0', port: 0, token: 's3cret-token' });
+    try {
+      const base = guarded.url.replace('0.0.0.0', '127.0.0.1');
+      assert.equal((await fetch(new URL('/api/runs', base))).status, 401);
+      assert.equal(
+        (await fetch(new URL('/api/runs', base), { headers: { authorization: 'Bearer wrong' } })).status,
+        401,
+      );
+      assert.equal(
+        (await fetch(new URL('/api/runs', base), { headers: { authorization: 'Bearer s3cret-token' } }))
+          .status,
+        200,
+      );
+      assert.equal((await fetch(new URL('/api/runs?token=s3cret-token', base))).status, 200);
+    } finally {
+      await guarded.close();
+    }
+  });
+});

@@ -1,6 +1,6 @@
 // `pipetel ui [--host 127.0.0.1] [--port 7070] [--token T]`: serves the dashboard for the
 // configured (or embedded) database until Ctrl-C. Bound to anything but loopback it needs a token
-// (--token or PIPETEL_UI_TOKEN); the address it prints then carries it.
+// (--token or PIPETEL_UI_TOKEN), which it never prints.
 
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.js';
@@ -25,8 +25,9 @@ export async function ui(args: string[]): Promise<number> {
   const url = config.values.database.url ?? (await ensureEmbeddedPostgres({ home: config.home })).url;
   const token = values.token ?? process.env.PIPETEL_UI_TOKEN;
   const running = await startUi({ url, host: values.host, port, token });
+  // The token is not printed: the user has it, and a terminal log should not.
   process.stdout.write(
-    `pipetel ui: ${running.url}${token ? `?token=${encodeURIComponent(token)}` : ''} (Ctrl-C to stop)\n`,
+    `pipetel ui: ${running.url}${token ? ' (open it with ?token=<your token>)' : ''} (Ctrl-C to stop)\n`,
   );
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);

@@ -222,6 +222,26 @@ describe('reading runs from the command line', () => {
     assert.match((await pipetel('stats')).stdout, /logs per minute[\s\S]*tables[\s\S]*pipeline_logs/);
   });
 
+  it('ui serves the dashboard until Ctrl-C, and refuses to bind off loopback without a token', async () => {
+    const child = spawn(process.execPath, [bin, 'ui', '--port', '0'], { env });
+    let out = '';
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+    });
+    const exited = new Promise<number | null>((done) => child.on('exit', done));
+    await waitFor(async () => /pipetel ui: http:\/\/127\.0\.0\.1:\d+\//.test(out));
+    const base = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out)![1]!;
+    const runs = (await (await fetch(`${base}api/runs`)).json()) as Array<{ experiment_id: string }>;
+    assert.ok(runs.some((r) => r.experiment_id === 'read-demo'));
+    child.kill('SIGINT');
+    assert.equal(await exited, 0);
+    await fails(
+      ['ui', '--host', '0.0.0.0', '--port', '0'],
+      1,
+      /binding 0\.0\.0\.0 \(not loopback\) needs a token/,
+    );
+  });
+
   it('doctor passes on a healthy install and fails, naming it, when the live-tail trigger is gone', async () => {
     const ok = await pipetel('doctor');
     assert.match(ok.stdout, /^ok {4}migrations\s+all \d+ applied$/m);

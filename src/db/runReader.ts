@@ -54,6 +54,12 @@ export interface LogFilter {
   limit?: number;
 }
 
+export interface MetricSeries {
+  attributes: Record<string, unknown>;
+  /** [epoch milliseconds, value] */
+  points: Array<[number, number]>;
+}
+
 export interface ProgressRow {
   node_id: string;
   stage: string | null;
@@ -216,6 +222,30 @@ export class RunReader {
           ORDER BY "timestamp" DESC LIMIT $${params.length}) newest
         ORDER BY "timestamp", id`;
     return { sql, params };
+  }
+
+  /**
+   * One metric of a run as series: a point per collection, one series per attribute set (the
+   * first `maxSeries`), oldest first. Gauges and sums give their value (sums are cumulative, as
+   * stored); histograms their mean (sum / count). Reads idx_metrics_experiment_time.
+   */
+  async metricSeries(experimentId: string, name: string, maxSeries = 8): Promise<MetricSeries[]> {
+    const { rows } = await this.client.query<{
+      attributes: Record<string, unknown>;
+      points: Array<[number, number]>;
+    }>(
+      `SELECT attributes,
+              json_agg(json_build_array(extract(epoch FROM "timestamp") * 1000,
+                         CASE WHEN kind = 'histogram' THEN sum / nullif(count, 0) ELSE value END)
+                       ORDER BY "timestamp") AS points
+         FROM (SELECT * FROM pipeline_metrics WHERE experiment_id = $1 AND name = $2
+                ORDER BY "timestamp" DESC LIMIT 20000) recent
+        GROUP BY attributes
+        ORDER BY count(*) DESC
+        LIMIT $3`,
+      [experimentId, name, maxSeries],
+    );
+    return rows.map((r) => ({ attributes: r.attributes, points: r.points.filter((p) => p[1] !== null) }));
   }
 
   async progress(experimentId: string): Promise<ProgressRow[]> {

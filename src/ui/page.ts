@@ -9,6 +9,8 @@ export const PAGE_HTML = `<!doctype html>
 <meta charset="utf-8">
 <title>pipetel</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/assets/uplot.css">
+<script src="/assets/uplot.js"></script>
 <style>
   :root { --fg: #1d2330; --muted: #6b7385; --line: #e3e6ec; --ok: #2e9d5b; --err: #d1453b; --run: #2f6fd6; --bar: #8fb3f0; }
   * { box-sizing: border-box; }
@@ -43,6 +45,8 @@ export const PAGE_HTML = `<!doctype html>
   .log a { color: var(--run); cursor: pointer; }
   pre { background: #fbf3f2; padding: 8px; overflow: auto; font-size: 12px; }
   .muted { color: var(--muted); }
+  .charts { display: grid; grid-template-columns: 1fr 1fr; gap: 12px; }
+  .chart h3 { font-size: 13px; margin: 0 0 4px; font-weight: 500; }
 </style>
 </head>
 <body>
@@ -149,6 +153,32 @@ function highlightStage(name) {
   document.getElementById('timeline')?.scrollIntoView({ block: 'nearest' });
 }
 
+/** One metric of the run as a uPlot chart (a line per attribute set), or nothing when it has no points. */
+async function metricChart(id, name, label, scale) {
+  const series = await api('/api/runs/' + encodeURIComponent(id) + '/metrics?name=' + encodeURIComponent(name));
+  const points = series.filter((s) => s.points.length > 0);
+  if (!points.length || typeof uPlot === 'undefined') return null;
+  const times = [...new Set(points.flatMap((s) => s.points.map((p) => p[0])))].sort((a, b) => a - b);
+  // One sample would stretch the time axis over years: give it a minute of room either side.
+  if (times.length === 1) times.unshift(times[0] - 60000), times.push(times[1] + 60000);
+  const index = new Map(times.map((t, i) => [t, i]));
+  const data = [times.map((t) => t / 1000)];
+  const colors = ['#2f6fd6', '#2e9d5b', '#d1453b', '#b7791f', '#7a52c7', '#138a8a', '#c23f8d', '#555'];
+  const uSeries = [{}];
+  points.forEach((s, k) => {
+    const column = new Array(times.length).fill(null);
+    for (const [t, v] of s.points) column[index.get(t)] = v * scale;
+    data.push(column);
+    const attrs = Object.entries(s.attributes).map(([a, b]) => a + '=' + b).join(' ');
+    uSeries.push({ label: attrs || name, stroke: colors[k % colors.length], width: 1.5, spanGaps: true });
+  });
+  const box = el('div', { class: 'chart', 'data-metric': name }, el('h3', { text: label }));
+  const plot = el('div');
+  box.append(plot);
+  requestAnimationFrame(() => new uPlot({ width: Math.max(300, box.clientWidth - 10), height: 180, series: uSeries, legend: { show: points.length > 1 } }, data, plot));
+  return box;
+}
+
 async function showRun(id) {
   stopLive();
   const app = document.getElementById('app');
@@ -172,6 +202,19 @@ async function showRun(id) {
   stage.addEventListener('change', loadLogs);
   search.addEventListener('change', loadLogs);
   const errors = await api('/api/runs/' + encodeURIComponent(id) + '/logs?level=ERROR&limit=20');
+  // Resources (host metrics) and the run's own metrics, a chart each, the chosen one on demand.
+  const chartGrid = el('div', { class: 'charts', id: 'charts' });
+  const picker = el('select', { id: 'metric-picker' }, el('option', { value: '', text: 'chart another metric…' }),
+    ...detail.metrics.map((m) => el('option', { value: m.name, text: m.name + ' (' + m.kind + ')' })));
+  picker.addEventListener('change', async () => {
+    if (!picker.value) return;
+    const chart = await metricChart(id, picker.value, picker.value, 1);
+    if (chart) chartGrid.prepend(chart);
+  });
+  const charts = el('section', {}, el('h2', { text: 'Resources and metrics' }), el('div', { class: 'filters' }, picker), chartGrid);
+  for (const [name, label, scale] of [['process.memory.usage', 'process memory (MB)', 1 / 1048576], ['process.cpu.utilization', 'process CPU (%)', 100]]) {
+    void metricChart(id, name, label, scale).then((chart) => { if (chart) chartGrid.append(chart); });
+  }
   app.replaceChildren(
     el('section', {},
       el('h2', { text: run.experiment_id }),
@@ -179,6 +222,7 @@ async function showRun(id) {
         el('span', { class: 'muted', text: ' · ' + run.service_name + ' · started ' + fmtTime(run.started_at) + ' · ' + fmtMs(run.duration_ms) + (run.status_reason ? ' · ' + run.status_reason : '') }))),
     el('section', {}, el('h2', { text: 'Stages' }), gantt(detail.stages)),
     progressSection,
+    charts,
     el('section', {}, el('h2', { text: 'Logs' }), el('div', { class: 'filters' }, level, stage, search), logs),
     el('section', { id: 'errors' }, el('h2', { text: 'Errors' }),
       ...(errors.length ? errors.map((e) => el('div', {}, logLine(e), e.traceback ? el('pre', { text: e.traceback }) : null)) : [el('p', { class: 'muted', text: 'none' })])));

@@ -5,8 +5,11 @@
 // resuming after Last-Event-ID), progress is re-read while the run is running.
 
 import { timingSafeEqual } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { safeErrorMessage } from '../../exporters/postgres/connectionSecrets.js';
 import { type LogRow, levelNamed, ReadError, RunReader } from '../db/runReader.js';
@@ -27,6 +30,19 @@ export interface RunningUi {
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+/** uPlot (MIT, a dependency), served from the package: the charts need no CDN. */
+const uplotDir = dirname(createRequire(import.meta.url).resolve('uplot/package.json'));
+const ASSETS: Record<string, { type: string; body: () => Promise<Buffer> }> = {
+  '/assets/uplot.js': {
+    type: 'text/javascript; charset=utf-8',
+    body: () => readFile(join(uplotDir, 'dist/uPlot.iife.min.js')),
+  },
+  '/assets/uplot.css': {
+    type: 'text/css; charset=utf-8',
+    body: () => readFile(join(uplotDir, 'dist/uPlot.min.css')),
+  },
+};
 const CHANNEL = 'pipetel_logs';
 /** Rows of one batch share their created_at; a reader resumes a little before the last one it saw. */
 const OVERLAP_MS = 10_000;
@@ -64,7 +80,7 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
         'content-type': 'text/html; charset=utf-8',
         // Everything the page runs is inline in it; nothing else may load or run.
         'content-security-policy':
-          "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
+          "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
       });
       res.end(PAGE_HTML);
       return;
@@ -73,7 +89,13 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
       res.writeHead(204).end();
       return;
     }
-    const route = /^\/api\/runs(?:\/([^/]+)(?:\/(logs|progress|events))?)?$/.exec(url.pathname);
+    const asset = ASSETS[url.pathname];
+    if (asset) {
+      res.writeHead(200, { 'content-type': asset.type, 'cache-control': 'max-age=3600' });
+      res.end(await asset.body());
+      return;
+    }
+    const route = /^\/api\/runs(?:\/([^/]+)(?:\/(logs|progress|events|metrics))?)?$/.exec(url.pathname);
     if (!route) {
       json(res, 404, { error: `no such page: ${url.pathname}` });
       return;
@@ -89,7 +111,11 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
       const run = await reader.resolveRun(decodeURIComponent(runId));
       if (part === undefined) json(res, 200, { run, ...(await reader.summary(run.experiment_id)) });
       else if (part === 'progress') json(res, 200, await reader.progress(run.experiment_id));
-      else if (part === 'logs') {
+      else if (part === 'metrics') {
+        const name = url.searchParams.get('name');
+        if (!name) json(res, 400, { error: 'name= is required' });
+        else json(res, 200, await reader.metricSeries(run.experiment_id, name));
+      } else if (part === 'logs') {
         const level = url.searchParams.get('level');
         json(
           res,

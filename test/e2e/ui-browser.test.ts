@@ -83,6 +83,8 @@ describe('pipetel ui in a browser', { skip }, () => {
       (await page.locator('#errors pre').first().textContent()) ?? '',
       /validation accuracy 0\.41/,
     );
+    // Resource charts from the host metrics the demo samples every second (uPlot, served by the package).
+    await page.waitForSelector('#charts .chart[data-metric="process.memory.usage"] canvas');
     await page.screenshot({ path: resolve(artifacts, 'ui-run.png'), fullPage: true });
   });
 

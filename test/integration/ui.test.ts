@@ -104,6 +104,20 @@ describe('pipetel ui: the JSON API and the live stream', () => {
       'stored text comes back as JSON strings, untouched',
     );
     assert.equal((await get('/api/runs/ui-done/progress')).status, 200);
+    const series = (await (
+      await get('/api/runs/ui-done/metrics?name=pipetel.records.exported')
+    ).json()) as Array<{
+      attributes: { signal?: string };
+      points: Array<[number, number]>;
+    }>;
+    assert.ok(
+      series.some((s) => s.attributes.signal === 'logs' && s.points.length > 0),
+      JSON.stringify(series),
+    );
+    assert.equal((await get('/api/runs/ui-done/metrics')).status, 400, 'name= is required');
+    const uplot = await get('/assets/uplot.js');
+    assert.equal(uplot.status, 200);
+    assert.match(await uplot.text(), /uPlot/);
     const missing = await get('/api/runs/nope');
     assert.equal(missing.status, 404);
     assert.match(((await missing.json()) as { error: string }).error, /no run 'nope'/);

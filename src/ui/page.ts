@@ -89,10 +89,20 @@ async function showRuns() {
   const status = el('select', { id: 'status-filter' }, el('option', { value: '', text: 'any status' }),
     ...['running', 'succeeded', 'failed'].map((s) => el('option', { value: s, text: s })));
   const table = el('table', { id: 'runs' });
+  const picked = [];
+  const compare = el('button', { id: 'compare', disabled: 'disabled', text: 'compare two runs', onclick: () => {
+    location.hash = '#/compare/' + picked.map(encodeURIComponent).join('/');
+  } });
+  const pick = (id, box) => {
+    if (box.checked) picked.push(id); else picked.splice(picked.indexOf(id), 1);
+    while (picked.length > 2) { const old = picked.shift(); const other = document.querySelector('input[data-run="' + CSS.escape(old) + '"]'); if (other) other.checked = false; }
+    if (picked.length === 2) compare.removeAttribute('disabled'); else compare.setAttribute('disabled', 'disabled');
+  };
   const load = async () => {
     const runs = await api('/api/runs' + (status.value ? '?status=' + status.value : ''));
-    table.replaceChildren(el('tr', {}, ...['run', 'service', 'status', 'started', 'duration', 'errors'].map((h) => el('th', { text: h }))),
+    table.replaceChildren(el('tr', {}, ...['', 'run', 'service', 'status', 'started', 'duration', 'errors'].map((h) => el('th', { text: h }))),
       ...runs.map((r) => el('tr', {},
+        el('td', {}, (() => { const box = el('input', { type: 'checkbox', 'data-run': r.experiment_id }); box.addEventListener('change', () => pick(r.experiment_id, box)); return box; })()),
         el('td', {}, el('a', { href: '#/run/' + encodeURIComponent(r.experiment_id), text: r.experiment_id })),
         el('td', { text: r.service_name }),
         el('td', { class: 'status-' + r.status, text: r.status }),
@@ -101,7 +111,7 @@ async function showRuns() {
         el('td', { class: 'num', text: String(r.errors) }))));
   };
   status.addEventListener('change', load);
-  app.replaceChildren(el('section', {}, el('h2', { text: 'Runs' }), el('div', { class: 'filters' }, status), table));
+  app.replaceChildren(el('section', {}, el('h2', { text: 'Runs' }), el('div', { class: 'filters' }, status, compare), table));
   await load();
 }
 
@@ -239,10 +249,40 @@ async function showRun(id) {
   }
 }
 
+/** Two runs stage by stage: duration, CPU and peak RSS side by side, and the change. */
+async function showCompare(a, b) {
+  stopLive();
+  document.getElementById('where').textContent = 'compare';
+  const [left, right] = await Promise.all([a, b].map((id) => api('/api/runs/' + encodeURIComponent(id))));
+  const key = (s) => '\u00a0'.repeat(s.depth * 3) + s.name;
+  const byName = (detail) => new Map(detail.stages.map((s) => [key(s), s]));
+  const l = byName(left), r = byName(right);
+  const names = [...new Set([...l.keys(), ...r.keys()])];
+  const cpu = (s) => (s ? (s.cpu_user_ms ?? 0) + (s.cpu_system_ms ?? 0) : null);
+  const change = (x, y) => (x == null || y == null || x === 0 ? '' : ((y / x - 1) * 100 >= 0 ? '+' : '') + ((y / x - 1) * 100).toFixed(0) + ' %');
+  const table = el('table', { id: 'compare-table' }, el('tr', {}, ...['stage', left.run.experiment_id, right.run.experiment_id, 'change', 'cpu A', 'cpu B', 'peak RSS A', 'peak RSS B'].map((h) => el('th', { text: h }))),
+    ...names.map((name) => {
+      const x = l.get(name), y = r.get(name);
+      return el('tr', { 'data-stage': name.trim() },
+        el('td', { text: name }),
+        el('td', { class: 'num', text: x ? fmtMs(x.duration_ms) : '-' }),
+        el('td', { class: 'num', text: y ? fmtMs(y.duration_ms) : '-' }),
+        el('td', { class: 'num change', text: change(x?.duration_ms, y?.duration_ms) }),
+        el('td', { class: 'num', text: x ? fmtMs(cpu(x)) : '-' }),
+        el('td', { class: 'num', text: y ? fmtMs(cpu(y)) : '-' }),
+        el('td', { class: 'num', text: x?.rss_peak_mb != null ? x.rss_peak_mb + ' MB' : '-' }),
+        el('td', { class: 'num', text: y?.rss_peak_mb != null ? y.rss_peak_mb + ' MB' : '-' }));
+    }));
+  document.getElementById('app').replaceChildren(el('section', {}, el('h2', { text: 'Stages of two runs' }),
+    el('p', { class: 'muted', text: left.run.experiment_id + ' (' + fmtMs(left.run.duration_ms) + ') against ' + right.run.experiment_id + ' (' + fmtMs(right.run.duration_ms) + ')' }), table));
+}
+
 async function route() {
   const match = /^#\\/run\\/(.+)$/.exec(location.hash);
+  const pair = /^#\\/compare\\/([^/]+)\\/([^/]+)$/.exec(location.hash);
   try {
     if (match) await showRun(decodeURIComponent(match[1]));
+    else if (pair) await showCompare(decodeURIComponent(pair[1]), decodeURIComponent(pair[2]));
     else await showRuns();
   } catch (error) {
     document.getElementById('app').replaceChildren(el('section', {}, el('h2', { text: 'Error' }), el('p', { text: String(error.message || error) })));

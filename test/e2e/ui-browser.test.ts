@@ -39,6 +39,10 @@ describe('pipetel ui in a browser', { skip }, () => {
       env,
       timeout: 120_000,
     });
+    await run(process.execPath, [bin, 'demo', '--items', '6000', '--experiment-id', 'ui-demo-big'], {
+      env,
+      timeout: 120_000,
+    });
     await run(
       process.execPath,
       ['--import', 'tsx', writer, 'ui-hostile', '1', '0', '<img src=x onerror="window.__pwned=1">'],
@@ -63,7 +67,7 @@ describe('pipetel ui in a browser', { skip }, () => {
 
   it('the runs list links to a run page with the stage timeline, progress, logs and errors', async () => {
     await page.goto(ui.url);
-    await page.getByRole('link', { name: 'ui-demo' }).click();
+    await page.getByRole('link', { name: 'ui-demo', exact: true }).click();
     await page.waitForSelector('#timeline .gantt-row');
     const stages = await page.locator('#timeline .stage-name').allTextContents();
     for (const name of ['extract', 'transform', 'train', 'epoch-1', 'validate', 'load'])
@@ -86,6 +90,22 @@ describe('pipetel ui in a browser', { skip }, () => {
     // Resource charts from the host metrics the demo samples every second (uPlot, served by the package).
     await page.waitForSelector('#charts .chart[data-metric="process.memory.usage"] canvas');
     await page.screenshot({ path: resolve(artifacts, 'ui-run.png'), fullPage: true });
+  });
+
+  it('two runs picked in the list compare stage by stage', async () => {
+    await page.goto(ui.url);
+    await page.waitForSelector('#runs input[data-run="ui-demo-big"]');
+    await page.check('#runs input[data-run="ui-demo"]');
+    await page.check('#runs input[data-run="ui-demo-big"]');
+    await page.click('#compare');
+    await page.waitForSelector('#compare-table tr[data-stage="validate"]');
+    const cells = await page.locator('#compare-table tr[data-stage="extract"] td').allTextContents();
+    assert.equal(cells[0]?.trim(), 'extract');
+    assert.ok(cells[1] !== '-' && cells[2] !== '-', `both durations: ${cells.join(' | ')}`);
+    assert.match(cells[3] ?? '', /^[+-]\d+ %$/);
+    await page.screenshot({ path: resolve(artifacts, 'ui-compare.png') });
+    await page.goto(`${ui.url}#/run/ui-demo`);
+    await page.waitForSelector('#timeline .gantt-row');
   });
 
   it('searching the logs shows the matching line', async () => {

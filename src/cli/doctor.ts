@@ -35,6 +35,7 @@ const EXPECTED_INDEXES = [
   'idx_spans_experiment_time',
   'idx_spans_parent',
   'idx_experiments_started',
+  'idx_logs_experiment_errors',
 ];
 const CONNECT_TIMEOUT_MS = 5_000;
 

@@ -122,6 +122,9 @@ export class RunReader {
     const client = new pg.Client({ connectionString, application_name: 'pipetel-read' });
     client.on('error', () => undefined);
     await client.connect();
+    // Every read here is short and indexed; at millions of rows the planner's cost estimates
+    // would otherwise switch on JIT compilation, which alone took 385 ms of a 1 ms query.
+    await client.query('SET jit = off');
     return new RunReader(client);
   }
 

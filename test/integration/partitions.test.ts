@@ -215,6 +215,7 @@ describe('converting a populated install, and retention without partitions', () 
       assert.deepEqual(
         indexes.map((r) => r.indexname),
         [
+          'idx_logs_experiment_errors',
           'idx_logs_experiment_time',
           'idx_logs_level_time',
           'idx_logs_logger_time',

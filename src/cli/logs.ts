@@ -81,6 +81,7 @@ async function follow(
   /** Ids printed within the overlap window, with their created_at for pruning. */
   const seen = new Map<string, number>(printed.map((r) => [r.id, r.created_at.getTime()]));
 
+  let printedCount = 0;
   let reading: Promise<void> | undefined;
   let again = false;
   const read = (): Promise<void> => {
@@ -100,6 +101,7 @@ async function follow(
           if (seen.has(row.id)) continue;
           seen.set(row.id, row.created_at.getTime());
           if (row.created_at > newest) newest = row.created_at;
+          printedCount++;
           print(row);
         }
         const horizon = newest.getTime() - OVERLAP_MS;
@@ -125,13 +127,19 @@ async function follow(
   client.on('end', () => fail(new Error('the database closed the connection')));
   // Lines stored between the first read and LISTEN taking effect.
   await read();
+  // A run's last records can land just after its row says it ended (the process replays its own
+  // spool at shutdown): the follower ends after one more quiet check once the run has ended.
+  let endedChecks = 0;
   const endCheck = setInterval(() => {
     reader
       .resolveRun(filter.experimentId)
       .then(async (run) => {
         if (run.status === 'running') return;
-        clearInterval(endCheck);
+        const before = printedCount;
         await read();
+        if (printedCount > before) endedChecks = 0;
+        if (++endedChecks < 2) return;
+        clearInterval(endCheck);
         finish();
       })
       .catch(fail);

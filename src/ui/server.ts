@@ -160,6 +160,7 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
     const seen = new Map<string, number>();
     const send = (event: string, data: unknown, id?: string) =>
       res.write(`${id ? `id: ${id}\n` : ''}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    let sent = 0;
     let reading = Promise.resolve();
     const readLogs = () => {
       reading = reading.then(async () => {
@@ -172,6 +173,7 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
           if (seen.has(row.id) || row.created_at.getTime() < floor) continue;
           seen.set(row.id, row.created_at.getTime());
           if (row.created_at > cursor) cursor = row.created_at;
+          sent++;
           send('log', row, String(row.created_at.getTime()));
         }
         for (const [id, at] of seen) if (at < cursor.getTime() - OVERLAP_MS) seen.delete(id);
@@ -183,15 +185,20 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
     });
     await listener.query(`LISTEN ${CHANNEL}`);
     await readLogs();
+    // A run's last records can land just after its row says it ended (its own spool replay at
+    // shutdown): `end` waits for one more quiet tick after the run ended.
+    let endedTicks = 0;
     const tick = setInterval(() => {
       void (async () => {
         const run = await reader.resolveRun(experimentId);
         send('progress', await reader.progress(experimentId));
-        if (run.status !== 'running') {
-          await readLogs();
-          send('end', { status: run.status });
-          clearInterval(tick);
-        }
+        if (run.status === 'running') return;
+        const before = sent;
+        await readLogs();
+        if (sent > before) endedTicks = 0;
+        if (++endedTicks < 2) return;
+        send('end', { status: run.status });
+        clearInterval(tick);
       })().catch(() => undefined);
     }, PROGRESS_EVERY_MS);
     tick.unref();

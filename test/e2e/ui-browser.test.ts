@@ -131,7 +131,7 @@ describe('pipetel ui in a browser', { skip }, () => {
   it("a live run's lines appear as they are stored", async () => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', writer, 'ui-browser-live', '10', '400', 'live'],
+      ['--import', 'tsx', writer, 'ui-browser-live', '12', '400', 'live'],
       { env },
     );
     const exited = new Promise((done) => child.on('exit', done));
@@ -144,9 +144,38 @@ describe('pipetel ui in a browser', { skip }, () => {
       await new Promise((r) => setTimeout(r, 50));
     }
     await page.goto(`${ui.url}#/run/ui-browser-live`);
-    await page.waitForSelector('#run-status');
+    // A hash navigation keeps the document: wait for this run's page, not the previous one's.
     await page.waitForFunction(
-      () => [...document.querySelectorAll('#logs .msg')].some((m) => m.textContent === 'live 8'),
+      () => document.querySelector('#app section h2')?.textContent === 'ui-browser-live',
+    );
+    // The progress bar moves while the run is live (server-sent progress events).
+    const width = () =>
+      page.evaluate(() =>
+        Number.parseFloat(
+          (document.querySelector('#progress [data-node="lines"] .progress-fill') as HTMLElement | null)
+            ?.style.width ?? '0',
+        ),
+      );
+    await page.waitForFunction(
+      () => document.querySelector('#progress [data-node="lines"]') !== null,
+      undefined,
+      {
+        timeout: 30_000,
+      },
+    );
+    const first = await width();
+    await page.waitForFunction(
+      (before) =>
+        Number.parseFloat(
+          (document.querySelector('#progress [data-node="lines"] .progress-fill') as HTMLElement | null)
+            ?.style.width ?? '0',
+        ) > before,
+      first,
+      { timeout: 30_000 },
+    );
+    assert.ok((await width()) > first, 'the bar grew');
+    await page.waitForFunction(
+      () => [...document.querySelectorAll('#logs .msg')].some((m) => m.textContent === 'live 10'),
       undefined,
       { timeout: 30_000 },
     );

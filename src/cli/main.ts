@@ -67,6 +67,11 @@ const commands: Record<string, CommandEntry> = {
       'usage: pipetel export [RUN] [--format jsonl|csv] [--table logs|spans|metrics|progress] [--output FILE]\n',
     load: async () => (await import('./export.js')).exportRun,
   },
+  gateway: {
+    summary: 'receive OTLP/HTTP (JSON) from workers or a Collector into the database',
+    usage: 'usage: pipetel gateway [--host 127.0.0.1] [--port 4318] [--token T] [--max-body-mb 16]\n',
+    load: async () => (await import('./gateway.js')).gateway,
+  },
   ui: {
     summary: 'the dashboard: runs, stage timeline, live progress, log search (read-only)',
     usage:

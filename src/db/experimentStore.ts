@@ -78,6 +78,23 @@ export class ExperimentStore {
   }
 
   /**
+   * A run seen through the gateway (records from other processes, no process of ours owns it):
+   * created as ended at its latest record, and moved forward as records keep arriving. A row a
+   * registered process owns (running, or ended by it) keeps its own status.
+   */
+  async observe(run: ExperimentStart): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO pipeline_experiments (experiment_id, service_name, status, started_at, ended_at, last_seen_at, attributes)
+       VALUES ($1, $2, 'succeeded', now(), now(), now(), $3::jsonb)
+       ON CONFLICT (experiment_id) DO UPDATE
+         SET last_seen_at = now(),
+             ended_at = CASE WHEN pipeline_experiments.attributes ? 'pipetel.source' THEN now() ELSE pipeline_experiments.ended_at END
+         WHERE pipeline_experiments.status <> 'running'`,
+      [run.experimentId, run.serviceName, JSON.stringify(run.attributes)],
+    );
+  }
+
+  /**
    * Experiments still `running` whose heartbeat stopped more than `staleAfterMs` ago belonged to
    * a process that died without ending them (SIGKILL, OOM, power loss): they become `failed`.
    * Returns the ids marked.

@@ -1,0 +1,214 @@
+// `pipetel gateway`: an OTLP/HTTP receiver in front of a pipetel database, so workers and
+// Collectors feed the same schema (SPEC §10). Requests are decoded into the SDK's record types and
+// handed to pipetel's PostgreSQL exporters — the same policy (redaction, limits) and delivery path
+// (queue → COPY → retry → spool) as a registered process. The experiment row of each resource is
+// created and kept current. This first version reads OTLP/JSON (application/json, gzip or
+// deflate); protobuf and gRPC answer 415 until their decoders land.
+
+import { timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Readable } from 'node:stream';
+import { createGunzip, createInflate } from 'node:zlib';
+import { safeErrorMessage } from '../../exporters/postgres/connectionSecrets.js';
+import { PostgresLogRecordExporter } from '../../exporters/postgres/PostgresLogRecordExporter.js';
+import { PostgresMetricExporter } from '../../exporters/postgres/PostgresMetricExporter.js';
+import { PostgresSpanExporter } from '../../exporters/postgres/PostgresSpanExporter.js';
+import { createPool } from '../../exporters/postgres/pool.js';
+import { ExperimentStore } from '../db/experimentStore.js';
+import { BadRequest, type Decoded, logsFromJson, metricsFromJson, spansFromJson } from './otlpJson.js';
+
+export interface GatewayOptions {
+  url: string;
+  host?: string;
+  port?: number;
+  /** Required when `host` is not loopback; every request then sends `Authorization: Bearer …`. */
+  token?: string;
+  /** Largest request body, compressed or not (gateway.max_body_mb). Default 16 MiB. */
+  maxBodyBytes?: number;
+  /** Records each signal's queue may hold before requests are answered 503 (high-water mark). */
+  maxQueuedRecords?: number;
+}
+
+export interface RunningGateway {
+  url: string;
+  close(): Promise<void>;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+/** Experiment rows are refreshed at most this often per experiment. */
+const EXPERIMENT_REFRESH_MS = 5_000;
+
+/** A 413 while reading the body (also after decompression). */
+class TooLarge extends Error {}
+
+export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
+  const host = options.host ?? '127.0.0.1';
+  if (!LOOPBACK.has(host) && !options.token) {
+    throw new Error(
+      `pipetel gateway: binding ${host} (not loopback) needs a token: --token or PIPETEL_GATEWAY_TOKEN`,
+    );
+  }
+  const maxBody = options.maxBodyBytes ?? 16 * 2 ** 20;
+  const maxQueued = options.maxQueuedRecords ?? 50_000;
+  const pool = createPool({ connectionString: options.url, applicationName: 'pipetel-gateway' });
+  const exporterOptions = { pool, maxQueueSize: maxQueued * 2, batchSize: 500, flushIntervalMs: 1000 };
+  const spans = new PostgresSpanExporter(exporterOptions);
+  const logs = new PostgresLogRecordExporter(exporterOptions);
+  const metrics = new PostgresMetricExporter(exporterOptions);
+  const experiments = new ExperimentStore(pool);
+  const refreshed = new Map<string, number>();
+
+  const keepExperiments = (found: Map<string, string>) => {
+    const now = Date.now();
+    for (const [experimentId, serviceName] of found) {
+      if ((refreshed.get(experimentId) ?? 0) > now - EXPERIMENT_REFRESH_MS) continue;
+      refreshed.set(experimentId, now);
+      void experiments
+        .observe({ experimentId, serviceName, attributes: { 'pipetel.source': 'gateway' } })
+        .catch(() => refreshed.delete(experimentId));
+    }
+  };
+
+  const routes: Record<
+    string,
+    {
+      decode: (body: unknown) => Decoded<unknown>;
+      accept: (records: unknown[]) => number;
+      queued: () => number;
+    }
+  > = {
+    '/v1/traces': {
+      decode: spansFromJson,
+      accept: (records) => records.filter((r) => !spans.accept(r as never)).length,
+      queued: () => spans.stats().queued,
+    },
+    '/v1/logs': {
+      decode: logsFromJson,
+      accept: (records) => records.filter((r) => !logs.accept(r as never)).length,
+      queued: () => logs.stats().queued,
+    },
+    '/v1/metrics': {
+      decode: metricsFromJson,
+      accept: (records) => {
+        let refused = 0;
+        for (const r of records)
+          metrics.export(r as never, (result) => (refused += result.code === 0 ? 0 : 1));
+        return refused;
+      },
+      queued: () => metrics.stats().queued,
+    },
+  };
+
+  const server = createServer((req, res) => {
+    void handle(req, res).catch((error) => {
+      if (!res.headersSent) status(res, 500, safeErrorMessage(error, options.url));
+    });
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '').split('?')[0]!;
+    const route = routes[path];
+    if (options.token && !authorized(req, options.token))
+      return status(res, 401, 'a bearer token is required');
+    if (!route) return status(res, 404, `no OTLP endpoint at ${path}`);
+    if (req.method !== 'POST') return status(res, 405, 'OTLP/HTTP takes POST');
+    const type = String(req.headers['content-type'] ?? '')
+      .split(';')[0]!
+      .trim();
+    if (type !== 'application/json') {
+      return status(
+        res,
+        415,
+        `content type ${type || '(none)'} is not read here yet; send OTLP/JSON (OTEL_EXPORTER_OTLP_PROTOCOL=http/json)`,
+      );
+    }
+    const encoding = String(req.headers['content-encoding'] ?? 'identity').toLowerCase();
+    if (!['identity', 'gzip', 'deflate'].includes(encoding))
+      return status(res, 415, `content encoding ${encoding} is not supported`);
+    if (route.queued() > maxQueued) {
+      res.setHeader('retry-after', '1');
+      return status(res, 503, 'the database is behind; retry shortly');
+    }
+    let text: string;
+    try {
+      text = await readBody(req, encoding, maxBody);
+    } catch (error) {
+      if (error instanceof TooLarge) return status(res, 413, `the request is larger than ${maxBody} bytes`);
+      return status(res, 400, `unreadable body: ${(error as Error).message}`);
+    }
+    let decoded: Decoded<unknown>;
+    try {
+      decoded = route.decode(JSON.parse(text));
+    } catch (error) {
+      return status(
+        res,
+        400,
+        error instanceof BadRequest || error instanceof SyntaxError ? error.message : 'malformed request',
+      );
+    }
+    keepExperiments(decoded.experiments);
+    const rejected = route.accept(decoded.records);
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(
+      JSON.stringify(
+        rejected > 0
+          ? { partialSuccess: { rejectedDataPoints: String(rejected), errorMessage: 'queue full' } }
+          : {},
+      ),
+    );
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 4318, host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  return {
+    url: `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`,
+    close: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections?.();
+      await Promise.all([spans.shutdown(), logs.shutdown(), metrics.shutdown()]);
+      await pool.end().catch(() => undefined);
+    },
+  };
+}
+
+/** A google.rpc.Status body (code, message), as the OTLP spec asks of errors. */
+function status(res: ServerResponse, code: number, message: string): void {
+  res.writeHead(code, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ code, message }));
+}
+
+function authorized(req: IncomingMessage, token: string): boolean {
+  const header = req.headers.authorization ?? '';
+  const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');
+  const wanted = Buffer.from(token);
+  return given.length === wanted.length && timingSafeEqual(given, wanted);
+}
+
+/** The body, decompressed, never more than `limit` bytes either way (no zip bombs). */
+async function readBody(req: IncomingMessage, encoding: string, limit: number): Promise<string> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) throw new TooLarge();
+  let raw = 0;
+  req.on('data', (chunk: Buffer) => {
+    raw += chunk.length;
+    if (raw > limit) req.destroy(new TooLarge());
+  });
+  const stream: Readable =
+    encoding === 'gzip' ? req.pipe(createGunzip()) : encoding === 'deflate' ? req.pipe(createInflate()) : req;
+  if (stream !== req) req.on('error', (error) => stream.destroy(error));
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      req.destroy();
+      throw new TooLarge();
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

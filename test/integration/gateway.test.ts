@@ -1,0 +1,146 @@
+// pipetel gateway against a real PostgreSQL, fed by a plain OpenTelemetry app with the official
+// OTLP/HTTP JSON exporters: spans, logs and metrics land in the schema under the app's
+// experiment, redacted like every other path, with the experiment row created; the protocol's
+// error answers (400, 401, 413 also after decompression, 415) and loopback-or-token.
+
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
+import { migrate } from '../../exporters/postgres/index.js';
+import { type RunningGateway, startGateway } from '../../src/gateway/server.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+
+const run = promisify(execFile);
+const producer = resolve(import.meta.dirname, '../fixtures/otlp-json-producer.ts');
+
+async function waitFor(condition: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('pipetel gateway (OTLP/HTTP JSON)', () => {
+  let db: TestDatabase;
+  let gateway: RunningGateway;
+  before(async () => {
+    db = await createTestDatabase();
+    await migrate(db.url);
+    gateway = await startGateway({ url: db.url, port: 0, maxBodyBytes: 64 * 1024 });
+  });
+  after(async () => {
+    await gateway?.close();
+    await db?.drop();
+  });
+
+  it('stores what the official OTLP JSON exporters send: spans, logs, metrics, under the experiment, redacted', async () => {
+    await run(process.execPath, ['--import', 'tsx', producer, gateway.url, 'fleet-run-1'], {
+      timeout: 60_000,
+    });
+    await waitFor(async () => {
+      const [{ n }] = await db.query<{ n: number }>(
+        `SELECT (SELECT count(*) FROM pipeline_spans WHERE experiment_id = 'fleet-run-1')
+              + (SELECT count(*) FROM pipeline_logs WHERE experiment_id = 'fleet-run-1')
+              + (SELECT count(*) FROM pipeline_metrics WHERE experiment_id = 'fleet-run-1')::int AS n`,
+      );
+      return Number(n) >= 3;
+    });
+    const [span] = await db.query<{
+      name: string;
+      kind: string;
+      attributes: Record<string, unknown>;
+      resource: Record<string, unknown>;
+    }>("SELECT name, kind, attributes, resource FROM pipeline_spans WHERE experiment_id = 'fleet-run-1'");
+    assert.equal(span!.name, 'remote-work');
+    assert.equal(span!.attributes.shard, 3);
+    assert.notEqual(span!.attributes.password, 'hunter2', 'redacted like every other path');
+    assert.equal(span!.resource['service.name'], 'fleet-worker');
+    const [log] = await db.query<{ level: string; message: string; attributes: Record<string, unknown> }>(
+      "SELECT level, message, attributes FROM pipeline_logs WHERE experiment_id = 'fleet-run-1'",
+    );
+    assert.deepEqual(
+      [log!.level, log!.message, log!.attributes.rows],
+      ['WARNING', 'from a fleet worker', 42],
+    );
+    const [metric] = await db.query<{ value: number; kind: string }>(
+      "SELECT value, kind FROM pipeline_metrics WHERE experiment_id = 'fleet-run-1' AND name = 'worker.rows'",
+    );
+    assert.deepEqual([metric!.kind, metric!.value], ['sum', 42]);
+    await waitFor(
+      async () =>
+        (await db.query("SELECT 1 FROM pipeline_experiments WHERE experiment_id = 'fleet-run-1'")).length ===
+        1,
+    );
+    const [exp] = await db.query<{ service_name: string }>(
+      "SELECT service_name FROM pipeline_experiments WHERE experiment_id = 'fleet-run-1'",
+    );
+    assert.equal(exp!.service_name, 'fleet-worker');
+  });
+
+  it('answers as the OTLP spec says: 400 with a status body, 413 (also after decompression), 415, 404', async () => {
+    const post = (body: Buffer | string, headers: Record<string, string>, path = '/v1/logs') =>
+      fetch(`${gateway.url}${path}`, {
+        method: 'POST',
+        body: typeof body === 'string' ? body : new Uint8Array(body),
+        headers,
+      });
+    const bad = await post(
+      '{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"traceId": "xyz", "spanId": "1"}]}]}]}',
+      {
+        'content-type': 'application/json',
+      },
+    );
+    assert.equal(bad.status, 400);
+    assert.match(((await bad.json()) as { message: string }).message, /traceId must be 32 hex digits/);
+    assert.equal((await post('not json', { 'content-type': 'application/json' })).status, 400);
+    // A small gzip body that inflates past the limit: refused after decompression.
+    const bomb = gzipSync(Buffer.from(`{"resourceLogs": [], "pad": "${'x'.repeat(200_000)}"}`));
+    assert.ok(bomb.length < 64 * 1024);
+    assert.equal(
+      (await post(bomb, { 'content-type': 'application/json', 'content-encoding': 'gzip' })).status,
+      413,
+    );
+    assert.equal((await post('x'.repeat(70_000), { 'content-type': 'application/json' })).status, 413);
+    assert.equal((await post(Buffer.from([0x0a]), { 'content-type': 'application/x-protobuf' })).status, 415);
+    assert.equal(
+      (await post('{}', { 'content-type': 'application/json', 'content-encoding': 'br' })).status,
+      415,
+    );
+    assert.equal((await post('{}', { 'content-type': 'application/json' }, '/v1/nope')).status, 404);
+    const gz = await post(gzipSync('{"resourceLogs": []}'), {
+      'content-type': 'application/json',
+      'content-encoding': 'gzip',
+    });
+    assert.equal(gz.status, 200);
+  });
+
+  it('off loopback it needs a token, checked on every request', async () => {
+    await assert.rejects(startGateway({ url: db.url, host: '0.0.0.0', port: 0 }), /needs a token/);
+    const guarded = await startGateway({ url: db.url, host: '0.0.0.0', port: 0, token: 'gw-token' });
+    try {
+      const url = guarded.url.replace('0.0.0.0', '127.0.0.1');
+      const post = (headers: Record<string, string>) =>
+        fetch(`${url}/v1/logs`, {
+          method: 'POST',
+          body: '{"resourceLogs": []}',
+          headers: { 'content-type': 'application/json', ...headers },
+        });
+      assert.equal((await post({})).status, 401);
+      assert.equal((await post({ authorization: 'Bearer nope' })).status, 401);
+      assert.equal((await post({ authorization: 'Bearer gw-token' })).status, 200);
+      await run(process.execPath, ['--import', 'tsx', producer, url, 'fleet-run-2', 'gw-token'], {
+        timeout: 60_000,
+      });
+      await waitFor(
+        async () =>
+          (await db.query("SELECT 1 FROM pipeline_spans WHERE experiment_id = 'fleet-run-2'")).length === 1,
+      );
+    } finally {
+      await guarded.close();
+    }
+  });
+});

@@ -1,5 +1,5 @@
 // `pipetel gateway [--host 127.0.0.1] [--port 4318] [--token T] [--max-body-mb N]`: receives
-// OTLP/HTTP (JSON) from workers or a Collector into the configured (or embedded) database, until
+// OTLP/HTTP (protobuf or JSON) from workers or a Collector into the configured (or embedded) database, until
 // Ctrl-C. Off loopback it needs a token (--token or PIPETEL_GATEWAY_TOKEN), never printed.
 
 import { parseArgs } from 'node:util';
@@ -36,7 +36,7 @@ export async function gateway(args: string[]): Promise<number> {
     maxBodyBytes: maxBodyMb * 2 ** 20,
   });
   process.stdout.write(
-    `pipetel gateway: OTLP/HTTP (JSON) on ${running.url}/v1/{traces,logs,metrics} (Ctrl-C to stop)\n`,
+    `pipetel gateway: OTLP/HTTP (protobuf, JSON) on ${running.url}/v1/{traces,logs,metrics} (Ctrl-C to stop)\n`,
   );
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);

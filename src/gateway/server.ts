@@ -2,8 +2,8 @@
 // Collectors feed the same schema (SPEC §10). Requests are decoded into the SDK's record types and
 // handed to pipetel's PostgreSQL exporters — the same policy (redaction, limits) and delivery path
 // (queue → COPY → retry → spool) as a registered process. The experiment row of each resource is
-// created and kept current. This first version reads OTLP/JSON (application/json, gzip or
-// deflate); protobuf and gRPC answer 415 until their decoders land.
+// created and kept current. OTLP/protobuf (otlpProtobuf.ts decodes it into the OTLP/JSON shape)
+// and OTLP/JSON, identity, gzip or deflate; gRPC is not served yet.
 
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -17,6 +17,7 @@ import { PostgresSpanExporter } from '../../exporters/postgres/PostgresSpanExpor
 import { createPool } from '../../exporters/postgres/pool.js';
 import { ExperimentStore } from '../db/experimentStore.js';
 import { BadRequest, type Decoded, logsFromJson, metricsFromJson, spansFromJson } from './otlpJson.js';
+import { decodeOtlpProtobuf, type OtlpRequestType } from './otlpProtobuf.js';
 
 export interface GatewayOptions {
   url: string;
@@ -73,22 +74,26 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const routes: Record<
     string,
     {
+      protobufType: OtlpRequestType;
       decode: (body: unknown) => Decoded<unknown>;
       accept: (records: unknown[]) => number;
       queued: () => number;
     }
   > = {
     '/v1/traces': {
+      protobufType: 'ExportTraceServiceRequest',
       decode: spansFromJson,
       accept: (records) => records.filter((r) => !spans.accept(r as never)).length,
       queued: () => spans.stats().queued,
     },
     '/v1/logs': {
+      protobufType: 'ExportLogsServiceRequest',
       decode: logsFromJson,
       accept: (records) => records.filter((r) => !logs.accept(r as never)).length,
       queued: () => logs.stats().queued,
     },
     '/v1/metrics': {
+      protobufType: 'ExportMetricsServiceRequest',
       decode: metricsFromJson,
       accept: (records) => {
         let refused = 0;
@@ -116,11 +121,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const type = String(req.headers['content-type'] ?? '')
       .split(';')[0]!
       .trim();
-    if (type !== 'application/json') {
+    if (type !== 'application/json' && type !== 'application/x-protobuf') {
       return status(
         res,
         415,
-        `content type ${type || '(none)'} is not read here yet; send OTLP/JSON (OTEL_EXPORTER_OTLP_PROTOCOL=http/json)`,
+        `content type ${type || '(none)'} is not OTLP: send application/x-protobuf or application/json`,
       );
     }
     const encoding = String(req.headers['content-encoding'] ?? 'identity').toLowerCase();
@@ -130,16 +135,20 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       res.setHeader('retry-after', '1');
       return status(res, 503, 'the database is behind; retry shortly');
     }
-    let text: string;
+    let body: Buffer;
     try {
-      text = await readBody(req, encoding, maxBody);
+      body = await readBody(req, encoding, maxBody);
     } catch (error) {
       if (error instanceof TooLarge) return status(res, 413, `the request is larger than ${maxBody} bytes`);
       return status(res, 400, `unreadable body: ${(error as Error).message}`);
     }
     let decoded: Decoded<unknown>;
     try {
-      decoded = route.decode(JSON.parse(text));
+      const request =
+        type === 'application/json'
+          ? JSON.parse(body.toString('utf8'))
+          : decodeOtlpProtobuf(body, route.protobufType);
+      decoded = route.decode(request);
     } catch (error) {
       return status(
         res,
@@ -189,7 +198,7 @@ function authorized(req: IncomingMessage, token: string): boolean {
 }
 
 /** The body, decompressed, never more than `limit` bytes either way (no zip bombs). */
-async function readBody(req: IncomingMessage, encoding: string, limit: number): Promise<string> {
+async function readBody(req: IncomingMessage, encoding: string, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limit) throw new TooLarge();
   let raw = 0;
@@ -210,5 +219,5 @@ async function readBody(req: IncomingMessage, encoding: string, limit: number): 
     }
     chunks.push(chunk);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }

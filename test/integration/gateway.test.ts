@@ -81,6 +81,30 @@ describe('pipetel gateway (OTLP/HTTP JSON)', () => {
     assert.equal(exp!.service_name, 'fleet-worker');
   });
 
+  it('reads OTLP/protobuf from the official proto exporters (the spec default encoding) into the same rows', async () => {
+    await run(process.execPath, ['--import', 'tsx', producer, gateway.url, 'fleet-run-proto', '', 'proto'], {
+      timeout: 60_000,
+    });
+    await waitFor(async () => {
+      const [{ n }] = await db.query<{ n: number }>(
+        `SELECT (SELECT count(*) FROM pipeline_spans WHERE experiment_id = 'fleet-run-proto')
+              + (SELECT count(*) FROM pipeline_logs WHERE experiment_id = 'fleet-run-proto')
+              + (SELECT count(*) FROM pipeline_metrics WHERE experiment_id = 'fleet-run-proto')::int AS n`,
+      );
+      return Number(n) >= 3;
+    });
+    const rows = await db.query<{ what: string }>(
+      `SELECT name AS what FROM pipeline_spans WHERE experiment_id = 'fleet-run-proto'
+       UNION ALL SELECT message FROM pipeline_logs WHERE experiment_id = 'fleet-run-proto'
+       UNION ALL SELECT name || '=' || value FROM pipeline_metrics WHERE experiment_id = 'fleet-run-proto'`,
+    );
+    assert.deepEqual(rows.map((r) => r.what).sort(), [
+      'from a fleet worker',
+      'remote-work',
+      'worker.rows=42',
+    ]);
+  });
+
   it('answers as the OTLP spec says: 400 with a status body, 413 (also after decompression), 415, 404', async () => {
     const post = (body: Buffer | string, headers: Record<string, string>, path = '/v1/logs') =>
       fetch(`${gateway.url}${path}`, {
@@ -105,7 +129,12 @@ describe('pipetel gateway (OTLP/HTTP JSON)', () => {
       413,
     );
     assert.equal((await post('x'.repeat(70_000), { 'content-type': 'application/json' })).status, 413);
-    assert.equal((await post(Buffer.from([0x0a]), { 'content-type': 'application/x-protobuf' })).status, 415);
+    assert.equal(
+      (await post(Buffer.from([0x0a]), { 'content-type': 'application/x-protobuf' })).status,
+      400,
+      'truncated',
+    );
+    assert.equal((await post('{}', { 'content-type': 'text/plain' })).status, 415);
     assert.equal(
       (await post('{}', { 'content-type': 'application/json', 'content-encoding': 'br' })).status,
       415,

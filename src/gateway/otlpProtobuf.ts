@@ -1,0 +1,318 @@
+// OTLP/protobuf export requests decoded into the OTLP/JSON shape (lowerCamelCase fields, hex ids,
+// 64-bit integers as decimal strings, enums as numbers), so one mapping (otlpJson.ts) serves both
+// encodings. A small table-driven reader of the protobuf wire format: the field numbers and
+// types below are those of opentelemetry-proto's collector, trace, logs, metrics, resource and
+// common messages. Unknown fields are skipped, as protobuf requires; truncated or mistyped input
+// is a BadRequest (answered 400), never a crash.
+
+import { BadRequest } from './otlpJson.js';
+
+type FieldType =
+  | 'string'
+  | 'bytes' // base64 text, as the JSON mapping has it
+  | 'id' // trace and span ids: lowercase hex, as OTLP/JSON has them
+  | 'bool'
+  | 'varint' // int32, uint32, enums
+  | 'int64' // varint int64, as a decimal string
+  | 'fixed64' // as a decimal string
+  | 'sfixed64' // as a decimal string
+  | 'fixed32'
+  | 'double'
+  | { message: string };
+
+interface Field {
+  name: string;
+  type: FieldType;
+  repeated?: boolean;
+}
+
+const msg = (message: string) => ({ message });
+const SCHEMA: Record<string, Record<number, Field>> = {
+  ExportTraceServiceRequest: { 1: { name: 'resourceSpans', type: msg('ResourceSpans'), repeated: true } },
+  ExportLogsServiceRequest: { 1: { name: 'resourceLogs', type: msg('ResourceLogs'), repeated: true } },
+  ExportMetricsServiceRequest: {
+    1: { name: 'resourceMetrics', type: msg('ResourceMetrics'), repeated: true },
+  },
+  Resource: {
+    1: { name: 'attributes', type: msg('KeyValue'), repeated: true },
+    2: { name: 'droppedAttributesCount', type: 'varint' },
+  },
+  KeyValue: { 1: { name: 'key', type: 'string' }, 2: { name: 'value', type: msg('AnyValue') } },
+  AnyValue: {
+    1: { name: 'stringValue', type: 'string' },
+    2: { name: 'boolValue', type: 'bool' },
+    3: { name: 'intValue', type: 'int64' },
+    4: { name: 'doubleValue', type: 'double' },
+    5: { name: 'arrayValue', type: msg('ArrayValue') },
+    6: { name: 'kvlistValue', type: msg('KeyValueList') },
+    7: { name: 'bytesValue', type: 'bytes' },
+  },
+  ArrayValue: { 1: { name: 'values', type: msg('AnyValue'), repeated: true } },
+  KeyValueList: { 1: { name: 'values', type: msg('KeyValue'), repeated: true } },
+  InstrumentationScope: {
+    1: { name: 'name', type: 'string' },
+    2: { name: 'version', type: 'string' },
+    3: { name: 'attributes', type: msg('KeyValue'), repeated: true },
+    4: { name: 'droppedAttributesCount', type: 'varint' },
+  },
+  ResourceSpans: {
+    1: { name: 'resource', type: msg('Resource') },
+    2: { name: 'scopeSpans', type: msg('ScopeSpans'), repeated: true },
+    3: { name: 'schemaUrl', type: 'string' },
+  },
+  ScopeSpans: {
+    1: { name: 'scope', type: msg('InstrumentationScope') },
+    2: { name: 'spans', type: msg('Span'), repeated: true },
+    3: { name: 'schemaUrl', type: 'string' },
+  },
+  Span: {
+    1: { name: 'traceId', type: 'id' },
+    2: { name: 'spanId', type: 'id' },
+    3: { name: 'traceState', type: 'string' },
+    4: { name: 'parentSpanId', type: 'id' },
+    5: { name: 'name', type: 'string' },
+    6: { name: 'kind', type: 'varint' },
+    7: { name: 'startTimeUnixNano', type: 'fixed64' },
+    8: { name: 'endTimeUnixNano', type: 'fixed64' },
+    9: { name: 'attributes', type: msg('KeyValue'), repeated: true },
+    10: { name: 'droppedAttributesCount', type: 'varint' },
+    11: { name: 'events', type: msg('Event'), repeated: true },
+    12: { name: 'droppedEventsCount', type: 'varint' },
+    13: { name: 'links', type: msg('Link'), repeated: true },
+    14: { name: 'droppedLinksCount', type: 'varint' },
+    15: { name: 'status', type: msg('Status') },
+    16: { name: 'flags', type: 'fixed32' },
+  },
+  Event: {
+    1: { name: 'timeUnixNano', type: 'fixed64' },
+    2: { name: 'name', type: 'string' },
+    3: { name: 'attributes', type: msg('KeyValue'), repeated: true },
+    4: { name: 'droppedAttributesCount', type: 'varint' },
+  },
+  Link: {
+    1: { name: 'traceId', type: 'id' },
+    2: { name: 'spanId', type: 'id' },
+    3: { name: 'traceState', type: 'string' },
+    4: { name: 'attributes', type: msg('KeyValue'), repeated: true },
+    5: { name: 'droppedAttributesCount', type: 'varint' },
+    6: { name: 'flags', type: 'fixed32' },
+  },
+  Status: { 2: { name: 'message', type: 'string' }, 3: { name: 'code', type: 'varint' } },
+  ResourceLogs: {
+    1: { name: 'resource', type: msg('Resource') },
+    2: { name: 'scopeLogs', type: msg('ScopeLogs'), repeated: true },
+    3: { name: 'schemaUrl', type: 'string' },
+  },
+  ScopeLogs: {
+    1: { name: 'scope', type: msg('InstrumentationScope') },
+    2: { name: 'logRecords', type: msg('LogRecord'), repeated: true },
+    3: { name: 'schemaUrl', type: 'string' },
+  },
+  LogRecord: {
+    1: { name: 'timeUnixNano', type: 'fixed64' },
+    11: { name: 'observedTimeUnixNano', type: 'fixed64' },
+    2: { name: 'severityNumber', type: 'varint' },
+    3: { name: 'severityText', type: 'string' },
+    5: { name: 'body', type: msg('AnyValue') },
+    6: { name: 'attributes', type: msg('KeyValue'), repeated: true },
+    7: { name: 'droppedAttributesCount', type: 'varint' },
+    8: { name: 'flags', type: 'fixed32' },
+    9: { name: 'traceId', type: 'id' },
+    10: { name: 'spanId', type: 'id' },
+    12: { name: 'eventName', type: 'string' },
+  },
+  ResourceMetrics: {
+    1: { name: 'resource', type: msg('Resource') },
+    2: { name: 'scopeMetrics', type: msg('ScopeMetrics'), repeated: true },
+    3: { name: 'schemaUrl', type: 'string' },
+  },
+  ScopeMetrics: {
+    1: { name: 'scope', type: msg('InstrumentationScope') },
+    2: { name: 'metrics', type: msg('Metric'), repeated: true },
+    3: { name: 'schemaUrl', type: 'string' },
+  },
+  Metric: {
+    1: { name: 'name', type: 'string' },
+    2: { name: 'description', type: 'string' },
+    3: { name: 'unit', type: 'string' },
+    5: { name: 'gauge', type: msg('Gauge') },
+    7: { name: 'sum', type: msg('Sum') },
+    9: { name: 'histogram', type: msg('Histogram') },
+    12: { name: 'metadata', type: msg('KeyValue'), repeated: true },
+  },
+  Gauge: { 1: { name: 'dataPoints', type: msg('NumberDataPoint'), repeated: true } },
+  Sum: {
+    1: { name: 'dataPoints', type: msg('NumberDataPoint'), repeated: true },
+    2: { name: 'aggregationTemporality', type: 'varint' },
+    3: { name: 'isMonotonic', type: 'bool' },
+  },
+  Histogram: {
+    1: { name: 'dataPoints', type: msg('HistogramDataPoint'), repeated: true },
+    2: { name: 'aggregationTemporality', type: 'varint' },
+  },
+  NumberDataPoint: {
+    7: { name: 'attributes', type: msg('KeyValue'), repeated: true },
+    2: { name: 'startTimeUnixNano', type: 'fixed64' },
+    3: { name: 'timeUnixNano', type: 'fixed64' },
+    4: { name: 'asDouble', type: 'double' },
+    6: { name: 'asInt', type: 'sfixed64' },
+    8: { name: 'flags', type: 'varint' },
+  },
+  HistogramDataPoint: {
+    9: { name: 'attributes', type: msg('KeyValue'), repeated: true },
+    2: { name: 'startTimeUnixNano', type: 'fixed64' },
+    3: { name: 'timeUnixNano', type: 'fixed64' },
+    4: { name: 'count', type: 'fixed64' },
+    5: { name: 'sum', type: 'double' },
+    6: { name: 'bucketCounts', type: 'fixed64', repeated: true },
+    7: { name: 'explicitBounds', type: 'double', repeated: true },
+    10: { name: 'flags', type: 'varint' },
+    11: { name: 'min', type: 'double' },
+    12: { name: 'max', type: 'double' },
+  },
+};
+
+const WIRE = { varint: 0, i64: 1, len: 2, i32: 5 } as const;
+const wireOf = (type: FieldType): number =>
+  typeof type === 'object' || type === 'string' || type === 'bytes' || type === 'id'
+    ? WIRE.len
+    : type === 'fixed64' || type === 'sfixed64' || type === 'double'
+      ? WIRE.i64
+      : type === 'fixed32'
+        ? WIRE.i32
+        : WIRE.varint;
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+/** Deeper than any OTLP message nests (AnyValue arrays and maps included): refused. */
+const MAX_DEPTH = 32;
+
+class Reader {
+  pos = 0;
+  private readonly view: DataView;
+  constructor(readonly buf: Uint8Array) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+
+  need(n: number): void {
+    if (this.pos + n > this.buf.length) throw new BadRequest('truncated protobuf message');
+  }
+
+  varint(): bigint {
+    let result = 0n;
+    for (let shift = 0n; shift < 70n; shift += 7n) {
+      this.need(1);
+      const byte = this.buf[this.pos++]!;
+      result |= BigInt(byte & 0x7f) << shift;
+      if (byte < 0x80) return result;
+    }
+    throw new BadRequest('malformed varint');
+  }
+
+  bytes(): Uint8Array {
+    const length = Number(this.varint());
+    this.need(length);
+    const out = this.buf.subarray(this.pos, this.pos + length);
+    this.pos += length;
+    return out;
+  }
+
+  fixed64(): bigint {
+    this.need(8);
+    const value = this.view.getBigUint64(this.pos, true);
+    this.pos += 8;
+    return value;
+  }
+
+  skip(wire: number): void {
+    if (wire === WIRE.varint) this.varint();
+    else if (wire === WIRE.i64) this.need(8), (this.pos += 8);
+    else if (wire === WIRE.len) this.bytes();
+    else if (wire === WIRE.i32) this.need(4), (this.pos += 4);
+    else throw new BadRequest(`unsupported protobuf wire type ${wire}`);
+  }
+}
+
+function decodeMessage(buf: Uint8Array, type: string, depth: number): Record<string, unknown> {
+  if (depth > MAX_DEPTH) throw new BadRequest('protobuf message nested too deeply');
+  const fields = SCHEMA[type]!;
+  const out: Record<string, unknown> = {};
+  const reader = new Reader(buf);
+  while (reader.pos < buf.length) {
+    const tag = Number(reader.varint());
+    const number = tag >>> 3;
+    const wire = tag & 7;
+    const field = fields[number];
+    if (!field) {
+      reader.skip(wire);
+      continue;
+    }
+    const expected = wireOf(field.type);
+    // Repeated scalars may come packed (one length-delimited run) or one by one.
+    if (field.repeated && typeof field.type === 'string' && wire === WIRE.len && expected !== WIRE.len) {
+      const packed = new Reader(reader.bytes());
+      const values = (out[field.name] as unknown[] | undefined) ?? [];
+      while (packed.pos < packed.buf.length) values.push(scalar(packed, field.type));
+      out[field.name] = values;
+      continue;
+    }
+    if (wire !== expected)
+      throw new BadRequest(`${type}.${field.name}: wire type ${wire}, expected ${expected}`);
+    const value =
+      typeof field.type === 'object'
+        ? decodeMessage(reader.bytes(), field.type.message, depth + 1)
+        : scalar(reader, field.type);
+    if (field.repeated) ((out[field.name] as unknown[] | undefined) ?? (out[field.name] = [])).push(value);
+    else out[field.name] = value;
+  }
+  return out;
+}
+
+function scalar(reader: Reader, type: Exclude<FieldType, { message: string }>): unknown {
+  switch (type) {
+    case 'string':
+      try {
+        return utf8.decode(reader.bytes());
+      } catch {
+        throw new BadRequest('a string field is not valid UTF-8');
+      }
+    case 'bytes':
+      return Buffer.from(reader.bytes()).toString('base64');
+    case 'id':
+      return Buffer.from(reader.bytes()).toString('hex');
+    case 'bool':
+      return reader.varint() !== 0n;
+    case 'varint':
+      return Number(BigInt.asIntN(32, reader.varint()));
+    case 'int64':
+      return BigInt.asIntN(64, reader.varint()).toString();
+    case 'fixed64':
+      return reader.fixed64().toString();
+    case 'sfixed64':
+      return BigInt.asIntN(64, reader.fixed64()).toString();
+    case 'fixed32': {
+      reader.need(4);
+      const value = new DataView(reader.buf.buffer, reader.buf.byteOffset + reader.pos, 4).getUint32(0, true);
+      reader.pos += 4;
+      return value;
+    }
+    case 'double': {
+      reader.need(8);
+      const value = new DataView(reader.buf.buffer, reader.buf.byteOffset + reader.pos, 8).getFloat64(
+        0,
+        true,
+      );
+      reader.pos += 8;
+      return value;
+    }
+  }
+}
+
+export type OtlpRequestType =
+  | 'ExportTraceServiceRequest'
+  | 'ExportLogsServiceRequest'
+  | 'ExportMetricsServiceRequest';
+
+/** An OTLP/protobuf export request as the OTLP/JSON object it stands for. */
+export function decodeOtlpProtobuf(buf: Uint8Array, type: OtlpRequestType): Record<string, unknown> {
+  return decodeMessage(buf, type, 0);
+}

@@ -261,8 +261,9 @@ function decodeMessage(buf: Uint8Array, type: string, depth: number): Record<str
       typeof field.type === 'object'
         ? decodeMessage(reader.bytes(), field.type.message, depth + 1)
         : scalar(reader, field.type);
-    if (field.repeated) ((out[field.name] as unknown[] | undefined) ?? (out[field.name] = [])).push(value);
-    else out[field.name] = value;
+    if (!field.repeated) out[field.name] = value;
+    else if (Array.isArray(out[field.name])) (out[field.name] as unknown[]).push(value);
+    else out[field.name] = [value];
   }
   return out;
 }

@@ -5,7 +5,6 @@
 // created and kept current. OTLP/protobuf (otlpProtobuf.ts decodes it into the OTLP/JSON shape)
 // and OTLP/JSON, identity, gzip or deflate; gRPC is not served yet.
 
-import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
@@ -16,6 +15,7 @@ import { PostgresMetricExporter } from '../../exporters/postgres/PostgresMetricE
 import { PostgresSpanExporter } from '../../exporters/postgres/PostgresSpanExporter.js';
 import { createPool } from '../../exporters/postgres/pool.js';
 import { ExperimentStore } from '../db/experimentStore.js';
+import { carriesToken, requireTokenOffLoopback } from '../internal/httpAccess.js';
 import { BadRequest, type Decoded, logsFromJson, metricsFromJson, spansFromJson } from './otlpJson.js';
 import { decodeOtlpProtobuf, type OtlpRequestType } from './otlpProtobuf.js';
 
@@ -36,7 +36,6 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
-const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 /** Experiment rows are refreshed at most this often per experiment. */
 const EXPERIMENT_REFRESH_MS = 5_000;
 
@@ -45,11 +44,7 @@ class TooLarge extends Error {}
 
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const host = options.host ?? '127.0.0.1';
-  if (!LOOPBACK.has(host) && !options.token) {
-    throw new Error(
-      `pipetel gateway: binding ${host} (not loopback) needs a token: --token or PIPETEL_GATEWAY_TOKEN`,
-    );
-  }
+  requireTokenOffLoopback(host, options.token, 'pipetel gateway (--token or PIPETEL_GATEWAY_TOKEN)');
   const maxBody = options.maxBodyBytes ?? 16 * 2 ** 20;
   const maxQueued = options.maxQueuedRecords ?? 50_000;
   const pool = createPool({ connectionString: options.url, applicationName: 'pipetel-gateway' });
@@ -114,7 +109,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '').split('?')[0]!;
     const route = routes[path];
-    if (options.token && !authorized(req, options.token))
+    if (options.token && !carriesToken(req, options.token))
       return status(res, 401, 'a bearer token is required');
     if (!route) return status(res, 404, `no OTLP endpoint at ${path}`);
     if (req.method !== 'POST') return status(res, 405, 'OTLP/HTTP takes POST');
@@ -188,13 +183,6 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 function status(res: ServerResponse, code: number, message: string): void {
   res.writeHead(code, { 'content-type': 'application/json' });
   res.end(JSON.stringify({ code, message }));
-}
-
-function authorized(req: IncomingMessage, token: string): boolean {
-  const header = req.headers.authorization ?? '';
-  const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');
-  const wanted = Buffer.from(token);
-  return given.length === wanted.length && timingSafeEqual(given, wanted);
 }
 
 /** The body, decompressed, never more than `limit` bytes either way (no zip bombs). */

@@ -4,7 +4,6 @@
 // log tail LISTENs on the channel migration 0003's trigger notifies (one event per stored batch,
 // resuming after Last-Event-ID), progress is re-read while the run is running.
 
-import { timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
@@ -13,6 +12,7 @@ import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { safeErrorMessage } from '../../exporters/postgres/connectionSecrets.js';
 import { type LogRow, levelNamed, ReadError, RunReader } from '../db/runReader.js';
+import { carriesToken, requireTokenOffLoopback } from '../internal/httpAccess.js';
 import { PAGE_HTML } from './page.js';
 
 export interface UiOptions {
@@ -28,8 +28,6 @@ export interface RunningUi {
   url: string;
   close(): Promise<void>;
 }
-
-const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 /** uPlot (MIT, a dependency), served from the package: the charts need no CDN. */
 const uplotDir = dirname(createRequire(import.meta.url).resolve('uplot/package.json'));
@@ -50,11 +48,7 @@ const PROGRESS_EVERY_MS = 1_000;
 
 export async function startUi(options: UiOptions): Promise<RunningUi> {
   const host = options.host ?? '127.0.0.1';
-  if (!LOOPBACK.has(host) && !options.token) {
-    throw new Error(
-      `pipetel ui: binding ${host} (not loopback) needs a token: --token or PIPETEL_UI_TOKEN (every request then sends it)`,
-    );
-  }
+  requireTokenOffLoopback(host, options.token, 'pipetel ui (--token or PIPETEL_UI_TOKEN)');
   const reader = await RunReader.open(options.url);
   const streams = new Set<ServerResponse>();
   const server = createServer((req, res) => {
@@ -67,7 +61,7 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://ui.local');
     res.setHeader('x-content-type-options', 'nosniff');
-    if (options.token && !authorized(req, url, options.token)) {
+    if (options.token && !carriesToken(req, options.token, url.searchParams.get('token'))) {
       json(res, 401, { error: 'a token is required (Authorization: Bearer …, or ?token=…)' });
       return;
     }
@@ -231,14 +225,6 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
 function json(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
   res.end(JSON.stringify(body));
-}
-
-function authorized(req: IncomingMessage, url: URL, token: string): boolean {
-  const header = req.headers.authorization;
-  const given = header?.startsWith('Bearer ') ? header.slice(7) : (url.searchParams.get('token') ?? '');
-  const a = Buffer.from(given);
-  const b = Buffer.from(token);
-  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 export type { Server };

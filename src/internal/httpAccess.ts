@@ -1,0 +1,22 @@
+// Who may talk to pipetel's own HTTP servers (the dashboard, the gateway): anyone on loopback by
+// default; bound anywhere else, only requests that carry the token — compared in constant time.
+
+import { timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+/** Refuses to serve a non-loopback address without a token; `what` names the server and its variable. */
+export function requireTokenOffLoopback(host: string, token: string | undefined, what: string): void {
+  if (!LOOPBACK.has(host) && !token) {
+    throw new Error(`${what}: binding ${host} (not loopback) needs a token (every request then sends it)`);
+  }
+}
+
+/** The request's bearer token (or, when `queryToken` is given, its ?token=) equals `token`. */
+export function carriesToken(req: IncomingMessage, token: string, queryToken?: string | null): boolean {
+  const header = req.headers.authorization ?? '';
+  const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : (queryToken ?? ''));
+  const wanted = Buffer.from(token);
+  return given.length === wanted.length && timingSafeEqual(given, wanted);
+}

@@ -1,4 +1,4 @@
-// `pipetel gateway [--host 127.0.0.1] [--port 4318] [--token T] [--max-body-mb N]`: receives
+// `pipetel gateway [--host 127.0.0.1] [--port 4318] [--grpc-port 4317|none] [--token T] [--max-body-mb N]`: receives
 // OTLP/HTTP (protobuf or JSON) from workers or a Collector into the configured (or embedded) database, until
 // Ctrl-C. Off loopback it needs a token (--token or PIPETEL_GATEWAY_TOKEN), never printed.
 
@@ -14,6 +14,7 @@ export async function gateway(args: string[]): Promise<number> {
     options: {
       host: { type: 'string', default: '127.0.0.1' },
       port: { type: 'string', default: '4318' },
+      'grpc-port': { type: 'string', default: '4317' },
       token: { type: 'string' },
       'max-body-mb': { type: 'string', default: '16' },
     },
@@ -21,6 +22,11 @@ export async function gateway(args: string[]): Promise<number> {
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
     throw new UsageError(`--port expects a port number (0–65535), got "${values.port}"`);
+  }
+  const grpcText = values['grpc-port']!;
+  const grpcPort = grpcText === 'none' ? null : Number(grpcText);
+  if (grpcPort !== null && (!Number.isInteger(grpcPort) || grpcPort < 0 || grpcPort > 65_535)) {
+    throw new UsageError(`--grpc-port expects a port number (0–65535) or none, got "${grpcText}"`);
   }
   const maxBodyMb = Number(values['max-body-mb']);
   if (!(maxBodyMb > 0))

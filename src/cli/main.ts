@@ -68,8 +68,9 @@ const commands: Record<string, CommandEntry> = {
     load: async () => (await import('./export.js')).exportRun,
   },
   gateway: {
-    summary: 'receive OTLP/HTTP (protobuf or JSON) from workers or a Collector into the database',
-    usage: 'usage: pipetel gateway [--host 127.0.0.1] [--port 4318] [--token T] [--max-body-mb 16]\n',
+    summary: 'receive OTLP (HTTP protobuf/JSON, gRPC) from workers or a Collector into the database',
+    usage:
+      'usage: pipetel gateway [--host 127.0.0.1] [--port 4318] [--grpc-port 4317|none] [--token T] [--max-body-mb 16]\n',
     load: async () => (await import('./gateway.js')).gateway,
   },
   ui: {

@@ -2,20 +2,26 @@
 // Collectors feed the same schema (SPEC §10). Requests are decoded into the SDK's record types and
 // handed to pipetel's PostgreSQL exporters — the same policy (redaction, limits) and delivery path
 // (queue → COPY → retry → spool) as a registered process. The experiment row of each resource is
-// created and kept current. OTLP/protobuf (otlpProtobuf.ts decodes it into the OTLP/JSON shape)
-// and OTLP/JSON, identity, gzip or deflate; gRPC is not served yet.
+// created and kept current. OTLP/HTTP with protobuf (otlpProtobuf.ts decodes it into the OTLP/JSON
+// shape) or JSON, identity, gzip or deflate; OTLP/gRPC on its own port, through the same reader.
 
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
 import { createGunzip, createInflate } from 'node:zlib';
+import {
+  Server as GrpcServer,
+  status as grpcStatus,
+  ServerCredentials,
+  type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
 import { safeErrorMessage } from '../../exporters/postgres/connectionSecrets.js';
 import { PostgresLogRecordExporter } from '../../exporters/postgres/PostgresLogRecordExporter.js';
 import { PostgresMetricExporter } from '../../exporters/postgres/PostgresMetricExporter.js';
 import { PostgresSpanExporter } from '../../exporters/postgres/PostgresSpanExporter.js';
 import { createPool } from '../../exporters/postgres/pool.js';
 import { ExperimentStore } from '../db/experimentStore.js';
-import { carriesToken, requireTokenOffLoopback } from '../internal/httpAccess.js';
+import { bearerMatches, carriesToken, requireTokenOffLoopback } from '../internal/httpAccess.js';
 import { BadRequest, type Decoded, logsFromJson, metricsFromJson, spansFromJson } from './otlpJson.js';
 import { decodeOtlpProtobuf, type OtlpRequestType } from './otlpProtobuf.js';
 
@@ -23,6 +29,8 @@ export interface GatewayOptions {
   url: string;
   host?: string;
   port?: number;
+  /** OTLP/gRPC port (the Collector's load-balancing exporter speaks only gRPC); null: not served. Default 4317. */
+  grpcPort?: number | null;
   /** Required when `host` is not loopback; every request then sends `Authorization: Bearer …`. */
   token?: string;
   /** Largest request body, compressed or not (gateway.max_body_mb). Default 16 MiB. */
@@ -33,6 +41,8 @@ export interface GatewayOptions {
 
 export interface RunningGateway {
   url: string;
+  /** host:port of the OTLP/gRPC server, when served. */
+  grpcAddress?: string;
   close(): Promise<void>;
 }
 
@@ -163,14 +173,86 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     );
   }
 
+  /**
+   * OTLP/gRPC: the three Export methods, raw bytes in and out (the same protobuf reader), the
+   * token as `authorization: Bearer …` metadata, errors as gRPC status codes the OTLP spec names
+   * (INVALID_ARGUMENT not retried, UNAVAILABLE retried, UNAUTHENTICATED).
+   */
+  async function startGrpc(bindHost: string, port: number) {
+    const grpcServer = new GrpcServer({ 'grpc.max_receive_message_length': maxBody });
+    const raw = (b: Buffer) => b;
+    for (const [service, pkg, path] of [
+      ['TraceService', 'trace', '/v1/traces'],
+      ['LogsService', 'logs', '/v1/logs'],
+      ['MetricsService', 'metrics', '/v1/metrics'],
+    ] as const) {
+      const route = routes[path]!;
+      const method = `/opentelemetry.proto.collector.${pkg}.v1.${service}/Export`;
+      grpcServer.addService(
+        {
+          Export: {
+            path: method,
+            requestStream: false,
+            responseStream: false,
+            requestSerialize: raw,
+            requestDeserialize: raw,
+            responseSerialize: raw,
+            responseDeserialize: raw,
+          },
+        },
+        {
+          Export: (
+            call: { request: Buffer; metadata: { get(key: string): unknown[] } },
+            callback: (error: { code: number; details: string } | null, response?: Buffer) => void,
+          ) => {
+            const fail = (code: number, details: string) => callback({ code, details });
+            if (
+              options.token &&
+              !bearerMatches(String(call.metadata.get('authorization')[0] ?? ''), options.token)
+            )
+              return fail(grpcStatus.UNAUTHENTICATED, 'a bearer token is required');
+            if (route.queued() > maxQueued)
+              return fail(grpcStatus.UNAVAILABLE, 'the database is behind; retry shortly');
+            let decoded: Decoded<unknown>;
+            try {
+              decoded = route.decode(decodeOtlpProtobuf(call.request, route.protobufType));
+            } catch (error) {
+              return fail(
+                grpcStatus.INVALID_ARGUMENT,
+                error instanceof BadRequest ? error.message : 'malformed request',
+              );
+            }
+            keepExperiments(decoded.experiments);
+            route.accept(decoded.records);
+            callback(null, Buffer.alloc(0));
+          },
+        } as UntypedServiceImplementation,
+      );
+    }
+    const bound = await new Promise<number>((resolve, reject) =>
+      grpcServer.bindAsync(
+        `${bindHost.includes(':') ? `[${bindHost}]` : bindHost}:${port}`,
+        ServerCredentials.createInsecure(),
+        (error, p) => (error ? reject(error) : resolve(p)),
+      ),
+    );
+    return {
+      address: `${bindHost}:${bound}`,
+      close: () => new Promise<void>((resolve) => grpcServer.tryShutdown(() => resolve())),
+    };
+  }
+
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 4318, host, () => resolve());
   });
   const address = server.address() as AddressInfo;
+  const grpc = options.grpcPort === null ? undefined : await startGrpc(host, options.grpcPort ?? 4317);
   return {
     url: `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`,
+    grpcAddress: grpc?.address,
     close: async () => {
+      await grpc?.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections?.();
       await Promise.all([spans.shutdown(), logs.shutdown(), metrics.shutdown()]);

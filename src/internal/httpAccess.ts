@@ -15,8 +15,12 @@ export function requireTokenOffLoopback(host: string, token: string | undefined,
 
 /** The request's bearer token (or, when `queryToken` is given, its ?token=) equals `token`. */
 export function carriesToken(req: IncomingMessage, token: string, queryToken?: string | null): boolean {
-  const header = req.headers.authorization ?? '';
-  const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : (queryToken ?? ''));
+  return bearerMatches(req.headers.authorization ?? '', token, queryToken);
+}
+
+/** An `authorization` value (HTTP header or gRPC metadata) is `Bearer <token>`; else `fallback` is the token. */
+export function bearerMatches(authorization: string, token: string, fallback?: string | null): boolean {
+  const given = Buffer.from(authorization.startsWith('Bearer ') ? authorization.slice(7) : (fallback ?? ''));
   const wanted = Buffer.from(token);
   return given.length === wanted.length && timingSafeEqual(given, wanted);
 }

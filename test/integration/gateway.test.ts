@@ -30,7 +30,7 @@ describe('pipetel gateway (OTLP/HTTP JSON)', () => {
   before(async () => {
     db = await createTestDatabase();
     await migrate(db.url);
-    gateway = await startGateway({ url: db.url, port: 0, maxBodyBytes: 64 * 1024 });
+    gateway = await startGateway({ url: db.url, port: 0, grpcPort: 0, maxBodyBytes: 64 * 1024 });
   });
   after(async () => {
     await gateway?.close();
@@ -105,6 +105,25 @@ describe('pipetel gateway (OTLP/HTTP JSON)', () => {
     ]);
   });
 
+  it('reads OTLP/gRPC from the official gRPC exporters (what a Collector load-balancing exporter speaks)', async () => {
+    const address = `http://${gateway.grpcAddress}`;
+    await run(process.execPath, ['--import', 'tsx', producer, address, 'fleet-run-grpc', '', 'grpc'], {
+      timeout: 60_000,
+    });
+    await waitFor(async () => {
+      const [{ n }] = await db.query<{ n: number }>(
+        `SELECT (SELECT count(*) FROM pipeline_spans WHERE experiment_id = 'fleet-run-grpc')
+              + (SELECT count(*) FROM pipeline_logs WHERE experiment_id = 'fleet-run-grpc')
+              + (SELECT count(*) FROM pipeline_metrics WHERE experiment_id = 'fleet-run-grpc')::int AS n`,
+      );
+      return Number(n) >= 3;
+    });
+    const [log] = await db.query<{ message: string }>(
+      "SELECT message FROM pipeline_logs WHERE experiment_id = 'fleet-run-grpc'",
+    );
+    assert.equal(log!.message, 'from a fleet worker');
+  });
+
   it('answers as the OTLP spec says: 400 with a status body, 413 (also after decompression), 415, 404', async () => {
     const post = (body: Buffer | string, headers: Record<string, string>, path = '/v1/logs') =>
       fetch(`${gateway.url}${path}`, {
@@ -148,8 +167,17 @@ describe('pipetel gateway (OTLP/HTTP JSON)', () => {
   });
 
   it('off loopback it needs a token, checked on every request', async () => {
-    await assert.rejects(startGateway({ url: db.url, host: '0.0.0.0', port: 0 }), /needs a token/);
-    const guarded = await startGateway({ url: db.url, host: '0.0.0.0', port: 0, token: 'gw-token' });
+    await assert.rejects(
+      startGateway({ url: db.url, host: '0.0.0.0', port: 0, grpcPort: null }),
+      /needs a token/,
+    );
+    const guarded = await startGateway({
+      url: db.url,
+      host: '0.0.0.0',
+      port: 0,
+      grpcPort: 0,
+      token: 'gw-token',
+    });
     try {
       const url = guarded.url.replace('0.0.0.0', '127.0.0.1');
       const post = (headers: Record<string, string>) =>

@@ -8,7 +8,7 @@ import { renderConfigTable } from '../src/config/schema.js';
 
 const readme = readFileSync(resolve(import.meta.dirname, '..', 'README.md'), 'utf8').split('\n');
 const expected = renderConfigTable().trim().split('\n');
-const start = readme.findIndex((line) => line === expected[0]);
+const start = readme.indexOf(expected[0]);
 const actual = start < 0 ? [] : readme.slice(start, start + expected.length);
 const drift = expected.findIndex((line, i) => actual[i] !== line);
 const tableEnds = start >= 0 && !(readme[start + expected.length] ?? '').startsWith('|');

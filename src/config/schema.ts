@@ -315,6 +315,19 @@ export const settingsSchema = group('pipetel settings', {
     ),
   }),
 
+  gateway: group('`pipetel gateway`: OTLP from workers and Collectors into the database.', {
+    host: text('127.0.0.1', 'Address to listen on; anything but loopback requires gateway.token.'),
+    port: integer(4318, 'OTLP/HTTP port.', { min: 0, max: 65_535 }),
+    grpc_port: nullable(integer(4317, 'OTLP/gRPC port; null serves no gRPC.', { min: 0, max: 65_535 }), 4317),
+    token: nullable(
+      text('', 'Bearer token every request must carry (required off loopback); never printed.', {
+        redact: () => '****',
+        env: ['PIPETEL_GATEWAY_TOKEN'],
+      }),
+    ),
+    max_body_mb: integer(16, 'Largest request, compressed or not (413 beyond).', { min: 1, max: 1024 }),
+  }),
+
   redaction: group('Hiding secrets in telemetry attributes.', {
     enabled: boolean(true, 'Redact attribute values whose keys look like secrets.'),
     keys: stringList(

@@ -133,6 +133,16 @@ export interface OtlpSettings {
   headers: Record<string, string>;
 }
 
+export interface GatewaySettings {
+  host: string;
+  port: number;
+  /** null: no OTLP/gRPC server. */
+  grpc_port: number | null;
+  /** Required off loopback. */
+  token: string | null;
+  max_body_mb: number;
+}
+
 export interface RedactionSettings {
   enabled: boolean;
   /** Attribute keys matching any of these (case-insensitive substrings) are redacted. */
@@ -153,6 +163,7 @@ export interface PipetelSettings {
   spool: SpoolSettings;
   shutdown: ShutdownSettings;
   otlp: OtlpSettings;
+  gateway: GatewaySettings;
   redaction: RedactionSettings;
 }
 

@@ -225,10 +225,12 @@ class Reader {
 
   skip(wire: number): void {
     if (wire === WIRE.varint) this.varint();
-    else if (wire === WIRE.i64) this.need(8), (this.pos += 8);
     else if (wire === WIRE.len) this.bytes();
-    else if (wire === WIRE.i32) this.need(4), (this.pos += 4);
-    else throw new BadRequest(`unsupported protobuf wire type ${wire}`);
+    else if (wire === WIRE.i64 || wire === WIRE.i32) {
+      const width = wire === WIRE.i64 ? 8 : 4;
+      this.need(width);
+      this.pos += width;
+    } else throw new BadRequest(`unsupported protobuf wire type ${wire}`);
   }
 }
 

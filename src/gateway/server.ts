@@ -15,6 +15,10 @@ import {
   ServerCredentials,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
+import type pg from 'pg';
+import { RateLimitedWarning } from '../../exporters/delivery/RateLimitedWarning.js';
+import { Spool, spoolDirectory } from '../../exporters/delivery/Spool.js';
+import { targetAddress, targetIdentity } from '../../exporters/delivery/spoolTarget.js';
 import { safeErrorMessage } from '../../exporters/postgres/connectionSecrets.js';
 import { PostgresLogRecordExporter } from '../../exporters/postgres/PostgresLogRecordExporter.js';
 import { PostgresMetricExporter } from '../../exporters/postgres/PostgresMetricExporter.js';
@@ -22,6 +26,7 @@ import { PostgresSpanExporter } from '../../exporters/postgres/PostgresSpanExpor
 import { createPool } from '../../exporters/postgres/pool.js';
 import { ExperimentStore } from '../db/experimentStore.js';
 import { bearerMatches, carriesToken, requireTokenOffLoopback } from '../internal/httpAccess.js';
+import { LogSynchronizer } from '../sync/LogSynchronizer.js';
 import { BadRequest, type Decoded, logsFromJson, metricsFromJson, spansFromJson } from './otlpJson.js';
 import { decodeOtlpProtobuf, type OtlpRequestType } from './otlpProtobuf.js';
 
@@ -37,6 +42,22 @@ export interface GatewayOptions {
   maxBodyBytes?: number;
   /** Records each signal's queue may hold before requests are answered 503 (high-water mark). */
   maxQueuedRecords?: number;
+  /**
+   * PIPETEL_HOME: with it, what the database cannot take (down, or behind) goes to the crash-safe
+   * spool under it and is replayed when the database answers again, by this gateway or by
+   * `pipetel sync` — accepted records are never lost. Without it the gateway pushes back with
+   * 503 + Retry-After at the high-water mark and the producers' exporters retry.
+   */
+  home?: string;
+  /**
+   * Readies the database before anything is written (the command migrates the schema and sets up
+   * partitions, as database.* says). Retried in the background while the database is down; the
+   * gateway answers meanwhile (records go to the spool).
+   */
+  setUp?: (pool: pg.Pool) => Promise<void>;
+  /** How often the spool is replayed while the gateway runs (spool.sync_interval). Default 5 s. */
+  syncIntervalMs?: number;
+  warn?: (message: string) => void;
 }
 
 export interface RunningGateway {
@@ -57,24 +78,93 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   requireTokenOffLoopback(host, options.token, 'pipetel gateway (--token or PIPETEL_GATEWAY_TOKEN)');
   const maxBody = options.maxBodyBytes ?? 16 * 2 ** 20;
   const maxQueued = options.maxQueuedRecords ?? 50_000;
-  const pool = createPool({ connectionString: options.url, applicationName: 'pipetel-gateway' });
-  const exporterOptions = { pool, maxQueueSize: maxQueued * 2, batchSize: 500, flushIntervalMs: 1000 };
+  // One message per 10 s at most: a database that is down for an hour is one line every 10 s.
+  const limiter = new RateLimitedWarning(
+    options.warn ?? ((message: string) => process.stderr.write(`pipetel gateway: ${message}\n`)),
+    10_000,
+  );
+  const warn = (message: string) => limiter.warn(message);
+  const pool = createPool({
+    connectionString: options.url,
+    applicationName: 'pipetel-gateway',
+    onError: (error) => warn(`database connection error: ${safeErrorMessage(error, options.url)}`),
+  });
+  // The server's identity, recorded with spooled records so they go back to this database only.
+  let identity: string | undefined;
+  const spool = options.home
+    ? new Spool({
+        dir: spoolDirectory(options.home),
+        target: () => ({ address: targetAddress(options.url), identity }),
+        warn,
+      })
+    : undefined;
+  const exporterOptions = {
+    pool,
+    maxQueueSize: maxQueued * 2,
+    batchSize: 500,
+    flushIntervalMs: 1000,
+    spill: spool,
+    overflowToSpill: spool !== undefined,
+    warn,
+  };
   const spans = new PostgresSpanExporter(exporterOptions);
   const logs = new PostgresLogRecordExporter(exporterOptions);
   const metrics = new PostgresMetricExporter(exporterOptions);
   const experiments = new ExperimentStore(pool);
+  const synchronizer = spool
+    ? new LogSynchronizer({
+        home: options.home!,
+        pool,
+        syncIntervalMs: options.syncIntervalMs ?? 5_000,
+        spool,
+        autoMigrate: true,
+        warn,
+      })
+    : undefined;
+  synchronizer?.start();
+  let setUpRetry: NodeJS.Timeout | undefined;
+  const setUp = async (): Promise<void> => {
+    try {
+      await options.setUp?.(pool);
+      identity ??= await targetIdentity(pool);
+    } catch (error) {
+      warn(`database setup failed, retrying in the background: ${safeErrorMessage(error, options.url)}`);
+      setUpRetry = setTimeout(() => void setUp(), 5_000);
+      setUpRetry.unref();
+    }
+  };
+  // Bounded wait at start: a database that answers is ready before the first request is served.
+  await Promise.race([setUp(), new Promise((r) => setTimeout(r, 10_000).unref())]);
   const refreshed = new Map<string, number>();
 
+  // Experiments whose row could not be written (the database was down) are retried until it is.
+  const unwritten = new Map<string, string>();
+  const writing = new Set<string>();
+  const observe = async (experimentId: string, serviceName: string) => {
+    if (writing.has(experimentId)) return; // one write per experiment at a time (a hung server)
+    writing.add(experimentId);
+    try {
+      await experiments.observe({ experimentId, serviceName, attributes: { 'pipetel.source': 'gateway' } });
+      unwritten.delete(experimentId);
+    } catch {
+      refreshed.delete(experimentId);
+      unwritten.set(experimentId, serviceName);
+    } finally {
+      writing.delete(experimentId);
+    }
+  };
   const keepExperiments = (found: Map<string, string>) => {
     const now = Date.now();
     for (const [experimentId, serviceName] of found) {
       if ((refreshed.get(experimentId) ?? 0) > now - EXPERIMENT_REFRESH_MS) continue;
       refreshed.set(experimentId, now);
-      void experiments
-        .observe({ experimentId, serviceName, attributes: { 'pipetel.source': 'gateway' } })
-        .catch(() => refreshed.delete(experimentId));
+      void observe(experimentId, serviceName);
     }
   };
+  const retryExperiments = setInterval(() => {
+    for (const [experimentId, serviceName] of unwritten) void observe(experimentId, serviceName);
+  }, EXPERIMENT_REFRESH_MS / 5);
+  retryExperiments.unref();
 
   const routes: Record<
     string,
@@ -255,7 +345,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       await grpc?.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections?.();
+      clearInterval(retryExperiments);
+      clearTimeout(setUpRetry);
+      await synchronizer?.stop();
       await Promise.all([spans.shutdown(), logs.shutdown(), metrics.shutdown()]);
+      await spool?.end();
       await pool.end().catch(() => undefined);
     },
   };

@@ -4,7 +4,6 @@
 import { Metadata } from '@grpc/grpc-js';
 import {
   type MeterProvider as ApiMeterProvider,
-  type Context,
   context,
   defaultTextMapGetter,
   metrics,

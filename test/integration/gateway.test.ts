@@ -5,13 +5,16 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { resolve } from 'node:path';
+import { readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { migrate } from '../../exporters/postgres/index.js';
 import { type RunningGateway, startGateway } from '../../src/gateway/server.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { startTcpProxy, type TcpProxy } from '../helpers/tcpProxy.js';
+import { tempDir } from '../helpers/tempDir.js';
 
 const run = promisify(execFile);
 const producer = resolve(import.meta.dirname, '../fixtures/otlp-json-producer.ts');
@@ -198,6 +201,102 @@ describe('pipetel gateway (OTLP/HTTP JSON)', () => {
       );
     } finally {
       await guarded.close();
+    }
+  });
+});
+
+describe('pipetel gateway: several producers at once, the database stopped mid-stream', () => {
+  let db: TestDatabase;
+  before(async () => {
+    db = await createTestDatabase();
+    await migrate(db.url);
+  });
+  after(async () => {
+    await db?.drop();
+  });
+
+  const counts = async (experimentId: string) => {
+    const [row] = await db.query<{ spans: number; logs: number; items: number; metrics: number }>(
+      `SELECT (SELECT count(*) FROM pipeline_spans WHERE experiment_id = $1)::int AS spans,
+              (SELECT count(*) FROM pipeline_logs WHERE experiment_id = $1)::int AS logs,
+              (SELECT count(DISTINCT attributes->>'item') FROM pipeline_logs WHERE experiment_id = $1)::int AS items,
+              (SELECT count(*) FROM pipeline_metrics WHERE experiment_id = $1 AND name = 'worker.rows')::int AS metrics`,
+      [experimentId],
+    );
+    return row!;
+  };
+  const ITEMS = 300;
+  const produce = (gateway: RunningGateway, experimentId: string, protocol: 'json' | 'proto' | 'grpc') =>
+    run(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        producer,
+        protocol === 'grpc' ? `http://${gateway.grpcAddress}` : gateway.url,
+        experimentId,
+        '',
+        protocol,
+        String(ITEMS),
+      ],
+      { timeout: 60_000 },
+    );
+
+  it('stores every record of four concurrent producers exactly once, through an outage, via the spool', async () => {
+    const proxy = await startTcpProxy(db.url);
+    const port = Number(new URL(proxy.url).port);
+    const home = tempDir('pipetel-gateway-');
+    const warnings: string[] = [];
+    const gateway = await startGateway({
+      url: proxy.url,
+      port: 0,
+      grpcPort: 0,
+      home,
+      syncIntervalMs: 300,
+      warn: (m) => warnings.push(m),
+    });
+    let reopened: TcpProxy | undefined;
+    try {
+      // Database up: two producers at once, protobuf and gRPC.
+      await Promise.all([produce(gateway, 'fleet-a', 'proto'), produce(gateway, 'fleet-b', 'grpc')]);
+      // Database gone (the port refuses) while two more producers send: the gateway answers them
+      // and keeps what the database cannot take in the spool.
+      await proxy.close();
+      await Promise.all([produce(gateway, 'fleet-c', 'json'), produce(gateway, 'fleet-d', 'proto')]);
+      await new Promise((r) => setTimeout(r, 1500)); // past the exporters' flush interval
+      assert.ok(
+        readdirSync(join(home, 'spool'), { recursive: true }).length > 0,
+        'the outage went to the spool',
+      );
+      // The database is back: the gateway replays its spool into it.
+      reopened = await startTcpProxy(db.url, port);
+      await waitFor(async () => {
+        const all = await Promise.all(['fleet-a', 'fleet-b', 'fleet-c', 'fleet-d'].map(counts));
+        return all.every((c) => c.spans >= ITEMS && c.logs >= ITEMS && c.metrics >= 1);
+      }, 60_000);
+      await new Promise((r) => setTimeout(r, 1000)); // a late duplicate would show up by now
+      for (const experimentId of ['fleet-a', 'fleet-b', 'fleet-c', 'fleet-d']) {
+        assert.deepEqual(
+          await counts(experimentId),
+          { spans: ITEMS, logs: ITEMS, items: ITEMS, metrics: 1 },
+          `${experimentId}: every record once`,
+        );
+      }
+      const experiments = await db.query<{ experiment_id: string }>(
+        "SELECT experiment_id FROM pipeline_experiments WHERE experiment_id LIKE 'fleet-%' ORDER BY 1",
+      );
+      assert.deepEqual(
+        experiments.map((e) => e.experiment_id),
+        ['fleet-a', 'fleet-b', 'fleet-c', 'fleet-d'],
+        'experiment rows also for the producers that sent during the outage',
+      );
+      assert.ok(
+        warnings.every((w) => !w.includes(new URL(db.url).password || '\u0000')),
+        'no password in warnings',
+      );
+    } finally {
+      await gateway.close();
+      await reopened?.close();
     }
   });
 });

@@ -110,6 +110,7 @@ const DEFAULTS: PipetelSettings = {
   },
   shutdown: { timeout: 10 },
   otlp: { enabled: false, endpoint: null, protocol: 'http/protobuf', headers: {} },
+  gateway: { host: '127.0.0.1', port: 4318, grpc_port: 4317, token: null, max_body_mb: 16 },
   redaction: {
     enabled: true,
     keys: [...DEFAULT_SECRET_KEYS],

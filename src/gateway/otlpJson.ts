@@ -55,19 +55,26 @@ function attributes(kvs: unknown): Attributes {
   return out as Attributes;
 }
 
-/** Unix nanoseconds (string or number) as HrTime, exact. */
+const DIGITS = /^\d+$/;
+const HEX_ID: Record<number, RegExp> = { 8: /^[0-9a-f]{16}$/, 16: /^[0-9a-f]{32}$/ };
+
+/** Unix nanoseconds (string or number) as HrTime, exact (per record: no BigInt on the way). */
 function hrTime(value: unknown): HrTime {
   if (value === undefined || value === null || value === '' || value === '0' || value === 0) return [0, 0];
   const text = typeof value === 'number' ? BigInt(Math.round(value)).toString() : String(value);
-  if (!/^\d+$/.test(text)) throw new BadRequest(`not a time in nanoseconds: ${text.slice(0, 40)}`);
-  const ns = BigInt(text);
-  return [Number(ns / 1_000_000_000n), Number(ns % 1_000_000_000n)];
+  if (!DIGITS.test(text)) throw new BadRequest(`not a time in nanoseconds: ${text.slice(0, 40)}`);
+  // Up to 15 digits of seconds split exactly as numbers; anything longer (not a real time) via BigInt.
+  if (text.length > 24) {
+    const ns = BigInt(text);
+    return [Number(ns / 1_000_000_000n), Number(ns % 1_000_000_000n)];
+  }
+  const cut = text.length - 9;
+  return cut > 0 ? [Number(text.slice(0, cut)), Number(text.slice(cut))] : [0, Number(text)];
 }
 
-function hexId(value: unknown, bytes: number, what: string): string {
+function hexId(value: unknown, bytes: 8 | 16, what: string): string {
   const text = typeof value === 'string' ? value.toLowerCase() : '';
-  if (!new RegExp(`^[0-9a-f]{${bytes * 2}}$`).test(text))
-    throw new BadRequest(`${what} must be ${bytes * 2} hex digits`);
+  if (!HEX_ID[bytes]!.test(text)) throw new BadRequest(`${what} must be ${bytes * 2} hex digits`);
   return text;
 }
 

@@ -185,22 +185,45 @@ const wireOf = (type: FieldType): number =>
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 /** Deeper than any OTLP message nests (AnyValue arrays and maps included): refused. */
 const MAX_DEPTH = 32;
+const TWO_32 = 2 ** 32;
 
+/**
+ * One cursor over the whole request: nested messages are read in place, bounded by `end`, with no
+ * copy and no per-message allocation. Tags and lengths are read as numbers; BigInt only where an
+ * int64 value is asked for.
+ */
 class Reader {
   pos = 0;
-  private readonly view: DataView;
-  constructor(readonly buf: Uint8Array) {
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  end: number;
+  constructor(readonly buf: Buffer) {
+    this.end = buf.length;
   }
 
   need(n: number): void {
-    if (this.pos + n > this.buf.length) throw new BadRequest('truncated protobuf message');
+    if (this.pos + n > this.end) throw new BadRequest('truncated protobuf message');
   }
 
-  varint(): bigint {
+  /** A varint that must fit in 32 bits unsigned (tags, lengths, int32, enums: low 32 bits kept). */
+  uint32(): number {
+    let result = 0;
+    for (let shift = 0; shift < 35; shift += 7) {
+      if (this.pos >= this.end) throw new BadRequest('truncated protobuf message');
+      const byte = this.buf[this.pos++]!;
+      result += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) return result % TWO_32;
+    }
+    // A longer varint (a negative int32 is sign-extended to 10 bytes): keep the low 32 bits.
+    for (let i = 0; i < 5; i++) {
+      if (this.pos >= this.end) throw new BadRequest('truncated protobuf message');
+      if (this.buf[this.pos++]! < 0x80) return result % TWO_32;
+    }
+    throw new BadRequest('malformed varint');
+  }
+
+  varint64(): bigint {
     let result = 0n;
     for (let shift = 0n; shift < 70n; shift += 7n) {
-      this.need(1);
+      if (this.pos >= this.end) throw new BadRequest('truncated protobuf message');
       const byte = this.buf[this.pos++]!;
       result |= BigInt(byte & 0x7f) << shift;
       if (byte < 0x80) return result;
@@ -208,24 +231,25 @@ class Reader {
     throw new BadRequest('malformed varint');
   }
 
-  bytes(): Uint8Array {
-    const length = Number(this.varint());
+  /** Length of a length-delimited field, checked against what is left. */
+  length(): number {
+    const at = this.pos;
+    const length = this.uint32();
+    if (this.pos - at > 5) throw new BadRequest('malformed length');
     this.need(length);
-    const out = this.buf.subarray(this.pos, this.pos + length);
-    this.pos += length;
-    return out;
+    return length;
   }
 
   fixed64(): bigint {
     this.need(8);
-    const value = this.view.getBigUint64(this.pos, true);
+    const value = this.buf.readBigUInt64LE(this.pos);
     this.pos += 8;
     return value;
   }
 
   skip(wire: number): void {
-    if (wire === WIRE.varint) this.varint();
-    else if (wire === WIRE.len) this.bytes();
+    if (wire === WIRE.varint) this.varint64();
+    else if (wire === WIRE.len) this.pos += this.length();
     else if (wire === WIRE.i64 || wire === WIRE.i32) {
       const width = wire === WIRE.i64 ? 8 : 4;
       this.need(width);
@@ -234,13 +258,15 @@ class Reader {
   }
 }
 
-function decodeMessage(buf: Uint8Array, type: string, depth: number): Record<string, unknown> {
+/** Reads the message that ends at `end` (the reader's bound while it runs). */
+function decodeMessage(reader: Reader, end: number, type: string, depth: number): Record<string, unknown> {
   if (depth > MAX_DEPTH) throw new BadRequest('protobuf message nested too deeply');
   const fields = SCHEMA[type]!;
   const out: Record<string, unknown> = {};
-  const reader = new Reader(buf);
-  while (reader.pos < buf.length) {
-    const tag = Number(reader.varint());
+  const outer = reader.end;
+  reader.end = end;
+  while (reader.pos < end) {
+    const tag = reader.uint32();
     const number = tag >>> 3;
     const wire = tag & 7;
     const field = fields[number];
@@ -251,59 +277,83 @@ function decodeMessage(buf: Uint8Array, type: string, depth: number): Record<str
     const expected = wireOf(field.type);
     // Repeated scalars may come packed (one length-delimited run) or one by one.
     if (field.repeated && typeof field.type === 'string' && wire === WIRE.len && expected !== WIRE.len) {
-      const packed = new Reader(reader.bytes());
+      const runLength = reader.length();
+      const runEnd = reader.pos + runLength;
       const values = (out[field.name] as unknown[] | undefined) ?? [];
-      while (packed.pos < packed.buf.length) values.push(scalar(packed, field.type));
+      reader.end = runEnd;
+      while (reader.pos < runEnd) values.push(scalar(reader, field.type));
+      reader.end = end;
       out[field.name] = values;
       continue;
     }
     if (wire !== expected)
       throw new BadRequest(`${type}.${field.name}: wire type ${wire}, expected ${expected}`);
-    const value =
-      typeof field.type === 'object'
-        ? decodeMessage(reader.bytes(), field.type.message, depth + 1)
-        : scalar(reader, field.type);
+    let value: unknown;
+    if (typeof field.type === 'object') {
+      const length = reader.length();
+      value = decodeMessage(reader, reader.pos + length, field.type.message, depth + 1);
+    } else value = scalar(reader, field.type);
     if (!field.repeated) out[field.name] = value;
     else if (Array.isArray(out[field.name])) (out[field.name] as unknown[]).push(value);
     else out[field.name] = [value];
   }
+  if (reader.pos !== end) throw new BadRequest('truncated protobuf message');
+  reader.end = outer;
   return out;
+}
+
+/** UTF-8 text, validated: ASCII (nearly every key and most values) without the decoder. */
+function text(reader: Reader): string {
+  const length = reader.length();
+  const start = reader.pos;
+  const stop = start + length;
+  reader.pos = stop;
+  const buf = reader.buf;
+  for (let i = start; i < stop; i++) {
+    if (buf[i]! >= 0x80) {
+      try {
+        return utf8.decode(buf.subarray(start, stop));
+      } catch {
+        throw new BadRequest('a string field is not valid UTF-8');
+      }
+    }
+  }
+  return buf.toString('latin1', start, stop);
 }
 
 function scalar(reader: Reader, type: Exclude<FieldType, { message: string }>): unknown {
   switch (type) {
     case 'string':
-      try {
-        return utf8.decode(reader.bytes());
-      } catch {
-        throw new BadRequest('a string field is not valid UTF-8');
-      }
-    case 'bytes':
-      return Buffer.from(reader.bytes()).toString('base64');
-    case 'id':
-      return Buffer.from(reader.bytes()).toString('hex');
+      return text(reader);
+    case 'bytes': {
+      const length = reader.length();
+      reader.pos += length;
+      return reader.buf.toString('base64', reader.pos - length, reader.pos);
+    }
+    case 'id': {
+      const length = reader.length();
+      reader.pos += length;
+      return reader.buf.toString('hex', reader.pos - length, reader.pos);
+    }
     case 'bool':
-      return reader.varint() !== 0n;
+      return reader.varint64() !== 0n;
     case 'varint':
-      return Number(BigInt.asIntN(32, reader.varint()));
+      return reader.uint32() | 0; // int32 and enums: two's complement of the low 32 bits
     case 'int64':
-      return BigInt.asIntN(64, reader.varint()).toString();
+      return BigInt.asIntN(64, reader.varint64()).toString();
     case 'fixed64':
       return reader.fixed64().toString();
     case 'sfixed64':
       return BigInt.asIntN(64, reader.fixed64()).toString();
     case 'fixed32': {
       reader.need(4);
-      const value = new DataView(reader.buf.buffer, reader.buf.byteOffset + reader.pos, 4).getUint32(0, true);
+      const value = reader.buf.readUInt32LE(reader.pos);
       reader.pos += 4;
       return value;
     }
     case 'double': {
       reader.need(8);
-      const value = new DataView(reader.buf.buffer, reader.buf.byteOffset + reader.pos, 8).getFloat64(
-        0,
-        true,
-      );
+      const value = reader.buf.readDoubleLE(reader.pos);
       reader.pos += 8;
       return value;
     }
@@ -317,5 +367,6 @@ export type OtlpRequestType =
 
 /** An OTLP/protobuf export request as the OTLP/JSON object it stands for. */
 export function decodeOtlpProtobuf(buf: Uint8Array, type: OtlpRequestType): Record<string, unknown> {
-  return decodeMessage(buf, type, 0);
+  const buffer = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  return decodeMessage(new Reader(buffer), buffer.length, type, 0);
 }

@@ -7,8 +7,8 @@
 
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Readable } from 'node:stream';
-import { createGunzip, createInflate } from 'node:zlib';
+import { promisify } from 'node:util';
+import { gunzip as gunzipCallback, inflate as inflateCallback } from 'node:zlib';
 import {
   Server as GrpcServer,
   status as grpcStatus,
@@ -64,11 +64,19 @@ export interface RunningGateway {
   url: string;
   /** host:port of the OTLP/gRPC server, when served. */
   grpcAddress?: string;
+  /** Resolves when every record accepted so far is stored (or spooled). */
+  flush(): Promise<void>;
   close(): Promise<void>;
 }
 
 /** Experiment rows are refreshed at most this often per experiment. */
 const EXPERIMENT_REFRESH_MS = 5_000;
+
+const gunzip = promisify(gunzipCallback);
+const inflate = promisify(inflateCallback);
+
+/** How long a request may wait for room in a queue above its high-water mark before a 503. */
+const BACKPRESSURE_WAIT_MS = 2_000;
 
 /** A 413 while reading the body (also after decompression). */
 class TooLarge extends Error {}
@@ -103,6 +111,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     maxQueueSize: maxQueued * 2,
     batchSize: 500,
     flushIntervalMs: 1000,
+    maxBatchSize: 1000,
+    concurrency: 2,
     spill: spool,
     overflowToSpill: spool !== undefined,
     warn,
@@ -200,6 +210,21 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     },
   };
 
+  /**
+   * Backpressure: above the high-water mark a request waits (up to BACKPRESSURE_WAIT_MS) for the
+   * queue to drain below it — a slower answer keeps the producer's batches flowing at the
+   * database's pace — and only then is answered 503/UNAVAILABLE with Retry-After, which costs the
+   * producer a whole second.
+   */
+  async function roomIn(route: { queued: () => number }): Promise<boolean> {
+    const deadline = Date.now() + BACKPRESSURE_WAIT_MS;
+    while (route.queued() > maxQueued) {
+      if (Date.now() >= deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    return true;
+  }
+
   const server = createServer((req, res) => {
     void handle(req, res).catch((error) => {
       if (!res.headersSent) status(res, 500, safeErrorMessage(error, options.url));
@@ -226,7 +251,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const encoding = String(req.headers['content-encoding'] ?? 'identity').toLowerCase();
     if (!['identity', 'gzip', 'deflate'].includes(encoding))
       return status(res, 415, `content encoding ${encoding} is not supported`);
-    if (route.queued() > maxQueued) {
+    if (!(await roomIn(route))) {
       res.setHeader('retry-after', '1');
       return status(res, 503, 'the database is behind; retry shortly');
     }
@@ -291,7 +316,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
           },
         },
         {
-          Export: (
+          Export: async (
             call: { request: Buffer; metadata: { get(key: string): unknown[] } },
             callback: (error: { code: number; details: string } | null, response?: Buffer) => void,
           ) => {
@@ -301,7 +326,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
               !bearerMatches(String(call.metadata.get('authorization')[0] ?? ''), options.token)
             )
               return fail(grpcStatus.UNAUTHENTICATED, 'a bearer token is required');
-            if (route.queued() > maxQueued)
+            if (!(await roomIn(route)))
               return fail(grpcStatus.UNAVAILABLE, 'the database is behind; retry shortly');
             let decoded: Decoded<unknown>;
             try {
@@ -341,6 +366,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   return {
     url: `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`,
     grpcAddress: grpc?.address,
+    flush: async () => {
+      await Promise.all([spans.forceFlush(), logs.forceFlush(), metrics.forceFlush()]);
+    },
     close: async () => {
       await grpc?.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -365,23 +393,27 @@ function status(res: ServerResponse, code: number, message: string): void {
 async function readBody(req: IncomingMessage, encoding: string, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limit) throw new TooLarge();
-  let raw = 0;
-  req.on('data', (chunk: Buffer) => {
-    raw += chunk.length;
-    if (raw > limit) req.destroy(new TooLarge());
-  });
-  const stream: Readable =
-    encoding === 'gzip' ? req.pipe(createGunzip()) : encoding === 'deflate' ? req.pipe(createInflate()) : req;
-  if (stream !== req) req.on('error', (error) => stream.destroy(error));
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) {
-      req.destroy();
-      throw new TooLarge();
-    }
-    chunks.push(chunk);
+  await new Promise<void>((resolve, reject) => {
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.destroy();
+        reject(new TooLarge());
+      } else chunks.push(chunk);
+    });
+    req.once('end', resolve);
+    req.once('error', reject);
+  });
+  const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+  if (encoding === 'identity') return body;
+  // One call on the thread pool, its output capped: a small body that inflates past the limit
+  // fails with ERR_BUFFER_TOO_LARGE without ever holding more than `limit` bytes.
+  try {
+    return await (encoding === 'gzip' ? gunzip : inflate)(body, { maxOutputLength: limit });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new TooLarge();
+    throw error;
   }
-  return Buffer.concat(chunks);
 }

@@ -300,3 +300,80 @@ describe('pipetel gateway: several producers at once, the database stopped mid-s
     }
   });
 });
+
+describe('pipetel gateway without a spool: backpressure', () => {
+  let db: TestDatabase;
+  before(async () => {
+    db = await createTestDatabase();
+    await migrate(db.url);
+  });
+  after(async () => db?.drop());
+
+  it('above the high-water mark a request waits, then gets 503 + Retry-After; what was accepted is stored once the database is back', async () => {
+    const proxy = await startTcpProxy(db.url);
+    const port = Number(new URL(proxy.url).port);
+    const gateway = await startGateway({
+      url: proxy.url,
+      port: 0,
+      grpcPort: null,
+      maxQueuedRecords: 5,
+      warn: () => undefined,
+    });
+    let reopened: TcpProxy | undefined;
+    try {
+      const body = (from: number) =>
+        JSON.stringify({
+          resourceLogs: [
+            {
+              resource: { attributes: [{ key: 'pipetel.experiment_id', value: { stringValue: 'bp-run' } }] },
+              scopeLogs: [
+                {
+                  logRecords: Array.from({ length: 8 }, (_, i) => ({
+                    timeUnixNano: `${BigInt(Date.now()) * 1_000_000n}`,
+                    body: { stringValue: `line ${from + i}` },
+                  })),
+                },
+              ],
+            },
+          ],
+        });
+      const post = (from: number) =>
+        fetch(`${gateway.url}/v1/logs`, {
+          method: 'POST',
+          body: body(from),
+          headers: { 'content-type': 'application/json' },
+        });
+      await proxy.close(); // the database's port refuses: nothing drains the queue
+      const accepted = await post(0);
+      assert.equal(accepted.status, 200, 'below the mark: accepted');
+      assert.deepEqual(await accepted.json(), {}, 'all of it (no partialSuccess)');
+      const refused = await post(8);
+      assert.equal(refused.status, 503, 'above it, after waiting for room: 503');
+      assert.equal(refused.headers.get('retry-after'), '1');
+      reopened = await startTcpProxy(db.url, port);
+      await waitFor(async () => {
+        const [{ n }] = await db.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM pipeline_logs WHERE experiment_id = 'bp-run'",
+        );
+        return n >= 8;
+      }, 60_000);
+      // Room again: a request is served.
+      await waitFor(async () => (await post(16)).status === 200, 30_000);
+      await gateway.flush();
+      const lines = await db.query<{ message: string }>(
+        "SELECT message FROM pipeline_logs WHERE experiment_id = 'bp-run' ORDER BY message",
+      );
+      assert.deepEqual(
+        lines.map((l) => l.message),
+        [
+          ...Array.from({ length: 8 }, (_, i) => `line ${i}`),
+          ...Array.from({ length: 8 }, (_, i) => `line ${16 + i}`),
+        ].sort(),
+        'the accepted requests, each line once; the refused one left to its sender',
+      );
+    } finally {
+      await gateway.close();
+      await reopened?.close();
+    }
+  });
+});

@@ -117,7 +117,7 @@ export interface Decoded<T> {
   experiments: Map<string, string>;
 }
 
-function serviceOf(resource: Resource): string {
+export function serviceOf(resource: Resource): string {
   const name = resource.attributes['service.name'];
   return typeof name === 'string' ? name : 'unknown_service';
 }
@@ -223,7 +223,7 @@ export function logsFromJson(body: unknown): Decoded<ReadableLogRecord> {
   return { records, experiments };
 }
 
-function hrNow(): HrTime {
+export function hrNow(): HrTime {
   const ms = Date.now();
   return [Math.floor(ms / 1000), (ms % 1000) * 1_000_000];
 }

@@ -172,7 +172,7 @@ const SCHEMA: Record<string, Record<number, Field>> = {
   },
 };
 
-const WIRE = { varint: 0, i64: 1, len: 2, i32: 5 } as const;
+export const WIRE = { varint: 0, i64: 1, len: 2, i32: 5 } as const;
 const wireOf = (type: FieldType): number =>
   typeof type === 'object' || type === 'string' || type === 'bytes' || type === 'id'
     ? WIRE.len
@@ -184,7 +184,7 @@ const wireOf = (type: FieldType): number =>
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 /** Deeper than any OTLP message nests (AnyValue arrays and maps included): refused. */
-const MAX_DEPTH = 32;
+export const MAX_DEPTH = 32;
 const TWO_32 = 2 ** 32;
 
 /**
@@ -192,7 +192,7 @@ const TWO_32 = 2 ** 32;
  * copy and no per-message allocation. Tags and lengths are read as numbers; BigInt only where an
  * int64 value is asked for.
  */
-class Reader {
+export class Reader {
   pos = 0;
   end: number;
   constructor(readonly buf: Buffer) {
@@ -259,7 +259,12 @@ class Reader {
 }
 
 /** Reads the message that ends at `end` (the reader's bound while it runs). */
-function decodeMessage(reader: Reader, end: number, type: string, depth: number): Record<string, unknown> {
+export function decodeMessage(
+  reader: Reader,
+  end: number,
+  type: string,
+  depth: number,
+): Record<string, unknown> {
   if (depth > MAX_DEPTH) throw new BadRequest('protobuf message nested too deeply');
   const fields = SCHEMA[type]!;
   const out: Record<string, unknown> = {};
@@ -303,7 +308,7 @@ function decodeMessage(reader: Reader, end: number, type: string, depth: number)
 }
 
 /** UTF-8 text, validated: ASCII (nearly every key and most values) without the decoder. */
-function text(reader: Reader): string {
+export function text(reader: Reader): string {
   const length = reader.length();
   const start = reader.pos;
   const stop = start + length;

@@ -28,7 +28,8 @@ import { ExperimentStore } from '../db/experimentStore.js';
 import { bearerMatches, carriesToken, requireTokenOffLoopback } from '../internal/httpAccess.js';
 import { LogSynchronizer } from '../sync/LogSynchronizer.js';
 import { BadRequest, type Decoded, logsFromJson, metricsFromJson, spansFromJson } from './otlpJson.js';
-import { decodeOtlpProtobuf, type OtlpRequestType } from './otlpProtobuf.js';
+import { logsFromProtobuf } from './otlpLogsProtobuf.js';
+import { decodeOtlpProtobuf } from './otlpProtobuf.js';
 
 export interface GatewayOptions {
   url: string;
@@ -179,27 +180,28 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const routes: Record<
     string,
     {
-      protobufType: OtlpRequestType;
       decode: (body: unknown) => Decoded<unknown>;
+      /** OTLP/protobuf straight to records (logs), or through the OTLP/JSON shape. */
+      fromProtobuf: (body: Buffer) => Decoded<unknown>;
       accept: (records: unknown[]) => number;
       queued: () => number;
     }
   > = {
     '/v1/traces': {
-      protobufType: 'ExportTraceServiceRequest',
       decode: spansFromJson,
+      fromProtobuf: (body) => spansFromJson(decodeOtlpProtobuf(body, 'ExportTraceServiceRequest')),
       accept: (records) => records.filter((r) => !spans.accept(r as never)).length,
       queued: () => spans.stats().queued,
     },
     '/v1/logs': {
-      protobufType: 'ExportLogsServiceRequest',
       decode: logsFromJson,
+      fromProtobuf: logsFromProtobuf,
       accept: (records) => records.filter((r) => !logs.accept(r as never)).length,
       queued: () => logs.stats().queued,
     },
     '/v1/metrics': {
-      protobufType: 'ExportMetricsServiceRequest',
       decode: metricsFromJson,
+      fromProtobuf: (body) => metricsFromJson(decodeOtlpProtobuf(body, 'ExportMetricsServiceRequest')),
       accept: (records) => {
         let refused = 0;
         for (const r of records)
@@ -264,11 +266,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     }
     let decoded: Decoded<unknown>;
     try {
-      const request =
+      decoded =
         type === 'application/json'
-          ? JSON.parse(body.toString('utf8'))
-          : decodeOtlpProtobuf(body, route.protobufType);
-      decoded = route.decode(request);
+          ? route.decode(JSON.parse(body.toString('utf8')))
+          : route.fromProtobuf(body);
     } catch (error) {
       return status(
         res,
@@ -330,7 +331,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
               return fail(grpcStatus.UNAVAILABLE, 'the database is behind; retry shortly');
             let decoded: Decoded<unknown>;
             try {
-              decoded = route.decode(decodeOtlpProtobuf(call.request, route.protobufType));
+              decoded = route.fromProtobuf(call.request);
             } catch (error) {
               return fail(
                 grpcStatus.INVALID_ARGUMENT,

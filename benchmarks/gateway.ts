@@ -85,7 +85,7 @@ function post(agent: Agent, url: URL, body: Buffer): Promise<void> {
 }
 
 async function viaGateway(url: string, bodies: Buffer[], rows: number): Promise<number> {
-  const gateway = await startGateway({ url, port: 0, grpcPort: null, maxQueuedRecords: 50_000 });
+  const gateway = await startGateway({ url, port: 0, grpcPort: null }); // shipped defaults
   const agent = new Agent({ keepAlive: true, maxSockets: IN_FLIGHT });
   const target = new URL('/v1/logs', gateway.url);
   try {

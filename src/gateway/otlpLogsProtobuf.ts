@@ -112,12 +112,27 @@ function hrTimeOf(reader: Reader): HrTime {
   return [Number(ns / 1_000_000_000n), Number(ns % 1_000_000_000n)];
 }
 
-function readId(reader: Reader, bytes: number, what: string): string | undefined {
+/** The last id of each width: records of one span carry the same ids, made into text once. */
+const lastId: Record<number, { bytes: Buffer; hex: string }> = {
+  8: { bytes: Buffer.alloc(8), hex: '' },
+  16: { bytes: Buffer.alloc(16), hex: '' },
+};
+
+function readId(reader: Reader, bytes: 8 | 16, what: string): string | undefined {
   const length = reader.length();
+  const start = reader.pos;
   reader.pos += length;
   if (length === 0) return undefined;
   if (length !== bytes) throw new BadRequest(`${what} must be ${bytes * 2} hex digits`);
-  return reader.buf.toString('hex', reader.pos - length, reader.pos);
+  const last = lastId[bytes]!;
+  const buf = reader.buf;
+  let same = last.hex !== '';
+  for (let i = 0; same && i < bytes; i++) same = last.bytes[i] === buf[start + i];
+  if (!same) {
+    buf.copy(last.bytes, 0, start, reader.pos);
+    last.hex = buf.toString('hex', start, reader.pos);
+  }
+  return last.hex;
 }
 
 function readLogRecord(reader: Reader, length: number): MutableLogRecord {

@@ -307,6 +307,15 @@ export function decodeMessage(
   return out;
 }
 
+/**
+ * Short ASCII strings repeat across a fleet's records (attribute keys, stage names, severities):
+ * each is made once and then found by a hash of its bytes, so decoding allocates for the values
+ * that change, not for every key of every record.
+ */
+const INTERN_MAX = 48;
+const INTERN_SLOTS = 4096;
+const interned: (string | undefined)[] = new Array(INTERN_SLOTS);
+
 /** UTF-8 text, validated: ASCII (nearly every key and most values) without the decoder. */
 export function text(reader: Reader): string {
   const length = reader.length();
@@ -314,16 +323,34 @@ export function text(reader: Reader): string {
   const stop = start + length;
   reader.pos = stop;
   const buf = reader.buf;
+  let hash = 0x811c9dc5;
   for (let i = start; i < stop; i++) {
-    if (buf[i]! >= 0x80) {
+    const byte = buf[i]!;
+    if (byte >= 0x80) {
       try {
         return utf8.decode(buf.subarray(start, stop));
       } catch {
         throw new BadRequest('a string field is not valid UTF-8');
       }
     }
+    hash = Math.imul(hash ^ byte, 0x01000193);
   }
-  return buf.toString('latin1', start, stop);
+  if (length > INTERN_MAX) return buf.toString('latin1', start, stop);
+  const slot = (hash >>> 0) % INTERN_SLOTS;
+  const known = interned[slot];
+  if (known !== undefined && known.length === length) {
+    let same = true;
+    for (let i = 0; i < length; i++) {
+      if (known.charCodeAt(i) !== buf[start + i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return known;
+  }
+  const made = buf.toString('latin1', start, stop);
+  interned[slot] = made;
+  return made;
 }
 
 function scalar(reader: Reader, type: Exclude<FieldType, { message: string }>): unknown {

@@ -41,7 +41,10 @@ export interface GatewayOptions {
   token?: string;
   /** Largest request body, compressed or not (gateway.max_body_mb). Default 16 MiB. */
   maxBodyBytes?: number;
-  /** Records each signal's queue may hold before requests are answered 503 (high-water mark). */
+  /**
+   * High-water mark: above it a request waits for room, then is answered 503. Default 10 000 records
+   * per signal; the queue itself holds 50 000 more, so a large request accepted below the mark fits.
+   */
   maxQueuedRecords?: number;
   /**
    * PIPETEL_HOME: with it, what the database cannot take (down, or behind) goes to the crash-safe
@@ -86,7 +89,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const host = options.host ?? '127.0.0.1';
   requireTokenOffLoopback(host, options.token, 'pipetel gateway (--token or PIPETEL_GATEWAY_TOKEN)');
   const maxBody = options.maxBodyBytes ?? 16 * 2 ** 20;
-  const maxQueued = options.maxQueuedRecords ?? 50_000;
+  // A shallow queue keeps decoded records young (cheaper garbage: measured 0.85x direct at 5k
+  // against 0.83x at 50k) and is still ten batches ahead of the two writers. The queue holds one
+  // large request beyond the mark (a Collector's batches are 8192).
+  const maxQueued = options.maxQueuedRecords ?? 10_000;
   // One message per 10 s at most: a database that is down for an hour is one line every 10 s.
   const limiter = new RateLimitedWarning(
     options.warn ?? ((message: string) => process.stderr.write(`pipetel gateway: ${message}\n`)),
@@ -109,7 +115,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     : undefined;
   const exporterOptions = {
     pool,
-    maxQueueSize: maxQueued * 2,
+    maxQueueSize: maxQueued + 50_000,
     batchSize: 500,
     flushIntervalMs: 1000,
     maxBatchSize: 1000,

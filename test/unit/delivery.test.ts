@@ -59,14 +59,21 @@ describe('DeliveryQueue', () => {
     assert.deepEqual(q.stats(), { queued: 0, exported: 95, dropped: 0, spooled: 0, failed: 0 });
   });
 
-  it('waits for batch_size records before writing, until the flush interval', async () => {
+  it('waits for batch_size records before writing, until the flush interval', async (t) => {
+    t.mock.timers.enable({ apis: ['setInterval', 'Date'], now: Date.parse('2026-01-01') });
+    const settle = () => new Promise((r) => setImmediate(r));
     const sink = new RecordingSink();
     const { q } = queue(sink, { flushIntervalMs: 50 });
     for (let i = 0; i < 3; i++) q.enqueue(i);
-    await new Promise((r) => setImmediate(r));
+    await settle();
     assert.equal(sink.batches.length, 0, 'a partial batch is not written immediately');
-    await new Promise((r) => setTimeout(r, 120));
+    t.mock.timers.tick(49);
+    await settle();
+    assert.equal(sink.batches.length, 0, 'nor before the flush interval');
+    t.mock.timers.tick(1);
+    await settle();
     assert.equal(sink.rows.length, 3, 'the flush interval writes the partial batch');
+    t.mock.timers.reset();
     await q.shutdown();
   });
 
@@ -132,7 +139,9 @@ describe('DeliveryQueue', () => {
     assert.ok(warnings.some((w) => /dropped 10 records/.test(w)));
   });
 
-  it('shutdown gives up retrying at its deadline and accounts for every record', async () => {
+  it('shutdown gives up retrying at its deadline and accounts for every record', async (t) => {
+    // On a mock clock, so the bound itself is asserted, not a busy machine's idea of it.
+    t.mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'], now: Date.parse('2026-01-01') });
     const down = Object.assign(new Error('down'), { code: 'ECONNREFUSED' });
     const failing: BatchSink = { table: 't', write: () => Promise.reject(down) };
     const { q } = queue(failing, {
@@ -140,8 +149,20 @@ describe('DeliveryQueue', () => {
     });
     for (let i = 0; i < 60; i++) q.enqueue(i);
     const started = Date.now();
-    await q.shutdown(500);
-    assert.ok(Date.now() - started < 5000, 'shutdown is bounded');
+    let resolvedAt: number | undefined;
+    void q.shutdown(500).then(() => {
+      resolvedAt = Date.now();
+    });
+    const TICK = 10;
+    while (resolvedAt === undefined && Date.now() - started < 60_000) {
+      t.mock.timers.tick(TICK);
+      await new Promise((resolve) => setImmediate(resolve)); // let the queue's promises run
+    }
+    assert.ok(resolvedAt !== undefined, 'shutdown resolved');
+    assert.ok(
+      resolvedAt - started <= 500 + TICK,
+      `resolved at +${resolvedAt - started} ms: the bound is 500 ms`,
+    );
     const s = q.stats();
     assert.equal(s.exported + s.dropped + s.spooled + s.failed, 60);
     assert.equal(q.enqueue(1), false, 'closed queues refuse (and count) new records');

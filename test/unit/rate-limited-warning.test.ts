@@ -7,15 +7,22 @@ import { describe, it } from 'node:test';
 import { KeyedWarnings, RateLimitedWarning } from '../../exporters/delivery/RateLimitedWarning.js';
 
 describe('RateLimitedWarning', () => {
-  it('prints the newest suppressed message when the interval ends, with how many it stands for', async () => {
+  it('prints the newest suppressed message when the interval ends, with how many it stands for', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: Date.parse('2026-01-01') });
     const printed: string[] = [];
     const warning = new RateLimitedWarning((m) => printed.push(m), 50);
     for (let n = 1; n <= 5; n++) warning.warn(`${n} dropped so far`);
     assert.deepEqual(printed, ['1 dropped so far']);
-    await new Promise((resolve) => setTimeout(resolve, 120));
+    t.mock.timers.tick(49);
+    assert.deepEqual(printed, ['1 dropped so far'], 'not before the interval ends');
+    t.mock.timers.tick(1);
     assert.deepEqual(printed, ['1 dropped so far', '5 dropped so far (3 similar warnings suppressed)']);
     warning.flush();
     assert.equal(printed.length, 2, 'nothing new to print');
+    warning.warn('6 dropped so far');
+    assert.equal(printed.length, 2, 'still within the interval of the last print');
+    t.mock.timers.tick(50);
+    assert.deepEqual(printed.at(-1), '6 dropped so far');
   });
 
   it('flush() prints every kind’s newest suppressed message at once, e.g. at shutdown', () => {

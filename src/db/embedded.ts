@@ -18,14 +18,13 @@ import {
   rm,
   stat,
   symlink,
-  unlink,
   writeFile,
 } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { connect, createServer } from 'node:net';
-import { hostname } from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { type LockOptions, withLockFile } from '../../exporters/shared/lockFile.js';
 import { isProcessAlive as isAlive } from '../../exporters/shared/processes.js';
 
 export interface EmbeddedServer {
@@ -48,9 +47,6 @@ const DATABASE = 'pipetel';
 const DEFAULT_START_TIMEOUT_MS = 30_000;
 /** initdb plus one start; a waiter gives up after this plus startTimeoutMs. */
 const INIT_BUDGET_MS = 60_000;
-const LOCK_POLL_MS = 50;
-/** A lock file still empty after this long belongs to a writer that died mid-write. */
-const EMPTY_LOCK_STALE_MS = 10_000;
 /** Times a start may move to a new port because its port was taken meanwhile. */
 const MAX_PORT_MOVES = 3;
 
@@ -94,6 +90,17 @@ interface Postmaster {
   status: string;
 }
 
+/** The lock around init+start and stop, `<pg>/lock`: created with O_EXCL holding {pid, host, createdAt}. */
+function lockOptions(startTimeoutMs: number): LockOptions {
+  return {
+    format: 'json',
+    pollMs: 50,
+    waitMs: startTimeoutMs + INIT_BUDGET_MS,
+    // A lock file still empty after this long belongs to a writer that died mid-write.
+    unreadableMs: 10_000,
+  };
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Public API
 
@@ -105,7 +112,7 @@ export async function ensureEmbeddedPostgres(options: EmbeddedOptions): Promise<
 
   await makeHome(paths);
   const startTimeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
-  return withLock(paths.lockFile, startTimeoutMs + INIT_BUDGET_MS, async () => {
+  return withLockFile(paths.lockFile, lockOptions(startTimeoutMs), async () => {
     const raced = await runningServer(paths);
     if (raced) return serverInfo(paths, raced, false);
     const log = options.log ?? (() => {});
@@ -123,7 +130,7 @@ export async function stopEmbeddedPostgres(options: EmbeddedOptions): Promise<bo
   const paths = layout(options.home);
   if (!existsSync(paths.pgDir)) return false;
   const startTimeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
-  return withLock(paths.lockFile, startTimeoutMs + INIT_BUDGET_MS, async () => {
+  return withLockFile(paths.lockFile, lockOptions(startTimeoutMs), async () => {
     const postmaster = await readPostmaster(paths.dataDir);
     if (!postmaster || !isAlive(postmaster.pid)) return false;
     const runAs = await serverAccount(options.log ?? (() => {}));
@@ -330,87 +337,6 @@ function speaksPostgres(port: number, timeoutMs = 1000): Promise<boolean> {
     });
     socket.once('data', (chunk) => done(chunk[0] === 0x53 || chunk[0] === 0x4e));
   });
-}
-
-// ---------------------------------------------------------------------------------------------------
-// The lock around init+start: a file created with O_EXCL holding {pid, host, createdAt}
-
-async function withLock<T>(lockFile: string, waitMs: number, body: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + waitMs;
-  const content = JSON.stringify({ pid: process.pid, host: hostname(), createdAt: new Date().toISOString() });
-  for (;;) {
-    try {
-      const handle = await open(lockFile, 'wx', 0o600);
-      await handle.writeFile(content);
-      await handle.close();
-      break;
-    } catch (error) {
-      if (errorCode(error) !== 'EEXIST') throw error;
-    }
-    if (await breakStaleLock(lockFile)) continue;
-    if (Date.now() > deadline) {
-      const holder = await readFile(lockFile, 'utf8').catch(() => '');
-      throw new Error(
-        `timed out after ${Math.round(waitMs / 1000)} s waiting for ${lockFile} (held by ${holder})`,
-      );
-    }
-    await sleep(LOCK_POLL_MS);
-  }
-  try {
-    return await body();
-  } finally {
-    await unlink(lockFile).catch(() => {});
-  }
-}
-
-/**
- * Removes the lock if its holder died. Two waiters could both see it stale and the slower one would
- * delete the lock the faster one just took, so breaking happens under a second lock and re-checks
- * that the file is still the same stale one.
- */
-async function breakStaleLock(lockFile: string): Promise<boolean> {
-  const seen = await lockHolder(lockFile);
-  if (!seen?.stale) return false;
-  const breaker = `${lockFile}.break`;
-  try {
-    await (await open(breaker, 'wx', 0o600)).close();
-  } catch (error) {
-    if (errorCode(error) !== 'EEXIST') throw error;
-    const age = await stat(breaker).then(
-      (s) => Date.now() - s.mtimeMs,
-      () => 0,
-    );
-    if (age > EMPTY_LOCK_STALE_MS) await unlink(breaker).catch(() => {});
-    return false;
-  }
-  try {
-    const now = await lockHolder(lockFile);
-    if (!now?.stale || now.text !== seen.text) return false;
-    await unlink(lockFile).catch(() => {});
-    return true;
-  } finally {
-    await unlink(breaker).catch(() => {});
-  }
-}
-
-async function lockHolder(lockFile: string): Promise<{ text: string; stale: boolean } | null> {
-  let text: string;
-  let ageMs: number;
-  try {
-    text = await readFile(lockFile, 'utf8');
-    ageMs = Date.now() - (await stat(lockFile)).mtimeMs;
-  } catch (error) {
-    if (errorCode(error) === 'ENOENT') return null;
-    throw error;
-  }
-  let holder: { pid?: unknown; host?: unknown };
-  try {
-    holder = JSON.parse(text);
-  } catch {
-    return { text, stale: ageMs > EMPTY_LOCK_STALE_MS }; // being written, or its writer died mid-write
-  }
-  if (typeof holder.pid !== 'number' || holder.host !== hostname()) return { text, stale: false };
-  return { text, stale: !isAlive(holder.pid) };
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import pg from 'pg';
 import { LOGS_TABLE } from '../exporters/postgres/logRows.js';
 import { copyLines } from '../exporters/postgres/TableWriter.js';
-import { ensureEmbeddedPostgres } from '../src/db/embedded.js';
+import { ensureEmbeddedPostgres } from '../src/db/embedded/index.js';
 
 export interface Measurement {
   /** What was measured, e.g. 'log.info enabled with attributes'. */

@@ -33,7 +33,7 @@ import type { PostgresSpanProcessor } from '../exporters/postgres/PostgresSpanEx
 import { closePool } from '../exporters/postgres/pool.js';
 import { EXPERIMENT_ID_ATTRIBUTE, STAGE_ATTRIBUTE } from '../exporters/shared/conventions.js';
 import { type Config, ineffectiveSettings } from './config/index.js';
-import { ensureEmbeddedPostgres } from './db/embedded.js';
+import { ensureEmbeddedPostgres } from './db/embedded/index.js';
 import type { ExperimentStore } from './db/experimentStore.js';
 import { MaintenanceSchedule } from './db/MaintenanceSchedule.js';
 import { setUpPartitioning, syncStoreSettings } from './db/storeMaintenance.js';

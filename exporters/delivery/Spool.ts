@@ -5,8 +5,8 @@
 
 import { randomBytes } from 'node:crypto';
 import { type FileHandle, mkdir, open, rename, writeFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { createLockFile } from '../shared/lockFile.js';
 import { encodeRecords } from './spoolFormat.js';
 import type { SpoolTarget } from './spoolTarget.js';
 import type { SpillTarget, WarningSink } from './types.js';
@@ -198,8 +198,7 @@ export async function createWriterDirectory(root: string, extra: Record<string, 
   const name = `${process.pid}-${Date.now()}-${randomBytes(4).toString('hex')}`;
   const directory = join(root, name);
   await mkdir(directory, { mode: 0o700 });
-  const owner = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString(), ...extra };
-  await writeFile(join(directory, SpoolFiles.owner), `${JSON.stringify(owner)}\n`, { mode: 0o600 });
+  await createLockFile(join(directory, SpoolFiles.owner), { timeField: 'startedAt', fields: extra });
   return directory;
 }
 

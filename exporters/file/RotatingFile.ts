@@ -15,20 +15,11 @@ import {
   openSync,
   writeSync,
 } from 'node:fs';
-import {
-  type FileHandle,
-  mkdir,
-  open,
-  readdir,
-  readFile,
-  rename,
-  stat,
-  unlink,
-  writeFile,
-} from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
+import { type LockOptions, withLockFile } from '../shared/lockFile.js';
 import { isProcessAlive as isAlive } from '../shared/processes.js';
 
 export interface RotatingFileOptions {
@@ -71,8 +62,17 @@ const IDENTITY_CHECK_MS = 1000;
  * appending to it (until its next identity check) has its lines in it, not after the gzip read it.
  */
 const ROTATION_GRACE_MS = 2 * IDENTITY_CHECK_MS;
-/** A renumbering lock older than this, or held by a dead process, is taken over. */
-const STALE_LOCK_MS = 30_000;
+/**
+ * The renumbering lock, `<path>.lock` holding `<pid>\n`: taken over when its holder is dead or it
+ * is older than 30 s.
+ */
+const RENUMBERING_LOCK: LockOptions = {
+  format: 'pid',
+  mode: 0o666,
+  pollMs: 20,
+  maxAgeMs: 30_000,
+  unreadableMs: 30_000,
+};
 
 export class RotatingFile {
   readonly path: string;
@@ -299,26 +299,10 @@ export class RotatingFile {
 
   /**
    * Processes sharing the path (or two sinks in one) renumber one at a time: rename() replaces
-   * its target, so two interleaved shifts would overwrite a backup. An O_EXCL lock file, taken
-   * over when its holder is dead or it is older than STALE_LOCK_MS.
+   * its target, so two interleaved shifts would overwrite a backup.
    */
-  private async withRenumberingLock(job: () => Promise<void>): Promise<void> {
-    const lock = `${this.path}.lock`;
-    for (;;) {
-      try {
-        await writeFile(lock, `${process.pid}\n`, { flag: 'wx' });
-        break;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      }
-      if (await isStaleLock(lock)) await unlinkIfPresent(lock);
-      else await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    try {
-      await job();
-    } finally {
-      await unlinkIfPresent(lock);
-    }
+  private withRenumberingLock(job: () => Promise<void>): Promise<void> {
+    return withLockFile(`${this.path}.lock`, RENUMBERING_LOCK, job);
   }
 
   private async shiftBackups(): Promise<void> {
@@ -415,14 +399,4 @@ async function unlinkIfPresent(path: string): Promise<void> {
   await unlink(path).catch((error: NodeJS.ErrnoException) => {
     if (error.code !== 'ENOENT') throw error;
   });
-}
-
-async function isStaleLock(lock: string): Promise<boolean> {
-  try {
-    const [stats, content] = await Promise.all([stat(lock), readFile(lock, 'utf8')]);
-    const pid = Number.parseInt(content, 10);
-    return Date.now() - stats.mtimeMs > STALE_LOCK_MS || (pid > 0 && !isAlive(pid));
-  } catch {
-    return false; // gone (try again) or just being written
-  }
 }

@@ -8,7 +8,7 @@ import {
   embeddedUrl,
   ensureEmbeddedPostgres,
   stopEmbeddedPostgres,
-} from '../db/embedded.js';
+} from '../db/embedded/index.js';
 
 /** Exit code of `status` when the server is not running (0 when it is). */
 const EXIT_NOT_RUNNING = 3;

@@ -13,7 +13,7 @@ import { redactUrl, safeErrorMessage } from '../../exporters/postgres/connection
 import { migrationStatus } from '../../exporters/postgres/migrate.js';
 import { loadConfig } from '../config/index.js';
 import type { PartitioningMode } from '../config/types.js';
-import { embeddedStatus, ensureEmbeddedPostgres } from '../db/embedded.js';
+import { embeddedStatus, ensureEmbeddedPostgres } from '../db/embedded/index.js';
 import { currentPartitioning } from '../db/storeMaintenance.js';
 import { formatBytes, writeJson } from './reading.js';
 

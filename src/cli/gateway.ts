@@ -7,7 +7,7 @@
 import { parseArgs } from 'node:util';
 import { migrate } from '../../exporters/postgres/migrate.js';
 import { loadConfig } from '../config/index.js';
-import { ensureEmbeddedPostgres } from '../db/embedded.js';
+import { ensureEmbeddedPostgres } from '../db/embedded/index.js';
 import { setUpPartitioning, syncStoreSettings } from '../db/storeMaintenance.js';
 import { startGateway } from '../gateway/server.js';
 import { UsageError } from './reading.js';

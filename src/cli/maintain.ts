@@ -5,7 +5,7 @@
 
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.js';
-import { ensureEmbeddedPostgres } from '../db/embedded.js';
+import { ensureEmbeddedPostgres } from '../db/embedded/index.js';
 import { runMaintenance } from '../db/storeMaintenance.js';
 import { writeJson } from './reading.js';
 

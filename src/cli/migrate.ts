@@ -7,7 +7,7 @@ import pg from 'pg';
 import { redactUrl } from '../../exporters/postgres/connectionSecrets.js';
 import { migrate as applyMigrations, migrationStatus } from '../../exporters/postgres/migrate.js';
 import { loadConfig } from '../config/index.js';
-import { ensureEmbeddedPostgres } from '../db/embedded.js';
+import { ensureEmbeddedPostgres } from '../db/embedded/index.js';
 import { currentPartitioning, partitionTables } from '../db/storeMaintenance.js';
 import { UsageError } from './reading.js';
 

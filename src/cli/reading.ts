@@ -3,7 +3,7 @@
 // and output — aligned tables for a person at a terminal, JSON for scripts.
 
 import { loadConfig } from '../config/index.js';
-import { ensureEmbeddedPostgres } from '../db/embedded.js';
+import { ensureEmbeddedPostgres } from '../db/embedded/index.js';
 import { ReadError, RunReader } from '../db/runReader.js';
 
 /** A bad option value: exit 2 with the usage, like parseArgs' own errors. */

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { redactUrl, safeErrorMessage } from '../../exporters/postgres/connectionSecrets.js';
 import { migrate } from '../../exporters/postgres/migrate.js';
 import { loadConfig } from '../config/index.js';
-import { ensureEmbeddedPostgres } from '../db/embedded.js';
+import { ensureEmbeddedPostgres } from '../db/embedded/index.js';
 import { logFilePath, shipsLogFile } from '../sync/LogFileShipper.js';
 import { LogSynchronizer, type SyncResult } from '../sync/LogSynchronizer.js';
 

@@ -4,7 +4,7 @@
 
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.js';
-import { ensureEmbeddedPostgres } from '../db/embedded.js';
+import { ensureEmbeddedPostgres } from '../db/embedded/index.js';
 import { startUi } from '../ui/server.js';
 import { UsageError } from './reading.js';
 

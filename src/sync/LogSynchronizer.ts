@@ -6,9 +6,7 @@
 // In the network-constrained mode (database logging off, file on) each pass also ships what the
 // file sink wrote (LogFileShipper).
 
-import { readFileSync } from 'node:fs';
 import { readdir, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
 import { KeyedWarnings, stderrWarning } from '../../exporters/delivery/RateLimitedWarning.js';
@@ -30,7 +28,8 @@ import { migrate } from '../../exporters/postgres/migrate.js';
 import { createPool } from '../../exporters/postgres/pool.js';
 import { SPANS_TABLE } from '../../exporters/postgres/spanRows.js';
 import { PostgresTableWriter, type TableSpec } from '../../exporters/postgres/TableWriter.js';
-import { isProcessAlive as isAlive } from '../../exporters/shared/processes.js';
+import { isHolderAlive, readLockFile } from '../../exporters/shared/lockFile.js';
+import { isProcessAlive as isAlive, isSameProcessAlive } from '../../exporters/shared/processes.js';
 import { spooledRowSinks } from '../db/spooledRows.js';
 import { LogFileShipper, type ShipResult } from './LogFileShipper.js';
 
@@ -455,10 +454,6 @@ async function listSegments(directory: string): Promise<SegmentFile[]> {
   return segments.sort((a, b) => a.number - b.number);
 }
 
-/**
- * Whether a spool directory's writer may still append to it. A writer on another host (a shared
- * volume) can't be checked and counts as live; a reused pid only delays the replay, never loses data.
- */
 /** The database a spool directory's records are for, from its owner.lock (none: unknown). */
 async function ownerTarget(directory: string): Promise<SpoolTarget | undefined> {
   try {
@@ -471,43 +466,18 @@ async function ownerTarget(directory: string): Promise<SpoolTarget | undefined> 
   }
 }
 
+/**
+ * Whether a spool directory's writer may still append to it: the pid and start time in the
+ * directory's name identify the writer (a reused pid is another process), and the owner.lock its
+ * host. A writer on another host (a shared volume) can't be checked and counts as live; a reused
+ * pid only delays the replay, never loses data.
+ */
 async function ownerState(directory: string, pid: number, startedMs: number): Promise<OwnerState> {
   const names = await readdir(directory).catch(() => [] as string[]);
   if (names.includes(SpoolFiles.closed)) return 'closed';
-  try {
-    const owner = JSON.parse(await readFile(join(directory, SpoolFiles.owner), 'utf8')) as { host?: string };
-    if (owner.host && owner.host !== hostname()) return 'live';
-  } catch {
-    // No (or a half-written) owner.lock: the pid in the directory name decides.
-  }
-  return isSameProcessAlive(pid, startedMs) ? 'live' : 'dead';
-}
-
-/**
- * Whether the process that created a spool directory at `createdMs` with `pid` still runs. A pid
- * alone is not enough: after a crash the same pid comes back (a container's PID 1), so a process
- * that started after the directory was made is another process.
- */
-function isSameProcessAlive(pid: number, createdMs: number): boolean {
-  if (pid === process.pid) return createdMs >= performance.timeOrigin - 1000;
-  if (!isAlive(pid)) return false;
-  const started = processStartMs(pid);
-  return started === undefined || createdMs >= started - 2000;
-}
-
-let bootTimeMs: number | undefined;
-
-/** A process's start time from /proc on Linux; undefined elsewhere. */
-function processStartMs(pid: number): number | undefined {
-  try {
-    bootTimeMs ??= Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))![1]) * 1000;
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const startTicks = Number(fields[19]); // field 22 of stat(5); fields[0] is field 3
-    return bootTimeMs + startTicks * 10; // USER_HZ is 100 on Linux
-  } catch {
-    return undefined;
-  }
+  // No (or a half-written) owner.lock: this host.
+  const lock = await readLockFile(join(directory, SpoolFiles.owner)).catch(() => null);
+  return isHolderAlive({ pid, host: lock?.holder?.host, takenMs: startedMs }) ? 'live' : 'dead';
 }
 
 /** A finished writer's directory goes once its last segment is replayed. */

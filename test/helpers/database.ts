@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import pg from 'pg';
-import { ensureEmbeddedPostgres } from '../../src/db/embedded.js';
+import { ensureEmbeddedPostgres } from '../../src/db/embedded/index.js';
 
 let adminUrlPromise: Promise<string> | undefined;
 

@@ -17,11 +17,11 @@ import {
   embeddedUrl,
   ensureEmbeddedPostgres,
   stopEmbeddedPostgres,
-} from '../../src/db/embedded.js';
+} from '../../src/db/embedded/index.js';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const cliEntry = pathToFileURL(join(repoRoot, 'src/cli/main.ts')).href;
-const embeddedEntry = pathToFileURL(join(repoRoot, 'src/db/embedded.ts')).href;
+const embeddedEntry = pathToFileURL(join(repoRoot, 'src/db/embedded/index.ts')).href;
 const isRoot = process.getuid?.() === 0;
 
 const homes: string[] = [];

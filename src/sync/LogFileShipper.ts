@@ -20,6 +20,10 @@ import type { Config } from '../config/index.js';
 
 const gunzipAsync = promisify(gunzip);
 
+/**
+ * Internal, as LogFileShipper is: of this module only ShipResult is public (SyncResult carries it).
+ * @internal
+ */
 export interface LogFileShipperOptions {
   /** logging.file.path: the current file; its backups are `<path>.N` and `<path>.N.gz`. */
   path: string;
@@ -63,6 +67,7 @@ interface FileLine {
 
 const NEWLINE = 0x0a;
 
+/** @internal */
 export class LogFileShipper {
   private readonly writer: PostgresTableWriter;
   private readonly checkpointPath: string;

@@ -25,7 +25,8 @@ import { safeErrorMessage } from '../../exporters/postgres/connectionSecrets.js'
 import { LOGS_TABLE } from '../../exporters/postgres/logRows.js';
 import { METRICS_TABLE } from '../../exporters/postgres/metricRows.js';
 import { migrate } from '../../exporters/postgres/migrate.js';
-import { createPool } from '../../exporters/postgres/pool.js';
+import type { PgPool } from '../../exporters/postgres/pgTypes.js';
+import { createPool, sharedPool } from '../../exporters/postgres/pool.js';
 import { SPANS_TABLE } from '../../exporters/postgres/spanRows.js';
 import { PostgresTableWriter, type TableSpec } from '../../exporters/postgres/TableWriter.js';
 import { isHolderAlive, readLockFile } from '../../exporters/shared/lockFile.js';
@@ -41,8 +42,8 @@ export interface LogSynchronizerOptions {
    * --any-database`); by default records only go to the database they were written for.
    */
   anyDatabase?: boolean;
-  /** A pool to share (never closed here); else one is opened on `connectionString`. */
-  pool?: pg.Pool;
+  /** A pool to share (a `pg.Pool`, never closed here); else one is opened on `connectionString`. */
+  pool?: PgPool;
   connectionString?: string;
   /** spool.sync_interval in ms, for start(). Default 30000. */
   syncIntervalMs?: number;
@@ -53,6 +54,7 @@ export interface LogSynchronizerOptions {
   /**
    * The spool this process writes, if any: sealed before each pass so what it holds becomes
    * replayable now rather than when its segment fills up or the process exits.
+   * @internal
    */
   spool?: Spool;
   /** database.auto_migrate: a replay that finds the schema missing migrates it, then writes. */
@@ -65,6 +67,7 @@ export interface LogSynchronizerOptions {
   /**
    * Called as records of `spool`'s own directory (this process's) are committed by a replay, per
    * table: they leave the spool for the database, and the caller's counts can say so.
+   * @internal
    */
   onDelivered?: (table: string, records: number) => void;
   warn?: WarningSink;
@@ -140,7 +143,7 @@ export class LogSynchronizer {
     this.concurrency = Math.max(1, options.concurrency ?? 2);
     this.ownsPool = !options.pool;
     if (options.pool) {
-      this.pool = options.pool;
+      this.pool = sharedPool(options.pool);
     } else if (options.connectionString) {
       this.pool = createPool({
         connectionString: options.connectionString,

@@ -246,6 +246,21 @@ function keyValue(reader: Reader, length: number, into: Record<string, unknown>,
   if (key !== undefined && value !== undefined) into[key] = value;
 }
 
+/** Each `values` field (number 1, a message) of an ArrayValue or KeyValueList of `length` bytes. */
+function eachValue(reader: Reader, length: number, read: () => void): void {
+  const outer = enter(reader, length);
+  while (reader.pos < reader.end) {
+    const tag = reader.uint32();
+    if (tag >>> 3 !== 1) {
+      reader.skip(tag & 7);
+      continue;
+    }
+    expectWire(tag, WIRE.len, 'values');
+    read();
+  }
+  leave(reader, outer);
+}
+
 /** An AnyValue as a plain value, with otlpJson's anyValue() precedence when several are set. */
 function anyValue(reader: Reader, length: number, depth: number): unknown {
   if (depth > MAX_DEPTH) throw new BadRequest('protobuf message nested too deeply');
@@ -284,38 +299,16 @@ function anyValue(reader: Reader, length: number, depth: number): unknown {
         break;
       case 5: {
         expectWire(tag, WIRE.len, 'arrayValue');
-        const length = reader.length();
         const values: unknown[] = [];
         array = values; // a repeated oneof field: the last one counts
-        const outerArray = enter(reader, length);
-        while (reader.pos < reader.end) {
-          const inner = reader.uint32();
-          if (inner >>> 3 !== 1) {
-            reader.skip(inner & 7);
-            continue;
-          }
-          expectWire(inner, WIRE.len, 'values');
-          values.push(anyValue(reader, reader.length(), depth + 1));
-        }
-        leave(reader, outerArray);
+        eachValue(reader, reader.length(), () => values.push(anyValue(reader, reader.length(), depth + 1)));
         break;
       }
       case 6: {
         expectWire(tag, WIRE.len, 'kvlistValue');
-        const length = reader.length();
         const map: Record<string, unknown> = {};
         kvlist = map;
-        const outerList = enter(reader, length);
-        while (reader.pos < reader.end) {
-          const inner = reader.uint32();
-          if (inner >>> 3 !== 1) {
-            reader.skip(inner & 7);
-            continue;
-          }
-          expectWire(inner, WIRE.len, 'values');
-          keyValue(reader, reader.length(), map, depth + 1);
-        }
-        leave(reader, outerList);
+        eachValue(reader, reader.length(), () => keyValue(reader, reader.length(), map, depth + 1));
         break;
       }
       case 7: {

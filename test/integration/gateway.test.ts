@@ -27,6 +27,19 @@ async function waitFor(condition: () => Promise<boolean>, timeoutMs = 20_000): P
   }
 }
 
+/** Waits until a span, a log record and a metric point of the run are stored. */
+async function allSignalsStored(db: TestDatabase, experimentId: string): Promise<void> {
+  await waitFor(async () => {
+    const [{ n }] = await db.query<{ n: number }>(
+      `SELECT (SELECT count(*) FROM pipeline_spans WHERE experiment_id = $1)
+            + (SELECT count(*) FROM pipeline_logs WHERE experiment_id = $1)
+            + (SELECT count(*) FROM pipeline_metrics WHERE experiment_id = $1)::int AS n`,
+      [experimentId],
+    );
+    return Number(n) >= 3;
+  });
+}
+
 describe('pipetel gateway (OTLP/HTTP JSON)', () => {
   let db: TestDatabase;
   let gateway: RunningGateway;
@@ -44,14 +57,7 @@ describe('pipetel gateway (OTLP/HTTP JSON)', () => {
     await run(process.execPath, ['--import', 'tsx', producer, gateway.url, 'fleet-run-1'], {
       timeout: 60_000,
     });
-    await waitFor(async () => {
-      const [{ n }] = await db.query<{ n: number }>(
-        `SELECT (SELECT count(*) FROM pipeline_spans WHERE experiment_id = 'fleet-run-1')
-              + (SELECT count(*) FROM pipeline_logs WHERE experiment_id = 'fleet-run-1')
-              + (SELECT count(*) FROM pipeline_metrics WHERE experiment_id = 'fleet-run-1')::int AS n`,
-      );
-      return Number(n) >= 3;
-    });
+    await allSignalsStored(db, 'fleet-run-1');
     const [span] = await db.query<{
       name: string;
       kind: string;
@@ -88,14 +94,7 @@ describe('pipetel gateway (OTLP/HTTP JSON)', () => {
     await run(process.execPath, ['--import', 'tsx', producer, gateway.url, 'fleet-run-proto', '', 'proto'], {
       timeout: 60_000,
     });
-    await waitFor(async () => {
-      const [{ n }] = await db.query<{ n: number }>(
-        `SELECT (SELECT count(*) FROM pipeline_spans WHERE experiment_id = 'fleet-run-proto')
-              + (SELECT count(*) FROM pipeline_logs WHERE experiment_id = 'fleet-run-proto')
-              + (SELECT count(*) FROM pipeline_metrics WHERE experiment_id = 'fleet-run-proto')::int AS n`,
-      );
-      return Number(n) >= 3;
-    });
+    await allSignalsStored(db, 'fleet-run-proto');
     const rows = await db.query<{ what: string }>(
       `SELECT name AS what FROM pipeline_spans WHERE experiment_id = 'fleet-run-proto'
        UNION ALL SELECT message FROM pipeline_logs WHERE experiment_id = 'fleet-run-proto'
@@ -113,14 +112,7 @@ describe('pipetel gateway (OTLP/HTTP JSON)', () => {
     await run(process.execPath, ['--import', 'tsx', producer, address, 'fleet-run-grpc', '', 'grpc'], {
       timeout: 60_000,
     });
-    await waitFor(async () => {
-      const [{ n }] = await db.query<{ n: number }>(
-        `SELECT (SELECT count(*) FROM pipeline_spans WHERE experiment_id = 'fleet-run-grpc')
-              + (SELECT count(*) FROM pipeline_logs WHERE experiment_id = 'fleet-run-grpc')
-              + (SELECT count(*) FROM pipeline_metrics WHERE experiment_id = 'fleet-run-grpc')::int AS n`,
-      );
-      return Number(n) >= 3;
-    });
+    await allSignalsStored(db, 'fleet-run-grpc');
     const [log] = await db.query<{ message: string }>(
       "SELECT message FROM pipeline_logs WHERE experiment_id = 'fleet-run-grpc'",
     );

@@ -134,6 +134,27 @@ describe('Postgres exporters in a user-built SDK', () => {
     assert.equal(new Set(rows.map((r) => r.id)).size, rows.length);
   });
 
+  it('records that share a timestamp read back in the order they were written (by timestamp, then id)', async () => {
+    const exporter = new PostgresLogRecordExporter({ connectionString: db.url, experimentId: 'exp-order' });
+    const provider = new LoggerProvider({
+      resource,
+      processors: [new BatchLogRecordProcessor({ exporter, scheduledDelayMillis: 50 })],
+    });
+    const logger = provider.getLogger('byo.order');
+    const at = new Date('2026-11-30T12:00:00.123Z'); // one millisecond for all of them
+    for (let i = 0; i < 300; i++)
+      logger.emit({ severityNumber: SeverityNumber.INFO, body: `line ${i}`, timestamp: at });
+    await provider.forceFlush();
+    await provider.shutdown();
+    const rows = await db.query<{ message: string }>(
+      "SELECT message FROM pipeline_logs WHERE experiment_id = 'exp-order' ORDER BY timestamp, id",
+    );
+    assert.deepEqual(
+      rows.map((r) => r.message),
+      Array.from({ length: 300 }, (_, i) => `line ${i}`),
+    );
+  });
+
   it('an exporter with its own pool, against a server that never answers, leaves no connection behind at shutdown', async () => {
     const accepted: Socket[] = [];
     const blackhole = createServer((socket) => {

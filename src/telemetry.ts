@@ -684,14 +684,15 @@ export class Telemetry {
     // Progress rows are a handful of small writes: a database that answers takes them at once.
     await withTimeout(this.progressTracker?.shutdown(), answering() ? Math.min(remaining() / 5, 1000) : 0);
     // Shutting a provider down hands its last spans / metric points / log records to our
-    // processors and shuts those down; every queue is bounded by shutdownDeadline.
+    // processors and shuts those down; every queue is bounded by shutdownDeadline. Spans and logs
+    // first: the meter's last collection then reads pipetel's own counters (records exported,
+    // write latency) with their final batches in, so `pipetel stats` shows a short run's real counts.
     await withTimeout(
-      Promise.all([
-        this.meterProvider?.shutdown(),
-        this.hostMeterProvider?.shutdown(),
-        this.tracerProvider?.shutdown(),
-        this.loggerProvider?.shutdown(),
-      ]),
+      Promise.all([this.tracerProvider?.shutdown(), this.loggerProvider?.shutdown()]),
+      remaining(),
+    );
+    await withTimeout(
+      Promise.all([this.meterProvider?.shutdown(), this.hostMeterProvider?.shutdown()]),
       remaining(),
     );
     // Every queue has settled its records (stored, spooled or counted): the journal can go. One

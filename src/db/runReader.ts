@@ -307,7 +307,7 @@ export class RunReader {
             AND "timestamp" > now() - make_interval(mins => $1)
           ORDER BY experiment_id, attributes, "timestamp" DESC)
        SELECT coalesce(signal, '-') AS signal, sum(count)::float8 AS batches,
-              round((sum(sum) / nullif(sum(count), 0))::numeric, 2)::float8 AS avg_ms, max(max)::float8 AS max_ms
+              round((sum(sum) / nullif(sum(count), 0))::numeric, 2)::float8 AS avg_ms, round(max(max)::numeric, 2)::float8 AS max_ms
          FROM latest GROUP BY 1 ORDER BY 1`,
       window,
     );

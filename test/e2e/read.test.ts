@@ -209,6 +209,8 @@ describe('reading runs from the command line', () => {
       logsPerMinute: Array<{ logs: number }>;
       batchEfficiency: Array<{ batches: number; avg_batch_size: number }>;
       tables: Array<{ table: string; rows: number }>;
+      records: Array<{ signal: string; exported: number }>;
+      writeLatency: Array<{ signal: string; batches: number }>;
     }>('stats');
     const [{ n }] = await db.query<{ n: number }>(
       "SELECT count(*)::int AS n FROM pipeline_logs WHERE created_at > now() - interval '1 hour'",
@@ -219,6 +221,9 @@ describe('reading runs from the command line', () => {
     );
     assert.ok(s.batchEfficiency.every((b) => b.batches >= 1 && b.avg_batch_size > 0));
     assert.ok(s.tables.some((t) => t.table === 'pipeline_logs'));
+    // pipetel's own counters are taken after the last batch: a short run's final count is in.
+    assert.equal(s.records.find((r) => r.signal === 'logs')?.exported, n, 'every stored log line counted');
+    assert.ok((s.writeLatency.find((w) => w.signal === 'logs')?.batches ?? 0) >= 1);
     assert.match((await pipetel('stats')).stdout, /logs per minute[\s\S]*tables[\s\S]*pipeline_logs/);
   });
 

@@ -131,6 +131,14 @@ async function withClient<R>(
   target: PgPool | PgClient | string,
   fn: (client: pg.PoolClient | pg.Client) => Promise<R>,
 ): Promise<R> {
+  // JavaScript callers (and `process.env.DATABASE_URL` unset) reach here with nothing to connect to.
+  if (target === undefined || target === null || target === '') {
+    throw new TypeError(
+      'pipetel: migrate() needs a PostgreSQL connection string, a pg.Pool or a connected pg.Client ' +
+        `(got ${target === '' ? 'an empty string' : String(target)}); for the embedded server, ` +
+        'DATABASE_URL=$(npx pipetel db url)',
+    );
+  }
   if (typeof target === 'string') {
     const client = new pg.Client({ connectionString: target });
     client.on('error', () => undefined);

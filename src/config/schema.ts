@@ -114,7 +114,7 @@ export const settingsSchema = group('pipetel settings', {
       }),
       max_queue_size: integer(
         10_000,
-        'Records held in memory; beyond it new records are dropped (and counted).',
+        'Records held in memory; beyond it the newest go to the spool (spool.enabled), else are dropped; counted either way.',
         {
           min: 1,
           max: 10_000_000,
@@ -280,7 +280,7 @@ export const settingsSchema = group('pipetel settings', {
   otlp: group('Also export to an OpenTelemetry collector.', {
     enabled: boolean(
       false,
-      'Also send everything over OTLP/HTTP; also on whenever an endpoint is set (here or by OTEL_EXPORTER_OTLP_ENDPOINT).',
+      'Also send everything over OTLP (otlp.protocol); also on whenever an endpoint is set (here or by OTEL_EXPORTER_OTLP_ENDPOINT).',
     ),
     endpoint: nullable(
       text('', 'Collector base URL, e.g. http://localhost:4318; null means the OTel default.', {

@@ -4,6 +4,7 @@
 // log tail LISTENs on the channel migration 0003's trigger notifies (one event per stored batch,
 // resuming after Last-Event-ID), progress is re-read while the run is running.
 
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
@@ -14,6 +15,13 @@ import { safeErrorMessage } from '../../exporters/postgres/connectionSecrets.js'
 import { type LogRow, levelNamed, ReadError, RunReader } from '../db/runReader.js';
 import { carriesToken, requireTokenOffLoopback } from '../internal/httpAccess.js';
 import { PAGE_HTML } from './page.js';
+
+/** The CSP source of the page's one inline script (sha256 of its text). */
+const PAGE_SCRIPT_HASH = (() => {
+  const inline = /<script>([\s\S]*?)<\/script>/.exec(PAGE_HTML);
+  if (!inline) throw new Error('pipetel ui: the page has no inline script to hash');
+  return `sha256-${createHash('sha256').update(inline[1]!, 'utf8').digest('base64')}`;
+})();
 
 export interface UiOptions {
   /** The pipetel database to read. */
@@ -65,16 +73,17 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
       json(res, 401, { error: 'a token is required (Authorization: Bearer …, or ?token=…)' });
       return;
     }
-    if (req.method !== 'GET') {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
       json(res, 405, { error: 'read-only' });
       return;
     }
     if (url.pathname === '/') {
       res.writeHead(200, {
         'content-type': 'text/html; charset=utf-8',
-        // Everything the page runs is inline in it; nothing else may load or run.
-        'content-security-policy':
-          "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
+        // Scripts: the served assets and the page's own inline script, by its hash — nothing else
+        // runs, not an inline handler a hostile value might smuggle in (textContent already keeps
+        // such values text; this is the second line).
+        'content-security-policy': `default-src 'none'; script-src 'self' '${PAGE_SCRIPT_HASH}'; style-src 'self' 'unsafe-inline'; connect-src 'self'; img-src 'self' data:`,
       });
       res.end(PAGE_HTML);
       return;

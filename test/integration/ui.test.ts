@@ -122,9 +122,17 @@ describe('pipetel ui: the JSON API and the live stream', () => {
     assert.equal(missing.status, 404);
     assert.match(((await missing.json()) as { error: string }).error, /no run 'nope'/);
     const page = await get('/');
-    assert.match(page.headers.get('content-security-policy') ?? '', /default-src 'none'/);
+    const csp = page.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /default-src 'none'/);
+    assert.match(
+      csp,
+      /script-src 'self' 'sha256-[A-Za-z0-9+/=]+';/,
+      'inline script allowed by its hash only',
+    );
+    assert.doesNotMatch(/script-src[^;]*/.exec(csp)![0], /unsafe-inline/);
     assert.match(await page.text(), /<title>pipetel<\/title>/);
     assert.equal((await fetch(new URL('/api/runs', ui.url), { method: 'POST' })).status, 405, 'read-only');
+    assert.equal((await fetch(new URL('/', ui.url), { method: 'HEAD' })).status, 200, 'HEAD, for health checks');
   });
 
   it('streams log events as a live run stores them, ends with the run, and resumes after Last-Event-ID', async () => {

@@ -132,7 +132,11 @@ describe('pipetel ui: the JSON API and the live stream', () => {
     assert.doesNotMatch(/script-src[^;]*/.exec(csp)![0], /unsafe-inline/);
     assert.match(await page.text(), /<title>pipetel<\/title>/);
     assert.equal((await fetch(new URL('/api/runs', ui.url), { method: 'POST' })).status, 405, 'read-only');
-    assert.equal((await fetch(new URL('/', ui.url), { method: 'HEAD' })).status, 200, 'HEAD, for health checks');
+    assert.equal(
+      (await fetch(new URL('/', ui.url), { method: 'HEAD' })).status,
+      200,
+      'HEAD, for health checks',
+    );
   });
 
   it('streams log events as a live run stores them, ends with the run, and resumes after Last-Event-ID', async () => {

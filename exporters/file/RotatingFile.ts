@@ -20,7 +20,7 @@ import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { type LockOptions, withLockFile } from '../shared/lockFile.js';
-import { isProcessAlive as isAlive } from '../shared/processes.js';
+import { isSameProcessAlive } from '../shared/processes.js';
 
 export interface RotatingFileOptions {
   path: string;
@@ -329,7 +329,8 @@ export class RotatingFile {
     for (const entry of entries) {
       if (!entry.startsWith(prefix)) continue;
       const match = PENDING.exec(entry.slice(prefix.length));
-      if (!match || isAlive(Number(match[2]))) continue;
+      // Named <time>.<pid>: a live process with that pid that started after `time` is another one.
+      if (!match || isSameProcessAlive(Number(match[2]), Number(match[1]))) continue;
       const pendingName = entry.replace(/\.gz$/, '');
       if (match[4] && entries.has(pendingName)) {
         await unlinkIfPresent(join(this.directory, entry)); // an interrupted gzip; redone below

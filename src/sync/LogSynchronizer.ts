@@ -30,7 +30,7 @@ import { createPool, sharedPool } from '../../exporters/postgres/pool.js';
 import { SPANS_TABLE } from '../../exporters/postgres/spanRows.js';
 import { PostgresTableWriter, type TableSpec } from '../../exporters/postgres/TableWriter.js';
 import { isHolderAlive, readLockFile } from '../../exporters/shared/lockFile.js';
-import { isProcessAlive as isAlive, isSameProcessAlive } from '../../exporters/shared/processes.js';
+import { isSameProcessAlive } from '../../exporters/shared/processes.js';
 import { spooledRowSinks } from '../db/spooledRows.js';
 import { LogFileShipper, type ShipResult } from './LogFileShipper.js';
 
@@ -426,12 +426,10 @@ export class LogSynchronizer {
 async function isClaimable(directory: string, segment: SegmentFile, owner: OwnerState): Promise<boolean> {
   if (segment.state === 'log') return true;
   if (segment.state === 'open') return owner !== 'live';
-  const pid = segment.replayingPid!;
-  if (pid !== process.pid) return !isAlive(pid);
-  // Our own pid: a claim made before this process started belongs to an earlier process that had
-  // the same pid (a container's PID 1 restarted after a crash). rename() sets ctime: the claim time.
+  // rename() sets ctime: the claim time. A process with the claimant's pid that started after it
+  // is another process (the pid came back, e.g. a container's PID 1 restarted after a crash).
   const claimed = await stat(join(directory, segment.name)).catch(() => undefined);
-  return claimed !== undefined && claimed.ctimeMs < performance.timeOrigin - 1000;
+  return claimed !== undefined && !isSameProcessAlive(segment.replayingPid!, claimed.ctimeMs);
 }
 
 async function listSegments(directory: string): Promise<SegmentFile[]> {

@@ -347,14 +347,36 @@ describe('FileLogRecordProcessor', () => {
     assert.deepEqual(seqs([files[1]!]), [2]);
   });
 
+  it("finishes a rotation left by an earlier process with this one's pid (the pid came back)", async () => {
+    const dir = freshDir();
+    // Made in 2023 by a process with our pid: not us (we started later), so it is finished.
+    writeFileSync(
+      join(dir, `pipetel.log.1700000000000-${process.pid}-1.pending`),
+      '{"attributes":{"seq":0}}\n',
+    );
+    const processor = new FileLogRecordProcessor({
+      path: join(dir, 'pipetel.log'),
+      maxSizeMb: 1,
+      backupCount: 5,
+      compress: false,
+    });
+    emit(processor, numbered(1));
+    await processor.shutdown();
+    const { files, others } = readLogFiles(dir);
+    assert.deepEqual(others, []);
+    assert.deepEqual(seqs(files), [0, 1]);
+  });
+
   it('finishes the rotations a dead process left half done, oldest first', async () => {
     const dir = freshDir();
     const deadPid = await exitedPid();
     writeFileSync(join(dir, `pipetel.log.1700000000000-${deadPid}-1.pending`), '{"attributes":{"seq":0}}\n');
     writeFileSync(join(dir, `pipetel.log.1700000000000-${deadPid}-1.pending.gz`), 'half a gzip');
     writeFileSync(join(dir, `pipetel.log.1700000000001-${deadPid}-2.pending`), '{"attributes":{"seq":1}}\n');
-    // Another process that is alive: its rotation in progress is left alone.
-    const alive = `pipetel.log.1700000000002-${process.pid}-1.pending`;
+    // Another process that is alive: its rotation in progress is left alone. (Its name's time is
+    // after that process started: a pending file older than the process with its pid was left by
+    // an earlier process that had the same pid.)
+    const alive = `pipetel.log.${Date.now()}-${process.pid}-1.pending`;
     writeFileSync(join(dir, alive), '{"attributes":{"seq":99}}\n');
     const processor = new FileLogRecordProcessor({
       path: join(dir, 'pipetel.log'),

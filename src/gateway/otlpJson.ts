@@ -78,7 +78,7 @@ function hexId(value: unknown, bytes: 8 | 16, what: string): string {
   return text;
 }
 
-const hrDuration = (start: HrTime, end: HrTime): HrTime => {
+export const hrDuration = (start: HrTime, end: HrTime): HrTime => {
   let s = end[0] - start[0];
   let n = end[1] - start[1];
   if (n < 0) {
@@ -103,7 +103,7 @@ export function resourceOf(
   return { resource: resourceFromAttributes(attrs as Attributes), experimentId };
 }
 
-const SPAN_KINDS: Record<number, SpanKind> = {
+export const SPAN_KINDS: Record<number, SpanKind> = {
   1: SpanKind.INTERNAL,
   2: SpanKind.SERVER,
   3: SpanKind.CLIENT,

@@ -27,8 +27,8 @@ import { createPool } from '../../exporters/postgres/pool.js';
 import { ExperimentStore } from '../db/experimentStore.js';
 import { bearerMatches, carriesToken, requireTokenOffLoopback } from '../internal/httpAccess.js';
 import { LogSynchronizer } from '../sync/LogSynchronizer.js';
+import { logsFromProtobuf, spansFromProtobuf } from './otlpDirect.js';
 import { BadRequest, type Decoded, logsFromJson, metricsFromJson, spansFromJson } from './otlpJson.js';
-import { logsFromProtobuf } from './otlpLogsProtobuf.js';
 import { decodeOtlpProtobuf } from './otlpProtobuf.js';
 
 export interface GatewayOptions {
@@ -195,7 +195,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   > = {
     '/v1/traces': {
       decode: spansFromJson,
-      fromProtobuf: (body) => spansFromJson(decodeOtlpProtobuf(body, 'ExportTraceServiceRequest')),
+      fromProtobuf: spansFromProtobuf,
       accept: (records) => records.filter((r) => !spans.accept(r as never)).length,
       queued: () => spans.stats().queued,
     },

@@ -25,6 +25,7 @@ import {
 import {
   BasicTracerProvider,
   InMemorySpanExporter,
+  type ReadableSpan,
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import fc from 'fast-check';
@@ -32,8 +33,8 @@ import { encodeLogRecord } from '../../exporters/postgres/logRows.js';
 import { encodeMetricPoint, flattenResourceMetrics } from '../../exporters/postgres/metricRows.js';
 import { ResourceInfoCache } from '../../exporters/postgres/resourceInfo.js';
 import { encodeSpan } from '../../exporters/postgres/spanRows.js';
+import { logsFromProtobuf, spansFromProtobuf } from '../../src/gateway/otlpDirect.js';
 import { BadRequest, logsFromJson, metricsFromJson, spansFromJson } from '../../src/gateway/otlpJson.js';
-import { logsFromProtobuf } from '../../src/gateway/otlpLogsProtobuf.js';
 import { decodeOtlpProtobuf } from '../../src/gateway/otlpProtobuf.js';
 
 const resource = resourceFromAttributes({
@@ -65,13 +66,17 @@ describe('OTLP/protobuf decoding, against the official serializers', () => {
     const spans = memory.getFinishedSpans();
     const rows = (request: unknown) =>
       spansFromJson(request).records.map((s) => encodeSpan(s, new ResourceInfoCache(undefined)));
-    const fromProto = rows(
-      decodeOtlpProtobuf(ProtobufTraceSerializer.serializeRequest(spans)!, 'ExportTraceServiceRequest'),
-    );
+    const proto = ProtobufTraceSerializer.serializeRequest(spans)!;
+    const fromProto = rows(decodeOtlpProtobuf(proto, 'ExportTraceServiceRequest'));
     const fromJson = rows(json(JsonTraceSerializer.serializeRequest(spans)));
     assert.equal(fromProto.length, 2);
     assert.deepEqual(fromProto, fromJson);
     assert.match(fromProto.join(''), /boom ✗/);
+    // The gateway's direct path for spans (protobuf straight to spans) gives the very same rows.
+    assert.deepEqual(
+      spansFromProtobuf(proto).records.map((s) => encodeSpan(s, new ResourceInfoCache(undefined))),
+      fromProto,
+    );
   });
 
   it('logs: the same rows from protobuf as from JSON', async () => {
@@ -203,6 +208,78 @@ describe('OTLP/protobuf decoding, against the official serializers', () => {
         { numRuns: 2000 },
       );
     }
+  });
+
+  it('the direct paths agree with the generic one on arbitrary SDK records (names, attributes, bodies, events)', () => {
+    const value = fc.oneof(
+      fc.string(),
+      fc.integer(),
+      fc.double({ noNaN: true }),
+      fc.boolean(),
+      fc.array(fc.string(), { maxLength: 3 }),
+    );
+    const attributes = fc.dictionary(fc.string({ maxLength: 12 }), value, { maxKeys: 5 });
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ name: fc.string(), attributes, body: fc.oneof(fc.string(), attributes) }), {
+          minLength: 1,
+          maxLength: 4,
+        }),
+        (items) => {
+          const spanMemory = new InMemorySpanExporter();
+          const tracer = new BasicTracerProvider({
+            resource,
+            spanProcessors: [new SimpleSpanProcessor(spanMemory)],
+          }).getTracer('prop');
+          const logMemory = new InMemoryLogRecordExporter();
+          const logger = new LoggerProvider({
+            resource,
+            processors: [new SimpleLogRecordProcessor({ exporter: logMemory })],
+          }).getLogger('prop');
+          for (const item of items) {
+            const span = tracer.startSpan(item.name, { attributes: item.attributes });
+            span.addEvent(item.name, item.attributes);
+            span.end();
+            logger.emit({ severityNumber: 9, body: item.body, attributes: item.attributes });
+          }
+          const spans = ProtobufTraceSerializer.serializeRequest(spanMemory.getFinishedSpans())!;
+          const encodeSpans = (records: ReadableSpan[]) =>
+            records.map((r) => encodeSpan(r, new ResourceInfoCache(undefined)));
+          assert.deepEqual(
+            encodeSpans(spansFromProtobuf(spans).records),
+            encodeSpans(spansFromJson(decodeOtlpProtobuf(spans, 'ExportTraceServiceRequest')).records),
+          );
+          const logs = ProtobufLogsSerializer.serializeRequest(logMemory.getFinishedLogRecords())!;
+          const encodeLogs = (records: import('@opentelemetry/sdk-logs').ReadableLogRecord[]) =>
+            withoutIds(records.map((r) => encodeLogRecord(r, new ResourceInfoCache(undefined))));
+          assert.deepEqual(
+            encodeLogs(logsFromProtobuf(logs).records),
+            encodeLogs(logsFromJson(decodeOtlpProtobuf(logs, 'ExportLogsServiceRequest')).records),
+          );
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it("the spans' direct path agrees with the generic one on arbitrary bytes: the same rows, or both a BadRequest", () => {
+    const outcome = (decode: () => { records: ReadableSpan[] }) => {
+      try {
+        return decode().records.map((s) => encodeSpan(s, new ResourceInfoCache(undefined)));
+      } catch (error) {
+        if (error instanceof BadRequest) return 'BadRequest';
+        throw error;
+      }
+    };
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 512 }), (bytes) => {
+        assert.deepEqual(
+          outcome(() => spansFromProtobuf(bytes)),
+          outcome(() => spansFromJson(decodeOtlpProtobuf(bytes, 'ExportTraceServiceRequest'))),
+        );
+      }),
+      { numRuns: 3000 },
+    );
   });
 
   it("the logs' direct path agrees with the generic one on arbitrary bytes: the same records, or both a BadRequest", () => {

@@ -683,16 +683,22 @@ export class Telemetry {
     await withTimeout(this.synchronizer?.stop(), answering() ? remaining() / 5 : 0);
     // Progress rows are a handful of small writes: a database that answers takes them at once.
     await withTimeout(this.progressTracker?.shutdown(), answering() ? Math.min(remaining() / 5, 1000) : 0);
-    // Shutting a provider down hands its last spans / metric points / log records to our
-    // processors and shuts those down; every queue is bounded by shutdownDeadline. Spans and logs
-    // first: the meter's last collection then reads pipetel's own counters (records exported,
-    // write latency) with their final batches in, so `pipetel stats` shows a short run's real counts.
+    // Spans and logs written first, while the database answers and within a share of the budget:
+    // the meter's last collection then reads pipetel's own counters (records exported, write
+    // latency) with the final batches in, so `pipetel stats` shows a short run's real counts.
     await withTimeout(
-      Promise.all([this.tracerProvider?.shutdown(), this.loggerProvider?.shutdown()]),
-      remaining(),
+      Promise.all([this.tracerProvider?.forceFlush(), this.loggerProvider?.forceFlush()]),
+      answering() ? remaining() / 4 : 0,
     );
+    // Shutting a provider down hands its last spans / metric points / log records to our
+    // processors and shuts those down; every queue is bounded by shutdownDeadline.
     await withTimeout(
-      Promise.all([this.meterProvider?.shutdown(), this.hostMeterProvider?.shutdown()]),
+      Promise.all([
+        this.meterProvider?.shutdown(),
+        this.hostMeterProvider?.shutdown(),
+        this.tracerProvider?.shutdown(),
+        this.loggerProvider?.shutdown(),
+      ]),
       remaining(),
     );
     // Every queue has settled its records (stored, spooled or counted): the journal can go. One

@@ -55,6 +55,7 @@ export async function gateway(args: string[]): Promise<number> {
       const note = await setUpPartitioning(pool, config.values.database.partitioning);
       if (note) process.stderr.write(`pipetel gateway: ${note}\n`);
     },
+    autoMigrate: config.values.database.auto_migrate,
     // spool.*: what the database cannot take waits on disk under PIPETEL_HOME and is replayed.
     home: config.values.spool.enabled ? config.home : undefined,
     syncIntervalMs: config.values.spool.sync_interval * 1000,

@@ -59,6 +59,10 @@ export interface GatewayOptions {
    * gateway answers meanwhile (records go to the spool).
    */
   setUp?: (pool: pg.Pool) => Promise<void>;
+  /** @internal Between setup attempts while the database is down. Default 5 s. */
+  setUpRetryMs?: number;
+  /** database.auto_migrate: a spool replay that finds the schema missing migrates it. Default true. */
+  autoMigrate?: boolean;
   /** How often the spool is replayed while the gateway runs (spool.sync_interval). Default 5 s. */
   syncIntervalMs?: number;
   warn?: (message: string) => void;
@@ -84,6 +88,9 @@ const BACKPRESSURE_WAIT_MS = 2_000;
 
 /** A 413 while reading the body (also after decompression). */
 class TooLarge extends Error {}
+
+/** @internal The client closed the connection before its request was read: nobody to answer. */
+export class ClientGone extends Error {}
 
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const host = options.host ?? '127.0.0.1';
@@ -134,19 +141,21 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         pool,
         syncIntervalMs: options.syncIntervalMs ?? 5_000,
         spool,
-        autoMigrate: true,
+        autoMigrate: options.autoMigrate ?? true,
         warn,
       })
     : undefined;
   synchronizer?.start();
   let setUpRetry: NodeJS.Timeout | undefined;
+  let closed = false;
   const setUp = async (): Promise<void> => {
     try {
       await options.setUp?.(pool);
       identity ??= await targetIdentity(pool);
     } catch (error) {
+      if (closed) return; // close() ended the pool under it
       warn(`database setup failed, retrying in the background: ${safeErrorMessage(error, options.url)}`);
-      setUpRetry = setTimeout(() => void setUp(), 5_000);
+      setUpRetry = setTimeout(() => void setUp(), options.setUpRetryMs ?? 5_000);
       setUpRetry.unref();
     }
   };
@@ -267,6 +276,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     try {
       body = await readBody(req, encoding, maxBody);
     } catch (error) {
+      if (error instanceof ClientGone) return;
       if (error instanceof TooLarge) return status(res, 413, `the request is larger than ${maxBody} bytes`);
       return status(res, 400, `unreadable body: ${(error as Error).message}`);
     }
@@ -328,25 +338,31 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
             callback: (error: { code: number; details: string } | null, response?: Buffer) => void,
           ) => {
             const fail = (code: number, details: string) => callback({ code, details });
-            if (
-              options.token &&
-              !bearerMatches(String(call.metadata.get('authorization')[0] ?? ''), options.token)
-            )
-              return fail(grpcStatus.UNAUTHENTICATED, 'a bearer token is required');
-            if (!(await roomIn(route)))
-              return fail(grpcStatus.UNAVAILABLE, 'the database is behind; retry shortly');
-            let decoded: Decoded<unknown>;
+            // grpc-js catches only what a handler throws synchronously: anything after an await
+            // is answered here, never left as an unhandled rejection.
             try {
-              decoded = route.fromProtobuf(call.request);
+              if (
+                options.token &&
+                !bearerMatches(String(call.metadata.get('authorization')[0] ?? ''), options.token)
+              )
+                return fail(grpcStatus.UNAUTHENTICATED, 'a bearer token is required');
+              if (!(await roomIn(route)))
+                return fail(grpcStatus.UNAVAILABLE, 'the database is behind; retry shortly');
+              let decoded: Decoded<unknown>;
+              try {
+                decoded = route.fromProtobuf(call.request);
+              } catch (error) {
+                return fail(
+                  grpcStatus.INVALID_ARGUMENT,
+                  error instanceof BadRequest ? error.message : 'malformed request',
+                );
+              }
+              keepExperiments(decoded.experiments);
+              route.accept(decoded.records);
+              callback(null, Buffer.alloc(0));
             } catch (error) {
-              return fail(
-                grpcStatus.INVALID_ARGUMENT,
-                error instanceof BadRequest ? error.message : 'malformed request',
-              );
+              fail(grpcStatus.INTERNAL, safeErrorMessage(error, options.url));
             }
-            keepExperiments(decoded.experiments);
-            route.accept(decoded.records);
-            callback(null, Buffer.alloc(0));
           },
         } as UntypedServiceImplementation,
       );
@@ -380,6 +396,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       await grpc?.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections?.();
+      closed = true;
       clearInterval(retryExperiments);
       clearTimeout(setUpRetry);
       await synchronizer?.stop();
@@ -396,13 +413,19 @@ function status(res: ServerResponse, code: number, message: string): void {
   res.end(JSON.stringify({ code, message }));
 }
 
-/** The body, decompressed, never more than `limit` bytes either way (no zip bombs). */
-async function readBody(req: IncomingMessage, encoding: string, limit: number): Promise<Buffer> {
+/** @internal The body, decompressed, never more than `limit` bytes either way (no zip bombs). */
+export async function readBody(req: IncomingMessage, encoding: string, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limit) throw new TooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
   await new Promise<void>((resolve, reject) => {
+    // A client that went away (e.g. while the request waited for room) ends nothing: without
+    // this the request would wait for an 'end' that never comes.
+    if (req.destroyed) return reject(new ClientGone());
+    req.once('close', () => {
+      if (!req.complete) reject(new ClientGone());
+    });
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {

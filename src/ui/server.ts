@@ -73,7 +73,8 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
       json(res, 401, { error: 'a token is required (Authorization: Bearer …, or ?token=…)' });
       return;
     }
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
+    // HEAD for the page only (health checks): the API's live streams never end a response.
+    if (req.method !== 'GET' && !(req.method === 'HEAD' && url.pathname === '/')) {
       json(res, 405, { error: 'read-only' });
       return;
     }

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { migrate } from '../../exporters/postgres/index.js';
-import { type RunningGateway, startGateway } from '../../src/gateway/server.js';
+import { ClientGone, type RunningGateway, readBody, startGateway } from '../../src/gateway/server.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcpProxy.js';
 import { tempDir } from '../helpers/tempDir.js';
@@ -367,5 +367,49 @@ describe('pipetel gateway without a spool: backpressure', () => {
       await gateway.close();
       await reopened?.close();
     }
+  });
+});
+
+describe('pipetel gateway: requests and setup that outlive their reason', () => {
+  it('a request whose client left while it waited is dropped, not read for ever', async () => {
+    const { createServer } = await import('node:http');
+    const { connect } = await import('node:net');
+    const outcome = new Promise<unknown>((resolveOutcome) => {
+      const server = createServer(async (req) => {
+        await new Promise((r) => setTimeout(r, 200)); // as while waiting for room in the queue
+        resolveOutcome(await readBody(req, 'identity', 1024).catch((error: unknown) => error));
+        server.close();
+      });
+      server.listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as import('node:net').AddressInfo;
+        const socket = connect(port, '127.0.0.1', () => {
+          socket.write(
+            'POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"res',
+          );
+          setTimeout(() => socket.destroy(), 50);
+        });
+      });
+    });
+    assert.ok((await outcome) instanceof ClientGone);
+  });
+
+  it('setup retries stop at close(), even when an attempt was running then', async () => {
+    let attempts = 0;
+    const gateway = await startGateway({
+      url: 'postgres://root@127.0.0.1:9/nowhere',
+      port: 0,
+      grpcPort: null,
+      warn: () => undefined,
+      setUpRetryMs: 100,
+      setUp: async () => {
+        attempts++;
+        await new Promise((r) => setTimeout(r, 300));
+        throw new Error('database down');
+      },
+    });
+    const before = attempts; // startGateway waited a bounded time for the first attempt
+    await gateway.close();
+    await new Promise((r) => setTimeout(r, 800));
+    assert.ok(attempts <= before + 1, `${attempts - before} attempts after close()`);
   });
 });

@@ -137,6 +137,11 @@ describe('pipetel ui: the JSON API and the live stream', () => {
       200,
       'HEAD, for health checks',
     );
+    assert.equal(
+      (await fetch(new URL('/api/runs/x/events', ui.url), { method: 'HEAD' })).status,
+      405,
+      'HEAD only for the page: a live stream never ends a response',
+    );
   });
 
   it('streams log events as a live run stores them, ends with the run, and resumes after Last-Event-ID', async () => {

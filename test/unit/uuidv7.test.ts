@@ -32,4 +32,15 @@ describe('uuidv7', () => {
     assert.ok(b < c);
     assert.equal(timeOf(c), Date.parse('2026-11-30T12:00:06Z'), 'a later clock is taken as it is');
   });
+
+  it('carries each new millisecond, whatever the digits before it', () => {
+    let ms = Date.parse('2026-11-30T13:00:00Z');
+    for (let i = 0; i < 2000; i++) {
+      ms += 1 + Math.floor(Math.random() * 2 ** (i % 40)); // small steps and large ones
+      const id = uuidv7(ms);
+      assert.match(id, UUID_V7);
+      assert.equal(timeOf(id), ms, `id for ${ms}`);
+      assert.equal(timeOf(uuidv7(ms)), ms, 'a second id in the same millisecond');
+    }
+  });
 });

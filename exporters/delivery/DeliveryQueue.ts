@@ -54,11 +54,18 @@ export interface DeliveryOptions<T> {
   journal?: Journal;
   /** How often queued records are journaled (spool.flush_ms). Default 100. */
   journalFlushMs?: number;
+  /**
+   * Encode records on the next turn of the event loop after they are queued, not when their batch
+   * is taken: what waits in the queue is then one line per record instead of the record's objects.
+   * For producers that hand over many records at once and keep nothing of them (the gateway):
+   * their records die young instead of being copied by every GC while the writers are busy.
+   */
+  encodeAhead?: boolean;
   warn?: WarningSink;
 }
 
-/** Records encoded and journaled per turn of the event loop (spool.mode: always). */
-const JOURNAL_SLICE = 2000;
+/** Records encoded ahead (and journaled) per turn of the event loop (spool.mode: always, encodeAhead). */
+const ENCODE_SLICE = 2000;
 /** Overflowing records appended to the spill per write. */
 const OVERFLOW_SPILL_BATCH = 512;
 const DEFAULT_MAX_OVERFLOW_CHARS = 32 * 1024 * 1024;
@@ -73,7 +80,18 @@ const OUTAGE_GIVE_UP_MS = 750;
  */
 const SHUTDOWN_STALL_MS = 750;
 
-/** A record already encoded (and journaled) while it waited in the queue (spool.mode: always). */
+/**
+ * Makes V8 store a string built by concatenation (a rope: one node per `+`) as one sequential
+ * string, in place; ToNumber does that first (the trick pino's `flatstr` used). A line that waits in the queue is then one object
+ * for the garbage collector to copy instead of some thirty: measured on the gateway, scavenges
+ * 630 → 205 ms and 8–10 % more rows/s.
+ */
+function flatten(line: string): void {
+  _flattened = Number(line); // kept, so an optimizing compiler cannot drop the call
+}
+let _flattened = 0;
+
+/** A record already encoded (and journaled) while it waited in the queue (spool.mode: always, encodeAhead). */
 class Encoded {
   constructor(readonly line: string | undefined) {}
 }
@@ -105,9 +123,11 @@ export class DeliveryQueue<T> {
   /** Sequence number of queue[0] (records are numbered as they enter the queue). */
   private headSeq = 0;
   /** Records before this sequence number are encoded and journaled (spool.mode: always). */
-  private journaledSeq = 0;
+  /** Records before this sequence number are encoded (and journaled, with a journal). */
+  private encodedSeq = 0;
+  private readonly encodeAhead: boolean;
   private readonly journalTimer: NodeJS.Timeout | undefined;
-  private journalSliceScheduled = false;
+  private encodeSliceScheduled = false;
   /** Records taken out of the queue (being encoded, written, retried or spilled) and not yet settled. */
   private pending = 0;
   private inflight = 0;
@@ -147,10 +167,12 @@ export class DeliveryQueue<T> {
     this.maxOverflowChars = options.maxOverflowChars ?? DEFAULT_MAX_OVERFLOW_CHARS;
     this.warnings = new KeyedWarnings(options.warn ?? stderrWarning);
     this.batchSize = options.batchSize;
+    // A journal encodes ahead on its own timer (spool.flush_ms).
+    this.encodeAhead = options.encodeAhead === true && !options.journal;
     this.timer = setInterval(() => this.scheduleDrain(), options.flushIntervalMs);
     this.timer.unref();
     if (options.journal) {
-      this.journalTimer = setInterval(() => this.journalQueued(), options.journalFlushMs ?? 100);
+      this.journalTimer = setInterval(() => this.encodeQueued(), options.journalFlushMs ?? 100);
       this.journalTimer.unref();
     }
   }
@@ -160,6 +182,7 @@ export class DeliveryQueue<T> {
     if (this.queue.length >= this.options.maxQueueSize || this.closed) return this.overflow(item);
     this.queue.push(item);
     if (this.queue.length >= this.batchSize) this.scheduleDrain();
+    if (this.encodeAhead && !this.encodeSliceScheduled) this.scheduleEncodeSlice();
     return true;
   }
 
@@ -361,15 +384,17 @@ export class DeliveryQueue<T> {
     try {
       const lines = this.encodeEach(batch);
       const journal = this.options.journal;
-      if (journal && firstSeq !== undefined && firstSeq + batch.length > this.journaledSeq) {
-        const fresh: string[] = [];
-        for (let i = Math.max(0, this.journaledSeq - firstSeq); i < batch.length; i++) {
-          const item = batch[i];
-          if (!(item instanceof Encoded)) continue; // encodeEach marked every item it encoded
-          if (item.line !== undefined) fresh.push(item.line);
+      if (firstSeq !== undefined && firstSeq + batch.length > this.encodedSeq) {
+        if (journal) {
+          const fresh: string[] = [];
+          for (let i = Math.max(0, this.encodedSeq - firstSeq); i < batch.length; i++) {
+            const item = batch[i];
+            if (!(item instanceof Encoded)) continue; // encodeEach marked every item it encoded
+            if (item.line !== undefined) fresh.push(item.line);
+          }
+          journal.append(this.options.sink.table, fresh, firstSeq + batch.length);
         }
-        this.journaledSeq = firstSeq + batch.length;
-        journal.append(this.options.sink.table, fresh, this.journaledSeq);
+        this.encodedSeq = firstSeq + batch.length;
       }
       return lines;
     } finally {
@@ -395,36 +420,40 @@ export class DeliveryQueue<T> {
     return lines;
   }
 
+  private scheduleEncodeSlice(): void {
+    this.encodeSliceScheduled = true;
+    setImmediate(() => {
+      this.encodeSliceScheduled = false;
+      this.encodeQueued();
+    });
+  }
+
   /**
-   * spool.mode: always — encodes the records that entered the queue since the last tick and
-   * journals them; their batches later write these same lines (same row ids: a replay of the
-   * journal after a crash finds what the database has and skips it).
+   * Encodes the records that entered the queue since the last call (spool.mode: always, on the
+   * journal's timer; encodeAhead, on the next turn) and journals them; their batches later write
+   * these same lines (same row ids: a replay of the journal after a crash finds what the database
+   * has and skips it).
    */
-  private journalQueued(): void {
+  private encodeQueued(): void {
     const journal = this.options.journal;
-    const from = Math.max(0, this.journaledSeq - this.headSeq);
-    if (!journal || from >= this.queue.length) return;
+    const from = Math.max(0, this.encodedSeq - this.headSeq);
+    if (from >= this.queue.length) return;
     // In slices, the event loop free in between: a backlog encoded in one go would hold back the
     // batches whose writes complete meanwhile (the database would wait on us).
-    const end = Math.min(this.queue.length, from + JOURNAL_SLICE);
+    const end = Math.min(this.queue.length, from + ENCODE_SLICE);
     const started = performance.now();
     const lines: string[] = [];
     for (let i = from; i < end; i++) {
       const item = this.queue[i]!;
       const line = item instanceof Encoded ? item.line : this.encodeOne(item);
+      if (line !== undefined) flatten(line);
       if (!(item instanceof Encoded)) this.queue[i] = new Encoded(line);
-      if (line !== undefined) lines.push(line);
+      if (journal && line !== undefined) lines.push(line);
     }
-    this.journaledSeq = this.headSeq + end;
-    journal.append(this.options.sink.table, lines, this.journaledSeq);
+    this.encodedSeq = this.headSeq + end;
+    journal?.append(this.options.sink.table, lines, this.encodedSeq);
     this.encodeMs += performance.now() - started;
-    if (end < this.queue.length && !this.journalSliceScheduled) {
-      this.journalSliceScheduled = true;
-      setImmediate(() => {
-        this.journalSliceScheduled = false;
-        this.journalQueued();
-      });
-    }
+    if (end < this.queue.length && !this.encodeSliceScheduled) this.scheduleEncodeSlice();
   }
 
   /** Tells the journal up to which record everything has settled: the oldest batch still out, else the queue's head. */
@@ -433,7 +462,7 @@ export class DeliveryQueue<T> {
     if (!journal) return;
     let watermark = this.headSeq;
     for (const ticket of this.tickets) if (ticket.firstSeq < watermark) watermark = ticket.firstSeq;
-    journal.release(this.options.sink.table, Math.min(watermark, this.journaledSeq));
+    journal.release(this.options.sink.table, Math.min(watermark, this.encodedSeq));
   }
 
   private encodeOne(item: T): string | undefined {

@@ -54,6 +54,12 @@ export interface PostgresExporterOptions {
   journal?: Journal;
   /** spool.flush_ms (default 100). */
   journalFlushMs?: number;
+  /**
+   * Encode each record on the turn after export() instead of when its batch is written: for
+   * callers that hand over large batches and drop them (the gateway), so queued records are held
+   * as one line each rather than as object graphs the garbage collector copies. Default false.
+   */
+  encodeAhead?: boolean;
   warn?: WarningSink;
   /**
    * Secrets and limits (see TelemetryPolicy), applied to each record before it is encoded; default
@@ -114,6 +120,7 @@ export function openDelivery<T>(
     overflowToSpill: options.overflowToSpill,
     journal: options.journal,
     journalFlushMs: options.journalFlushMs,
+    encodeAhead: options.encodeAhead,
     warn: withoutPasswords(
       options.warn ?? stderrWarning,
       passwordsOf([options.connectionString, pool.options?.connectionString], pool.options?.password),

@@ -129,6 +129,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     concurrency: 2,
     spill: spool,
     overflowToSpill: spool !== undefined,
+    encodeAhead: true,
     warn,
   };
   const spans = new PostgresSpanExporter(exporterOptions);

@@ -77,6 +77,45 @@ describe('DeliveryQueue', () => {
     await q.shutdown();
   });
 
+  it('encodeAhead encodes queued records on the next turn, not when their batch is written', async () => {
+    const settle = () => new Promise((r) => setImmediate(r));
+    const sink = new RecordingSink();
+    const encoded: number[] = [];
+    const encode = (n: number) => {
+      encoded.push(n);
+      if (n === 3) throw new Error('cannot encode 3');
+      return `${n}-${'x'.repeat(n)}\n`; // built by concatenation, as the row encoders build lines
+    };
+    const { q, warnings } = queue(sink, { encodeAhead: true, encode, batchSize: 1000 });
+    for (let i = 0; i < 5; i++) q.enqueue(i);
+    assert.deepEqual(encoded, [], 'enqueue itself stays a push');
+    await settle();
+    assert.deepEqual(encoded, [0, 1, 2, 3, 4], 'encoded on the next turn');
+    assert.equal(sink.batches.length, 0, 'while the batch still waits for batch_size');
+    await q.forceFlush();
+    assert.deepEqual(encoded, [0, 1, 2, 3, 4], 'each record is encoded once');
+    assert.deepEqual(sink.rows, ['0-\n', '1-x\n', '2-xx\n', '4-xxxx\n']);
+    assert.deepEqual(q.stats(), { queued: 0, exported: 4, dropped: 0, spooled: 0, failed: 1 });
+    assert.equal(warnings.length, 1);
+    await q.shutdown();
+  });
+
+  it('without encodeAhead a record is encoded when its batch is taken', async () => {
+    const settle = () => new Promise((r) => setImmediate(r));
+    const encoded: number[] = [];
+    const encode = (n: number) => {
+      encoded.push(n);
+      return `${n}\n`;
+    };
+    const { q } = queue(new RecordingSink(), { encode, batchSize: 1000 });
+    q.enqueue(1);
+    await settle();
+    assert.deepEqual(encoded, []);
+    await q.forceFlush();
+    assert.deepEqual(encoded, [1]);
+    await q.shutdown();
+  });
+
   it('counts records refused by a full queue and warns', async () => {
     const sink = new RecordingSink();
     const { q, warnings } = queue(sink, { maxQueueSize: 5, batchSize: 1000 });

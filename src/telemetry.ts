@@ -3,17 +3,7 @@
 // everything within shutdown.timeout and marking the experiment succeeded or failed.
 
 import { randomBytes } from 'node:crypto';
-import {
-  context,
-  type Meter,
-  metrics,
-  propagation,
-  type Span,
-  type SpanContext,
-  SpanStatusCode,
-  type Tracer,
-  trace,
-} from '@opentelemetry/api';
+import { context, type Meter, metrics, propagation, type SpanContext, trace } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
 import type { LoggerProvider } from '@opentelemetry/sdk-logs';
 import type { MeterProvider } from '@opentelemetry/sdk-metrics';
@@ -22,88 +12,49 @@ import type pg from 'pg';
 import type { Journal } from '../exporters/delivery/Journal.js';
 import { RateLimitedWarning, stderrWarning } from '../exporters/delivery/RateLimitedWarning.js';
 import type { Spool } from '../exporters/delivery/Spool.js';
-import type { DeliveryStats } from '../exporters/delivery/types.js';
-import type { FileLogRecordProcessor } from '../exporters/file/index.js';
 import { TelemetryPolicy } from '../exporters/policy/index.js';
 import { safeErrorMessage } from '../exporters/postgres/connectionSecrets.js';
 import type { PostgresExporterOptions } from '../exporters/postgres/PostgresDelivery.js';
-import type { PostgresLogRecordProcessor } from '../exporters/postgres/PostgresLogRecordExporter.js';
-import type { PostgresMetricExporter } from '../exporters/postgres/PostgresMetricExporter.js';
-import type { PostgresSpanProcessor } from '../exporters/postgres/PostgresSpanExporter.js';
 import { closePool } from '../exporters/postgres/pool.js';
-import { EXPERIMENT_ID_ATTRIBUTE, STAGE_ATTRIBUTE } from '../exporters/shared/conventions.js';
+import { EXPERIMENT_ID_ATTRIBUTE } from '../exporters/shared/conventions.js';
 import { type Config, ineffectiveSettings } from './config/index.js';
 import { ensureEmbeddedPostgres } from './db/embedded/index.js';
 import type { ExperimentStore } from './db/experimentStore.js';
 import { MaintenanceSchedule } from './db/MaintenanceSchedule.js';
 import { setUpPartitioning, syncStoreSettings } from './db/storeMaintenance.js';
 import { ExperimentLifecycle } from './internal/ExperimentLifecycle.js';
+import { LiveTuning } from './internal/LiveTuning.js';
 import type { LogPipeline } from './internal/LogPipeline.js';
-import type { OtlpCounts } from './internal/OtlpGuard.js';
 import {
   buildResource,
   createOtlpTargets,
   enableInstrumentations,
   type Instrumentation,
-  type OtlpTargets,
   registerGlobals,
   spanContextFromEnvironment,
 } from './internal/otelSdk.js';
 import { PipetelMeterProvider } from './internal/PipetelMeterProvider.js';
 import { attachProcessHooks } from './internal/processHooks.js';
+import { RunSinks, type TelemetryStats } from './internal/RunSinks.js';
 import { openRunStorage } from './internal/runStorage.js';
 import { buildLogPipelines, buildMonitoringPipelines } from './internal/signalPipelines.js';
 import { bindGlobalLogging, unbindGlobalLogging } from './logging/global.js';
 import { type Logger, type LoggerFactory, resolveConsoleEnabled } from './logging/index.js';
-import { withMonitoringDisabledContext, withStage } from './pipeline/context.js';
-import { OverheadBudget, SHED_STEPS, shedSettings } from './pipeline/OverheadBudget.js';
+import { withMonitoringDisabledContext } from './pipeline/context.js';
 import { type Progress, ProgressTracker } from './pipeline/Progress.js';
 import { type OwnWork, type ProfileReport, SelfCost } from './pipeline/SelfCost.js';
 import type { MonitoredSignal, SelfMonitoring } from './pipeline/SelfMonitoring.js';
-import { measureStage, type StageResourceUsage } from './pipeline/StageResources.js';
+import { type StageOptions, StageRunner } from './pipeline/Stages.js';
 import type { LogSynchronizer } from './sync/LogSynchronizer.js';
 
-export interface TelemetryStats {
-  spans: DeliveryStats;
-  logs: DeliveryStats;
-  metrics: DeliveryStats;
-  /** pipetel's own cost since register(): estimated CPU share (0.01 = 1 %) and buffered bytes. */
-  overhead: { cpuRatio: number; bufferBytes: number };
-  /** With OTLP on: per signal, records the collector accepted and records it did not get. */
-  otlp?: { spans: OtlpCounts; logs: OtlpCounts; metrics: OtlpCounts };
-  /** With logging.file on: the log file sink's lines (spooled is always 0). */
-  file?: DeliveryStats;
-}
+export type { TelemetryStats } from './internal/RunSinks.js';
+export type { StageOptions } from './pipeline/Stages.js';
 
-export interface StageOptions {
-  attributes?: Record<string, string | number | boolean>;
-}
-
-const EMPTY_STATS: DeliveryStats = Object.freeze({
-  queued: 0,
-  exported: 0,
-  dropped: 0,
-  spooled: 0,
-  failed: 0,
-});
 const HEARTBEAT_INTERVAL_MS = 15_000;
 /** A running experiment whose heartbeat is this many intervals old is taken as dead. */
 const STALE_AFTER_HEARTBEATS = 4;
-/**
- * The keys tel.config.set() changes in a running process; the config refuses the others, naming
- * them (they shape what register() built: sinks, pools, providers).
- */
-export const LIVE_KEYS = [
-  'logging.level',
-  'logging.sampling',
-  'logging.database.batch_size',
-  'logging.database.flush_interval',
-  'monitoring.overhead_budget_percent',
-  'monitoring.progress_update_interval',
-  'monitoring.resource_sample_interval',
-  'monitoring.aggregate_metrics',
-  'monitoring.aggregation_window',
-] as const;
+
+export { LIVE_KEYS } from './internal/LiveTuning.js';
 
 /** Connections opened at setup: the batches a signal writes at once plus one for progress. */
 const WARM_CONNECTIONS = 3;
@@ -124,30 +75,20 @@ export class Telemetry {
   private readonly policy: TelemetryPolicy;
   private readonly pool: pg.Pool | undefined;
   private readonly experiments: ExperimentStore | undefined;
-  private readonly tracer: Tracer;
   private readonly tracerProvider: BasicTracerProvider | undefined;
   private readonly loggerProvider: LoggerProvider | undefined;
   private readonly meterProvider: MeterProvider | undefined;
   private readonly hostMeterProvider: MeterProvider | undefined;
-  private readonly spanProcessor: PostgresSpanProcessor | undefined;
-  private readonly logProcessor: PostgresLogRecordProcessor | undefined;
-  private readonly fileProcessor: FileLogRecordProcessor | undefined;
   private readonly spool: Spool | undefined;
-  private readonly otlp: OtlpTargets | undefined;
   private readonly synchronizer: LogSynchronizer | undefined;
-  private readonly metricExporters: PostgresMetricExporter[] = [];
   private readonly loggers: LoggerFactory;
+  private readonly sinks = new RunSinks();
   private readonly logPipeline: LogPipeline;
   /** The global MeterProvider (the SDK's, with pipetel's instruments), for its call count. */
   private readonly pipetelMeterProvider: PipetelMeterProvider | undefined;
-  private stagesRun = 0;
-  /** Stage spans not yet ended, with the resource measurement each ends with (see interrupt()). */
-  private readonly openStages = new Map<Span, { name: string; endMeasurement: () => StageResourceUsage }>();
+  private readonly stages: StageRunner;
   private readonly selfCost: SelfCost;
-  private readonly overheadBudget: OverheadBudget;
-  private mainMetricExporter: PostgresMetricExporter | undefined;
-  private baseMetricWindowMs: number | undefined;
-  private setHostIntervalMs: ((intervalMs: number) => boolean) | undefined;
+  private readonly tuning: LiveTuning;
   private readonly progressTracker: ProgressTracker | undefined;
   private readonly selfMonitoring: SelfMonitoring | undefined;
   private readonly stopRuntimeMetrics: (() => void) | undefined;
@@ -170,7 +111,6 @@ export class Telemetry {
   private shutdownDeadline: number | undefined;
   /** Migrations and the experiment row are in place: the database answered at least once. */
   /** Records this process spooled and then replayed itself, per signal: no longer "spooled". */
-  private readonly delivered = { logs: 0, spans: 0, metrics: 0 };
   private readonly unregisterGlobals: (() => void) | undefined;
   private readonly disableInstrumentations: (() => void) | undefined;
   /** The trace context a parent process passed in TRACEPARENT (tel.childEnv()), if any. */
@@ -228,7 +168,7 @@ export class Telemetry {
       storesToDatabase: monitoring || logsToDatabase,
       identity: () => this.lifecycle?.identity,
       shuttingDown: () => this.shutdownPromise !== undefined,
-      onDelivered: (table, records) => this.countDelivered(table, records),
+      onDelivered: (table, records) => this.sinks.countDelivered(table, records),
       warn: (message) => this.warn(message),
     }));
     const exporterOptions = this.pool ? this.exporterOptions(this.pool) : undefined;
@@ -251,7 +191,7 @@ export class Telemetry {
             (m) => this.warn(m),
           )
         : undefined;
-    this.otlp = otlp;
+    this.sinks.otlp = otlp;
 
     // Logs: pipetel's Logger and the OTel Logs API share one pipeline.
     const logs = buildLogPipelines({
@@ -263,8 +203,8 @@ export class Telemetry {
       logsToDatabase,
       otlp,
     });
-    this.logProcessor = logs.logProcessor;
-    this.fileProcessor = logs.fileProcessor;
+    this.sinks.logProcessor = logs.logProcessor;
+    this.sinks.fileProcessor = logs.fileProcessor;
     this.logPipeline = logs.logPipeline;
     this.loggerProvider = logs.loggerProvider;
     const logPipeline = logs.logPipeline;
@@ -283,14 +223,21 @@ export class Telemetry {
     // pipetel's own cost: reads the loggers, so it comes after them.
     this.selfCost = new SelfCost(this.ownWork());
     const budgetWindow = this.selfCost.window();
-    this.overheadBudget = new OverheadBudget({
-      budgetPercent: settings.monitoring.overhead_budget_percent,
-      checkIntervalMs: settings.monitoring.overhead_check_interval * 1000,
+    this.tuning = new LiveTuning({
+      config,
+      loggers: this.loggers,
       measurePercent: () => budgetWindow.next().cpuOverheadPercent,
-      apply: (step, measured, budget) => this.applyShedStep(step, measured, budget),
+      recordShedStep: (step, highestStep) =>
+        void this.experiments
+          ?.mergeAttributes(this.experimentId, {
+            'pipetel.overhead.shed_step': step,
+            'pipetel.overhead.max_shed_step': highestStep,
+          })
+          .catch(() => undefined),
+      warn: (message) => this.warn(message),
+      isShutDown: () => this.shutdownPromise !== undefined,
     });
-    config.onChange((path, value) => this.applyLiveChange(path, value));
-    config.restrictToLiveKeys(LIVE_KEYS);
+    this.tuning.attach({ logExporter: this.sinks.logProcessor?.exporter });
 
     // Traces, metrics, progress and resources only when monitoring is on; else the globals stay no-op.
     if (monitoring && (exporterOptions || otlp)) {
@@ -304,18 +251,21 @@ export class Telemetry {
         pool: this.pool,
         spool: this.spool,
         selfCost: this.selfCost,
-        shedStep: () => this.overheadBudget.step,
-        monitoredSignals: () => this.monitoredSignals(),
+        shedStep: () => this.tuning.budget.step,
+        monitoredSignals: () => this.sinks.monitoredSignals(),
         warn: (message) => this.warn(message),
       });
       this.tracerProvider = pipelines.tracerProvider;
-      this.spanProcessor = pipelines.spanProcessor;
+      this.sinks.spanProcessor = pipelines.spanProcessor;
       this.meterProvider = pipelines.meterProvider;
-      this.metricExporters.push(...pipelines.metricExporters);
-      this.mainMetricExporter = pipelines.metricExporters[0];
-      this.baseMetricWindowMs = pipelines.baseMetricWindowMs;
+      this.sinks.metricExporters.push(...pipelines.metricExporters);
+      this.tuning.attach({
+        progressTracker: pipelines.progressTracker,
+        metricExporter: pipelines.metricExporters[0],
+        baseMetricWindowMs: pipelines.baseMetricWindowMs,
+        setHostIntervalMs: pipelines.setHostIntervalMs,
+      });
       this.hostMeterProvider = pipelines.hostMeterProvider;
-      this.setHostIntervalMs = pipelines.setHostIntervalMs;
       this.selfMonitoring = pipelines.selfMonitoring;
       this.stopRuntimeMetrics = pipelines.stopRuntimeMetrics;
       this.progressTracker = pipelines.progressTracker;
@@ -338,7 +288,11 @@ export class Telemetry {
         meterProvider: this.pipetelMeterProvider,
       });
     }
-    this.tracer = trace.getTracer('pipetel');
+    this.stages = new StageRunner(
+      trace.getTracer('pipetel'),
+      () => this.getLogger('pipetel.stage'),
+      this.parentSpanContext,
+    );
 
     if (this.pool && this.experiments) {
       this.lifecycle = new ExperimentLifecycle({
@@ -389,72 +343,13 @@ export class Telemetry {
       }, HEARTBEAT_INTERVAL_MS);
       this.heartbeat.unref();
     }
-    if (!settings.disabled) this.overheadBudget.start();
+    if (!settings.disabled) this.tuning.budget.start();
     this.detachProcessHooks = attachProcessHooks({
       forceFlush: () => this.forceFlush(),
       shutdown: () => this.shutdown(),
       interrupt: (signal) => this.interrupt(signal),
       fail: (error) => this.fail(error),
     });
-  }
-
-  /**
-   * Applies a step of the overhead budget (SHED_STEPS): log sampling on top of logging.sampling,
-   * wider progress and metric windows, a slower resource sampler. Records what it did: a warning,
-   * the pipetel.overhead.shed_step metric, and the experiment row's attributes.
-   */
-  /** tel.config.set() of a key in LIVE_KEYS (the others are refused by the config itself). */
-  private applyLiveChange(path: string, value: unknown): void {
-    if (this.shutdownPromise) return;
-    if (path === 'logging.level') this.loggers.setLevel(value as never);
-    else if (path === 'monitoring.overhead_budget_percent')
-      this.overheadBudget.setBudget(value as number | null);
-    else if (path.startsWith('logging.database.')) {
-      const { batch_size, flush_interval } = this.config.values.logging.database;
-      this.logProcessor?.exporter.setBatching(batch_size, flush_interval * 1000);
-    } else {
-      const { aggregate_metrics, aggregation_window, metrics_interval } = this.config.values.monitoring;
-      if (this.mainMetricExporter) {
-        this.baseMetricWindowMs =
-          aggregate_metrics && aggregation_window > metrics_interval ? aggregation_window * 1000 : undefined;
-      }
-      this.applyTuning(this.overheadBudget.step);
-    }
-  }
-
-  /** Sampling, progress, aggregation and resource intervals: the configuration, less what `step` sheds. */
-  private applyTuning(step: number) {
-    const { logging, monitoring } = this.config.values;
-    const shed = shedSettings(step, {
-      sampling: logging.sampling,
-      progressIntervalMs: monitoring.progress_update_interval * 1000,
-      metricWindowMs: this.baseMetricWindowMs,
-      metricsIntervalMs: monitoring.metrics_interval * 1000,
-      resourceIntervalMs: monitoring.resource_sample_interval * 1000,
-    });
-    this.loggers.setSampling(shed.sampling);
-    this.progressTracker?.setUpdateIntervalMs(shed.progressIntervalMs);
-    this.mainMetricExporter?.setAggregationWindowMs(shed.metricWindowMs);
-    this.setHostIntervalMs?.(shed.resourceIntervalMs);
-    return shed;
-  }
-
-  private applyShedStep(step: number, measuredPercent: number, budgetPercent: number): void {
-    // After shutdown (e.g. config.set of the budget) nothing may restart a timer of ours.
-    if (this.shutdownPromise) return;
-    const shed = this.applyTuning(step);
-    this.warn(
-      Number.isNaN(budgetPercent)
-        ? 'overhead budget turned off: everything restored'
-        : `overhead budget: pipetel's estimated CPU share ${measuredPercent.toFixed(2)} % (budget ${budgetPercent} %); ` +
-            `shedding step ${step} of ${SHED_STEPS.length - 1}: ${shed.description}`,
-    );
-    void this.experiments
-      ?.mergeAttributes(this.experimentId, {
-        'pipetel.overhead.shed_step': step,
-        'pipetel.overhead.max_shed_step': this.overheadBudget.highestStep,
-      })
-      .catch(() => undefined);
   }
 
   getLogger(name: string): Logger {
@@ -472,45 +367,12 @@ export class Telemetry {
    */
   async stage<T>(name: string, fn: () => T | Promise<T>, options: StageOptions = {}): Promise<T> {
     try {
-      return await this.runStage(name, fn, options);
+      return await this.stages.run(name, fn, options);
     } finally {
       // logging.database.wait_for_flush: back-pressure at stage boundaries — a stage resolves only
       // once what it recorded is stored, instead of letting a fast producer outrun the queue.
       if (this.config.values.logging.database.wait_for_flush) await this.forceFlush();
     }
-  }
-
-  private runStage<T>(name: string, fn: () => T | Promise<T>, options: StageOptions): Promise<T> {
-    this.stagesRun++;
-    const active = context.active();
-    // A worker started with tel.childEnv(): its top-level stages continue the parent's stage.
-    const base =
-      this.parentSpanContext && !trace.getSpan(active)
-        ? trace.setSpanContext(active, this.parentSpanContext)
-        : active;
-    const parent = withStage(base, name);
-    const attributes = { ...options.attributes, [STAGE_ATTRIBUTE]: name };
-    return this.tracer.startActiveSpan(name, { attributes }, parent, async (span: Span) => {
-      const endMeasurement = measureStage();
-      this.openStages.set(span, { name, endMeasurement });
-      try {
-        const result = await fn();
-        span.setStatus({ code: SpanStatusCode.OK });
-        return result;
-      } catch (error) {
-        const err = error instanceof Error ? error : new Error(String(error));
-        span.recordException(err);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
-        this.getLogger('pipetel.stage').exception(`stage ${name} failed: ${err.message}`, err);
-        throw error;
-      } finally {
-        // An interrupted stage (SIGINT/SIGTERM) was already ended and stored by interrupt().
-        if (this.openStages.delete(span)) {
-          span.setAttributes({ ...endMeasurement() });
-          span.end();
-        }
-      }
-    });
   }
 
   /**
@@ -520,16 +382,7 @@ export class Telemetry {
    */
   private interrupt(signal: NodeJS.Signals): void {
     const reason = `interrupted by ${signal}`;
-    for (const [span, { endMeasurement }] of this.openStages) {
-      span.setStatus({ code: SpanStatusCode.ERROR, message: reason });
-      span.setAttributes({ ...endMeasurement(), 'pipetel.interrupted': signal });
-      span.end();
-    }
-    if (this.openStages.size > 0) {
-      const names = [...this.openStages.values()].map((stage) => stage.name);
-      this.getLogger('pipetel.stage').error(`${reason} during stage ${names.join(', ')}`);
-    }
-    this.openStages.clear();
+    this.stages.interrupt(signal, reason);
     this.progressTracker?.interrupt(reason);
     this.fail(reason);
   }
@@ -561,35 +414,12 @@ export class Telemetry {
     return context.with(withMonitoringDisabledContext(context.active()), fn);
   }
 
-  private monitoredSignals(): MonitoredSignal[] {
-    const signals: MonitoredSignal[] = [];
-    if (this.logProcessor) signals.push({ signal: 'logs', stats: () => this.logProcessor!.exporter.stats() });
-    if (this.spanProcessor)
-      signals.push({ signal: 'spans', stats: () => this.spanProcessor!.exporter.stats() });
-    for (const exporter of this.metricExporters)
-      signals.push({ signal: 'metrics', stats: () => exporter.stats() });
-    return signals;
-  }
-
   stats(): TelemetryStats {
-    const metricStats = this.metricExporters.map((e) => e.stats());
     const sinceStart = this.selfCost.sinceStart();
-    const replayed = (stats: DeliveryStats, records: number): DeliveryStats => ({
-      ...stats,
-      exported: stats.exported + records,
-      spooled: stats.spooled - records,
+    return this.sinks.stats({
+      cpuRatio: sinceStart.cpuOverheadPercent / 100,
+      bufferBytes: this.selfCost.bufferBytes(),
     });
-    return {
-      spans: replayed(this.spanProcessor?.exporter.stats() ?? { ...EMPTY_STATS }, this.delivered.spans),
-      logs: replayed(this.logProcessor?.exporter.stats() ?? { ...EMPTY_STATS }, this.delivered.logs),
-      metrics: replayed(
-        metricStats.length > 0 ? sumStats(metricStats) : { ...EMPTY_STATS },
-        this.delivered.metrics,
-      ),
-      overhead: { cpuRatio: sinceStart.cpuOverheadPercent / 100, bufferBytes: this.selfCost.bufferBytes() },
-      ...(this.otlp && { otlp: this.otlp.counts() }),
-      ...(this.fileProcessor && { file: this.fileProcessor.exporter.stats() }),
-    };
   }
 
   /**
@@ -603,23 +433,14 @@ export class Telemetry {
 
   /** Running totals of pipetel's own work, read by SelfCost. */
   private ownWork(): OwnWork {
-    const total = (s: DeliveryStats | undefined) =>
-      s ? s.queued + s.exported + s.dropped + s.spooled + s.failed : 0;
     return {
       apiLogRecords: () => this.logPipeline.apiRecords,
       loggerCalls: () => this.loggers.callTiming(),
       metricCalls: () => this.pipetelMeterProvider?.callCount() ?? 0,
-      stages: () => this.stagesRun,
-      spans: () => total(this.spanProcessor?.exporter.stats()),
-      timedWorkMs: () =>
-        (this.logProcessor?.exporter.workMs() ?? 0) +
-        (this.spanProcessor?.exporter.workMs() ?? 0) +
-        this.metricExporters.reduce((sum, e) => sum + e.workMs(), 0),
-      buffered: () => ({
-        logs: this.logProcessor?.exporter.stats().queued ?? 0,
-        spans: this.spanProcessor?.exporter.stats().queued ?? 0,
-        metrics: this.metricExporters.reduce((sum, e) => sum + e.stats().queued, 0),
-      }),
+      stages: () => this.stages?.started ?? 0, // read once before the runner exists
+      spans: () => this.sinks.spansRecorded(),
+      timedWorkMs: () => this.sinks.timedWorkMs(),
+      buffered: () => this.sinks.buffered(),
     };
   }
 
@@ -636,12 +457,7 @@ export class Telemetry {
       ]),
       remaining(),
     );
-    await Promise.all([
-      this.spanProcessor?.exporter.forceFlush(remaining()),
-      this.logProcessor?.exporter.forceFlush(remaining()),
-      this.fileProcessor?.exporter.forceFlush(remaining()),
-      ...this.metricExporters.map((e) => e.forceFlush(remaining())),
-    ]);
+    await this.sinks.forceFlushExporters(remaining);
   }
 
   /** Marks the run failed; shutdown() will then end the experiment as `failed` with this reason. */
@@ -671,7 +487,7 @@ export class Telemetry {
     const deadline = this.shutdownDeadline;
     const remaining = () => Math.max(0, deadline - Date.now());
     this.detachProcessHooks();
-    this.overheadBudget.stop();
+    this.tuning.budget.stop();
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.lifecycle?.stop();
     await this.maintenance?.stop();
@@ -679,7 +495,7 @@ export class Telemetry {
     // A setup still connecting (a server that accepts and never answers) gets a small share; then
     // the database counts as down and nothing below waits for it: the queues spool what they hold.
     const setUp = await settlesWithin(this.ready, Math.min(remaining() / 10, 500));
-    const answering = () => setUp && (this.lifecycle?.isSetUp ?? false) && this.exportersAnswering();
+    const answering = () => setUp && (this.lifecycle?.isSetUp ?? false) && this.sinks.answering();
     await withTimeout(this.synchronizer?.stop(), answering() ? remaining() / 5 : 0);
     // Progress rows are a handful of small writes: a database that answers takes them at once.
     await withTimeout(this.progressTracker?.shutdown(), answering() ? Math.min(remaining() / 5, 1000) : 0);
@@ -722,49 +538,12 @@ export class Telemetry {
       await withTimeout(this.synchronizer?.replayOwn(deadline - 250), remaining());
     }
     this.warning.flush(); // the newest suppressed warning, so its counts are the final ones
-    this.printShutdownSummary();
+    this.sinks.printShutdownSummary();
     unbindGlobalLogging();
     this.disableInstrumentations?.();
     this.unregisterGlobals?.();
     // pg's end() waits for clients still connecting; closePool ends them at its deadline.
     if (this.pool) await closePool(this.pool, answering() ? Math.max(remaining(), 500) : 0);
-  }
-
-  /** No exporter has found the database unreachable. */
-  private exportersAnswering(): boolean {
-    return (
-      (this.logProcessor?.exporter.sinkAvailable() ?? true) &&
-      (this.spanProcessor?.exporter.sinkAvailable() ?? true) &&
-      this.metricExporters.every((e) => e.sinkAvailable())
-    );
-  }
-
-  private countDelivered(table: string, records: number): void {
-    const signal = { pipeline_logs: 'logs', pipeline_spans: 'spans', pipeline_metrics: 'metrics' }[table];
-    if (signal) this.delivered[signal as keyof Telemetry['delivered']] += records;
-  }
-
-  /** One line on stderr when anything was dropped or is left in the spool (SPEC §5). */
-  private printShutdownSummary(): void {
-    const stats = this.stats();
-    const parts: string[] = [];
-    for (const signal of ['logs', 'spans', 'metrics'] as const) {
-      const { exported, dropped, spooled, failed } = stats[signal];
-      if (dropped === 0 && spooled === 0) continue;
-      parts.push(
-        `${signal} ${exported} stored, ${spooled} left in the spool, ${dropped} dropped` +
-          (failed > 0 ? `, ${failed} rejected` : ''),
-      );
-    }
-    if (stats.file && stats.file.dropped > 0) parts.push(`log file ${stats.file.dropped} lines dropped`);
-    for (const signal of ['spans', 'logs', 'metrics'] as const) {
-      const dropped = stats.otlp?.[signal].dropped ?? 0;
-      if (dropped > 0) parts.push(`otlp ${signal} ${dropped} not delivered`);
-    }
-    if (parts.length === 0) return;
-    const spooled = stats.logs.spooled + stats.spans.spooled + stats.metrics.spooled;
-    const later = spooled > 0 ? ' (the spool is replayed by the next run or `pipetel sync`)' : '';
-    stderrWarning(`shutdown: ${parts.join('; ')}${later}`);
   }
 
   /**
@@ -836,18 +615,6 @@ export async function resolveDatabaseUrl(config: Config): Promise<string | undef
 function generateExperimentId(serviceName: string): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
   return `${serviceName}-${stamp}-${randomBytes(3).toString('hex')}`;
-}
-
-function sumStats(list: DeliveryStats[]): DeliveryStats {
-  const total = { ...EMPTY_STATS };
-  for (const s of list) {
-    total.queued += s.queued;
-    total.exported += s.exported;
-    total.dropped += s.dropped;
-    total.spooled += s.spooled;
-    total.failed += s.failed;
-  }
-  return total;
 }
 
 /** Whether the promise settled within ms (it is not waited for after that). */

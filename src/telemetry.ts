@@ -2,7 +2,6 @@
 // providers and pipetel's own pieces (loggers, stages, progress), and ends the run — flushing
 // everything within shutdown.timeout and marking the experiment succeeded or failed.
 
-import { randomBytes } from 'node:crypto';
 import { context, type Meter, metrics, propagation, type SpanContext, trace } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
 import type { LoggerProvider } from '@opentelemetry/sdk-logs';
@@ -14,11 +13,9 @@ import { RateLimitedWarning, stderrWarning } from '../exporters/delivery/RateLim
 import type { Spool } from '../exporters/delivery/Spool.js';
 import { TelemetryPolicy } from '../exporters/policy/index.js';
 import { safeErrorMessage } from '../exporters/postgres/connectionSecrets.js';
-import type { PostgresExporterOptions } from '../exporters/postgres/PostgresDelivery.js';
 import { closePool } from '../exporters/postgres/pool.js';
 import { EXPERIMENT_ID_ATTRIBUTE } from '../exporters/shared/conventions.js';
 import { type Config, ineffectiveSettings } from './config/index.js';
-import { ensureEmbeddedPostgres } from './db/embedded/index.js';
 import type { ExperimentStore } from './db/experimentStore.js';
 import { MaintenanceSchedule } from './db/MaintenanceSchedule.js';
 import { setUpPartitioning, syncStoreSettings } from './db/storeMaintenance.js';
@@ -36,6 +33,7 @@ import {
 import { PipetelMeterProvider } from './internal/PipetelMeterProvider.js';
 import { attachProcessHooks } from './internal/processHooks.js';
 import { RunSinks, type TelemetryStats } from './internal/RunSinks.js';
+import { generateExperimentId, runExporterOptions } from './internal/runOptions.js';
 import { openRunStorage } from './internal/runStorage.js';
 import { buildLogPipelines, buildMonitoringPipelines } from './internal/signalPipelines.js';
 import { bindGlobalLogging, unbindGlobalLogging } from './logging/global.js';
@@ -171,7 +169,17 @@ export class Telemetry {
       onDelivered: (table, records) => this.sinks.countDelivered(table, records),
       warn: (message) => this.warn(message),
     }));
-    const exporterOptions = this.pool ? this.exporterOptions(this.pool) : undefined;
+    const exporterOptions = this.pool
+      ? runExporterOptions(settings, {
+          pool: this.pool,
+          experimentId: this.experimentId,
+          spool: this.spool,
+          journal: this.journal,
+          shutdownDeadline: () => this.shutdownDeadline,
+          // Already rate-limited per kind of trouble, with running counts: not limited again here.
+          warn: this.sinkWarning,
+        })
+      : undefined;
     // Each signal's exporter options, with the self-monitoring of its batch writes.
     const forSignal = exporterOptions
       ? (signal: MonitoredSignal['signal']) => ({
@@ -569,53 +577,12 @@ export class Telemetry {
     return { ...this.resource.attributes, 'process.pid': process.pid, script: process.argv[1] ?? null };
   }
 
-  private exporterOptions(pool: pg.Pool): PostgresExporterOptions {
-    const s = this.config.values;
-    return {
-      pool,
-      experimentId: this.experimentId,
-      batchSize: s.logging.database.batch_size,
-      flushIntervalMs: s.logging.database.flush_interval * 1000,
-      maxBatchSize: s.monitoring.database.max_batch_size,
-      maxQueueSize: s.logging.database.max_queue_size,
-      concurrency: Math.max(1, Math.min(3, s.monitoring.database.connection_pool_size - 1)),
-      usePreparedStatements: s.monitoring.database.use_prepared_statements,
-      policy: 'upstream', // applied in front of every sink (this.policy)
-      spill: this.spool,
-      overflowToSpill: this.spool !== undefined,
-      journal: this.journal,
-      journalFlushMs: s.spool.flush_ms,
-      shutdownTimeoutMs: s.shutdown.timeout * 1000,
-      shutdownDeadline: () => this.shutdownDeadline,
-      // Already rate-limited per kind of trouble, with running counts: not limited again here.
-      warn: this.sinkWarning,
-    };
-  }
-
   private warn(message: string): void {
     this.warning.warn(message);
   }
 }
 
-/** Resolves a database URL: the configured one, else the embedded server (started if needed). */
-export async function resolveDatabaseUrl(config: Config): Promise<string | undefined> {
-  const settings = config.values;
-  if (!settings.monitoring.enabled && !settings.logging.database.enabled) return undefined;
-  if (settings.database.url) return settings.database.url;
-  try {
-    return (await ensureEmbeddedPostgres({ home: config.home })).url;
-  } catch (error) {
-    stderrWarning(
-      `embedded PostgreSQL could not start, telemetry will not be stored: ${safeErrorMessage(error)}`,
-    );
-    return undefined;
-  }
-}
-
-function generateExperimentId(serviceName: string): string {
-  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-  return `${serviceName}-${stamp}-${randomBytes(3).toString('hex')}`;
-}
+export { resolveDatabaseUrl } from './internal/runOptions.js';
 
 /** Whether the promise settled within ms (it is not waited for after that). */
 async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {

@@ -125,13 +125,16 @@ describe('partitioned tables', () => {
   it('maintenance drops whole expired partitions (CONCURRENTLY), keeps every newer row, and a dry run changes nothing', async () => {
     // Two rows either side of the 10-day horizon, in a partition that straddles it: those go row by
     // row, and no row of another partition may go with them.
+    // Both in the horizon's own UTC day, whatever the time of day the test runs at (an hour either
+    // side put edge-old in the previous day's partition, dropped whole, between 00:00 and 01:00).
     const pool = new pg.Pool({ connectionString: db.url, max: 1 });
-    const iso = (ms: number) => new Date(Date.now() - ms).toISOString().replace('Z', '000Z');
+    const horizon = Date.now() - 10 * DAY;
+    const intoDay = horizon % DAY;
+    const early = Math.min(3_600_000, intoDay / 2);
+    const late = Math.min(3_600_000, (DAY - intoDay) / 2);
+    const iso = (ms: number) => new Date(ms).toISOString().replace('Z', '000Z');
     await new PostgresTableWriter(pool, LOGS_TABLE).write(
-      [
-        logLine('edge', iso(10 * DAY + 3_600_000), 'edge-old'),
-        logLine('edge', iso(10 * DAY - 3_600_000), 'edge-new'),
-      ],
+      [logLine('edge', iso(horizon - early), 'edge-old'), logLine('edge', iso(horizon + late), 'edge-new')],
       { idempotent: false },
     );
     await pool.end();

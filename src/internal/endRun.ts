@@ -1,0 +1,122 @@
+// Flushing and ending a registered run, in order and within shutdown.timeout: background work
+// stops, the queues write what they hold while the database answers (and spool it when it does
+// not), the experiment row gets its final status, the spool is replayed if there is time, and the
+// globals, instrumentations and pool are released. Nothing here waits past the deadline.
+
+import { closePool } from '../../exporters/postgres/pool.js';
+import { unbindGlobalLogging } from '../logging/global.js';
+import type { Run, RunState } from './buildRun.js';
+
+/** Writes everything recorded so far to the database and waits for it, at most timeoutMs. */
+export async function flushRun(run: Run, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const remaining = () => Math.max(0, deadline - Date.now());
+  await withTimeout(run.progressTracker?.flush(), remaining());
+  await withTimeout(
+    Promise.all([
+      run.tracerProvider?.forceFlush(),
+      run.meterProvider?.forceFlush(),
+      run.hostMeterProvider?.forceFlush(),
+    ]),
+    remaining(),
+  );
+  await run.sinks.forceFlushExporters(remaining);
+}
+
+/**
+ * Ends the run within timeoutMs: `failure()` (read when the experiment row is finished, so a
+ * fail() during shutdown still counts) is its final status, none for succeeded. A member of
+ * another process's run leaves the row alone (its lifecycle says so).
+ */
+export async function endRun(
+  run: Run,
+  state: RunState,
+  timeoutMs: number,
+  failure: () => string | null,
+): Promise<void> {
+  state.shuttingDown = true;
+  state.shutdownDeadline = Date.now() + timeoutMs;
+  const deadline = state.shutdownDeadline;
+  const remaining = () => Math.max(0, deadline - Date.now());
+  run.tuning.budget.stop();
+  if (run.heartbeat) clearInterval(run.heartbeat);
+  run.lifecycle?.stop();
+  await run.maintenance?.stop();
+  run.stopRuntimeMetrics?.();
+  // A setup still connecting (a server that accepts and never answers) gets a small share; then
+  // the database counts as down and nothing below waits for it: the queues spool what they hold.
+  const setUp = await settlesWithin(run.ready, Math.min(remaining() / 10, 500));
+  const answering = () => setUp && (run.lifecycle?.isSetUp ?? false) && run.sinks.answering();
+  await withTimeout(run.synchronizer?.stop(), answering() ? remaining() / 5 : 0);
+  // Progress rows are a handful of small writes: a database that answers takes them at once.
+  await withTimeout(run.progressTracker?.shutdown(), answering() ? Math.min(remaining() / 5, 1000) : 0);
+  // Spans and logs written first, while the database answers and within a share of the budget:
+  // the meter's last collection then reads pipetel's own counters (records exported, write
+  // latency) with the final batches in, so `pipetel stats` shows a short run's real counts.
+  await withTimeout(
+    Promise.all([run.tracerProvider?.forceFlush(), run.loggerProvider?.forceFlush()]),
+    answering() ? remaining() / 4 : 0,
+  );
+  // Shutting a provider down hands its last spans / metric points / log records to our
+  // processors and shuts those down; every queue is bounded by shutdownDeadline.
+  await withTimeout(
+    Promise.all([
+      run.meterProvider?.shutdown(),
+      run.hostMeterProvider?.shutdown(),
+      run.tracerProvider?.shutdown(),
+      run.loggerProvider?.shutdown(),
+    ]),
+    remaining(),
+  );
+  // Every queue has settled its records (stored, spooled or counted): the journal can go. One
+  // still holding records (its shutdown ran out of time) keeps it, to be replayed later.
+  if (run.journal) {
+    const { logs, spans, metrics } = run.sinks.buffered();
+    await withTimeout(run.journal.close({ keep: logs + spans + metrics > 0 }), Math.max(remaining(), 500));
+  }
+  // Before the spool ends: a final row the database cannot take (or is known not to answer)
+  // goes to the spool, and is replayed with the rest.
+  const reason = failure();
+  await run.lifecycle?.finish(
+    reason ? 'failed' : 'succeeded',
+    reason,
+    answering() ? Math.max(remaining(), 1000) : 0,
+  );
+  await withTimeout(run.spool?.end(), Math.max(remaining(), 500));
+  // What this process spooled (a full queue, an outage that ended) is delivered now, before the
+  // exit, within the shutdown budget; the rest stays spooled.
+  if (answering() && remaining() > 500) {
+    await withTimeout(run.synchronizer?.replayOwn(deadline - 250), remaining());
+  }
+  run.warning.flush(); // the newest suppressed warning, so its counts are the final ones
+  run.sinks.printShutdownSummary();
+  unbindGlobalLogging();
+  run.disableInstrumentations?.();
+  run.unregisterGlobals?.();
+  // pg's end() waits for clients still connecting; closePool ends them at its deadline.
+  if (run.pool) await closePool(run.pool, answering() ? Math.max(remaining(), 500) : 0);
+}
+
+/** Whether the promise settled within ms (it is not waited for after that). */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let settled = false;
+  await withTimeout(
+    promise.finally(() => {
+      settled = true;
+    }),
+    ms,
+  );
+  return settled;
+}
+
+async function withTimeout(promise: Promise<unknown> | undefined, ms: number): Promise<void> {
+  if (!promise) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    promise.catch(() => undefined),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    }),
+  ]);
+  clearTimeout(timer);
+}

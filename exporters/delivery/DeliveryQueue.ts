@@ -5,6 +5,7 @@
 // Every record is in exactly one of queued / exported / spooled / dropped / failed at every moment.
 
 import { callWithTimeout } from '@opentelemetry/core';
+import { writeBisecting } from './bisect.js';
 import type { Journal } from './Journal.js';
 import { KeyedWarnings, stderrWarning } from './RateLimitedWarning.js';
 import {
@@ -255,7 +256,7 @@ export class DeliveryQueue<T> {
     const flushUntil = deadline - Math.min(1000, Math.max(0, deadline - Date.now()) / 4);
     this.flushing++;
     // Retries waiting out a backoff try now: a database that answers takes them, one that is
-    // unreachable sends them to the spool without more waiting (see send()).
+    // unreachable sends them to the spool without more waiting (see deliver()).
     for (const wake of this.sleepers) wake();
     this.drain();
     await this.flushWhileProgressing(flushUntil);
@@ -499,7 +500,24 @@ export class DeliveryQueue<T> {
     return true;
   }
 
-  private async send(ticket: Ticket, lines: string[]): Promise<void> {
+  /**
+   * Writes a ticket's lines; a batch the database rejects as malformed is split until the bad rows
+   * stand alone (writeBisecting), and every half goes through deliver() again: the outage gate,
+   * retries and spooling apply to it as to a whole batch.
+   */
+  private send(ticket: Ticket, lines: string[]): Promise<void> {
+    return writeBisecting(lines, {
+      write: (batch) => this.deliver(ticket, batch),
+      isRowError: isDataError,
+      onRejected: (_line, error) => this.reject(ticket, error),
+    });
+  }
+
+  /**
+   * One batch to the sink, retried on trouble and spooled (or dropped) when retries run out; only a
+   * data error is thrown, for send() to split the batch.
+   */
+  private async deliver(ticket: Ticket, lines: string[]): Promise<void> {
     if (lines.length === 0 || ticket.abandoned) return;
     if (!this.mayAttempt()) {
       return this.giveUp(ticket, lines, this.outage?.error ?? new Error('shutting down'));
@@ -530,7 +548,7 @@ export class DeliveryQueue<T> {
         }
         if (isDataError(error)) {
           if (probe) this.endOutage(); // the database answered
-          return this.isolate(ticket, lines, error);
+          throw error; // send() splits the batch
         }
         attempt++;
         lastError = error;
@@ -578,19 +596,10 @@ export class DeliveryQueue<T> {
     this.warn('recovered', `${this.options.name}: ${this.options.sink.table} reachable again`);
   }
 
-  /** Splits a batch the database rejected as malformed until the bad rows stand alone. */
-  private async isolate(ticket: Ticket, lines: string[], error: unknown): Promise<void> {
-    if (lines.length === 1) {
-      this.settle('failed', 1, ticket);
-      this.warn(
-        'poison',
-        `${this.options.name}: the database rejected a record, skipped: ${describe(error)}`,
-      );
-      return;
-    }
-    const middle = lines.length >> 1;
-    await this.send(ticket, lines.slice(0, middle));
-    await this.send(ticket, lines.slice(middle));
+  /** A record the database rejected on its own: it is counted as failed and skipped. */
+  private reject(ticket: Ticket, error: unknown): void {
+    this.settle('failed', 1, ticket);
+    this.warn('poison', `${this.options.name}: the database rejected a record, skipped: ${describe(error)}`);
   }
 
   /** Spools the lines, or counts them as dropped when there is no spool (or it fails). */

@@ -11,6 +11,7 @@ import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import type pg from 'pg';
+import { writeBisecting } from '../../exporters/delivery/bisect.js';
 import { isDataError } from '../../exporters/delivery/RetryPolicy.js';
 import type { WarningSink } from '../../exporters/delivery/types.js';
 import { jsonField, NULL_FIELD, textField } from '../../exporters/postgres/copyText.js';
@@ -179,23 +180,20 @@ export class LogFileShipper {
   }
 
   /** Idempotent write; a batch the database refuses as malformed is split until the bad rows stand alone. */
-  private async write(rows: string[], result: ShipResult): Promise<void> {
-    if (rows.length === 0) return;
-    try {
-      const stored = await this.writer.write(rows, { idempotent: true });
-      result.shipped += stored;
-      result.duplicates += rows.length - stored;
-    } catch (error) {
-      if (!isDataError(error)) throw error;
-      if (rows.length === 1) {
+  /** Any other error (the database down) rejects, and ship() with it. */
+  private write(rows: string[], result: ShipResult): Promise<void> {
+    return writeBisecting(rows, {
+      write: async (batch) => {
+        const stored = await this.writer.write(batch, { idempotent: true });
+        result.shipped += stored;
+        result.duplicates += batch.length - stored;
+      },
+      isRowError: isDataError,
+      onRejected: (_row, error) => {
         result.rejected++;
         this.options.warn(`log file: the database rejected a log line: ${(error as Error).message}`);
-        return;
-      }
-      const middle = rows.length >> 1;
-      await this.write(rows.slice(0, middle), result);
-      await this.write(rows.slice(middle), result);
-    }
+      },
+    });
   }
 
   /** The backups, oldest (highest number) first, then the current file. */

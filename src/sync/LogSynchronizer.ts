@@ -9,6 +9,7 @@
 import { readdir, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type pg from 'pg';
+import { writeBisecting } from '../../exporters/delivery/bisect.js';
 import { KeyedWarnings, stderrWarning } from '../../exporters/delivery/RateLimitedWarning.js';
 import { isDataError } from '../../exporters/delivery/RetryPolicy.js';
 import { type Spool, SpoolFiles, spoolDirectory } from '../../exporters/delivery/Spool.js';
@@ -361,27 +362,24 @@ export class LogSynchronizer {
    * alone. Returns how many of the lines are now in the database (stored now or already there).
    */
   private async writeBatch(writer: BatchSink, lines: string[], result: SyncResult): Promise<number> {
-    try {
-      const stored = await this.writeMigratingFirst(writer, lines);
-      result.replayed += stored;
-      result.duplicates += lines.length - stored;
-      return lines.length;
-    } catch (error) {
-      if (!isDataError(error)) throw error;
-      if (lines.length === 1) {
+    let delivered = 0;
+    await writeBisecting(lines, {
+      write: async (batch) => {
+        const stored = await this.writeMigratingFirst(writer, batch);
+        result.replayed += stored;
+        result.duplicates += batch.length - stored;
+        delivered += batch.length;
+      },
+      isRowError: isDataError,
+      onRejected: (_line, error) => {
         result.rejected++;
         this.warn(
           'rejected',
           `spool: the database rejected a replayed ${writer.table} record: ${describeError(error)}`,
         );
-        return 0;
-      }
-      const middle = lines.length >> 1;
-      return (
-        (await this.writeBatch(writer, lines.slice(0, middle), result)) +
-        (await this.writeBatch(writer, lines.slice(middle), result))
-      );
-    }
+      },
+    });
+    return delivered;
   }
 
   /**

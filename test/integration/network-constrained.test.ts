@@ -3,13 +3,15 @@
 // reach pipeline_logs — once, however often the file is shipped, even after the checkpoint is lost.
 
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
 import { migrate } from '../../exporters/postgres/migrate.js';
 import { main } from '../../src/cli/main.js';
 import { register } from '../../src/index.js';
+import { LogFileShipper } from '../../src/sync/LogFileShipper.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 
 const COUNT = 12_000;
@@ -103,5 +105,34 @@ describe('network-constrained mode', () => {
       "SELECT level, logger_name, attributes FROM pipeline_logs WHERE experiment_id = 'exp-netcons' AND message LIKE 'record 7 %'",
     );
     assert.deepEqual(row, { level: 'INFO', logger_name: 'netcons', attributes: { i: 7 } });
+  });
+
+  it('a line the database refuses is skipped on its own; the rest of its batch is shipped', async () => {
+    const logPath = join(home, 'refused', 'app.log');
+    await mkdir(join(home, 'refused'), { recursive: true });
+    const line = (i: number, timestamp = '2026-01-01T00:00:00.000Z') =>
+      JSON.stringify({ timestamp, level: 'INFO', message: `refused ${i}`, experiment_id: 'exp-refused' });
+    // Valid JSON with a string timestamp, so the shipper makes a row of it; PostgreSQL refuses it.
+    const text = Array.from({ length: 20 }, (_, i) => line(i, i === 7 ? 'not a time' : undefined)).join('\n');
+    await writeFile(logPath, `${text}\n`);
+    const warnings: string[] = [];
+    const pool = new pg.Pool({ connectionString: db.url, max: 1 });
+    try {
+      const shipper = new LogFileShipper({
+        path: logPath,
+        pool,
+        batchSize: 50,
+        warn: (m) => warnings.push(m),
+      });
+      assert.deepEqual(await shipper.ship(), { shipped: 19, duplicates: 0, rejected: 1 });
+    } finally {
+      await pool.end();
+    }
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, /the database rejected a log line: .*not a time/);
+    const [row] = await db.query<{ count: number }>(
+      "SELECT count(*)::int AS count FROM pipeline_logs WHERE experiment_id = 'exp-refused' AND message <> 'refused 7'",
+    );
+    assert.equal(row!.count, 19);
   });
 });

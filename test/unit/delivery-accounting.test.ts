@@ -2,12 +2,14 @@
 // through slow and failing writes, outages, poisoned and unencodable records, overflow to the
 // spill and a shutdown that lands on a write that never answers. And the outage behaviour of SPEC
 // §5: an unreachable sink sends batches to the spill within about a second, not after the retry
-// budget, and one probe at a time finds it back.
+// budget, and one probe at a time finds it back. All on a mock clock: the sink's delays, the
+// queue's retries and stall detection run in mock time, so the bounds hold on a busy machine too.
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type DeliveryOptions, DeliveryQueue } from '../../exporters/delivery/DeliveryQueue.js';
 import type { BatchSink, SpillTarget, WriteOptions } from '../../exporters/delivery/types.js';
+import { advance, advanceUntil, advanceUntilSettled, useMockClock } from '../helpers/mockClock.js';
 
 const refused = () =>
   Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
@@ -67,7 +69,8 @@ function total(q: DeliveryQueue<string>): number {
 }
 
 describe('DeliveryQueue accounting and outages', () => {
-  it('emitted = queued + exported + spooled + dropped + failed at every moment, through outages and shutdown', async () => {
+  it('emitted = queued + exported + spooled + dropped + failed at every moment, through outages and shutdown', async (t) => {
+    useMockClock(t);
     const sink = new ScriptedSink();
     sink.delayMs = 3;
     const spill = new SlowSpill();
@@ -92,10 +95,10 @@ describe('DeliveryQueue accounting and outages', () => {
           q.enqueue(n % 97 === 0 ? `poison ${n}` : n % 89 === 0 ? `unencodable ${n}` : `record ${n}`);
           emitted++;
         }
-        await sleep(5);
+        await advance(t, 5);
       }
     }
-    await q.shutdown(3000);
+    await advanceUntilSettled(t, q.shutdown(3000), 10_000);
     sampling = false;
     await sampler;
     const s = q.stats();
@@ -113,33 +116,35 @@ describe('DeliveryQueue accounting and outages', () => {
     assert.equal(stored.size, s.exported + s.spooled);
   });
 
-  it('an unreachable sink sends batches to the spill within about a second, not after the retry budget', async () => {
+  it('an unreachable sink sends batches to the spill within about a second, not after the retry budget', async (t) => {
+    useMockClock(t);
     const sink = new ScriptedSink();
     sink.mode = 'refusing';
     const spill = new SlowSpill();
     const q = queue(sink, { spill });
-    const started = Date.now();
     for (let i = 0; i < 150; i++) q.enqueue(`record ${i}`);
-    while (q.stats().spooled < 150 && Date.now() - started < 10_000) await sleep(10);
-    const tookMs = Date.now() - started;
+    const tookMs = await advanceUntil(t, () => q.stats().spooled === 150, 10_000);
     assert.deepEqual(q.stats(), { queued: 0, exported: 0, dropped: 0, spooled: 150, failed: 0 });
-    // The retry budget is 600 s; before, the records stayed queued for all of it.
-    assert.ok(tookMs < 5000, `spooled after ${tookMs} ms`);
+    // The retry budget is 600 s; before, the records stayed queued for all of it. On the mock clock
+    // the bound can be SPEC §5's own: flush_interval (10 ms here) + 1 s.
+    assert.ok(tookMs <= 10 + 1000, `spooled after ${tookMs} ms`);
     assert.equal(q.sinkAvailable, false, 'the outage is known');
-    await q.shutdown(1000);
+    await advanceUntilSettled(t, q.shutdown(1000), 5000);
   });
 
-  it('during an outage batches spill without hammering the sink, and a probe finds it back', async () => {
+  it('during an outage batches spill without hammering the sink, and a probe finds it back', async (t) => {
+    useMockClock(t);
     const sink = new ScriptedSink();
     sink.mode = 'refusing';
     const spill = new SlowSpill();
     const q = queue(sink, { spill });
     for (let i = 0; i < 40; i++) q.enqueue(`early ${i}`);
-    while (q.sinkAvailable) await sleep(5);
+    await advanceUntil(t, () => !q.sinkAvailable, 10_000);
+    assert.equal(q.sinkAvailable, false, 'the outage is known');
     const attemptsAtOutage = sink.attempts;
     for (let round = 0; round < 20; round++) {
       for (let i = 0; i < 40; i++) q.enqueue(`outage ${round} ${i}`);
-      await sleep(10);
+      await advance(t, 10);
     }
     // 20 rounds of two batches each: most went to the spill without a write attempt.
     assert.ok(
@@ -150,29 +155,29 @@ describe('DeliveryQueue accounting and outages', () => {
     const recovering = Date.now();
     while (!q.sinkAvailable && Date.now() - recovering < 5000) {
       q.enqueue('probe fodder');
-      await sleep(10);
+      await advance(t, 10);
     }
     assert.equal(q.sinkAvailable, true, 'a probe found the sink back');
     for (let i = 0; i < 40; i++) q.enqueue(`after ${i}`);
-    await q.forceFlush(2000);
+    await advanceUntilSettled(t, q.forceFlush(2000), 5000);
     assert.ok(sink.rows.includes('after 39\n'), 'writes resumed');
-    await q.shutdown(1000);
+    await advanceUntilSettled(t, q.shutdown(1000), 5000);
     assert.equal(total(q), q.stats().exported + q.stats().spooled);
   });
 
-  it('shutdown spools a write that never answers after a short stall, instead of waiting for its deadline', async () => {
+  it('shutdown spools a write that never answers after a short stall, instead of waiting for its deadline', async (t) => {
+    useMockClock(t);
     const sink = new ScriptedSink();
     sink.mode = 'hanging';
     const spill = new SlowSpill();
     const q = queue(sink, { spill, concurrency: 1, maxBatchSize: 25 });
     for (let i = 0; i < 100; i++) q.enqueue(`record ${i}`);
-    await sleep(30); // the first batch is now hanging in the sink, the rest waits behind it
-    const started = Date.now();
-    await q.shutdown(10_000);
-    const tookMs = Date.now() - started;
+    await advance(t, 30); // the first batch is now hanging in the sink, the rest waits behind it
+    const tookMs = await advanceUntilSettled(t, q.shutdown(10_000), 20_000);
     assert.deepEqual(q.stats(), { queued: 0, exported: 0, dropped: 0, spooled: 100, failed: 0 });
-    // Before, shutdown waited for the hanging write until 1 s before its 10 s deadline.
-    assert.ok(tookMs < 5000, `shutdown took ${tookMs} ms`);
+    // Before, shutdown waited for the hanging write until 1 s before its 10 s deadline; now it waits
+    // out a stall of 750 ms (mock time, so the bound is exact).
+    assert.ok(tookMs < 2000, `shutdown took ${tookMs} ms`);
     assert.equal(new Set(spill.lines).size, 100);
   });
 });

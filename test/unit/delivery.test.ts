@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import { type DeliveryOptions, DeliveryQueue } from '../../exporters/delivery/DeliveryQueue.js';
 import { backoffDelayMs } from '../../exporters/delivery/RetryPolicy.js';
 import type { BatchSink, WriteOptions } from '../../exporters/delivery/types.js';
+import { advanceUntilSettled, useMockClock } from '../helpers/mockClock.js';
 
 class RecordingSink implements BatchSink {
   readonly table = 'test_table';
@@ -161,19 +162,20 @@ describe('DeliveryQueue', () => {
     assert.equal(q.stats().exported, 19);
   });
 
-  it('spills to the spill target after retries are exhausted, else counts the drop', async () => {
+  it('spills to the spill target after retries are exhausted, else counts the drop', async (t) => {
+    useMockClock(t); // the 200 ms retry budget passes in mock time
     const down = Object.assign(new Error('down'), { code: 'ECONNREFUSED' });
     const failing: BatchSink = { table: 't', write: () => Promise.reject(down) };
     const spilled: string[] = [];
     const { q } = queue(failing, { spill: { append: async (_t, lines) => void spilled.push(...lines) } });
     for (let i = 0; i < 10; i++) q.enqueue(i);
-    await q.forceFlush(5000);
+    await advanceUntilSettled(t, q.forceFlush(5000), 5000);
     assert.equal(spilled.length, 10);
     assert.equal(q.stats().spooled, 10);
 
     const { q: q2, warnings } = queue(failing);
     for (let i = 0; i < 10; i++) q2.enqueue(i);
-    await q2.forceFlush(5000);
+    await advanceUntilSettled(t, q2.forceFlush(5000), 5000);
     assert.equal(q2.stats().dropped, 10);
     assert.ok(warnings.some((w) => /dropped 10 records/.test(w)));
   });

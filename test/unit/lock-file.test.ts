@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import {
   createLockFile,
   isHolderAlive,
@@ -17,6 +17,7 @@ import {
   readLockFile,
   withLockFile,
 } from '../../exporters/shared/lockFile.js';
+import { advanceUntilSettled, useMockClock } from '../helpers/mockClock.js';
 
 let dir: string;
 let live: ChildProcess;
@@ -45,19 +46,29 @@ const pidLock: LockOptions = {
   unreadableMs: 30_000,
 };
 
-/** Whether withLockFile got the lock (ran its body) within the options' waitMs. */
-async function acquires(path: string, options: LockOptions): Promise<boolean> {
-  try {
-    return await withLockFile(path, options, async () => {
-      const holder = (await readLockFile(path))?.holder;
-      assert.equal(holder?.pid, process.pid, 'the lock names its new holder');
-      return true;
-    });
-  } catch (error) {
-    assert.match(String(error), /timed out after 0 s waiting for .* \(held by .*\)/);
-    return false;
-  }
+/**
+ * Whether withLockFile got the lock (ran its body) within the options' waitMs. Given a test on
+ * the mock clock (useMockClock), the wait passes in mock time while the files are real.
+ */
+async function acquires(path: string, options: LockOptions, t?: TestContext): Promise<boolean> {
+  const attempt = (async () => {
+    try {
+      return await withLockFile(path, options, async () => {
+        const holder = (await readLockFile(path))?.holder;
+        assert.equal(holder?.pid, process.pid, 'the lock names its new holder');
+        return true;
+      });
+    } catch (error) {
+      assert.match(String(error), /timed out after 0 s waiting for .* \(held by .*\)/);
+      return false;
+    }
+  })();
+  if (t) await advanceUntilSettled(t, attempt, 60_000);
+  return attempt;
 }
+
+/** Mock setTimeout and Date from now: lock ages compare Date.now() with the files' real mtimes. */
+const mockClockFromNow = (t: TestContext) => useMockClock(t, Date.now());
 
 describe('lock files', () => {
   it('are created atomically, once, in either format', async () => {
@@ -94,29 +105,31 @@ describe('lock files', () => {
     assert.equal(await acquires(pidPath, pidLock), true);
   });
 
-  it('a live holder is respected, in either format, and on another host', async () => {
+  it('a live holder is respected, in either format, and on another host', async (t) => {
+    mockClockFromNow(t);
     const path = lockPath();
     await writeFile(
       path,
       JSON.stringify({ pid: live.pid, host: hostname(), createdAt: new Date().toISOString() }),
     );
-    assert.equal(await acquires(path, jsonLock), false);
+    assert.equal(await acquires(path, jsonLock, t), false);
     assert.equal(JSON.parse(await readFile(path, 'utf8')).pid, live.pid, 'left in place');
 
     const pidPath = lockPath();
     await writeFile(pidPath, `${live.pid}\n`);
-    assert.equal(await acquires(pidPath, pidLock), false);
+    assert.equal(await acquires(pidPath, pidLock, t), false);
 
     const elsewhere = lockPath();
     await writeFile(elsewhere, JSON.stringify({ pid: deadPid, host: `not-${hostname()}`, createdAt: 'x' }));
-    assert.equal(await acquires(elsewhere, jsonLock), false);
+    assert.equal(await acquires(elsewhere, jsonLock, t), false);
   });
 
-  it('this process holding it counts as alive (two users in one process wait for each other)', async () => {
+  it('this process holding it counts as alive (two users in one process wait for each other)', async (t) => {
+    mockClockFromNow(t);
     const path = lockPath();
     let inner: boolean | undefined;
     await withLockFile(path, jsonLock, async () => {
-      inner = await acquires(path, jsonLock);
+      inner = await acquires(path, jsonLock, t);
     });
     assert.equal(inner, false);
   });
@@ -134,10 +147,11 @@ describe('lock files', () => {
     assert.equal(await acquires(pidPath, { ...pidLock, maxAgeMs: undefined }), true);
   });
 
-  it('a lock naming no one yet (being written) waits, then is stale; a too-old one is stale whoever holds it', async () => {
+  it('a lock naming no one yet (being written) waits, then is stale; a too-old one is stale whoever holds it', async (t) => {
+    mockClockFromNow(t);
     const path = lockPath();
     await writeFile(path, '');
-    assert.equal(await acquires(path, jsonLock), false);
+    assert.equal(await acquires(path, jsonLock, t), false);
     const old = new Date(Date.now() - 11_000);
     await utimes(path, old, old);
     assert.equal(await acquires(path, jsonLock), true);

@@ -221,6 +221,10 @@ export class FileLogRecordExporter implements LogRecordExporter {
   private write(): Promise<void> {
     this.writing ??= this.writeBuffered().finally(() => {
       this.writing = undefined;
+      // A flush asked for while this write wound down (after its loop's last look at the buffer)
+      // joined it: its lines go now, not at the next flush interval. Not after a failed write
+      // (paused): the timer retries that.
+      if (this.lines.length > 0 && !this.paused && this.wantsWrite()) void this.write();
     });
     return this.writing;
   }

@@ -539,12 +539,31 @@ describe('FileLogRecordProcessor', () => {
     await processor.forceFlush();
     rmSync(path);
     t.mock.timers.tick(1100);
-    // One turn, as the real 1.1 s sleep gave: a flush requested while the previous write is still
-    // winding down joins that write and is then left for the next flush interval.
-    await new Promise((resolve) => setImmediate(resolve));
     emit(processor, numbered(1));
     await processor.shutdown();
     assert.deepEqual(seqs(readLogFiles(dir).files), [1]);
+  });
+
+  it('a flush right after a flush writes its lines then, not at the next interval', async (t) => {
+    // The interval never fires here: only the flush can write the second line. It used to join the
+    // first flush's write while that wound down, and wait for the timer (or, at shutdown, drop it).
+    t.mock.timers.enable({ apis: ['setInterval'] });
+    const dir = freshDir();
+    const processor = new FileLogRecordProcessor({
+      path: join(dir, 'pipetel.log'),
+      maxSizeMb: 10,
+      backupCount: 1,
+      compress: false,
+    });
+    emit(processor, numbered(0));
+    await processor.forceFlush();
+    emit(processor, numbered(1));
+    await processor.forceFlush(2000); // gives up after 2 s (real) if the line is left waiting
+    assert.equal(processor.exporter.stats().exported, 2);
+    emit(processor, numbered(2));
+    await processor.shutdown(2000);
+    assert.deepEqual(seqs(readLogFiles(dir).files), [0, 1, 2]);
+    assert.equal(processor.exporter.stats().dropped, 0);
   });
 });
 

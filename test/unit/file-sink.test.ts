@@ -558,10 +558,10 @@ describe('FileLogRecordProcessor', () => {
     emit(processor, numbered(0));
     await processor.forceFlush();
     emit(processor, numbered(1));
-    await processor.forceFlush(2000); // gives up after 2 s (real) if the line is left waiting
+    await processor.exporter.forceFlush(2000); // gives up after 2 s (real) if the line is left waiting
     assert.equal(processor.exporter.stats().exported, 2);
     emit(processor, numbered(2));
-    await processor.shutdown(2000);
+    await processor.exporter.shutdown(2000);
     assert.deepEqual(seqs(readLogFiles(dir).files), [0, 1, 2]);
     assert.equal(processor.exporter.stats().dropped, 0);
   });

@@ -3,13 +3,13 @@
 // options (batching, queue, pool share, spool, journal, shutdown bound).
 
 import { randomBytes } from 'node:crypto';
-import type pg from 'pg';
 import type { Journal } from '../../exporters/delivery/Journal.js';
 import { stderrWarning } from '../../exporters/delivery/RateLimitedWarning.js';
 import type { Spool } from '../../exporters/delivery/Spool.js';
 import type { WarningSink } from '../../exporters/delivery/types.js';
 import { safeErrorMessage } from '../../exporters/postgres/connectionSecrets.js';
 import type { PostgresExporterOptions } from '../../exporters/postgres/PostgresDelivery.js';
+import type { PgPool } from '../../exporters/postgres/pgTypes.js';
 import type { Config, PipetelSettings } from '../config/index.js';
 import { ensureEmbeddedPostgres } from '../db/embedded/index.js';
 
@@ -35,7 +35,7 @@ export function generateExperimentId(serviceName: string): string {
 }
 
 export interface RunExporterParts {
-  pool: pg.Pool;
+  pool: PgPool;
   experimentId: string;
   spool: Spool | undefined;
   journal: Journal | undefined;

@@ -141,8 +141,9 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
 
   /**
    * Server-sent events for one run: `log` events as batches are stored (each event's id is the
-   * row's created_at in ms, so a reconnect sends Last-Event-ID and resumes after it), `progress`
-   * every second while the run is running, `end` once it has ended.
+   * row's created_at in ms and its id, so a reconnect sends Last-Event-ID and resumes right after
+   * that row, even in the middle of a batch), `progress` every second while the run is running,
+   * `end` once it has ended.
    */
   async function events(req: IncomingMessage, res: ServerResponse, experimentId: string): Promise<void> {
     res.writeHead(200, {
@@ -154,12 +155,13 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
     const listener = new pg.Client({ connectionString: options.url, application_name: 'pipetel-ui' });
     listener.on('error', () => undefined);
     await listener.connect();
-    const lastEventId = Number(req.headers['last-event-id'] ?? Number.NaN);
-    // Event ids are created_at in whole milliseconds (the driver's Date), the column has
-    // microseconds: resume after the whole millisecond, which holds the batch that was sent.
-    let cursor = Number.isFinite(lastEventId) ? new Date(lastEventId + 1) : new Date();
+    let resume = parseEventId(req.headers['last-event-id']);
+    // Event ids carry created_at in whole milliseconds (the driver's Date; the column has
+    // microseconds): a resume reads from the start of that millisecond, and skips that
+    // millisecond's rows up to the one the client had, in the order they were sent.
+    let cursor = resume ? new Date(resume.createdAtMs - 1) : new Date();
     /** Nothing stored before this is sent: the client has it (resumed) or read it from /logs. */
-    const floor = cursor.getTime();
+    const floor = resume ? resume.createdAtMs : cursor.getTime();
     /** Ids sent within the overlap window, with their created_at (pruned as the cursor moves). */
     const seen = new Map<string, number>();
     const send = (event: string, data: unknown, id?: string) =>
@@ -173,12 +175,21 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
           storedAfter: new Date(cursor.getTime() - (seen.size ? OVERLAP_MS : 0)),
           limit: 5000,
         });
+        // The rows of the resumed millisecond the client had (up to its last one, in send order)
+        // count as sent: later reads, which overlap, skip them too.
+        if (resume) {
+          const { createdAtMs, rowId } = resume;
+          const sameMs = rows.filter((row) => row.created_at.getTime() === createdAtMs);
+          const last = sameMs.findIndex((row) => row.id === rowId);
+          for (const row of last < 0 ? sameMs : sameMs.slice(0, last + 1)) seen.set(row.id, createdAtMs);
+          resume = undefined;
+        }
         for (const row of rows) {
           if (seen.has(row.id) || row.created_at.getTime() < floor) continue;
           seen.set(row.id, row.created_at.getTime());
           if (row.created_at > cursor) cursor = row.created_at;
           sent++;
-          send('log', row, String(row.created_at.getTime()));
+          send('log', row, `${row.created_at.getTime()}.${row.id}`);
         }
         for (const [id, at] of seen) if (at < cursor.getTime() - OVERLAP_MS) seen.delete(id);
       });
@@ -238,3 +249,13 @@ function json(res: ServerResponse, status: number, body: unknown): void {
 }
 
 export type { Server };
+
+/** Last-Event-ID of a log event: `<created_at ms>.<row id>` (a bare `<ms>` from an older server: the whole millisecond). */
+function parseEventId(
+  header: string | string[] | undefined,
+): { createdAtMs: number; rowId?: string } | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  const match = value === undefined ? null : /^(\d{1,15})(?:\.([0-9a-f-]{36}))?$/.exec(value);
+  if (!match) return undefined;
+  return { createdAtMs: Number(match[1]), rowId: match[2] };
+}

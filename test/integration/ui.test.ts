@@ -181,6 +181,39 @@ describe('pipetel ui: the JSON API and the live stream', () => {
     assert.deepEqual(again, ['live 3', 'live 4', 'live 5'], 'exactly the lines after it');
   });
 
+  it('a reconnect in the middle of a batch gets the rest of that batch, once', async () => {
+    // Six lines logged at once are stored in one COPY: one created_at for all. The event id names
+    // the row, so resuming after the third sends the other three (a bare millisecond, as an older
+    // server sent, still skips its whole millisecond).
+    await run(process.execPath, ['--import', 'tsx', writer, 'ui-batch', '6', '0', 'batch'], {
+      env,
+      timeout: 60_000,
+    });
+    const rows = (await (await get('/api/runs/ui-batch/logs')).json()) as Array<{
+      id: string;
+      message: string;
+      created_at: string;
+    }>;
+    assert.deepEqual(
+      rows.map((r) => r.message),
+      ['batch 0', 'batch 1', 'batch 2', 'batch 3', 'batch 4', 'batch 5'],
+    );
+    assert.equal(new Set(rows.map((r) => r.created_at)).size, 1, 'one batch');
+    const ms = Date.parse(rows[2]!.created_at);
+    const after = async (lastEventId: string) =>
+      (
+        await readEvents(
+          new URL('/api/runs/ui-batch/events', ui.url).href,
+          { 'last-event-id': lastEventId },
+          (all) => all.some((e) => e.event === 'end'),
+        )
+      )
+        .filter((e) => e.event === 'log')
+        .map((e) => (e.data as { message: string }).message);
+    assert.deepEqual(await after(`${ms}.${rows[2]!.id}`), ['batch 3', 'batch 4', 'batch 5']);
+    assert.deepEqual(await after(String(ms)), []);
+  });
+
   it('off loopback it needs a token, and checks it on every request', async () => {
     await assert.rejects(startUi({ url: db.url, host: '0.0.0.0', port: 0 }), /needs a token/);
     const guarded = await startUi({ url: db.url, host: '0.0.0.0', port: 0, token: 's3cret-token' });

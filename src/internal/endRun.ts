@@ -68,6 +68,13 @@ export async function endRun(
     ]),
     remaining(),
   );
+  // OTLP requests a collector never answered end here, not at the exporter's own timeout; what
+  // they carried is counted (a turn for their callbacks) before the summary below.
+  if (run.sinks.otlp) {
+    run.sinks.otlp.abort();
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+  }
   // Every queue has settled its records (stored, spooled or counted): the journal can go. One
   // still holding records (its shutdown ran out of time) keeps it, to be replayed later.
   if (run.journal) {

@@ -1,6 +1,10 @@
 // Every constructor call into the OpenTelemetry JS SDK lives here, so a move from the 2.x line to
 // 3.x (Node ≥ 22.15) touches one file. Nothing in this module knows about PostgreSQL.
 
+import { readFileSync } from 'node:fs';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import type { Duplex } from 'node:stream';
 import { Metadata } from '@grpc/grpc-js';
 import {
   type MeterProvider as ApiMeterProvider,
@@ -345,6 +349,81 @@ export interface OtlpTargets {
   metricExporter: PushMetricExporter;
   /** Per signal: records the collector accepted, and records not delivered (counted, warned about). */
   counts(): { spans: OtlpCounts; logs: OtlpCounts; metrics: OtlpCounts };
+  /**
+   * Ends the OTLP/HTTP requests still in flight (a collector that accepts and never answers would
+   * hold them, and the process, for the exporter's 10 s timeout): what they carried is counted as
+   * not delivered. Called at the end of shutdown.
+   */
+  abort(): void;
+}
+
+/** Not among the network errors the OTLP exporters retry (ECONNRESET, ECONNREFUSED, …). */
+function shutDownError(): Error {
+  return Object.assign(new Error('pipetel has shut down'), { code: 'PIPETEL_SHUT_DOWN' });
+}
+
+/**
+ * The OTLP/HTTP exporters' connection agents, made here (as the exporters would: keep-alive, and
+ * the OTEL_EXPORTER_OTLP_*CERTIFICATE / CLIENT_KEY files for https) so that shutdown can end their
+ * sockets. @internal (exported for its tests)
+ */
+export class OtlpAgents {
+  private readonly agents = new Set<HttpAgent>();
+  private aborted = false;
+
+  constructor(
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly warn: (message: string) => void,
+  ) {}
+
+  factory(signal: Signal): (protocol: string) => HttpAgent {
+    return (protocol) => {
+      const agent =
+        protocol === 'http:'
+          ? new HttpAgent({ keepAlive: true })
+          : new HttpsAgent({
+              keepAlive: true,
+              ca: this.file(signal, 'CERTIFICATE'),
+              cert: this.file(signal, 'CLIENT_CERTIFICATE'),
+              key: this.file(signal, 'CLIENT_KEY'),
+            });
+      // After abort() a request still queued behind a batch processor fails at once instead of
+      // opening a new socket to a collector that does not answer.
+      const connect = agent.createConnection.bind(agent) as (...args: unknown[]) => Duplex;
+      (agent as { createConnection: unknown }).createConnection = (...args: unknown[]) => {
+        const socket = connect(...args);
+        // A turn later, once the request listens on it (an error before that would be unhandled).
+        if (this.aborted) setImmediate(() => socket.destroy(shutDownError()));
+        return socket;
+      };
+      this.agents.add(agent);
+      return agent;
+    };
+  }
+
+  abort(): void {
+    this.aborted = true;
+    for (const agent of this.agents) {
+      // Sockets in use end with an error the exporters do not retry (ECONNRESET, which a bare
+      // destroy() gives, they retry until their timeout); idle ones just close.
+      for (const sockets of Object.values(agent.sockets))
+        for (const socket of sockets ?? []) socket.destroy(shutDownError());
+      agent.destroy();
+    }
+  }
+
+  private file(signal: Signal, name: string): Buffer | undefined {
+    const variable = [`OTEL_EXPORTER_OTLP_${signal}_${name}`, `OTEL_EXPORTER_OTLP_${name}`].find(
+      (key) => this.env[key],
+    );
+    if (!variable) return undefined;
+    try {
+      return readFileSync(this.env[variable]!);
+    } catch (error) {
+      this.warn(`otlp: cannot read ${variable} (${(error as Error).message}); connecting without it`);
+      return undefined;
+    }
+  }
 }
 
 /** The OTLP protocols of the SDK environment spec (OTEL_EXPORTER_OTLP_PROTOCOL). */
@@ -415,6 +494,7 @@ export function createOtlpTargets(
   });
   const transport = (p: OtlpProtocol) => (p === 'grpc' ? 'grpc' : 'http');
   const link = new CollectorLink(endpoint ?? DEFAULT_ENDPOINT[transport(protocols.traces)]);
+  const agents = new OtlpAgents(env, warn);
   const warnings = otlpWarnings();
   const traceExporter =
     protocols.traces === 'grpc'
@@ -422,6 +502,7 @@ export function createOtlpTargets(
       : new (protocols.traces === 'http/json' ? OTLPTraceExporter : ProtoTraceExporter)({
           url: httpUrl('TRACES', '/v1/traces'),
           headers,
+          httpAgentOptions: agents.factory('TRACES'),
         });
   const logExporter =
     protocols.logs === 'grpc'
@@ -429,6 +510,7 @@ export function createOtlpTargets(
       : new (protocols.logs === 'http/json' ? OTLPLogExporter : ProtoLogExporter)({
           url: httpUrl('LOGS', '/v1/logs'),
           headers,
+          httpAgentOptions: agents.factory('LOGS'),
         });
   const metricExporter =
     protocols.metrics === 'grpc'
@@ -436,6 +518,7 @@ export function createOtlpTargets(
       : new (protocols.metrics === 'http/json' ? OTLPMetricExporter : ProtoMetricExporter)({
           url: httpUrl('METRICS', '/v1/metrics'),
           headers,
+          httpAgentOptions: agents.factory('METRICS'),
         });
   const spans = new GuardedOtlpExporter<ReadableSpan[]>(
     traceExporter,
@@ -472,6 +555,7 @@ export function createOtlpTargets(
       logs: { ...logs.counts },
       metrics: { ...metricsGuard.counts },
     }),
+    abort: () => agents.abort(),
   };
 }
 

@@ -357,6 +357,19 @@ export interface OtlpTargets {
   abort(): void;
 }
 
+/**
+ * Closes an OTLP/gRPC exporter's channel now, which fails the calls still waiting for a connection
+ * (UNAVAILABLE, not retried). The exporter's own shutdown() first waits for those calls — until
+ * their 10 s deadline when the collector accepts and never answers. The transport sits behind the
+ * exporter's private fields (OTel JS 0.2xx: exporter._delegate._transport, a retrying wrapper whose
+ * shutdown() closes the gRPC client); where they are not, nothing happens.
+ */
+function closeGrpcChannel(exporter: object): void {
+  const transport = (exporter as { _delegate?: { _transport?: { shutdown?: unknown } } })._delegate
+    ?._transport;
+  if (typeof transport?.shutdown === 'function') transport.shutdown();
+}
+
 /** Not among the network errors the OTLP exporters retry (ECONNRESET, ECONNREFUSED, …). */
 function shutDownError(): Error {
   return Object.assign(new Error('pipetel has shut down'), { code: 'PIPETEL_SHUT_DOWN' });
@@ -555,7 +568,16 @@ export function createOtlpTargets(
       logs: { ...logs.counts },
       metrics: { ...metricsGuard.counts },
     }),
-    abort: () => agents.abort(),
+    abort: () => {
+      agents.abort();
+      for (const exporter of [traceExporter, logExporter, metricExporter])
+        if (
+          exporter instanceof GrpcTraceExporter ||
+          exporter instanceof GrpcLogExporter ||
+          exporter instanceof GrpcMetricExporter
+        )
+          closeGrpcChannel(exporter);
+    },
   };
 }
 

@@ -362,45 +362,50 @@ describe('sinks down: spool, shutdown and exit', () => {
     assert.equal(row?.n, 500);
   });
 
-  it('an OTLP collector that accepts and never answers: no request of ours outlives shutdown, what it held is counted', async (t) => {
-    const sockets = new Set<Socket>();
-    const server = createServer((socket) => {
-      sockets.add(socket);
-      socket.on('error', () => undefined);
-      socket.once('close', () => sockets.delete(socket));
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port = (server.address() as import('node:net').AddressInfo).port;
-    try {
-      const run = await runFixture({
-        PIPETEL_HOME: await freshHome(),
-        PIPETEL_DATABASE_URL: db.url,
-        COUNT: '500',
-        EXPERIMENT_ID: 'sink-otlp-silent',
-        CONFIG: JSON.stringify({
-          ...quiet,
-          otlp: { endpoint: `http://127.0.0.1:${port}` },
-          shutdown: { timeout: 2 },
-        }),
+  for (const protocol of ['http/protobuf', 'grpc'] as const)
+    it(`an OTLP collector that accepts and never answers (${protocol}): no request of ours outlives shutdown, what it held is counted`, async (t) => {
+      const sockets = new Set<Socket>();
+      const server = createServer((socket) => {
+        sockets.add(socket);
+        socket.on('error', () => undefined);
+        socket.once('close', () => sockets.delete(socket));
       });
-      const shutdown = run.events.get('shutdown');
-      const otlp = (shutdown?.stats as { otlp?: Record<string, { exported: number; dropped: number }> })
-        ?.otlp;
-      t.diagnostic(`otlp silent: shutdown ${shutdown?.tookMs} ms, exit ${run.exitAfterDoneMs} ms after`);
-      assert.equal(run.code, 0, run.stderr);
-      // Before: the exporters' requests (and their retries) held the process for their 10 s timeout.
-      assert.deepEqual(keepingAlive(shutdown), []);
-      assert.deepEqual(otlp?.logs, { exported: 0, dropped: 500 });
-      assert.match(run.stderr, /shutdown: .*otlp logs 500 not delivered/);
-      const [row] = await db.query<{ n: number }>(
-        "SELECT count(*)::int AS n FROM pipeline_logs WHERE experiment_id = 'sink-otlp-silent'",
-      );
-      assert.equal(row?.n, 500, 'PostgreSQL still got everything');
-    } finally {
-      for (const socket of sockets) socket.destroy();
-      server.close();
-    }
-  });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const port = (server.address() as import('node:net').AddressInfo).port;
+      try {
+        const run = await runFixture({
+          PIPETEL_HOME: await freshHome(),
+          PIPETEL_DATABASE_URL: db.url,
+          COUNT: '500',
+          EXPERIMENT_ID: `sink-otlp-silent-${protocol}`,
+          CONFIG: JSON.stringify({
+            ...quiet,
+            otlp: { endpoint: `http://127.0.0.1:${port}`, protocol },
+            shutdown: { timeout: 2 },
+          }),
+        });
+        const shutdown = run.events.get('shutdown');
+        const otlp = (shutdown?.stats as { otlp?: Record<string, { exported: number; dropped: number }> })
+          ?.otlp;
+        t.diagnostic(
+          `otlp silent (${protocol}): shutdown ${shutdown?.tookMs} ms, exit ${run.exitAfterDoneMs} ms after`,
+        );
+        assert.equal(run.code, 0, run.stderr);
+        // Before: the exporters' requests (and their retries, or gRPC calls waiting for a connection)
+        // held the process for their 10 s timeout.
+        assert.deepEqual(keepingAlive(shutdown), []);
+        assert.deepEqual(otlp?.logs, { exported: 0, dropped: 500 });
+        assert.match(run.stderr, /shutdown: .*otlp logs 500 not delivered/);
+        const [row] = await db.query<{ n: number }>(
+          'SELECT count(*)::int AS n FROM pipeline_logs WHERE experiment_id = $1',
+          [`sink-otlp-silent-${protocol}`],
+        );
+        assert.equal(row?.n, 500, 'PostgreSQL still got everything');
+      } finally {
+        for (const socket of sockets) socket.destroy();
+        server.close();
+      }
+    });
 
   it('unwritable log file path: shutdown does not wait for it, the lines are counted as dropped and warned about', async (t) => {
     const run = await runFixture({

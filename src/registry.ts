@@ -11,7 +11,7 @@ import { resolveDatabaseUrl, Telemetry } from './telemetry.js';
 export interface RegisterOptions {
   serviceName?: string;
   experimentId?: string;
-  /** YAML file; default PIPETEL_CONFIG, then ./pipetel.yml, then ./config.yml. */
+  /** YAML file; default PIPETEL_CONFIG, then ./pipetel.yml, then ./config.yml (each also .yaml). */
   configFile?: string;
   /** A partial config, same keys as the YAML. */
   config?: PartialSettings;

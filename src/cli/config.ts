@@ -17,7 +17,7 @@ const USAGE = `usage: pipetel config validate [FILE]
        pipetel config print [FILE] [--profile NAME] [--json]
 
   validate   check the configuration register() would load (FILE, else PIPETEL_CONFIG,
-             ./pipetel.yml or ./config.yml, plus the environment); one line per problem
+             ./pipetel.yml or ./config.yml (or .yaml), plus the environment); one line per problem
   print      the effective configuration as YAML (or --json), secrets hidden
 `;
 

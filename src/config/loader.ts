@@ -2,12 +2,14 @@
 // validates them all, and either returns a complete Config or throws one ConfigError listing every
 // problem. Nothing else in pipetel reads settings files or environment variables.
 
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { parse } from 'yaml';
 import { Config, type ConfigLayer } from './Config.js';
 import { ConfigError, type ConfigProblem } from './ConfigError.js';
 import { readEnvironment } from './env.js';
 import { readSettingsFile } from './file.js';
+import { defaultSettings } from './schema.js';
 import { mergeInto, type PlainObject } from './tree.js';
 import type { PartialSettings } from './types.js';
 import { checkPartial } from './validate.js';
@@ -29,7 +31,11 @@ export interface LoadConfigOptions {
   databaseUrl?: string;
 }
 
-const IMPLICIT_FILES = ['pipetel.yml', 'config.yml'];
+/** Looked for in this order when no file is named (SPEC §3), each also spelled `.yaml`. */
+const IMPLICIT_FILES = ['pipetel.yml', 'pipetel.yaml', 'config.yml', 'config.yaml'];
+/** Names an application may use for its own settings: read only when they hold pipetel's. */
+const SHARED_NAMES = new Set(['config.yml', 'config.yaml']);
+const warnedForeign = new Set<string>();
 
 /** The effective configuration. Throws ConfigError (listing every problem) instead of starting half-configured. */
 export function loadConfig(options: LoadConfigOptions = {}): Config {
@@ -67,9 +73,36 @@ function findConfigFile(
   if (env.PIPETEL_CONFIG) return { path: resolve(cwd, env.PIPETEL_CONFIG), key: 'PIPETEL_CONFIG' };
   for (const name of IMPLICIT_FILES) {
     const path = resolve(cwd, name);
-    if (existsSync(path)) return { path, key: name };
+    if (!existsSync(path)) continue;
+    if (SHARED_NAMES.has(name) && !holdsPipetelSettings(path)) {
+      // An application's own config.yml (say `app: { name: … }`) must not stop pipetel starting.
+      if (!warnedForeign.has(path)) {
+        warnedForeign.add(path);
+        process.stderr.write(
+          `pipetel: ${path} has none of pipetel's settings at its top level, so it is not read; ` +
+            `name pipetel's file pipetel.yml or set PIPETEL_CONFIG\n`,
+        );
+      }
+      continue;
+    }
+    return { path, key: name };
   }
   return undefined;
+}
+
+/**
+ * Whether a YAML file's top level has a pipetel key (`logging`, `monitoring`, `profile`, …). A
+ * file that cannot be read or parsed counts as pipetel's, so its problem is reported as usual.
+ */
+function holdsPipetelSettings(path: string): boolean {
+  try {
+    const value: unknown = parse(readFileSync(path, 'utf8'));
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return value === null;
+    const known = new Set(Object.keys(defaultSettings()));
+    return Object.keys(value).some((key) => known.has(key));
+  } catch {
+    return true;
+  }
 }
 
 function readOptions(options: LoadConfigOptions): { settings?: PartialSettings; problems: ConfigProblem[] } {

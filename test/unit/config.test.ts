@@ -13,6 +13,7 @@ import { readSettingsFile } from '../../src/config/file.js';
 import {
   Config,
   ConfigError,
+  defaultSettings,
   type LoadConfigOptions,
   loadConfig,
   type PartialSettings,
@@ -312,6 +313,26 @@ describe('which file is read', () => {
   test('./config.yml is read when there is no ./pipetel.yml', () => {
     const cwd = tempDir({ 'config.yml': 'service_name: b\n' });
     assert.equal(load({ cwd }).values.service_name, 'b');
+  });
+
+  test('./pipetel.yaml is read like ./pipetel.yml (a typo in it is reported, not ignored)', () => {
+    assert.equal(load({ cwd: tempDir({ 'pipetel.yaml': 'service_name: y\n' }) }).values.service_name, 'y');
+    const error = loadError({ cwd: tempDir({ 'pipetel.yaml': 'logging:\n  levl: DEBUG\n' }) });
+    assert.match(error.message, /logging\.levl: unknown key \(did you mean logging\.level\?\)/);
+  });
+
+  test("an application's own ./config.yml (no pipetel key at its top level) is skipped with a warning", (t) => {
+    const written: string[] = [];
+    t.mock.method(process.stderr, 'write', (chunk: string) => {
+      written.push(String(chunk));
+      return true;
+    });
+    const cwd = tempDir({ 'config.yml': 'app:\n  name: shop\n' });
+    assert.equal(load({ cwd }).values.service_name, defaultSettings().service_name);
+    assert.match(written.join(''), /config\.yml has none of pipetel's settings .* not read/);
+    // One of pipetel's keys makes it pipetel's file: then an unknown key is an error as usual.
+    const mixed = tempDir({ 'config.yml': 'logging:\n  level: DEBUG\napp: 1\n' });
+    assert.match(loadError({ cwd: mixed }).message, /app: unknown key/);
   });
 
   test('PIPETEL_CONFIG (relative to cwd) replaces the implicit files; configFile replaces both', () => {

@@ -11,15 +11,17 @@ const SECRET_PARAMS = /\b(password|passwd|pwd|sslpassword)=("[^"]*"|'[^']*'|[^&\
 /** `postgres://user:secret@host/db` → `postgres://user:****@host/db`; also `?password=` and `password=` pairs. */
 export function redactUrl(url: string): string {
   let result = url;
+  // Without a well-formed scheme (`postgresql//u:p@h`, `u:p@h`) the userinfo starts after the
+  // first `//`, else at the start: a malformed URL quoted in an error must not show its password.
   const scheme = SCHEME.exec(url);
-  if (scheme) {
-    const rest = url.slice(scheme[0].length);
-    const at = userinfoEnd(rest);
-    if (at >= 0) {
-      const userinfo = rest.slice(0, at);
-      const colon = userinfo.indexOf(':');
-      if (colon >= 0) result = `${scheme[0]}${userinfo.slice(0, colon)}:${HIDDEN}${rest.slice(at)}`;
-    }
+  const slashes = url.indexOf('//');
+  const start = scheme ? scheme[0].length : slashes >= 0 ? slashes + 2 : 0;
+  const rest = url.slice(start);
+  const at = userinfoEnd(rest);
+  if (at >= 0) {
+    const userinfo = rest.slice(0, at);
+    const colon = userinfo.indexOf(':');
+    if (colon >= 0) result = `${url.slice(0, start)}${userinfo.slice(0, colon)}:${HIDDEN}${rest.slice(at)}`;
   }
   return result.replace(SECRET_PARAMS, (_, name: string) => `${name}=${HIDDEN}`);
 }

@@ -69,6 +69,10 @@ describe('redactUrl', () => {
     ['postgres://host/db', 'postgres://host/db'],
     ['postgres://host/db?user=u&password=secret&x=1', 'postgres://host/db?user=u&password=****&x=1'],
     ['host=db user=u password=secret dbname=x', 'host=db user=u password=**** dbname=x'],
+    // No well-formed scheme: still hidden (a new user's typo was quoted whole in the error).
+    ['postgresql//root:s3cretpw@127.0.0.1:5432/test', 'postgresql//root:****@127.0.0.1:5432/test'],
+    ['root:s3cretpw@127.0.0.1/test', 'root:****@127.0.0.1/test'],
+    ['postgres:/root:s3cretpw@h/db', 'postgres:****@h/db'],
   ];
   for (const [url, expected] of cases) {
     test(url, () => assert.equal(redactUrl(url), expected));

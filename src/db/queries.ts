@@ -52,7 +52,7 @@ export async function experimentSummary(url: string, experimentId: string): Prom
 
 /** The summary of one experiment, read on a connection the caller owns. */
 export async function summarizeExperiment(
-  client: pg.ClientBase,
+  client: pg.ClientBase | pg.Pool,
   experimentId: string,
 ): Promise<ExperimentSummary> {
   const one = async <R extends pg.QueryResultRow>(sql: string) =>

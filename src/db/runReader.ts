@@ -116,8 +116,9 @@ const RUN_SELECT = `
     FROM pipeline_experiments e`;
 
 export class RunReader {
-  private constructor(private readonly client: pg.Client) {}
+  private constructor(private readonly client: pg.Client | pg.Pool) {}
 
+  /** One connection, for a CLI command (which may LISTEN or COPY on it: `connection`). */
   static async open(connectionString: string): Promise<RunReader> {
     const client = new pg.Client({ connectionString, application_name: 'pipetel-read' });
     client.on('error', () => undefined);
@@ -128,8 +129,32 @@ export class RunReader {
     return new RunReader(client);
   }
 
-  /** The connection, for LISTEN (the live tail) and streaming COPY (export). */
+  /**
+   * A small pool, for a long-lived reader (`pipetel ui`): a connection the server ended (a
+   * restart) is replaced on the next read instead of failing every read after it. Connects now,
+   * so a wrong URL is said at start.
+   */
+  static async pooled(connectionString: string, applicationName = 'pipetel-ui'): Promise<RunReader> {
+    const pool = new pg.Pool({
+      connectionString,
+      application_name: applicationName,
+      max: 4,
+      idleTimeoutMillis: 30_000,
+      options: '-c jit=off',
+    });
+    pool.on('error', () => undefined);
+    try {
+      await pool.query('SELECT 1');
+    } catch (error) {
+      await pool.end().catch(() => undefined);
+      throw error;
+    }
+    return new RunReader(pool);
+  }
+
+  /** The connection, for LISTEN (the live tail) and streaming COPY (export); not for a pooled reader. */
   get connection(): pg.Client {
+    if (this.client instanceof pg.Pool) throw new Error('a pooled RunReader has no single connection');
     return this.client;
   }
 

@@ -57,7 +57,7 @@ const PROGRESS_EVERY_MS = 1_000;
 export async function startUi(options: UiOptions): Promise<RunningUi> {
   const host = options.host ?? '127.0.0.1';
   requireTokenOffLoopback(host, options.token, 'pipetel ui (--token or PIPETEL_UI_TOKEN)');
-  const reader = await RunReader.open(options.url);
+  const reader = await RunReader.pooled(options.url);
   const streams = new Set<ServerResponse>();
   const server = createServer((req, res) => {
     void handle(req, res).catch((error) => {
@@ -226,10 +226,16 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
     res.on('close', close);
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 7070, host, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 7070, host, () => resolve());
+    });
+  } catch (error) {
+    // A busy port: nothing of ours may keep the process alive (the pool's connections did).
+    await reader.close();
+    throw error;
+  }
   const address = server.address() as AddressInfo;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {

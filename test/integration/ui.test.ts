@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { type RunningUi, startUi } from '../../src/ui/server.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
@@ -212,6 +213,33 @@ describe('pipetel ui: the JSON API and the live stream', () => {
         .map((e) => (e.data as { message: string }).message);
     assert.deepEqual(await after(`${ms}.${rows[2]!.id}`), ['batch 3', 'batch 4', 'batch 5']);
     assert.deepEqual(await after(String(ms)), []);
+  });
+
+  it('keeps answering after the database ended its connections (a server restart)', async () => {
+    assert.equal((await get('/api/runs')).status, 200);
+    await db.query(
+      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+    );
+    await new Promise((r) => setTimeout(r, 100)); // the pool hears of it
+    const runs = await get('/api/runs');
+    assert.equal(runs.status, 200, await runs.clone().text());
+    assert.ok(((await runs.json()) as unknown[]).length > 0);
+  });
+
+  it('a busy port is an error and the command ends (it used to stay up holding its connection)', async () => {
+    const cli = pathToFileURL(resolve(import.meta.dirname, '../../src/cli/main.ts')).href;
+    const port = new URL(ui.url).port;
+    const script = `const { main } = await import(${JSON.stringify(cli)}); process.exitCode = await main(['ui', '--port', '${port}']);`;
+    const failed = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      env,
+      timeout: 30_000,
+    }).then(
+      () => undefined,
+      (error: { code?: number; killed?: boolean; stderr?: string }) => error,
+    );
+    assert.ok(failed, 'the second ui on the same port must fail');
+    assert.equal(failed.killed, false, 'it exits by itself, not at the test timeout');
+    assert.match(failed.stderr ?? '', /EADDRINUSE/);
   });
 
   it('off loopback it needs a token, and checks it on every request', async () => {

@@ -189,6 +189,11 @@ export const settingsSchema = group('pipetel settings', {
   }),
 
   database: group('The PostgreSQL server telemetry is stored in.', {
+    enabled: boolean(
+      true,
+      'false: this process writes nothing to PostgreSQL and starts no embedded server; traces, metrics and logs go to OTLP only (a worker behind a Collector and `pipetel gateway`).',
+      { env: ['PIPETEL_DATABASE_ENABLED'] },
+    ),
     url: nullable(
       text(
         '',

@@ -83,6 +83,8 @@ export interface MonitoringSettings {
 }
 
 export interface DatabaseSettings {
+  /** false: nothing is written to PostgreSQL by this process (OTLP only). */
+  enabled: boolean;
   /** postgres:// URL; null means the embedded server. */
   url: string | null;
   auto_migrate: boolean;

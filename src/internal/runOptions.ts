@@ -16,6 +16,7 @@ import { ensureEmbeddedPostgres } from '../db/embedded/index.js';
 /** Resolves a database URL: the configured one, else the embedded server (started if needed). */
 export async function resolveDatabaseUrl(config: Config): Promise<string | undefined> {
   const settings = config.values;
+  if (!settings.database.enabled) return undefined; // OTLP only
   if (!settings.monitoring.enabled && !settings.logging.database.enabled) return undefined;
   if (settings.database.url) return settings.database.url;
   try {

@@ -24,7 +24,7 @@ import type { Config } from '../config/index.js';
 import { PostgresProgressStore } from '../db/progressStore.js';
 import { SpoolingProgressWriter } from '../db/spooledRows.js';
 import { isMonitoringDisabled } from '../pipeline/context.js';
-import { ProgressTracker } from '../pipeline/Progress.js';
+import { ProgressTracker, type ProgressWriter } from '../pipeline/Progress.js';
 import type { SelfCost } from '../pipeline/SelfCost.js';
 import { type MonitoredSignal, SelfMonitoring } from '../pipeline/SelfMonitoring.js';
 import { logFilePath } from '../sync/LogFileShipper.js';
@@ -104,6 +104,9 @@ export interface MonitoringPipelines {
   progressTracker: ProgressTracker | undefined;
 }
 
+/** Progress rows have nowhere to go without a database; the tracker's gauges still do. */
+const NO_PROGRESS_ROWS: ProgressWriter = { write: async () => undefined };
+
 /** Traces, metrics (the app's and host metrics, each reader its own), self-monitoring, progress. */
 export function buildMonitoringPipelines(input: {
   config: Config;
@@ -168,18 +171,22 @@ export function buildMonitoringPipelines(input: {
     hostMeterProvider = host.meterProvider;
     setHostIntervalMs = host.setIntervalMs;
   }
-  const progressTracker = input.pool
-    ? new ProgressTracker({
-        experimentId: input.experimentId,
-        writer: input.spool
-          ? new SpoolingProgressWriter(new PostgresProgressStore(input.pool), input.spool, input.warn)
-          : new PostgresProgressStore(input.pool),
-        updateIntervalMs: settings.monitoring.progress_update_interval * 1000,
-        meter: meterProvider.getMeter('pipetel.progress'),
-        warn: input.warn,
-        isDisabled: () => isMonitoringDisabled(),
-      })
-    : undefined;
+  // Without a database (OTLP only) progress still goes out as its gauges (pipetel.progress.*).
+  const progressTracker =
+    input.pool || otlp
+      ? new ProgressTracker({
+          experimentId: input.experimentId,
+          writer: !input.pool
+            ? NO_PROGRESS_ROWS
+            : input.spool
+              ? new SpoolingProgressWriter(new PostgresProgressStore(input.pool), input.spool, input.warn)
+              : new PostgresProgressStore(input.pool),
+          updateIntervalMs: settings.monitoring.progress_update_interval * 1000,
+          meter: meterProvider.getMeter('pipetel.progress'),
+          warn: input.warn,
+          isDisabled: () => isMonitoringDisabled(),
+        })
+      : undefined;
   return {
     tracerProvider,
     spanProcessor,

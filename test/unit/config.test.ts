@@ -98,7 +98,7 @@ const DEFAULTS: PipetelSettings = {
       enable_query_cache: true,
     },
   },
-  database: { url: null, auto_migrate: true, partitioning: 'none', premake: 3 },
+  database: { enabled: true, url: null, auto_migrate: true, partitioning: 'none', premake: 3 },
   retention: { logs_days: null, spans_days: null, metrics_days: null, archive_metrics_after_days: null },
   maintenance: { scheduler: 'app', interval: 3600 },
   spool: {

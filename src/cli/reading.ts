@@ -2,8 +2,8 @@
 // read (database.url, else the embedded server), the run a RUN argument names, --since parsing,
 // and output — aligned tables for a person at a terminal, JSON for scripts.
 
-import { loadConfig } from '../config/index.js';
-import { ensureEmbeddedPostgres } from '../db/embedded/index.js';
+import { type Config, loadConfig } from '../config/index.js';
+import { embeddedStatus, ensureEmbeddedPostgres } from '../db/embedded/index.js';
 import { ReadError, RunReader } from '../db/runReader.js';
 
 /** A bad option value: exit 2 with the usage, like parseArgs' own errors. */
@@ -11,16 +11,38 @@ export class UsageError extends Error {
   readonly code = 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE';
 }
 
+/**
+ * The database a reading command reads: database.url, else the embedded server under
+ * PIPETEL_HOME — started if it is stopped, but never created: an empty home (a command run
+ * outside the pipeline's directory) has no runs to read, and making a server there took seconds
+ * and left it running.
+ */
+export async function readingDatabaseUrl(config: Config): Promise<string> {
+  if (config.values.database.url) return config.values.database.url;
+  if (!(await embeddedStatus({ home: config.home })).initialized) {
+    throw new ReadError(
+      `no database to read: none is configured (database.url, PIPETEL_DATABASE_URL) and there is no embedded one under ${config.home}; run this in the pipeline's directory, or set PIPETEL_HOME or PIPETEL_DATABASE_URL`,
+    );
+  }
+  return (await ensureEmbeddedPostgres({ home: config.home })).url;
+}
+
 /** The configured database (or the embedded one), open for reading; the caller closes it. */
 export async function openReader(): Promise<{ reader: RunReader; url: string }> {
-  const config = loadConfig();
-  const url = config.values.database.url ?? (await ensureEmbeddedPostgres({ home: config.home })).url;
+  const url = await readingDatabaseUrl(loadConfig());
   return { reader: await RunReader.open(url), url };
 }
 
-/** Runs `fn` with a reader; a ReadError (no such run) prints its message and exits 1. */
+/** Runs `fn` with a reader; a ReadError (no such run, no database) prints its message and exits 1. */
 export async function withReader(fn: (reader: RunReader) => Promise<number>): Promise<number> {
-  const { reader } = await openReader();
+  let reader: RunReader;
+  try {
+    ({ reader } = await openReader());
+  } catch (error) {
+    if (!(error instanceof ReadError)) throw error;
+    process.stderr.write(`pipetel: ${error.message}\n`);
+    return 1;
+  }
   try {
     return await fn(reader);
   } catch (error) {

@@ -4,9 +4,9 @@
 
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.js';
-import { ensureEmbeddedPostgres } from '../db/embedded/index.js';
+import { ReadError } from '../db/runReader.js';
 import { startUi } from '../ui/server.js';
-import { UsageError } from './reading.js';
+import { readingDatabaseUrl, UsageError } from './reading.js';
 
 export async function ui(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -22,7 +22,14 @@ export async function ui(args: string[]): Promise<number> {
     throw new UsageError(`--port expects a port number (0–65535), got "${values.port}"`);
   }
   const config = loadConfig();
-  const url = config.values.database.url ?? (await ensureEmbeddedPostgres({ home: config.home })).url;
+  let url: string;
+  try {
+    url = await readingDatabaseUrl(config);
+  } catch (error) {
+    if (!(error instanceof ReadError)) throw error;
+    process.stderr.write(`pipetel ui: ${error.message}\n`);
+    return 1;
+  }
   const token = values.token ?? process.env.PIPETEL_UI_TOKEN;
   const running = await startUi({ url, host: values.host, port, token });
   // The token is not printed: the user has it, and a terminal log should not.

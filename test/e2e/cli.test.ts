@@ -4,10 +4,11 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { layout } from '../../src/db/embedded/layout.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { tempDir } from '../helpers/tempDir.js';
 
@@ -35,6 +36,18 @@ describe('pipetel CLI', () => {
     assert.doesNotMatch(applied.stdout, new RegExp(new URL(db.url).password || 'no-password-in-url'));
     const after = await run(process.execPath, [bin, 'migrate', '--status'], { env });
     assert.match(after.stdout, /0001 schema_v1\s+applied/);
+  });
+
+  it('a reading command where no database is (none configured, an empty home) says so and creates none', async () => {
+    const home = tempDir('pipetel-cli-empty-');
+    const { PIPETEL_DATABASE_URL: _, DATABASE_URL: __, ...rest } = env;
+    const failed = await run(process.execPath, [bin, 'runs'], { env: { ...rest, PIPETEL_HOME: home } }).then(
+      () => undefined,
+      (error: { code?: number; stderr?: string }) => error,
+    );
+    assert.equal(failed?.code, 1);
+    assert.match(failed?.stderr ?? '', /no database to read: .*set PIPETEL_HOME or PIPETEL_DATABASE_URL/);
+    assert.equal(existsSync(layout(home).pgDir), false, 'no embedded server made for it');
   });
 
   it('demo runs the example pipeline and prints the summary read back from the database', async () => {

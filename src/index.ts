@@ -1,6 +1,9 @@
 // The public surface of `pipetel`: register() and what it returns, the logger, the config API and
 // the types a pipeline author touches. Everything else is internal.
 
+/// <reference types="node" preserve="true" />
+// (Node types in these declarations: a TypeScript whose `types` default is empty still finds them.)
+
 // Every type in a public signature is exported here too, so a user can name it (checked by
 // test/e2e/consumer-types.test.ts).
 export type { DeliveryStats, WarningSink } from '../exporters/delivery/types.js';

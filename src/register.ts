@@ -6,6 +6,9 @@
 // (`@opentelemetry/instrumentation-http,@opentelemetry/instrumentation-pg`): each package's
 // exported *Instrumentation class is constructed with its defaults, as a preload cannot take code.
 
+/// <reference types="node" preserve="true" />
+// (Node types in these declarations: a TypeScript whose `types` default is empty still finds them.)
+
 import { stderrWarning } from '../exporters/delivery/RateLimitedWarning.js';
 import { instrumentationsFromEnvironment } from './internal/preloadInstrumentations.js';
 import { register } from './registry.js';

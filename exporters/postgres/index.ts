@@ -1,6 +1,9 @@
 // Public surface of `pipetel/exporters/postgres`: exporters and processors that plug into a
 // user's own OpenTelemetry SDK setup and write pipetel's PostgreSQL schema.
 
+/// <reference types="node" preserve="true" />
+// (Node types in these declarations: a TypeScript whose `types` default is empty still finds them.)
+
 // Every type in a public signature is exported here too, so a user can name it.
 export type { Journal, JournalOptions } from '../delivery/Journal.js';
 export type { RetryPolicyOptions } from '../delivery/RetryPolicy.js';

@@ -94,7 +94,7 @@ export class ClientGone extends Error {}
 
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const host = options.host ?? '127.0.0.1';
-  requireTokenOffLoopback(host, options.token, 'pipetel gateway (--token or PIPETEL_GATEWAY_TOKEN)');
+  requireTokenOffLoopback(host, options.token, '--token or PIPETEL_GATEWAY_TOKEN');
   const maxBody = options.maxBodyBytes ?? 16 * 2 ** 20;
   // A shallow queue keeps decoded records young (cheaper garbage: measured 0.85x direct at 5k
   // against 0.83x at 50k) and is still ten batches ahead of the two writers. The queue holds one

@@ -6,10 +6,13 @@ import type { IncomingMessage } from 'node:http';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
-/** Refuses to serve a non-loopback address without a token; `what` names the server and its variable. */
-export function requireTokenOffLoopback(host: string, token: string | undefined, what: string): void {
+/**
+ * Refuses to serve a non-loopback address without a token; `how` says how to give one. The
+ * command's own name is not repeated: the CLI prints it in front of the message.
+ */
+export function requireTokenOffLoopback(host: string, token: string | undefined, how: string): void {
   if (!LOOPBACK.has(host) && !token) {
-    throw new Error(`${what}: binding ${host} (not loopback) needs a token (every request then sends it)`);
+    throw new Error(`binding ${host} (not loopback) needs a token (${how}); every request then sends it`);
   }
 }
 

@@ -56,7 +56,7 @@ const PROGRESS_EVERY_MS = 1_000;
 
 export async function startUi(options: UiOptions): Promise<RunningUi> {
   const host = options.host ?? '127.0.0.1';
-  requireTokenOffLoopback(host, options.token, 'pipetel ui (--token or PIPETEL_UI_TOKEN)');
+  requireTokenOffLoopback(host, options.token, '--token or PIPETEL_UI_TOKEN');
   const reader = await RunReader.pooled(options.url);
   const streams = new Set<ServerResponse>();
   const server = createServer((req, res) => {

@@ -203,10 +203,14 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
     // A run's last records can land just after its row says it ended (its own spool replay at
     // shutdown): `end` waits for one more quiet tick after the run ended.
     let endedTicks = 0;
+    let lastProgress: string | undefined;
     const tick = setInterval(() => {
       void (async () => {
         const run = await reader.resolveRun(experimentId);
-        send('progress', await reader.progress(experimentId));
+        // Only when it changed: a stalled run is not re-sent every second.
+        const progress = JSON.stringify(await reader.progress(experimentId));
+        if (progress !== lastProgress) send('progress', JSON.parse(progress));
+        lastProgress = progress;
         if (run.status === 'running') return;
         const before = sent;
         await readLogs();

@@ -213,6 +213,11 @@ describe('pipetel ui: the JSON API and the live stream', () => {
         .map((e) => (e.data as { message: string }).message);
     assert.deepEqual(await after(`${ms}.${rows[2]!.id}`), ['batch 3', 'batch 4', 'batch 5']);
     assert.deepEqual(await after(String(ms)), []);
+    // An ended run's progress does not change: it is sent once, not on every tick until `end`.
+    const all = await readEvents(new URL('/api/runs/ui-batch/events', ui.url).href, {}, (events) =>
+      events.some((e) => e.event === 'end'),
+    );
+    assert.equal(all.filter((e) => e.event === 'progress').length, 1);
   });
 
   it('keeps answering after the database ended its connections (a server restart)', async () => {

@@ -197,6 +197,6 @@ async function checkSpool(directory: string, add: (check: string, verdict: Verdi
     add(
       'spool',
       'warn',
-      `${segments} segment${segments === 1 ? '' : 's'} (${formatBytes(bytes)}) not yet in the database: a running process replays them, or run \`pipetel sync\``,
+      `${segments} segment${segments === 1 ? '' : 's'} (${formatBytes(bytes)}) not yet in the database: a running process replays them, or run \`pipetel sync\` (it names any written for another database: sync against that one, or \`--any-database\` takes them here)`,
     );
 }

@@ -254,8 +254,10 @@ export class LogSynchronizer {
         // Records written for another database stay for a synchronizer of that database.
         if (!this.options.anyDatabase && !sameTarget(written, this.target!)) {
           result.otherDatabase++;
+          // Keyed by directory: two spools for two other databases are two warnings, not one and
+          // a "similar" count.
           this.warn(
-            'target',
+            `target ${directory}`,
             `spool: ${directory} holds records for ${describeTarget(written)}, not ${describeTarget(this.target)}; left in place (replay it with pipetel sync against that database)`,
           );
           continue;

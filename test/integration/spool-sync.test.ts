@@ -108,6 +108,12 @@ describe('LogSynchronizer', () => {
     });
     await other.append('pipeline_logs', lines('elsewhere', 20));
     await other.close();
+    const third = new Spool({
+      dir: spoolDirectory(home),
+      target: () => ({ address: '127.0.0.1:2/yonder' }),
+    });
+    await third.append('pipeline_logs', lines('yonder', 5));
+    await third.close();
     const same = new Spool({
       dir: spoolDirectory(home),
       target: () => ({ address: targetAddress(db.url) }),
@@ -118,13 +124,15 @@ describe('LogSynchronizer', () => {
     const sync = synchronizer({ warn: (m) => warnings.push(m) });
     const result = await sync.syncOnce();
     assert.equal(result.replayed, 30);
-    assert.equal(result.otherDatabase, 1, "the other database's segment is left in place");
+    assert.equal(result.otherDatabase, 2, "the other databases' segments are left in place");
     assert.deepEqual(await stored('elsewhere'), { count: 0, distinct: 0 });
+    // Each named: the second is not folded into the first as "similar".
     assert.match(warnings.join('\n'), /records for 127\.0\.0\.1:1\/elsewhere/);
+    assert.match(warnings.join('\n'), /records for 127\.0\.0\.1:2\/yonder/);
     await sync.stop();
     // pipetel sync --any-database: an explicit choice to take them here.
     const any = synchronizer({ anyDatabase: true });
-    assert.equal((await any.syncOnce()).replayed, 20);
+    assert.equal((await any.syncOnce()).replayed, 25);
     assert.deepEqual(await stored('elsewhere'), { count: 20, distinct: 20 });
     await any.stop();
   });

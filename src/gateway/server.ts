@@ -155,7 +155,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       identity ??= await targetIdentity(pool);
     } catch (error) {
       if (closed) return; // close() ended the pool under it
-      warn(`database setup failed, retrying in the background: ${safeErrorMessage(error, options.url)}`);
+      warn(
+        `database setup failed (${targetAddress(options.url) ?? 'the configured database'}), retrying in the background: ${safeErrorMessage(error, options.url)}`,
+      );
       setUpRetry = setTimeout(() => void setUp(), options.setUpRetryMs ?? 5_000);
       setUpRetry.unref();
     }

@@ -42,6 +42,8 @@ export interface ExperimentLifecycleOptions {
    * but neither restarts nor ends it.
    */
   member?: boolean;
+  /** host:port/database, named in its warnings (some driver errors name no server). */
+  address?: string;
   warn: WarningSink;
 }
 
@@ -137,7 +139,9 @@ export class ExperimentLifecycle {
     } catch (error) {
       // Ended by shutdown (the connection attempt was cut off): nothing to report.
       if (!this.stopped)
-        this.options.warn(`database setup failed, retrying in the background: ${safeErrorMessage(error)}`);
+        this.options.warn(
+          `database setup failed${this.options.address ? ` (${this.options.address})` : ''}, retrying in the background: ${safeErrorMessage(error)}`,
+        );
       return false;
     }
     // Open the writers' connections now, inside register()'s bounded wait, so the first batches

@@ -14,6 +14,7 @@ import type pg from 'pg';
 import type { Journal } from '../../exporters/delivery/Journal.js';
 import { RateLimitedWarning, stderrWarning } from '../../exporters/delivery/RateLimitedWarning.js';
 import type { Spool } from '../../exporters/delivery/Spool.js';
+import { targetAddress } from '../../exporters/delivery/spoolTarget.js';
 import { TelemetryPolicy } from '../../exporters/policy/index.js';
 import { safeErrorMessage } from '../../exporters/postgres/connectionSecrets.js';
 import { EXPERIMENT_ID_ATTRIBUTE } from '../../exporters/shared/conventions.js';
@@ -312,6 +313,7 @@ export function buildRun({ config, databaseUrl, attributes, instrumentations, st
         synchronizer?.syncOnce().catch((e) => warn(`spool replay failed: ${safeErrorMessage(e)}`)),
       onConnected: () => markConnected(),
       member,
+      address: targetAddress(databaseUrl),
       prepareStore: async (setUpPool) => {
         await syncStoreSettings(setUpPool, settings);
         const note = await setUpPartitioning(setUpPool, settings.database.partitioning);

@@ -21,6 +21,9 @@ export function targetAddress(connectionString: string | undefined): string | un
     const url = new URL(connectionString);
     const host = (url.searchParams.get('host') ?? url.hostname).toLowerCase() || 'localhost';
     const port = url.port || url.searchParams.get('port') || '5432';
+    // An unencoded `/` in a password moves the rest of it into the path (`u:12/secret@h/db`):
+    // such a URL has no address to show, only its identity to match.
+    if (url.pathname.includes('@')) return undefined;
     const database = decodeURIComponent(url.pathname.replace(/^\//, '')) || url.username || 'postgres';
     return `${host}:${port}/${database}`;
   } catch {

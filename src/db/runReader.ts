@@ -140,9 +140,11 @@ export class RunReader {
       application_name: applicationName,
       max: 4,
       idleTimeoutMillis: 30_000,
-      options: '-c jit=off',
     });
     pool.on('error', () => undefined);
+    // As open() does, per connection (not the `options` startup parameter: it would override
+    // PGOPTIONS, and PgBouncer refuses it by default).
+    pool.on('connect', (client) => void client.query('SET jit = off').catch(() => undefined));
     try {
       await pool.query('SELECT 1');
     } catch (error) {

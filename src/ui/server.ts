@@ -153,7 +153,14 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
     });
     streams.add(res);
     const listener = new pg.Client({ connectionString: options.url, application_name: 'pipetel-ui' });
-    listener.on('error', () => undefined);
+    let closed = false;
+    // The server ended the LISTEN connection (a restart): end the stream, so the browser's
+    // EventSource reconnects and resumes after Last-Event-ID instead of waiting on a dead channel.
+    const lost = () => {
+      if (!closed) res.end();
+    };
+    listener.on('error', lost);
+    listener.on('end', lost);
     await listener.connect();
     let resume = parseEventId(req.headers['last-event-id']);
     // Event ids carry created_at in whole milliseconds (the driver's Date; the column has
@@ -222,12 +229,14 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
     }, PROGRESS_EVERY_MS);
     tick.unref();
     const close = () => {
+      closed = true;
       clearInterval(tick);
       streams.delete(res);
       void listener.end().catch(() => undefined);
     };
     req.on('close', close);
     res.on('close', close);
+    if (res.writableEnded) close(); // lost before these listeners were there
   }
 
   try {

@@ -231,6 +231,50 @@ describe('pipetel ui: the JSON API and the live stream', () => {
     assert.ok(((await runs.json()) as unknown[]).length > 0);
   });
 
+  it('a live stream whose LISTEN connection the server ended ends too, so the browser reconnects', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', writer, 'ui-lost', '40', '200', 'lost'], {
+      env,
+    });
+    const exited = new Promise((done) => child.on('exit', done));
+    try {
+      const deadline = Date.now() + 30_000;
+      while (
+        (await db.query("SELECT 1 FROM pipeline_experiments WHERE experiment_id = 'ui-lost'")).length === 0
+      ) {
+        if (Date.now() > deadline) throw new Error('the live run never started');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const controller = new AbortController();
+      const timer = setTimeout(() => controller.abort(), 20_000);
+      const res = await fetch(new URL('/api/runs/ui-lost/events', ui.url), { signal: controller.signal });
+      let text = '';
+      let killed = false;
+      let endedByServer = false;
+      try {
+        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+          text += Buffer.from(chunk).toString();
+          if (!killed && text.includes('event: log')) {
+            killed = true;
+            await db.query(
+              "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pipetel-ui' AND query LIKE 'LISTEN%'",
+            );
+          }
+        }
+        endedByServer = true;
+      } catch (error) {
+        if ((error as Error).name !== 'AbortError') throw error;
+      } finally {
+        clearTimeout(timer);
+      }
+      assert.ok(killed, 'a log event arrived before the connection was ended');
+      assert.ok(endedByServer, 'the stream ended, instead of staying open on a dead channel');
+      assert.ok(!text.includes('event: end'), 'while the run was still running');
+    } finally {
+      child.kill();
+      await exited;
+    }
+  });
+
   it('a busy port is an error and the command ends (it used to stay up holding its connection)', async () => {
     const cli = pathToFileURL(resolve(import.meta.dirname, '../../src/cli/main.ts')).href;
     const port = new URL(ui.url).port;

@@ -10,6 +10,7 @@ import { after, describe, it } from 'node:test';
 import { DeliveryQueue } from '../../exporters/delivery/DeliveryQueue.js';
 import { Spool, SpoolFiles, spoolDirectory } from '../../exporters/delivery/Spool.js';
 import { parseSegment } from '../../exporters/delivery/spoolFormat.js';
+import { targetAddress } from '../../exporters/delivery/spoolTarget.js';
 
 const homes: string[] = [];
 after(async () => {
@@ -162,5 +163,15 @@ describe('Spool', () => {
     assert.ok(warnings.some((w) => /spool unavailable/.test(w)));
     assert.ok(warnings.some((w) => /dropped/.test(w)));
     await spool.close();
+  });
+});
+
+describe('targetAddress', () => {
+  it('is host:port/database, and never shows part of a password', () => {
+    assert.equal(targetAddress('postgres://u:pw@db.example:6543/telemetry'), 'db.example:6543/telemetry');
+    assert.equal(targetAddress('postgresql://u@db/x?sslmode=require'), 'db:5432/x');
+    // An unencoded `/` in a password moves the rest of it into the path: no address then.
+    assert.equal(targetAddress('postgres://root:/s3cr3tPW@127.0.0.1:5432/postgres'), undefined);
+    assert.equal(targetAddress('postgres://u:12/secret@h/db'), undefined);
   });
 });

@@ -38,7 +38,9 @@ export async function demo(args: string[]): Promise<number> {
   const databaseUrl = await resolveDatabaseUrl(config);
   if (!databaseUrl) {
     process.stderr.write(
-      'pipetel demo: no database to write to: set database.url (or PIPETEL_DATABASE_URL), or let the embedded server start (see any warning above)\n',
+      config.values.database.enabled
+        ? 'pipetel demo: no database to write to: set database.url (or PIPETEL_DATABASE_URL), or let the embedded server start (see any warning above)\n'
+        : 'pipetel demo: database.enabled is false (PIPETEL_DATABASE_ENABLED): the demo writes to and reads from a database, so it needs it on\n',
     );
     return 1;
   }

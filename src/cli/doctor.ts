@@ -46,7 +46,12 @@ export async function doctor(args: string[]): Promise<number> {
   const add = (check: string, verdict: Verdict, detail: string) => checks.push({ check, verdict, detail });
 
   let url = config.values.database.url;
-  if (url) add('database', 'ok', `configured: ${redactUrl(url)}`);
+  if (!config.values.database.enabled) {
+    // A worker behind a Collector / pipetel gateway: nothing of its own to check (and no embedded
+    // server to make in its directory).
+    url = null;
+    add('database', 'ok', 'disabled (database.enabled: false): telemetry goes to OTLP only');
+  } else if (url) add('database', 'ok', `configured: ${redactUrl(url)}`);
   else {
     const before = await embeddedStatus({ home: config.home });
     try {

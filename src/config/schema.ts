@@ -385,6 +385,21 @@ export function ineffectiveSettings(settings: PipetelSettings): Array<{ key: str
     for (const name of path) value = (value as Record<string, unknown>)[name];
     if (value !== field.default) found.push({ key, reason: field.noEffect });
   }
+  // database.enabled: false (a worker behind pipetel gateway) makes the database settings moot,
+  // and without OTLP its traces and metrics have nowhere to go.
+  if (!settings.database.enabled) {
+    if (settings.database.url !== null)
+      found.push({
+        key: 'database.url',
+        reason: 'database.enabled is false: this process writes to no database',
+      });
+    if (settings.monitoring.enabled && !settings.otlp.enabled && settings.otlp.endpoint === null)
+      found.push({
+        key: 'monitoring.enabled',
+        reason:
+          'database.enabled is false and OTLP is off: traces, metrics and progress go nowhere (logs: console and file only)',
+      });
+  }
   return found;
 }
 

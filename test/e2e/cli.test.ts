@@ -50,6 +50,16 @@ describe('pipetel CLI', () => {
     assert.equal(existsSync(layout(home).pgDir), false, 'no embedded server made for it');
   });
 
+  it('doctor on a worker with database.enabled false checks no database and makes none', async () => {
+    const home = tempDir('pipetel-cli-worker-');
+    const { PIPETEL_DATABASE_URL: _, DATABASE_URL: __, ...rest } = env;
+    const { stdout } = await run(process.execPath, [bin, 'doctor'], {
+      env: { ...rest, PIPETEL_HOME: home, PIPETEL_DATABASE_ENABLED: 'false' },
+    });
+    assert.match(stdout, /database\s+disabled \(database\.enabled: false\)/);
+    assert.equal(existsSync(layout(home).pgDir), false);
+  });
+
   it('demo runs the example pipeline and prints the summary read back from the database', async () => {
     const { stdout } = await run(
       process.execPath,

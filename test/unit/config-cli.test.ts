@@ -130,6 +130,23 @@ describe('pipetel config validate', () => {
     assert.equal(defaults.stderr, '', 'nothing to note when such keys keep their defaults');
   });
 
+  test('database.enabled: false notes what it makes moot: a database.url, and monitoring without OTLP', async () => {
+    const result = await run(
+      'validate',
+      file('worker.yml', 'database:\n  enabled: false\n  url: postgres://u@db/x\n'),
+    );
+    assert.equal(result.code, 0);
+    assert.deepEqual(
+      lines(result.stderr).map((line) => line.split(':').slice(0, 2).join(':')),
+      ['note: database.url has no effect', 'note: monitoring.enabled has no effect'],
+    );
+    const worker = await run(
+      'validate',
+      file('fleet.yml', 'database:\n  enabled: false\notlp:\n  endpoint: http://collector:4318\n'),
+    );
+    assert.equal(worker.stderr, '', 'a worker behind a Collector: nothing to note');
+  });
+
   test('a missing file: exit 2, one line', async () => {
     const result = await run('validate', 'missing.yml');
     assert.equal(result.code, 2);

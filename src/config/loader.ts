@@ -6,10 +6,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse } from 'yaml';
 import { Config, type ConfigLayer } from './Config.js';
-import { ConfigError, type ConfigProblem } from './ConfigError.js';
+import { ConfigError, type ConfigProblem, problem } from './ConfigError.js';
 import { readEnvironment } from './env.js';
 import { readSettingsFile } from './file.js';
 import { defaultSettings } from './schema.js';
+import { closest } from './suggest.js';
 import { mergeInto, type PlainObject } from './tree.js';
 import type { PartialSettings } from './types.js';
 import { checkPartial } from './validate.js';
@@ -48,6 +49,15 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   if (file) {
     const read = readSettingsFile(file.path, file.key);
     problems.push(...read.problems);
+    if (read.problems.length > 0 && SHARED_NAMES.has(file.key))
+      problems.push(
+        problem({
+          key: file.key,
+          expected: "pipetel's settings",
+          got: file.path,
+          text: `read as pipetel's settings because it has a pipetel key at its top level and there is no pipetel.yml; if it is your application's, name pipetel's file pipetel.yml or set PIPETEL_CONFIG`,
+        }),
+      );
     layers.push({ source: `file:${file.path}`, settings: read.settings });
   }
 
@@ -91,15 +101,16 @@ function findConfigFile(
 }
 
 /**
- * Whether a YAML file's top level has a pipetel key (`logging`, `monitoring`, `profile`, …). A
- * file that cannot be read or parsed counts as pipetel's, so its problem is reported as usual.
+ * Whether a YAML file's top level has a pipetel key (`logging`, `monitoring`, `profile`, …) or a
+ * near miss of one (`loging`: then its typo is reported, not the file skipped). A file that
+ * cannot be read or parsed counts as pipetel's, so its problem is reported as usual.
  */
 function holdsPipetelSettings(path: string): boolean {
   try {
     const value: unknown = parse(readFileSync(path, 'utf8'));
     if (value === null || typeof value !== 'object' || Array.isArray(value)) return value === null;
-    const known = new Set(Object.keys(defaultSettings()));
-    return Object.keys(value).some((key) => known.has(key));
+    const known = Object.keys(defaultSettings());
+    return Object.keys(value).some((key) => known.includes(key) || closest(key, known) !== undefined);
   } catch {
     return true;
   }

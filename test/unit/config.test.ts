@@ -330,9 +330,18 @@ describe('which file is read', () => {
     const cwd = tempDir({ 'config.yml': 'app:\n  name: shop\n' });
     assert.equal(load({ cwd }).values.service_name, defaultSettings().service_name);
     assert.match(written.join(''), /config\.yml has none of pipetel's settings .* not read/);
-    // One of pipetel's keys makes it pipetel's file: then an unknown key is an error as usual.
+    // One of pipetel's keys makes it pipetel's file: then an unknown key is an error as usual,
+    // with a line saying why the file was read at all.
     const mixed = tempDir({ 'config.yml': 'logging:\n  level: DEBUG\napp: 1\n' });
-    assert.match(loadError({ cwd: mixed }).message, /app: unknown key/);
+    const error = loadError({ cwd: mixed }).message;
+    assert.match(error, /app: unknown key/);
+    assert.match(
+      error,
+      /config\.yml: read as pipetel's settings because .* name pipetel's file pipetel\.yml or set PIPETEL_CONFIG/,
+    );
+    // A near miss of a pipetel key is a typo to report, not an application's file to skip.
+    const typo = loadError({ cwd: tempDir({ 'config.yml': 'loging:\n  level: DEBUG\n' }) }).message;
+    assert.match(typo, /loging: unknown key \(did you mean logging\?\)/);
   });
 
   test('PIPETEL_CONFIG (relative to cwd) replaces the implicit files; configFile replaces both', () => {

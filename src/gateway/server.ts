@@ -182,16 +182,39 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       writing.delete(experimentId);
     }
   };
+  /**
+   * Experiments seen since their last refresh, inside its throttle window: refreshed when the
+   * window ends (and at flush and close), so ended_at follows the last batch, not the last one
+   * that happened to fall outside a window.
+   */
+  const seenSinceRefresh = new Map<string, string>();
   const keepExperiments = (found: Map<string, string>) => {
     const now = Date.now();
     for (const [experimentId, serviceName] of found) {
-      if ((refreshed.get(experimentId) ?? 0) > now - EXPERIMENT_REFRESH_MS) continue;
+      if ((refreshed.get(experimentId) ?? 0) > now - EXPERIMENT_REFRESH_MS) {
+        seenSinceRefresh.set(experimentId, serviceName);
+        continue;
+      }
       refreshed.set(experimentId, now);
+      seenSinceRefresh.delete(experimentId);
       void observe(experimentId, serviceName);
     }
   };
+  /** The refreshes still owed (all of them with `all`, else those whose window has ended). */
+  const refreshSeen = (all: boolean): Promise<unknown> => {
+    const now = Date.now();
+    const writes: Promise<void>[] = [];
+    for (const [experimentId, serviceName] of seenSinceRefresh) {
+      if (!all && (refreshed.get(experimentId) ?? 0) > now - EXPERIMENT_REFRESH_MS) continue;
+      refreshed.set(experimentId, now);
+      seenSinceRefresh.delete(experimentId);
+      writes.push(observe(experimentId, serviceName));
+    }
+    return Promise.all(writes);
+  };
   const retryExperiments = setInterval(() => {
     for (const [experimentId, serviceName] of unwritten) void observe(experimentId, serviceName);
+    void refreshSeen(false);
   }, EXPERIMENT_REFRESH_MS / 5);
   retryExperiments.unref();
 
@@ -393,7 +416,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     url: `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`,
     grpcAddress: grpc?.address,
     flush: async () => {
-      await Promise.all([spans.forceFlush(), logs.forceFlush(), metrics.forceFlush()]);
+      await Promise.all([spans.forceFlush(), logs.forceFlush(), metrics.forceFlush(), refreshSeen(true)]);
     },
     close: async () => {
       await grpc?.close();
@@ -402,6 +425,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       closed = true;
       clearInterval(retryExperiments);
       clearTimeout(setUpRetry);
+      await refreshSeen(true).catch(() => undefined);
       await synchronizer?.stop();
       await Promise.all([spans.shutdown(), logs.shutdown(), metrics.shutdown()]);
       await spool?.end();

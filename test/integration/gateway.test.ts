@@ -161,6 +161,43 @@ describe('pipetel gateway (OTLP/HTTP JSON)', () => {
     assert.equal(gz.status, 200);
   });
 
+  it("a run's ended_at follows its last batch, also one inside the refresh window", async () => {
+    const post = (line: string) =>
+      fetch(`${gateway.url}/v1/logs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          resourceLogs: [
+            {
+              resource: {
+                attributes: [{ key: 'pipetel.experiment_id', value: { stringValue: 'gw-ended' } }],
+              },
+              scopeLogs: [
+                {
+                  logRecords: [
+                    { timeUnixNano: `${BigInt(Date.now()) * 1_000_000n}`, body: { stringValue: line } },
+                  ],
+                },
+              ],
+            },
+          ],
+        }),
+      });
+    assert.equal((await post('first')).status, 200);
+    await gateway.flush();
+    await new Promise((r) => setTimeout(r, 300));
+    const [{ before }] = await db.query<{ before: Date }>('SELECT now() AS before');
+    assert.equal((await post('second, 0.3 s later')).status, 200); // inside the 5 s window
+    await gateway.flush();
+    const [{ ended }] = await db.query<{ ended: Date }>(
+      "SELECT ended_at AS ended FROM pipeline_experiments WHERE experiment_id = 'gw-ended'",
+    );
+    assert.ok(
+      ended >= before,
+      `ended_at ${ended.toISOString()} covers the second batch (${before.toISOString()})`,
+    );
+  });
+
   it('off loopback it needs a token, checked on every request', async () => {
     await assert.rejects(
       startGateway({ url: db.url, host: '0.0.0.0', port: 0, grpcPort: null }),

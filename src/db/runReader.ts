@@ -115,6 +115,42 @@ const RUN_SELECT = `
            WHERE l.experiment_id = e.experiment_id AND l.severity_number >= $1) AS errors
     FROM pipeline_experiments e`;
 
+/**
+ * A pool whose connections have JIT off, as open() sets it: SET once per connection, before its
+ * first query (not in the pool's `connect` event, where it would overlap that query — which pg
+ * deprecates — nor as the `options` startup parameter, which overrides PGOPTIONS and PgBouncer
+ * refuses).
+ */
+class JitOffPool {
+  private readonly ready = new WeakSet<pg.PoolClient>();
+
+  constructor(private readonly pool: pg.Pool) {}
+
+  async query(text: string, params?: unknown[]): Promise<pg.QueryResult> {
+    const client = await this.pool.connect();
+    let healthy = true;
+    try {
+      if (!this.ready.has(client)) {
+        await client.query('SET jit = off');
+        this.ready.add(client);
+      }
+      return await client.query(text, params);
+    } catch (error) {
+      // Only an error the server raised for the statement leaves the connection usable; a
+      // connection it ended (a restart) is not handed out again.
+      const code = (error as { code?: unknown }).code;
+      healthy = typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !/^(08|57)/.test(code);
+      throw error;
+    } finally {
+      client.release(healthy ? undefined : true);
+    }
+  }
+
+  end(): Promise<void> {
+    return this.pool.end();
+  }
+}
+
 export class RunReader {
   private constructor(private readonly client: pg.Client | pg.Pool) {}
 
@@ -142,21 +178,19 @@ export class RunReader {
       idleTimeoutMillis: 30_000,
     });
     pool.on('error', () => undefined);
-    // As open() does, per connection (not the `options` startup parameter: it would override
-    // PGOPTIONS, and PgBouncer refuses it by default).
-    pool.on('connect', (client) => void client.query('SET jit = off').catch(() => undefined));
+    const reader = new RunReader(new JitOffPool(pool) as unknown as pg.Pool);
     try {
-      await pool.query('SELECT 1');
+      await reader.client.query('SELECT 1');
     } catch (error) {
       await pool.end().catch(() => undefined);
       throw error;
     }
-    return new RunReader(pool);
+    return reader;
   }
 
   /** The connection, for LISTEN (the live tail) and streaming COPY (export); not for a pooled reader. */
   get connection(): pg.Client {
-    if (this.client instanceof pg.Pool) throw new Error('a pooled RunReader has no single connection');
+    if (!(this.client instanceof pg.Client)) throw new Error('a pooled RunReader has no single connection');
     return this.client;
   }
 

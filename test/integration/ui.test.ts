@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import { RunReader } from '../../src/db/runReader.js';
 import { type RunningUi, startUi } from '../../src/ui/server.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { tempDir } from '../helpers/tempDir.js';
@@ -273,6 +274,31 @@ describe('pipetel ui: the JSON API and the live stream', () => {
       child.kill();
       await exited;
     }
+  });
+
+  it("the UI's pooled reader has JIT off on every connection, without pg's overlapping-query deprecation", async (t) => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    t.after(() => process.off('warning', onWarning));
+    const reader = await RunReader.pooled(db.url);
+    try {
+      const client = (
+        reader as unknown as { client: { query(sql: string): Promise<{ rows: Array<{ jit: string }> }> } }
+      ).client;
+      const results = await Promise.all(Array.from({ length: 6 }, () => client.query('SHOW jit')));
+      assert.deepEqual(
+        results.map((r) => r.rows[0]?.jit),
+        Array(6).fill('off'),
+      );
+    } finally {
+      await reader.close();
+    }
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(
+      warnings.filter((w) => w.includes('already executing a query')),
+      [],
+    );
   });
 
   it('a busy port is an error and the command ends (it used to stay up holding its connection)', async () => {

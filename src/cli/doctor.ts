@@ -49,25 +49,43 @@ export async function doctor(args: string[]): Promise<number> {
   if (!config.values.database.enabled) {
     // A worker behind a Collector / pipetel gateway: nothing of its own to check (and no embedded
     // server to make in its directory).
+    const { otlp } = config.values;
+    if (otlp.enabled || otlp.endpoint !== null)
+      add('database', 'ok', 'disabled (database.enabled: false): telemetry goes to OTLP only');
+    else
+      add(
+        'database',
+        'warn',
+        'disabled (database.enabled: false) and OTLP is off: traces, metrics and progress go nowhere',
+      );
+    if (url) add('database.url', 'warn', `${redactUrl(url)} has no effect: database.enabled is false`);
     url = null;
-    add('database', 'ok', 'disabled (database.enabled: false): telemetry goes to OTLP only');
   } else if (url) add('database', 'ok', `configured: ${redactUrl(url)}`);
   else {
     const before = await embeddedStatus({ home: config.home });
-    try {
-      url = (await ensureEmbeddedPostgres({ home: config.home })).url;
+    if (!before.initialized) {
+      // Run outside the pipeline's directory (or before its first run): nothing to check, and a
+      // health check must not make a server here.
       add(
-        'embedded server',
-        'ok',
-        `${before.running ? 'running' : before.initialized ? 'started' : 'initialized and started'} (data in ${before.dataDir})`,
+        'database',
+        'warn',
+        `none here: no database.url and no embedded server under ${config.home} (the first register() or \`pipetel db start\` makes it; or run this in the pipeline's directory, or set PIPETEL_HOME / PIPETEL_DATABASE_URL)`,
       );
-    } catch (error) {
-      add(
-        'embedded server',
-        'fail',
-        `cannot start: ${error instanceof Error ? error.message : String(error)}`,
-      );
-    }
+    } else
+      try {
+        url = (await ensureEmbeddedPostgres({ home: config.home })).url;
+        add(
+          'embedded server',
+          'ok',
+          `${before.running ? 'running' : before.initialized ? 'started' : 'initialized and started'} (data in ${before.dataDir})`,
+        );
+      } catch (error) {
+        add(
+          'embedded server',
+          'fail',
+          `cannot start: ${error instanceof Error ? error.message : String(error)}`,
+        );
+      }
   }
   if (url)
     await checkDatabase(url, config.values.database.auto_migrate, config.values.database.partitioning, add);

@@ -5,9 +5,8 @@
 
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.js';
-import { ensureEmbeddedPostgres } from '../db/embedded/index.js';
 import { runMaintenance } from '../db/storeMaintenance.js';
-import { writeJson } from './reading.js';
+import { existingDatabaseUrl, writeJson } from './reading.js';
 
 export async function maintain(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -15,7 +14,9 @@ export async function maintain(args: string[]): Promise<number> {
     options: { 'dry-run': { type: 'boolean', default: false }, json: { type: 'boolean', default: false } },
   });
   const config = loadConfig();
-  const url = config.values.database.url ?? (await ensureEmbeddedPostgres({ home: config.home })).url;
+  // Maintaining a database that does not exist yet would make one (and find no tables in it).
+  const url = await existingDatabaseUrl(config, 'pipetel maintain');
+  if (!url) return 1;
   const dryRun = values['dry-run'] === true;
   const result = await runMaintenance(url, { dryRun, settings: config.values });
   if (values.json) writeJson({ dryRun, ...result });

@@ -9,7 +9,7 @@ import { migrate as applyMigrations, migrationStatus } from '../../exporters/pos
 import { loadConfig } from '../config/index.js';
 import { ensureEmbeddedPostgres } from '../db/embedded/index.js';
 import { currentPartitioning, partitionTables } from '../db/storeMaintenance.js';
-import { UsageError } from './reading.js';
+import { existingDatabaseUrl, UsageError } from './reading.js';
 
 export async function migrate(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -20,7 +20,11 @@ export async function migrate(args: string[]): Promise<number> {
     throw new UsageError(`--partitioning expects daily or monthly, got "${values.partitioning}"`);
   }
   const config = loadConfig();
-  const url = config.values.database.url ?? (await ensureEmbeddedPostgres({ home: config.home })).url;
+  // --status reads: it makes no embedded server; applying migrations may (it sets one up).
+  const url = values.status
+    ? await existingDatabaseUrl(config, 'pipetel migrate --status')
+    : (config.values.database.url ?? (await ensureEmbeddedPostgres({ home: config.home })).url);
+  if (!url) return 1;
   if (values.status) {
     for (const m of await migrationStatus(url)) {
       const state = m.applied ? `applied ${m.appliedAt?.toISOString()}` : 'pending';

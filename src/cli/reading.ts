@@ -27,6 +27,20 @@ export async function readingDatabaseUrl(config: Config): Promise<string> {
   return (await ensureEmbeddedPostgres({ home: config.home })).url;
 }
 
+/**
+ * readingDatabaseUrl for a command `name`: the URL, or undefined after saying why there is none
+ * (the command then exits 1).
+ */
+export async function existingDatabaseUrl(config: Config, name: string): Promise<string | undefined> {
+  try {
+    return await readingDatabaseUrl(config);
+  } catch (error) {
+    if (!(error instanceof ReadError)) throw error;
+    process.stderr.write(`${name}: ${error.message}\n`);
+    return undefined;
+  }
+}
+
 /** The configured database (or the embedded one), open for reading; the caller closes it. */
 export async function openReader(): Promise<{ reader: RunReader; url: string }> {
   const url = await readingDatabaseUrl(loadConfig());

@@ -6,14 +6,16 @@ import { parseArgs } from 'node:util';
 import { redactUrl, safeErrorMessage } from '../../exporters/postgres/connectionSecrets.js';
 import { migrate } from '../../exporters/postgres/migrate.js';
 import { loadConfig } from '../config/index.js';
-import { ensureEmbeddedPostgres } from '../db/embedded/index.js';
 import { logFilePath, shipsLogFile } from '../sync/LogFileShipper.js';
 import { LogSynchronizer, type SyncResult } from '../sync/LogSynchronizer.js';
+import { existingDatabaseUrl } from './reading.js';
 
 export const sync = async (args: string[]): Promise<number> => {
   const { values } = parseArgs({ args, options: { 'any-database': { type: 'boolean' } } });
   const config = loadConfig();
-  const url = config.values.database.url ?? (await ensureEmbeddedPostgres({ home: config.home })).url;
+  // Records go back to the database they were written for: a new embedded server is not it.
+  const url = await existingDatabaseUrl(config, 'pipetel sync');
+  if (!url) return 1;
   const synchronizer = new LogSynchronizer({
     home: config.home,
     connectionString: url,

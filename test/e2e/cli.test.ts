@@ -56,8 +56,25 @@ describe('pipetel CLI', () => {
     const { stdout } = await run(process.execPath, [bin, 'doctor'], {
       env: { ...rest, PIPETEL_HOME: home, PIPETEL_DATABASE_ENABLED: 'false' },
     });
-    assert.match(stdout, /database\s+disabled \(database\.enabled: false\)/);
+    assert.match(stdout, /database\s+disabled \(database\.enabled: false\) and OTLP is off/);
     assert.equal(existsSync(layout(home).pgDir), false);
+  });
+
+  it('health and write commands where no database is (an empty home) make none: doctor warns, sync, maintain and migrate --status say so', async () => {
+    const home = tempDir('pipetel-cli-none-');
+    const { PIPETEL_DATABASE_URL: _, DATABASE_URL: __, ...rest } = env;
+    const here = { ...rest, PIPETEL_HOME: home };
+    const doctor = await run(process.execPath, [bin, 'doctor'], { env: here });
+    assert.match(doctor.stdout, /warn\s+database\s+none here: no database\.url and no embedded server/);
+    for (const args of [['sync'], ['maintain', '--dry-run'], ['migrate', '--status']]) {
+      const failed = await run(process.execPath, [bin, ...args], { env: here }).then(
+        () => undefined,
+        (error: { code?: number; stderr?: string }) => error,
+      );
+      assert.equal(failed?.code, 1, args.join(' '));
+      assert.match(failed?.stderr ?? '', /no database to read: /, args.join(' '));
+    }
+    assert.equal(existsSync(layout(home).pgDir), false, 'no embedded server made by any of them');
   });
 
   it('demo runs the example pipeline and prints the summary read back from the database', async () => {

@@ -10,8 +10,17 @@
 // (Node types in these declarations: a TypeScript whose `types` default is empty still finds them.)
 
 import { stderrWarning } from '../exporters/delivery/RateLimitedWarning.js';
+import { ConfigError } from './config/ConfigError.js';
 import { instrumentationsFromEnvironment } from './internal/preloadInstrumentations.js';
 import { register } from './registry.js';
 
 const instrumentations = await instrumentationsFromEnvironment(process.env, stderrWarning);
-await register(instrumentations.length > 0 ? { instrumentations } : {});
+try {
+  await register(instrumentations.length > 0 ? { instrumentations } : {});
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  // Invalid settings stop the application before it starts (nothing half-configured), as the CLI
+  // does: one line per problem and exit 2, not a stack trace of pipetel's internals.
+  for (const problem of error.problems) process.stderr.write(`pipetel: ${problem.message}\n`);
+  process.exit(2);
+}

@@ -55,7 +55,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
           key: file.key,
           expected: "pipetel's settings",
           got: file.path,
-          text: `read as pipetel's settings because it has a pipetel key at its top level and there is no pipetel.yml; if it is your application's, name pipetel's file pipetel.yml or set PIPETEL_CONFIG`,
+          text: `read as pipetel's settings because every key at its top level is pipetel's or close to one, and there is no pipetel.yml; if it is your application's, name pipetel's file pipetel.yml or set PIPETEL_CONFIG`,
         }),
       );
     layers.push({ source: `file:${file.path}`, settings: read.settings });
@@ -84,13 +84,15 @@ function findConfigFile(
   for (const name of IMPLICIT_FILES) {
     const path = resolve(cwd, name);
     if (!existsSync(path)) continue;
-    if (SHARED_NAMES.has(name) && !holdsPipetelSettings(path)) {
-      // An application's own config.yml (say `app: { name: … }`) must not stop pipetel starting.
+    const foreign = SHARED_NAMES.has(name) ? foreignKeys(path) : [];
+    if (foreign.length > 0) {
+      // An application's own config.yml (`app:`, or `database: { host: … }` next to it) must not
+      // stop pipetel starting.
       if (!warnedForeign.has(path)) {
         warnedForeign.add(path);
         process.stderr.write(
-          `pipetel: ${path} has none of pipetel's settings at its top level, so it is not read; ` +
-            `name pipetel's file pipetel.yml or set PIPETEL_CONFIG\n`,
+          `pipetel: ${path} is not read: ${foreign.join(', ')} at its top level ${foreign.length === 1 ? 'is' : 'are'} not pipetel's, ` +
+            `so it looks like an application's file; name pipetel's file pipetel.yml or set PIPETEL_CONFIG\n`,
         );
       }
       continue;
@@ -101,18 +103,20 @@ function findConfigFile(
 }
 
 /**
- * Whether a YAML file's top level has a pipetel key (`logging`, `monitoring`, `profile`, …) or a
- * near miss of one (`loging`: then its typo is reported, not the file skipped). A file that
- * cannot be read or parsed counts as pipetel's, so its problem is reported as usual.
+ * The top-level keys of a YAML file that are neither pipetel's (`logging`, `database`, …) nor a
+ * near miss of one (`loging`: a typo to report, not a reason to skip the file); none means the
+ * file is pipetel's. A file that cannot be read or parsed counts as pipetel's, so its problem is
+ * reported as usual; a scalar or a list is not a settings file.
  */
-function holdsPipetelSettings(path: string): boolean {
+function foreignKeys(path: string): string[] {
   try {
     const value: unknown = parse(readFileSync(path, 'utf8'));
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) return value === null;
+    if (value === null) return [];
+    if (typeof value !== 'object' || Array.isArray(value)) return ['(not a mapping)'];
     const known = Object.keys(defaultSettings());
-    return Object.keys(value).some((key) => known.includes(key) || closest(key, known) !== undefined);
+    return Object.keys(value).filter((key) => !known.includes(key) && closest(key, known) === undefined);
   } catch {
-    return true;
+    return [];
   }
 }
 

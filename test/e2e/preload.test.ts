@@ -51,6 +51,24 @@ describe('node --import pipetel/register', () => {
     assert.deepEqual(exp, { service_name: 'plain-app', status: 'succeeded' });
   });
 
+  it('an invalid setting stops the app before it starts: one line naming the key, exit 2, no stack trace', async () => {
+    const failed = await run(
+      process.execPath,
+      ['--import', 'pipetel/register', resolve(import.meta.dirname, '../fixtures/apps/preload-app.mjs')],
+      {
+        cwd: resolve(import.meta.dirname, '../..'),
+        env: { ...process.env, PIPETEL_DATABASE_URL: db.url, PIPETEL__LOGGING__LEVEL: 'LOUD' },
+        timeout: 60_000,
+      },
+    ).then(
+      () => undefined,
+      (error: { code?: number; stderr?: string }) => error,
+    );
+    assert.equal(failed?.code, 2);
+    assert.match(failed?.stderr ?? '', /^pipetel: logging\.level: /m);
+    assert.doesNotMatch(failed?.stderr ?? '', /\n\s+at /, 'no stack trace');
+  });
+
   it('PIPETEL_INSTRUMENTATIONS enables official instrumentations in the preload: a CommonJS app without telemetry code gets HTTP spans', async () => {
     const { stderr } = await run(
       process.execPath,

@@ -321,7 +321,7 @@ describe('which file is read', () => {
     assert.match(error.message, /logging\.levl: unknown key \(did you mean logging\.level\?\)/);
   });
 
-  test("an application's own ./config.yml (no pipetel key at its top level) is skipped with a warning", (t) => {
+  test("an application's own ./config.yml (a key at its top level that is not pipetel's) is skipped with a warning", (t) => {
     const written: string[] = [];
     t.mock.method(process.stderr, 'write', (chunk: string) => {
       written.push(String(chunk));
@@ -329,19 +329,25 @@ describe('which file is read', () => {
     });
     const cwd = tempDir({ 'config.yml': 'app:\n  name: shop\n' });
     assert.equal(load({ cwd }).values.service_name, defaultSettings().service_name);
-    assert.match(written.join(''), /config\.yml has none of pipetel's settings .* not read/);
-    // One of pipetel's keys makes it pipetel's file: then an unknown key is an error as usual,
-    // with a line saying why the file was read at all.
-    const mixed = tempDir({ 'config.yml': 'logging:\n  level: DEBUG\napp: 1\n' });
-    const error = loadError({ cwd: mixed }).message;
-    assert.match(error, /app: unknown key/);
-    assert.match(
-      error,
-      /config\.yml: read as pipetel's settings because .* name pipetel's file pipetel\.yml or set PIPETEL_CONFIG/,
-    );
-    // A near miss of a pipetel key is a typo to report, not an application's file to skip.
+    assert.match(written.join(''), /config\.yml is not read: app at its top level is not pipetel's/);
+    // Common application sections next to it do not make it pipetel's.
+    const mixed = tempDir({
+      'config.yml': 'app:\n  name: shop\ndatabase:\n  host: db\nlogging:\n  format: json\n',
+    });
+    assert.equal(load({ cwd: mixed }).values.database.url, null);
+    assert.match(written.join(''), /config\.yml is not read: app at its top level/);
+  });
+
+  test("a ./config.yml whose every top-level key is pipetel's (or close to one) is read: its problems say why it was read", () => {
     const typo = loadError({ cwd: tempDir({ 'config.yml': 'loging:\n  level: DEBUG\n' }) }).message;
     assert.match(typo, /loging: unknown key \(did you mean logging\?\)/);
+    assert.match(
+      typo,
+      /config\.yml: read as pipetel's settings because every key at its top level is pipetel's or close to one/,
+    );
+    const appDatabase = loadError({ cwd: tempDir({ 'config.yml': 'database:\n  host: db\n' }) }).message;
+    assert.match(appDatabase, /database\.host: unknown key/);
+    assert.match(appDatabase, /name pipetel's file pipetel\.yml or set PIPETEL_CONFIG/);
   });
 
   test('PIPETEL_CONFIG (relative to cwd) replaces the implicit files; configFile replaces both', () => {

@@ -97,6 +97,12 @@ function findConfigFile(
       }
       continue;
     }
+    // Both spellings of one name: the other is not read, and that must not go unnoticed.
+    const twin = name.endsWith('.yml') ? resolve(cwd, name.replace(/\.yml$/, '.yaml')) : undefined;
+    if (twin && existsSync(twin) && !warnedForeign.has(twin)) {
+      warnedForeign.add(twin);
+      process.stderr.write(`pipetel: ${twin} is not read: ${path} is, and only one settings file is\n`);
+    }
     return { path, key: name };
   }
   return undefined;

@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { RunReader } from '../../src/db/runReader.js';
 import { type RunningUi, startUi } from '../../src/ui/server.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { startTcpProxy, type TcpProxy } from '../helpers/tcpProxy.js';
 import { tempDir } from '../helpers/tempDir.js';
 
 const run = promisify(execFile);
@@ -299,6 +300,26 @@ describe('pipetel ui: the JSON API and the live stream', () => {
       warnings.filter((w) => w.includes('already executing a query')),
       [],
     );
+  });
+
+  it('while the database is unreachable the API answers 503 (not 500), and 200 again once it is back', async () => {
+    const proxy = await startTcpProxy(db.url);
+    const port = Number(new URL(proxy.url).port);
+    const viaProxy = await startUi({ url: proxy.url, port: 0 });
+    let reopened: TcpProxy | undefined;
+    try {
+      const runs = () => fetch(new URL('/api/runs', viaProxy.url));
+      assert.equal((await runs()).status, 200);
+      await proxy.close(); // ends its connections and refuses new ones
+      const down = await runs();
+      assert.equal(down.status, 503, await down.clone().text());
+      assert.match(((await down.json()) as { error: string }).error, /^database unreachable: /);
+      reopened = await startTcpProxy(db.url, port);
+      assert.equal((await runs()).status, 200);
+    } finally {
+      await viaProxy.close();
+      await reopened?.close();
+    }
   });
 
   it('a busy port is an error and the command ends (it used to stay up holding its connection)', async () => {

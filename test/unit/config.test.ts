@@ -350,6 +350,17 @@ describe('which file is read', () => {
     assert.match(appDatabase, /name pipetel's file pipetel\.yml or set PIPETEL_CONFIG/);
   });
 
+  test('with both pipetel.yml and pipetel.yaml, .yml is read and the other is named as not read', (t) => {
+    const written: string[] = [];
+    t.mock.method(process.stderr, 'write', (chunk: string) => {
+      written.push(String(chunk));
+      return true;
+    });
+    const cwd = tempDir({ 'pipetel.yml': 'service_name: yml\n', 'pipetel.yaml': 'service_name: yaml\n' });
+    assert.equal(load({ cwd }).values.service_name, 'yml');
+    assert.match(written.join(''), /pipetel\.yaml is not read: .*pipetel\.yml is/);
+  });
+
   test('PIPETEL_CONFIG (relative to cwd) replaces the implicit files; configFile replaces both', () => {
     const cwd = tempDir({
       'pipetel.yml': 'service_name: a\n',

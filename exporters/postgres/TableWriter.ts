@@ -177,7 +177,7 @@ function isMissingPartition(error: unknown): boolean {
 }
 
 /** Errors raised by the server for a statement leave the connection usable; others do not. */
-function isStatementError(error: unknown): boolean {
+export function isStatementError(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return (
     typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith('08') && !code.startsWith('57')

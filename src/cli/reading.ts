@@ -17,7 +17,7 @@ export class UsageError extends Error {
  * outside the pipeline's directory) has no runs to read, and making a server there took seconds
  * and left it running.
  */
-export async function readingDatabaseUrl(config: Config): Promise<string> {
+async function readingDatabaseUrl(config: Config): Promise<string> {
   if (config.values.database.url) return config.values.database.url;
   if (!(await embeddedStatus({ home: config.home })).initialized) {
     throw new ReadError(
@@ -41,22 +41,11 @@ export async function existingDatabaseUrl(config: Config, name: string): Promise
   }
 }
 
-/** The configured database (or the embedded one), open for reading; the caller closes it. */
-export async function openReader(): Promise<{ reader: RunReader; url: string }> {
-  const url = await readingDatabaseUrl(loadConfig());
-  return { reader: await RunReader.open(url), url };
-}
-
 /** Runs `fn` with a reader; a ReadError (no such run, no database) prints its message and exits 1. */
 export async function withReader(fn: (reader: RunReader) => Promise<number>): Promise<number> {
-  let reader: RunReader;
-  try {
-    ({ reader } = await openReader());
-  } catch (error) {
-    if (!(error instanceof ReadError)) throw error;
-    process.stderr.write(`pipetel: ${error.message}\n`);
-    return 1;
-  }
+  const url = await existingDatabaseUrl(loadConfig(), 'pipetel');
+  if (!url) return 1;
+  const reader = await RunReader.open(url);
   try {
     return await fn(reader);
   } catch (error) {

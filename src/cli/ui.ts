@@ -4,9 +4,8 @@
 
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.js';
-import { ReadError } from '../db/runReader.js';
 import { startUi } from '../ui/server.js';
-import { readingDatabaseUrl, UsageError } from './reading.js';
+import { existingDatabaseUrl, UsageError } from './reading.js';
 
 export async function ui(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -22,14 +21,8 @@ export async function ui(args: string[]): Promise<number> {
     throw new UsageError(`--port expects a port number (0–65535), got "${values.port}"`);
   }
   const config = loadConfig();
-  let url: string;
-  try {
-    url = await readingDatabaseUrl(config);
-  } catch (error) {
-    if (!(error instanceof ReadError)) throw error;
-    process.stderr.write(`pipetel ui: ${error.message}\n`);
-    return 1;
-  }
+  const url = await existingDatabaseUrl(config, 'pipetel ui');
+  if (!url) return 1;
   const token = values.token ?? process.env.PIPETEL_UI_TOKEN;
   const running = await startUi({ url, host: values.host, port, token });
   // The token is not printed: the user has it, and a terminal log should not.

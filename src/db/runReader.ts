@@ -4,6 +4,7 @@
 // so reading a run costs the same whatever else the database holds.
 
 import pg from 'pg';
+import { isStatementError } from '../../exporters/postgres/TableWriter.js';
 import { LEVEL_NAMES, type LevelName, severityOf } from '../logging/levels.js';
 import { type ExperimentSummary, summarizeExperiment } from './queries.js';
 
@@ -136,10 +137,8 @@ class JitOffPool {
       }
       return await client.query(text, params);
     } catch (error) {
-      // Only an error the server raised for the statement leaves the connection usable; a
-      // connection it ended (a restart) is not handed out again.
-      const code = (error as { code?: unknown }).code;
-      healthy = typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !/^(08|57)/.test(code);
+      // A connection the server ended (a restart) is not handed out again.
+      healthy = isStatementError(error);
       throw error;
     } finally {
       client.release(healthy ? undefined : true);

@@ -55,6 +55,11 @@ export class RunSinks {
   }
 
   stats(overhead: TelemetryStats['overhead']): TelemetryStats {
+    return { ...this.deliveryStats(), overhead };
+  }
+
+  /** Per sink: records queued, stored, spooled (less what the replay delivered since), dropped. */
+  private deliveryStats(): Omit<TelemetryStats, 'overhead'> {
     const metricStats = this.metricExporters.map((e) => e.stats());
     const replayed = (stats: DeliveryStats, records: number): DeliveryStats => ({
       ...stats,
@@ -68,7 +73,6 @@ export class RunSinks {
         metricStats.length > 0 ? sumStats(metricStats) : { ...EMPTY_STATS },
         this.delivered.metrics,
       ),
-      overhead,
       ...(this.otlp && { otlp: this.otlp.counts() }),
       ...(this.fileProcessor && { file: this.fileProcessor.exporter.stats() }),
     };
@@ -131,7 +135,7 @@ export class RunSinks {
 
   /** One line on stderr when anything was dropped or is left in the spool (SPEC §5). */
   printShutdownSummary(): void {
-    const stats = this.stats({ cpuRatio: 0, bufferBytes: 0 });
+    const stats = this.deliveryStats();
     const parts: string[] = [];
     for (const signal of ['logs', 'spans', 'metrics'] as const) {
       const { exported, dropped, spooled, failed } = stats[signal];

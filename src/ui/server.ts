@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
+import { isUnavailable } from '../../exporters/delivery/RetryPolicy.js';
 import { safeErrorMessage } from '../../exporters/postgres/connectionSecrets.js';
 import { type LogRow, levelNamed, ReadError, RunReader } from '../db/runReader.js';
 import { carriesToken, requireTokenOffLoopback } from '../internal/httpAccess.js';
@@ -63,7 +64,7 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
     void handle(req, res).catch((error) => {
       if (res.headersSent) res.end();
       // The database down (a restart) is a 503 the page can wait out, not a server error.
-      else if (isUnreachable(error))
+      else if (isUnavailable(error))
         json(res, 503, { error: `database unreachable: ${safeErrorMessage(error, options.url)}` });
       else json(res, 500, { error: safeErrorMessage(error, options.url) });
     });
@@ -280,15 +281,4 @@ function parseEventId(
   const match = value === undefined ? null : /^(\d{1,15})(?:\.([0-9a-f-]{36}))?$/.exec(value);
   if (!match) return undefined;
   return { createdAtMs: Number(match[1]), rowId: match[2] };
-}
-
-/** A connection error (refused, reset, ended, a server shutting down), not an error of the query. */
-function isUnreachable(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code === 'string')
-    return (
-      /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EPIPE)$/.test(code) ||
-      /^(08|57P)/.test(code)
-    );
-  return error instanceof Error && /Connection terminated|not queryable/.test(error.message);
 }

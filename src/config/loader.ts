@@ -36,7 +36,7 @@ export interface LoadConfigOptions {
 const IMPLICIT_FILES = ['pipetel.yml', 'pipetel.yaml', 'config.yml', 'config.yaml'];
 /** Names an application may use for its own settings: read only when they hold pipetel's. */
 const SHARED_NAMES = new Set(['config.yml', 'config.yaml']);
-const warnedForeign = new Set<string>();
+const warnedFiles = new Set<string>();
 
 /** The effective configuration. Throws ConfigError (listing every problem) instead of starting half-configured. */
 export function loadConfig(options: LoadConfigOptions = {}): Config {
@@ -88,8 +88,8 @@ function findConfigFile(
     if (foreign.length > 0) {
       // An application's own config.yml (`app:`, or `database: { host: … }` next to it) must not
       // stop pipetel starting.
-      if (!warnedForeign.has(path)) {
-        warnedForeign.add(path);
+      if (!warnedFiles.has(path)) {
+        warnedFiles.add(path);
         process.stderr.write(
           `pipetel: ${path} is not read: ${foreign.join(', ')} at its top level ${foreign.length === 1 ? 'is' : 'are'} not pipetel's, ` +
             `so it looks like an application's file; name pipetel's file pipetel.yml or set PIPETEL_CONFIG\n`,
@@ -99,8 +99,8 @@ function findConfigFile(
     }
     // Both spellings of one name: the other is not read, and that must not go unnoticed.
     const twin = name.endsWith('.yml') ? resolve(cwd, name.replace(/\.yml$/, '.yaml')) : undefined;
-    if (twin && existsSync(twin) && !warnedForeign.has(twin)) {
-      warnedForeign.add(twin);
+    if (twin && existsSync(twin) && !warnedFiles.has(twin)) {
+      warnedFiles.add(twin);
       process.stderr.write(`pipetel: ${twin} is not read: ${path} is, and only one settings file is\n`);
     }
     return { path, key: name };

@@ -11,8 +11,8 @@ import type { Logger } from '@opentelemetry/api-logs';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import { LOGS_TABLE } from '../exporters/postgres/logRows.js';
-import { copyLines } from '../exporters/postgres/TableWriter.js';
 import { ensureEmbeddedPostgres } from '../src/db/embedded/index.js';
 
 export interface Measurement {
@@ -115,12 +115,22 @@ export async function freshDatabase(serverUrl: string): Promise<{ url: string; d
   };
 }
 
+/** COPY … FROM STDIN through pg-copy-streams, the usual way (the anchor's write; pipetel's is copyIn). */
+function streamCopy(client: pg.Client, sql: string, lines: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const stream = client.query(copyFrom(sql));
+    stream.on('error', reject);
+    stream.on('finish', () => resolve());
+    stream.end(lines.join(''));
+  });
+}
+
 /** The anchor of the write benchmarks: one COPY stream of pre-encoded rows into pipeline_logs; ms. */
 export async function rawCopyLogs(url: string, lines: string[]): Promise<number> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   const started = performance.now();
-  await copyLines(
+  await streamCopy(
     client,
     `COPY ${LOGS_TABLE.name} (${LOGS_TABLE.columns.map((c) => `"${c}"`).join(', ')}) FROM STDIN`,
     lines,

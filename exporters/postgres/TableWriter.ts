@@ -4,8 +4,8 @@
 // earlier attempt did commit are not stored twice.
 
 import type pg from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
 import type { BatchSink, WriteOptions } from '../delivery/types.js';
+import { copyIn } from './copyIn.js';
 
 export interface TableSpec {
   readonly name: string;
@@ -158,14 +158,9 @@ export class PostgresTableWriter implements BatchSink {
   }
 }
 
-/** Streams the lines through one COPY … FROM STDIN; resolves when the server has committed them. */
+/** The lines through one COPY … FROM STDIN (one write; see copyIn.ts); resolves once committed. */
 export function copyLines(client: pg.PoolClient | pg.Client, sql: string, lines: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const stream = client.query(copyFrom(sql));
-    stream.on('error', reject);
-    stream.on('finish', () => resolve());
-    stream.end(lines.join(''));
-  });
+  return copyIn(client, sql, lines);
 }
 
 /** The server found no partition for a row (SQLSTATE 23514, raised by tuple routing). */

@@ -1,0 +1,103 @@
+// copyIn (exporters/postgres/copyIn.ts): a COPY … FROM STDIN whose Query, data and CopyDone leave
+// in one write without waiting for the server, against a real PostgreSQL — rows arrive intact
+// (multi-byte text too), a failing COPY rejects with the server's error wherever it fails (before
+// copy-in mode, on a bad row), and the connection is usable for the next statement either way.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { copyIn, copyInMessage } from '../../exporters/postgres/copyIn.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+
+describe('copyIn: one write per COPY', () => {
+  let db: TestDatabase;
+  let client: pg.Client;
+
+  before(async () => {
+    db = await createTestDatabase();
+    await db.query('CREATE TABLE copied (n int NOT NULL, s text)');
+    client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+  });
+
+  after(async () => {
+    await client?.end();
+    await db?.drop();
+  });
+
+  it('writes Query, CopyData and CopyDone as one socket write and stores every row', async () => {
+    await client.query('TRUNCATE copied');
+    const socket = (
+      client as unknown as { connection: { stream: { write: (chunk: Uint8Array) => boolean } } }
+    ).connection.stream;
+    const writes: number[] = [];
+    const write = socket.write;
+    socket.write = function (this: unknown, chunk: Uint8Array) {
+      writes.push(chunk.length);
+      return write.call(this, chunk);
+    };
+    const lines = Array.from({ length: 250 }, (_, i) => `${i}\tzeile ${i} äöü €𝄞 ${'x'.repeat(i % 7)}\n`);
+    try {
+      await copyIn(client, 'COPY copied (n, s) FROM STDIN', lines);
+    } finally {
+      socket.write = write;
+    }
+    assert.equal(writes.length, 1, `socket writes: ${writes.join(', ')}`);
+    const rows = await db.query<{ n: number; s: string }>('SELECT n, s FROM copied ORDER BY n');
+    assert.equal(rows.length, 250);
+    assert.equal(rows[249]!.s, `zeile 249 äöü €𝄞 ${'x'.repeat(249 % 7)}`);
+  });
+
+  it('a COPY the server refuses before copy-in mode rejects with its error; the connection goes on', async () => {
+    await assert.rejects(
+      copyIn(client, 'COPY no_such_table (n) FROM STDIN', ['1\n', '2\n']),
+      (error: unknown) => {
+        assert.equal((error as { code?: string }).code, '42P01'); // undefined_table
+        return true;
+      },
+    );
+    // The pipelined CopyData/CopyDone were dropped by the server, not read as statements.
+    const [{ answer }] = (await client.query('SELECT 41 + 1 AS answer')).rows;
+    assert.equal(answer, 42);
+  });
+
+  it('a bad row fails the whole COPY with its SQLSTATE and stores nothing; the next COPY succeeds', async () => {
+    await client.query('TRUNCATE copied');
+    await assert.rejects(
+      copyIn(client, 'COPY copied (n, s) FROM STDIN', ['1\tok\n', 'x\tbad\n', '3\tok\n']),
+      (error: unknown) => {
+        assert.equal((error as { code?: string }).code, '22P02'); // invalid_text_representation
+        return true;
+      },
+    );
+    assert.equal((await db.query('SELECT count(*)::int AS n FROM copied'))[0]!.n, 0);
+    await copyIn(client, 'COPY copied (n, s) FROM STDIN', ['4\tfine\n']);
+    assert.deepEqual(await db.query('SELECT n, s FROM copied'), [{ n: 4, s: 'fine' }]);
+  });
+
+  it('inside a transaction, with an empty batch, and back to back on one connection', async () => {
+    await client.query('TRUNCATE copied');
+    await client.query('BEGIN');
+    await copyIn(client, 'COPY copied (n, s) FROM STDIN', []);
+    await Promise.all([
+      copyIn(client, 'COPY copied (n, s) FROM STDIN', ['1\ta\n']),
+      copyIn(client, 'COPY copied (n, s) FROM STDIN', ['2\tb\n']),
+    ]);
+    await client.query('ROLLBACK');
+    assert.equal((await db.query('SELECT count(*)::int AS n FROM copied'))[0]!.n, 0);
+    await copyIn(client, 'COPY copied (n, s) FROM STDIN', ['5\te\n']);
+    assert.equal((await db.query('SELECT count(*)::int AS n FROM copied'))[0]!.n, 1);
+  });
+
+  it("the message is the protocol's: lengths in bytes, not UTF-16 units", () => {
+    const message = copyInMessage('COPY t FROM STDIN', 'ä\n');
+    assert.equal(message[0], 0x51); // Query
+    const queryLength = message.readUInt32BE(1);
+    assert.equal(queryLength, 4 + Buffer.byteLength('COPY t FROM STDIN') + 1);
+    const data = 1 + queryLength;
+    assert.equal(message[data], 0x64); // CopyData
+    assert.equal(message.readUInt32BE(data + 1), 4 + Buffer.byteLength('ä\n'));
+    const done = data + 1 + message.readUInt32BE(data + 1);
+    assert.deepEqual([...message.subarray(done)], [0x63, 0, 0, 0, 4]); // CopyDone
+  });
+});

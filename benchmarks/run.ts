@@ -54,10 +54,10 @@ export const isQuick = (): boolean => process.env.PIPETEL_BENCH_QUICK === '1';
 export function runChild<T>(
   file: string,
   args: string[],
-  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; nodeArgs?: string[] } = {},
 ): Promise<T> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', file, ...args], {
+    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', file, ...args], {
       env: { ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', 'inherit'],
     });

@@ -234,7 +234,8 @@ export class AttributeSanitizer {
 }
 
 export function isError(value: unknown): boolean {
-  return value instanceof Error || types.isNativeError(value);
+  // Most values asked about are attribute values (numbers, strings): no call into C++ for those.
+  return typeof value === 'object' && value !== null && (value instanceof Error || types.isNativeError(value));
 }
 
 function constructorName(value: object): string {

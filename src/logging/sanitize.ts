@@ -235,7 +235,9 @@ export class AttributeSanitizer {
 
 export function isError(value: unknown): boolean {
   // Most values asked about are attribute values (numbers, strings): no call into C++ for those.
-  return typeof value === 'object' && value !== null && (value instanceof Error || types.isNativeError(value));
+  return (
+    typeof value === 'object' && value !== null && (value instanceof Error || types.isNativeError(value))
+  );
 }
 
 function constructorName(value: object): string {

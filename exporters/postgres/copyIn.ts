@@ -23,23 +23,21 @@ interface Connection {
 
 /** The three protocol messages of a COPY … FROM STDIN with its data, in one buffer. */
 export function copyInMessage(sql: string, data: string): Buffer {
-  // UTF-8 needs at most 3 bytes per UTF-16 code unit: write into that bound, then cut.
-  const bound = 1 + 4 + 3 * sql.length + 1 + (1 + 4 + 3 * data.length) + 5;
-  const buffer = Buffer.allocUnsafe(bound);
+  // Sized exactly: a bound of 3 bytes per UTF-16 unit would hold 3× a large batch in memory.
+  const sqlBytes = Buffer.byteLength(sql, 'utf8');
+  const dataBytes = Buffer.byteLength(data, 'utf8');
+  const buffer = Buffer.allocUnsafe(5 + sqlBytes + 1 + 5 + dataBytes + 5);
   let at = 0;
   buffer[at] = QUERY;
-  const sqlBytes = buffer.write(sql, at + 5, 'utf8');
   buffer.writeUInt32BE(4 + sqlBytes + 1, at + 1);
-  at += 5 + sqlBytes;
+  at += 5 + buffer.write(sql, at + 5, 'utf8');
   buffer[at++] = 0;
   buffer[at] = COPY_DATA;
-  const dataBytes = buffer.write(data, at + 5, 'utf8');
   buffer.writeUInt32BE(4 + dataBytes, at + 1);
-  at += 5 + dataBytes;
+  at += 5 + buffer.write(data, at + 5, 'utf8');
   buffer[at] = COPY_DONE;
   buffer.writeUInt32BE(4, at + 1);
-  at += 5;
-  return buffer.subarray(0, at);
+  return buffer;
 }
 
 /** pg's Client calls these as the server answers; the outcome is settled once. */
@@ -48,6 +46,8 @@ class PipelinedCopyIn {
   private settled = false;
 
   constructor(
+    /** The statement, as pg's own queries carry it (instrumentations read it). */
+    readonly text: string,
     private readonly message: Buffer,
     private readonly settle: (error: Error | undefined) => void,
   ) {}
@@ -72,14 +72,17 @@ class PipelinedCopyIn {
     this.finish(error);
   }
 
-  /** pg wraps this for query_timeout and calls it with the timeout's error. */
-  callback(error?: Error): void {
-    if (error) this.handleError(error);
-  }
+  /**
+   * With query_timeout, pg replaces this with a wrapper whose call clears its timer (finish() calls
+   * it, as pg-copy-streams does); when the timer fires, pg calls the original unbound — so no
+   * `this` here — and then handleError() itself.
+   */
+  callback(): void {}
 
   private finish(error: Error | undefined): void {
     if (this.settled) return;
     this.settled = true;
+    this.callback();
     this.settle(error);
   }
 }
@@ -92,7 +95,7 @@ export function copyIn(
 ): Promise<void> {
   const message = copyInMessage(sql, lines.join(''));
   return new Promise((resolve, reject) => {
-    const submittable = new PipelinedCopyIn(message, (error) => (error ? reject(error) : resolve()));
+    const submittable = new PipelinedCopyIn(sql, message, (error) => (error ? reject(error) : resolve()));
     // pg accepts any object with submit(); its types know only its own Submittable shape.
     client.query(submittable as unknown as pg.Submittable);
   });

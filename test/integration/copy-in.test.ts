@@ -89,6 +89,35 @@ describe('copyIn: one write per COPY', () => {
     assert.equal((await db.query('SELECT count(*)::int AS n FROM copied'))[0]!.n, 1);
   });
 
+  it("with pg's query_timeout: a COPY that finishes clears the timer, one that runs past it rejects", async () => {
+    await db.query('CREATE TABLE slow_copied (n int)');
+    await db.query(
+      'CREATE FUNCTION sleepy() RETURNS trigger AS $$ BEGIN PERFORM pg_sleep(0.6); RETURN NEW; END $$ LANGUAGE plpgsql',
+    );
+    await db.query(
+      'CREATE TRIGGER sleepy BEFORE INSERT ON slow_copied FOR EACH ROW EXECUTE FUNCTION sleepy()',
+    );
+    const timed = new pg.Client({ connectionString: db.url, query_timeout: 300 });
+    await timed.connect();
+    timed.on('error', () => undefined);
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown) => uncaught.push(error);
+    process.on('uncaughtException', onUncaught);
+    try {
+      await copyIn(timed, 'COPY copied (n, s) FROM STDIN', ['7\tt\n']);
+      // pg's timer would have fired by now had the finished COPY not cleared it.
+      await new Promise((resolve) => setTimeout(resolve, 450));
+      assert.deepEqual(uncaught, []);
+      assert.equal((await timed.query('SELECT 1 AS one')).rows[0].one, 1);
+      await assert.rejects(copyIn(timed, 'COPY slow_copied (n) FROM STDIN', ['1\n']), /timeout/i);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.deepEqual(uncaught, []);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      await timed.end().catch(() => undefined);
+    }
+  });
+
   it("the message is the protocol's: lengths in bytes, not UTF-16 units", () => {
     const message = copyInMessage('COPY t FROM STDIN', 'ä\n');
     assert.equal(message[0], 0x51); // Query
@@ -99,5 +128,6 @@ describe('copyIn: one write per COPY', () => {
     assert.equal(message.readUInt32BE(data + 1), 4 + Buffer.byteLength('ä\n'));
     const done = data + 1 + message.readUInt32BE(data + 1);
     assert.deepEqual([...message.subarray(done)], [0x63, 0, 0, 0, 4]); // CopyDone
+    assert.equal(message.length, done + 5, 'sized exactly, no slack');
   });
 });

@@ -166,12 +166,23 @@ export function buildRun({ config, databaseUrl, attributes, instrumentations, st
         warn: dedupeWarnings(stderrWarning, 10_000),
       })
     : undefined;
-  // Each signal's exporter options, with the self-monitoring of its batch writes.
+  // Each signal's exporter options, with the self-monitoring of its batch writes (which pipetel's
+  // estimate of its own cost counts too).
+  const written = { batches: 0, rows: 0 };
   const forSignal = exporterOptions
-    ? (signal: MonitoredSignal['signal']) => ({
-        ...exporterOptions,
-        onBatchWritten: (rows: number, ms: number) => selfMonitoring?.batchObserver(signal)(rows, ms),
-      })
+    ? (signal: MonitoredSignal['signal']) => {
+        // Self-monitoring is made after the sinks: its observer is looked up at the first batch.
+        let observe: ((rows: number, ms: number) => void) | undefined;
+        return {
+          ...exporterOptions,
+          onBatchWritten: (rows: number, ms: number) => {
+            written.batches++;
+            written.rows += rows;
+            observe ??= selfMonitoring?.batchObserver(signal);
+            observe?.(rows, ms);
+          },
+        };
+      }
     : undefined;
 
   // Also to an OTLP collector when asked: the SDK's batch processors and OTLP/HTTP exporters.
@@ -220,6 +231,7 @@ export function buildRun({ config, databaseUrl, attributes, instrumentations, st
     stages: () => stages?.started ?? 0, // read once before the runner exists
     spans: () => sinks.spansRecorded(),
     timedWorkMs: () => sinks.timedWorkMs(),
+    batchesWritten: () => written,
     buffered: () => sinks.buffered(),
   };
   const selfCost = new SelfCost(ownWork);

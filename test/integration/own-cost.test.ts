@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { metrics } from '@opentelemetry/api';
 import { register } from '../../src/index.js';
+import { CALL_COST_NS } from '../../src/pipeline/SelfCost.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 
 const quiet = { logging: { console: { enabled: false as const }, file: { enabled: false } } };
@@ -83,6 +84,43 @@ describe("pipetel's own cost", () => {
     );
     const ratio = rows.find((r) => r.name === 'pipetel.overhead.cpu_ratio')!;
     assert.ok(Number(ratio.max) > 0, 'the self-metric saw pipetel at work');
+  });
+
+  it('batch writes count in the estimate: a window that only flushes queued records is not near zero', async () => {
+    const tel = await register({
+      experimentId: 'exp-own-cost-batches',
+      databaseUrl: db.url,
+      config: {
+        ...quiet,
+        logging: { ...quiet.logging, database: { batch_size: 10, max_queue_size: 100_000 } },
+        monitoring: {
+          enable_resource_tracking: false,
+          metrics_interval: 60,
+          overhead_budget_percent: null,
+          database: { max_batch_size: 10 },
+        },
+      },
+    });
+    let window: ReturnType<typeof tel.profile>;
+    try {
+      const log = tel.getLogger('etl');
+      // Queued in one synchronous burst: no batch can be written before the window starts.
+      for (let i = 0; i < 500; i++) log.info('row %d', i, { batch: 7 });
+      tel.profile(); // starts the window
+      await tel.forceFlush(); // fifty batches of 10 (and the metrics' one)
+      window = tel.profile();
+    } finally {
+      await tel.shutdown();
+    }
+    const [{ n }] = await db.query(
+      "SELECT count(*)::int AS n FROM pipeline_logs WHERE experiment_id = 'exp-own-cost-batches'",
+    );
+    assert.equal(n, 500);
+    // Each batch is ~1 ms of CPU here (CALL_COST_NS.batchWrite); encoding alone, the only part timed
+    // before batches were counted, is a few µs a record. The estimate never exceeds the process's time.
+    const batchesMs = (50 * CALL_COST_NS.batchWrite) / 1e6;
+    const floor = Math.min(batchesMs, 0.9 * window.processCpuMs);
+    assert.ok(window.ownCpuMs >= floor, `estimate ${window.ownCpuMs} ms, process ${window.processCpuMs} ms`);
   });
 
   it('over its overhead budget pipetel sheds DEBUG first, never WARNING, and records that it did', async () => {

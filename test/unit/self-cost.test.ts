@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { LoggerFactory } from '../../src/logging/index.js';
-import { type OwnWork, SelfCost } from '../../src/pipeline/SelfCost.js';
+import { CALL_COST_NS, type OwnWork, SelfCost } from '../../src/pipeline/SelfCost.js';
 
 function spin(ms: number): void {
   const until = performance.now() + ms;
@@ -22,6 +22,7 @@ function work(overrides: Partial<OwnWork> = {}): OwnWork {
     stages: () => 0,
     spans: () => 0,
     timedWorkMs: () => 0,
+    batchesWritten: () => ({ batches: 0, rows: 0 }),
     buffered: () => ({ logs: 0, spans: 0, metrics: 0 }),
     ...overrides,
   };
@@ -49,6 +50,17 @@ describe('SelfCost', () => {
     const window = cost.window();
     spin(5);
     assert.equal(window.next().cpuOverheadPercent, 0);
+  });
+
+  it('batch writes count as their measured cost: a fixed part per batch and a part per further row', () => {
+    const written = { batches: 0, rows: 0 };
+    const cost = new SelfCost(work({ batchesWritten: () => written }));
+    const before = cost.ownCpuMs();
+    written.batches += 3;
+    written.rows += 300;
+    const expectedMs = (3 * CALL_COST_NS.batchWrite + 297 * CALL_COST_NS.batchRow) / 1e6;
+    assert.ok(Math.abs(cost.ownCpuMs() - before - expectedMs) < 1e-9, `${cost.ownCpuMs() - before} ms`);
+    assert.ok(expectedMs > 2, 'three batches of 100 are milliseconds of CPU, not microseconds');
   });
 
   it('a timed log call counts at most the cap, however long the thread was away', () => {

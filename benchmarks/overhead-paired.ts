@@ -256,14 +256,9 @@ const WHERE_IT_GOES = [
   "Where it goes — the per-item calls: counter.add, advance and a below-level debug cost 1–5 ns each when timed inside this loop, yet one call kind alone moves a pass by −0.2 to +3 % and the kinds do not add up (each alone up to +7 %, all together +4.9 %): much of it is what any call the loop cannot elide does to the loop's code and caches — the shim's calls are inlined away entirely.",
 ];
 
-interface JobResult {
+/** A job's children's results, concatenated. */
+interface JobResult extends ChildResult {
   job: Job;
-  wall: number[];
-  cpu: number[];
-  plainWallMs: number[];
-  logsExpected: number;
-  logsExported: number;
-  logsDropped: number;
 }
 
 export async function run(): Promise<SummarizedResult> {

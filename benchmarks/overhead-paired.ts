@@ -148,6 +148,8 @@ interface ChildResult {
   wall: number[];
   cpu: number[];
   plainWallMs: number[];
+  /** Per pipetel pass: pipetel's own estimate of its share over that pass (tel.profile()), in %. */
+  estimate: number[];
   logsExpected: number;
   logsExported: number;
   logsDropped: number;
@@ -209,13 +211,16 @@ async function child(
   const wall: number[] = [];
   const cpu: number[] = [];
   const plainWallMs: number[] = [];
+  const estimate: number[] = [];
   for (let pair = 0; pair < pairs; pair++) {
     // ABBA: which copy goes first alternates, so a drift within a pair favours neither side.
     const shimFirst = pair % 2 === 0;
     // Both sides of a pair run the same stage; pairs rotate through the pipeline's stages.
     const stage = pair % spec.stages;
     const a = shimFirst ? await pass(plain, uninstrumented, stage, idle) : undefined;
+    tel.profile(); // a window over pipetel's pass alone, outside its timing
     const b = await pass(instrumented, control ? uninstrumented : tel, stage, flushLogs);
+    estimate.push(tel.profile().cpuOverheadPercent);
     const p = a ?? (await pass(plain, uninstrumented, stage, idle));
     wall.push((b.wall / p.wall - 1) * 100);
     cpu.push((b.cpu / p.cpu - 1) * 100);
@@ -227,6 +232,7 @@ async function child(
     wall,
     cpu,
     plainWallMs,
+    estimate,
     logsExpected: control ? spec.logsPerPass(calls) : (pairs + 1) * spec.logsPerPass(calls),
     logsExported: stats.exported,
     logsDropped: stats.dropped,
@@ -270,6 +276,7 @@ export async function run(): Promise<SummarizedResult> {
     wall: [],
     cpu: [],
     plainWallMs: [],
+    estimate: [],
     logsExpected: 0,
     logsExported: 0,
     logsDropped: 0,
@@ -301,6 +308,7 @@ export async function run(): Promise<SummarizedResult> {
         result.wall.push(...r.wall);
         result.cpu.push(...r.cpu);
         result.plainWallMs.push(...r.plainWallMs);
+        result.estimate.push(...r.estimate);
         result.logsExpected += r.logsExpected;
         result.logsExported += r.logsExported;
         result.logsDropped += r.logsDropped;
@@ -332,6 +340,15 @@ export async function run(): Promise<SummarizedResult> {
         runs: r.cpu,
       },
     );
+    if (!r.job.control) {
+      measurements.push({
+        name: `${r.job.name}: pipetel's own estimate of its share over each pipetel pass (tel.profile())`,
+        side: 'pipetel',
+        unit: '%',
+        median: median(r.estimate),
+        runs: r.estimate,
+      });
+    }
   }
   const verdicts = results.filter((r) => r.job.verdict);
   const met = verdicts.every((r) => median(r.wall) <= TARGET_PCT && median(r.cpu) <= TARGET_PCT);
@@ -339,7 +356,7 @@ export async function run(): Promise<SummarizedResult> {
     const [wq1, wq3] = quartiles(r.wall);
     const [cq1, cq3] = quartiles(r.cpu);
     const plain = median(r.plainWallMs);
-    return `${r.job.name}: ${r.wall.length} pairs (${r.job.children} × ${r.job.pairs}), a shim pass ${plain.toFixed(0)} ms; wall ${signed(median(r.wall))} (quartiles ${signed(wq1)} … ${signed(wq3)}), CPU ${signed(median(r.cpu))} (quartiles ${signed(cq1)} … ${signed(cq3)}); log records ${r.logsExported} exported of ${r.logsExpected}, ${r.logsDropped} dropped`;
+    return `${r.job.name}: ${r.wall.length} pairs (${r.job.children} × ${r.job.pairs}), a shim pass ${plain.toFixed(0)} ms; wall ${signed(median(r.wall))} (quartiles ${signed(wq1)} … ${signed(wq3)}), CPU ${signed(median(r.cpu))} (quartiles ${signed(cq1)} … ${signed(cq3)})${r.job.control ? '' : `; pipetel's own estimate over its passes (tel.profile()) ${signed(median(r.estimate))}`}; log records ${r.logsExported} exported of ${r.logsExpected}, ${r.logsDropped} dropped`;
   };
   const perItem = results.find((r) => r.job.pipeline === 'per-item' && r.job.verdict)!;
   const light = results.find((r) => r.job.pipeline === 'light')!;
@@ -348,7 +365,10 @@ export async function run(): Promise<SummarizedResult> {
     return {
       what: `${kind === 'wall' ? 'wall-time' : 'CPU-time'} overhead, ${r.job.name}, in-process ABBA (median of ${values.length} pairs)`,
       pipetel: { value: median(values), unit: '%' },
-      target: `≤ ${TARGET_PCT} %`,
+      target:
+        kind === 'cpu'
+          ? `≤ ${TARGET_PCT} %; pipetel's own estimate over the same passes ${signed(median(r.estimate))}`
+          : `≤ ${TARGET_PCT} %`,
       met: median(values) <= TARGET_PCT,
     };
   };

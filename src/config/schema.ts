@@ -168,7 +168,7 @@ export const settingsSchema = group('pipetel settings', {
     overhead_budget_percent: nullable(
       percent(
         2,
-        "pipetel's own CPU time, in % of the rest of the process, above which it sheds load (DEBUG, then INFO sampling, wider progress and metric windows; never WARNING and above); null turns the budget off.",
+        "pipetel's own CPU time, in % of the rest of the process, above which it sheds load (first 5× larger log batches, losing nothing; then DEBUG, then INFO sampling, wider progress and metric windows; never WARNING and above); null turns the budget off.",
       ),
       2,
     ),

@@ -52,9 +52,13 @@ export interface LiveTuningOptions {
 export class LiveTuning {
   readonly budget: OverheadBudget;
   private parts: TunedParts = {};
+  /** The batching last given to the log exporter (the configured one until a step or a change). */
+  private batching: { size: number; intervalMs: number };
 
   constructor(private readonly options: LiveTuningOptions) {
     const { config } = options;
+    const { batch_size, flush_interval } = config.values.logging.database;
+    this.batching = { size: batch_size, intervalMs: flush_interval * 1000 };
     this.budget = new OverheadBudget({
       budgetPercent: config.values.monitoring.overhead_budget_percent,
       checkIntervalMs: config.values.monitoring.overhead_check_interval * 1000,
@@ -76,8 +80,7 @@ export class LiveTuning {
     if (path === 'logging.level') loggers.setLevel(value as never);
     else if (path === 'monitoring.overhead_budget_percent') this.budget.setBudget(value as number | null);
     else if (path.startsWith('logging.database.')) {
-      const { batch_size, flush_interval } = config.values.logging.database;
-      this.parts.logExporter?.setBatching(batch_size, flush_interval * 1000);
+      this.tune(this.budget.step); // a shed step's larger batches stay on top of the new setting
     } else {
       const { aggregate_metrics, aggregation_window, metrics_interval } = config.values.monitoring;
       if (this.parts.metricExporter) {
@@ -88,16 +91,24 @@ export class LiveTuning {
     }
   }
 
-  /** Sampling, progress, aggregation and resource intervals: the configuration, less what `step` sheds. */
+  /** Batching, sampling, progress, aggregation and resource intervals: the configuration, less what `step` sheds. */
   private tune(step: number) {
     const { logging, monitoring } = this.options.config.values;
     const shed = shedSettings(step, {
+      batchSize: logging.database.batch_size,
+      maxBatchSize: monitoring.database.max_batch_size,
       sampling: logging.sampling,
       progressIntervalMs: monitoring.progress_update_interval * 1000,
       metricWindowMs: this.parts.baseMetricWindowMs,
       metricsIntervalMs: monitoring.metrics_interval * 1000,
       resourceIntervalMs: monitoring.resource_sample_interval * 1000,
     });
+    // Only on a change: setBatching restarts the flush timer, and tune() also runs on other keys.
+    const flushIntervalMs = logging.database.flush_interval * 1000;
+    if (shed.batchSize !== this.batching.size || flushIntervalMs !== this.batching.intervalMs) {
+      this.batching = { size: shed.batchSize, intervalMs: flushIntervalMs };
+      this.parts.logExporter?.setBatching(shed.batchSize, flushIntervalMs);
+    }
     this.options.loggers.setSampling(shed.sampling);
     this.parts.progressTracker?.setUpdateIntervalMs(shed.progressIntervalMs);
     this.parts.metricExporter?.setAggregationWindowMs(shed.metricWindowMs);
@@ -106,8 +117,8 @@ export class LiveTuning {
   }
 
   /**
-   * Applies a step of the overhead budget (SHED_STEPS): log sampling on top of logging.sampling,
-   * wider progress and metric windows, a slower resource sampler. Records what it did: a warning,
+   * Applies a step of the overhead budget (SHED_STEPS): larger log batches, log sampling on top of
+   * logging.sampling, wider progress and metric windows, a slower resource sampler. Records what it did: a warning,
    * the pipetel.overhead.shed_step metric, and the experiment row's attributes.
    */
   private applyShedStep(step: number, measuredPercent: number, budgetPercent: number): void {

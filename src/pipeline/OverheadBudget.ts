@@ -1,10 +1,14 @@
 // The overhead budget (monitoring.overhead_budget_percent): when pipetel's own CPU share, as
 // SelfCost estimates it, stays above the budget, pipetel sheds load one step at a time in a
-// documented order and restores it, one step at a time, once it is well under again. WARNING and
-// above are never shed. The steps are data (SHED_STEPS); Telemetry applies them.
+// documented order and restores it, one step at a time, once it is well under again. The first
+// step loses nothing (larger log batches: a batch costs ~1 ms of CPU whatever its size up to
+// hundreds of rows); then DEBUG, INFO, windows and resource sampling. WARNING and above are never
+// shed. The steps are data (SHED_STEPS); Telemetry applies them.
 
 /** What each step keeps: log sampling factors and how much wider progress and metric windows get. */
 export interface ShedStep {
+  /** Multiplies logging.database.batch_size (at most monitoring.database.max_batch_size). */
+  batches: number;
   /** Multiplies the configured DEBUG sampling ratio. */
   debug: number;
   /** Multiplies the configured INFO sampling ratio. */
@@ -15,13 +19,18 @@ export interface ShedStep {
   resources: number;
 }
 
-/** Step 0 sheds nothing; each later step sheds more: DEBUG, then INFO, then windows, then resources. */
+/**
+ * Step 0 sheds nothing; step 1 only writes log batches 5× larger (lossless; the flush interval
+ * still bounds how long a record waits); each later step sheds more: DEBUG, then INFO, then
+ * windows, then resources.
+ */
 export const SHED_STEPS: readonly ShedStep[] = [
-  { debug: 1, info: 1, windows: 1, resources: 1 },
-  { debug: 0.1, info: 1, windows: 1, resources: 1 },
-  { debug: 0.01, info: 0.5, windows: 1, resources: 1 },
-  { debug: 0.01, info: 0.1, windows: 4, resources: 1 },
-  { debug: 0.01, info: 0.1, windows: 4, resources: 4 },
+  { batches: 1, debug: 1, info: 1, windows: 1, resources: 1 },
+  { batches: 5, debug: 1, info: 1, windows: 1, resources: 1 },
+  { batches: 5, debug: 0.1, info: 1, windows: 1, resources: 1 },
+  { batches: 5, debug: 0.01, info: 0.5, windows: 1, resources: 1 },
+  { batches: 5, debug: 0.01, info: 0.1, windows: 4, resources: 1 },
+  { batches: 5, debug: 0.01, info: 0.1, windows: 4, resources: 4 },
 ];
 
 /**
@@ -122,6 +131,9 @@ export class OverheadBudget {
 
 /** The configured values a step scales. */
 export interface ShedBase {
+  /** logging.database.batch_size, and the most rows one write may carry. */
+  batchSize: number;
+  maxBatchSize: number;
   sampling: Partial<Record<'DEBUG' | 'INFO' | 'WARNING' | 'ERROR' | 'CRITICAL', number>>;
   progressIntervalMs: number;
   /** The metric aggregation window, undefined when points are not aggregated. */
@@ -131,6 +143,7 @@ export interface ShedBase {
 }
 
 export interface ShedSettings {
+  batchSize: number;
   sampling: ShedBase['sampling'];
   progressIntervalMs: number;
   metricWindowMs: number | undefined;
@@ -146,6 +159,8 @@ export function shedSettings(stepIndex: number, base: ShedBase): ShedSettings {
   sampling.DEBUG = (sampling.DEBUG ?? 1) * step.debug;
   sampling.INFO = (sampling.INFO ?? 1) * step.info;
   return {
+    // Never smaller than configured: a batch_size above max_batch_size is the user's own choice.
+    batchSize: Math.max(base.batchSize, Math.min(base.batchSize * step.batches, base.maxBatchSize)),
     sampling,
     progressIntervalMs: base.progressIntervalMs * step.windows,
     // Points not aggregated so far get a window once windows widen: the collection interval × factor.
@@ -157,6 +172,6 @@ export function shedSettings(stepIndex: number, base: ShedBase): ShedSettings {
     description:
       stepIndex === 0
         ? 'everything restored'
-        : `DEBUG kept ×${step.debug}, INFO ×${step.info}, windows ×${step.windows}, resource sampling ×1/${step.resources}`,
+        : `log batches ×${step.batches}, DEBUG kept ×${step.debug}, INFO ×${step.info}, windows ×${step.windows}, resource sampling ×1/${step.resources}`,
   };
 }

@@ -22,11 +22,11 @@ function budgetWith(readings: number[], budgetPercent: number | null = 2) {
 
 describe('OverheadBudget', () => {
   it('sheds one step per two checks in a row over budget, up to the last step, and never beyond', () => {
-    const { budget, applied, run } = budgetWith(Array(12).fill(5));
-    run(12);
-    assert.deepEqual(applied, [1, 2, 3, 4]);
+    const { budget, applied, run } = budgetWith(Array(14).fill(5));
+    run(14);
+    assert.deepEqual(applied, [1, 2, 3, 4, 5]);
     assert.equal(budget.step, SHED_STEPS.length - 1);
-    assert.equal(budget.highestStep, 4);
+    assert.equal(budget.highestStep, 5);
   });
 
   it('restores one step after two checks under half the budget; between half and the budget it holds', () => {
@@ -57,8 +57,15 @@ describe('OverheadBudget', () => {
     for (const step of SHED_STEPS) {
       assert.ok(step.debug <= step.info, 'DEBUG is shed before INFO');
       assert.ok(step.debug > 0 && step.info > 0);
-      assert.deepEqual(Object.keys(step).sort(), ['debug', 'info', 'resources', 'windows']);
+      assert.deepEqual(Object.keys(step).sort(), ['batches', 'debug', 'info', 'resources', 'windows']);
     }
+  });
+
+  it('the first step loses nothing: larger log batches only, every record and window kept', () => {
+    const first = SHED_STEPS[1]!;
+    assert.ok(first.batches > 1);
+    assert.deepEqual({ ...first, batches: 1 }, SHED_STEPS[0]);
+    for (const step of SHED_STEPS.slice(1)) assert.equal(step.batches, first.batches, 'later steps keep it');
   });
 
   it('a null budget sheds nothing, and setting it to null restores everything', () => {
@@ -73,6 +80,8 @@ describe('OverheadBudget', () => {
 
   it('shedSettings scales the configured values: sampling on top of logging.sampling, then windows, then resources', () => {
     const base = {
+      batchSize: 100,
+      maxBatchSize: 1000,
       sampling: { DEBUG: 0.5, WARNING: 0.9 },
       progressIntervalMs: 10_000,
       metricWindowMs: undefined,
@@ -80,19 +89,25 @@ describe('OverheadBudget', () => {
       resourceIntervalMs: 30_000,
     };
     assert.deepEqual(shedSettings(0, base).sampling, { DEBUG: 0.5, INFO: 1, WARNING: 0.9 });
+    assert.equal(shedSettings(0, base).batchSize, 100);
     assert.equal(shedSettings(0, base).metricWindowMs, undefined, 'step 0 keeps points unaggregated');
-    assert.deepEqual(shedSettings(1, base).sampling, { DEBUG: 0.05, INFO: 1, WARNING: 0.9 });
-    const two = shedSettings(2, base);
-    assert.equal(two.sampling.INFO, 0.5);
-    assert.equal(two.sampling.WARNING, 0.9, 'WARNING keeps exactly its configured sampling');
-    assert.equal(two.progressIntervalMs, 10_000);
+    const one = shedSettings(1, base);
+    assert.equal(one.batchSize, 500, 'step 1: batches five times larger');
+    assert.deepEqual(one.sampling, { DEBUG: 0.5, INFO: 1, WARNING: 0.9 }, 'step 1 keeps every record');
+    assert.equal(shedSettings(1, { ...base, batchSize: 400 }).batchSize, 1000, 'at most max_batch_size');
+    assert.equal(shedSettings(1, { ...base, batchSize: 2000 }).batchSize, 2000, 'never below the configured');
+    assert.deepEqual(shedSettings(2, base).sampling, { DEBUG: 0.05, INFO: 1, WARNING: 0.9 });
     const three = shedSettings(3, base);
-    assert.equal(three.progressIntervalMs, 40_000);
-    assert.equal(three.metricWindowMs, 120_000, 'no window configured: the collection interval × 4');
-    assert.equal(three.resourceIntervalMs, 30_000);
-    assert.equal(shedSettings(3, { ...base, metricWindowMs: 60_000 }).metricWindowMs, 240_000);
-    assert.equal(shedSettings(4, base).resourceIntervalMs, 120_000);
-    assert.match(shedSettings(4, base).description, /DEBUG kept ×0.01, INFO ×0.1/);
+    assert.equal(three.sampling.INFO, 0.5);
+    assert.equal(three.sampling.WARNING, 0.9, 'WARNING keeps exactly its configured sampling');
+    assert.equal(three.progressIntervalMs, 10_000);
+    const four = shedSettings(4, base);
+    assert.equal(four.progressIntervalMs, 40_000);
+    assert.equal(four.metricWindowMs, 120_000, 'no window configured: the collection interval × 4');
+    assert.equal(four.resourceIntervalMs, 30_000);
+    assert.equal(shedSettings(4, { ...base, metricWindowMs: 60_000 }).metricWindowMs, 240_000);
+    assert.equal(shedSettings(5, base).resourceIntervalMs, 120_000);
+    assert.match(shedSettings(5, base).description, /log batches ×5, DEBUG kept ×0.01, INFO ×0.1/);
     assert.equal(shedSettings(0, base).description, 'everything restored');
   });
 

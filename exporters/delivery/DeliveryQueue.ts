@@ -119,6 +119,14 @@ interface Outage {
   probing: boolean;
 }
 
+/**
+ * The queue length that starts a write. A batch_size the queue cannot reach (max_queue_size below
+ * it) would leave writes to the timer while new records are refused: half the queue starts one.
+ */
+function writeTrigger(batchSize: number, maxQueueSize: number): number {
+  return batchSize < maxQueueSize ? batchSize : Math.max(1, Math.floor(maxQueueSize / 2));
+}
+
 export class DeliveryQueue<T> {
   private queue: Array<T | Encoded> = [];
   /** Sequence number of queue[0] (records are numbered as they enter the queue). */
@@ -148,8 +156,9 @@ export class DeliveryQueue<T> {
   private changeWaiters: Array<() => void> = [];
   private sleepers = new Set<() => void>();
   private timer: NodeJS.Timeout;
-  /** Records queued that start a write (options.batchSize until setBatching). */
+  /** Queued records that start a write: batch_size, but never more than the queue can hold. */
   private batchSize: number;
+  private flushIntervalMs: number;
   private readonly warnings: KeyedWarnings;
   private readonly retry: RetryPolicyOptions;
   private readonly defaultTimeoutMs: number;
@@ -167,7 +176,8 @@ export class DeliveryQueue<T> {
     this.defaultTimeoutMs = options.shutdownTimeoutMs ?? 10_000;
     this.maxOverflowChars = options.maxOverflowChars ?? DEFAULT_MAX_OVERFLOW_CHARS;
     this.warnings = new KeyedWarnings(options.warn ?? stderrWarning);
-    this.batchSize = options.batchSize;
+    this.batchSize = writeTrigger(options.batchSize, options.maxQueueSize);
+    this.flushIntervalMs = options.flushIntervalMs;
     // A journal encodes ahead on its own timer (spool.flush_ms).
     this.encodeAhead = options.encodeAhead === true && !options.journal;
     this.timer = setInterval(() => this.scheduleDrain(), options.flushIntervalMs);
@@ -189,12 +199,17 @@ export class DeliveryQueue<T> {
 
   /** New batching while running: a write starts at `batchSize` queued records or every `flushIntervalMs`. */
   setBatching(batchSize: number, flushIntervalMs: number): void {
-    this.batchSize = batchSize;
+    this.batchSize = writeTrigger(batchSize, this.options.maxQueueSize);
     if (this.closed) return;
-    clearInterval(this.timer);
-    this.timer = setInterval(() => this.scheduleDrain(), flushIntervalMs);
-    this.timer.unref();
-    if (this.queue.length >= batchSize) this.scheduleDrain();
+    // A new timer only for a new interval: restarting it would let queued records wait up to twice
+    // the interval.
+    if (flushIntervalMs !== this.flushIntervalMs) {
+      this.flushIntervalMs = flushIntervalMs;
+      clearInterval(this.timer);
+      this.timer = setInterval(() => this.scheduleDrain(), flushIntervalMs);
+      this.timer.unref();
+    }
+    if (this.queue.length >= this.batchSize) this.scheduleDrain();
   }
 
   /** `queued` counts what is in memory: waiting, being written or retried, or on its way to the spill. */

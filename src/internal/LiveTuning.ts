@@ -96,7 +96,10 @@ export class LiveTuning {
     const { logging, monitoring } = this.options.config.values;
     const shed = shedSettings(step, {
       batchSize: logging.database.batch_size,
-      maxBatchSize: monitoring.database.max_batch_size,
+      // No PostgreSQL log sink (file or OTLP only): nothing to batch more.
+      maxBatchSize: this.parts.logExporter
+        ? Math.min(monitoring.database.max_batch_size, Math.floor(logging.database.max_queue_size / 2))
+        : logging.database.batch_size,
       sampling: logging.sampling,
       progressIntervalMs: monitoring.progress_update_interval * 1000,
       metricWindowMs: this.parts.baseMetricWindowMs,

@@ -131,7 +131,11 @@ export class OverheadBudget {
 
 /** The configured values a step scales. */
 export interface ShedBase {
-  /** logging.database.batch_size, and the most rows one write may carry. */
+  /**
+   * logging.database.batch_size, and the largest batch a step may make of it: the most rows one
+   * write carries, and no more than half of what the queue holds (so a write still starts long
+   * before the queue is full); equal to batchSize where a larger one would change nothing.
+   */
   batchSize: number;
   maxBatchSize: number;
   sampling: Partial<Record<'DEBUG' | 'INFO' | 'WARNING' | 'ERROR' | 'CRITICAL', number>>;
@@ -158,9 +162,11 @@ export function shedSettings(stepIndex: number, base: ShedBase): ShedSettings {
   const sampling = { ...base.sampling };
   sampling.DEBUG = (sampling.DEBUG ?? 1) * step.debug;
   sampling.INFO = (sampling.INFO ?? 1) * step.info;
+  // Never smaller than configured: a batch_size above the largest is the user's own choice.
+  const batchSize = Math.max(base.batchSize, Math.min(base.batchSize * step.batches, base.maxBatchSize));
+  const batches = Math.round((batchSize / base.batchSize) * 10) / 10;
   return {
-    // Never smaller than configured: a batch_size above max_batch_size is the user's own choice.
-    batchSize: Math.max(base.batchSize, Math.min(base.batchSize * step.batches, base.maxBatchSize)),
+    batchSize,
     sampling,
     progressIntervalMs: base.progressIntervalMs * step.windows,
     // Points not aggregated so far get a window once windows widen: the collection interval × factor.
@@ -172,6 +178,6 @@ export function shedSettings(stepIndex: number, base: ShedBase): ShedSettings {
     description:
       stepIndex === 0
         ? 'everything restored'
-        : `log batches ×${step.batches}, DEBUG kept ×${step.debug}, INFO ×${step.info}, windows ×${step.windows}, resource sampling ×1/${step.resources}`,
+        : `log batches ×${batches}${batches < step.batches ? ` (of ×${step.batches}: no larger batch possible)` : ''}, DEBUG kept ×${step.debug}, INFO ×${step.info}, windows ×${step.windows}, resource sampling ×1/${step.resources}`,
   };
 }

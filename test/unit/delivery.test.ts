@@ -60,6 +60,42 @@ describe('DeliveryQueue', () => {
     assert.deepEqual(q.stats(), { queued: 0, exported: 95, dropped: 0, spooled: 0, failed: 0 });
   });
 
+  it('a batch_size the queue cannot hold starts a write at half the queue, refusing nothing', async () => {
+    const sink = new RecordingSink();
+    const { q } = queue(sink, { batchSize: 500, maxQueueSize: 100, maxBatchSize: 1000 });
+    const settle = () => new Promise((r) => setImmediate(r));
+    for (let i = 0; i < 1000; i++) {
+      assert.ok(q.enqueue(i), `record ${i} accepted`);
+      if (i % 10 === 9) await settle(); // the writer's turns, as between a pipeline's items
+    }
+    await q.forceFlush();
+    assert.equal(sink.rows.length, 1000);
+    assert.ok(sink.batches.length >= 2 && sink.batches[0]!.lines.length <= 100);
+    assert.equal(q.stats().dropped, 0);
+    // The same through setBatching (the overhead budget's larger batches).
+    const { q: grown } = queue(sink);
+    grown.setBatching(400, 60_000);
+    for (let i = 0; i < 60; i++) grown.enqueue(i);
+    await settle();
+    assert.ok(sink.rows.length > 1000, 'half of max_queue_size (50) queued started a write');
+    await grown.shutdown();
+  });
+
+  it('setBatching with the same flush interval keeps the timer: queued records wait at most one interval', async (t) => {
+    t.mock.timers.enable({ apis: ['setInterval', 'Date'], now: Date.parse('2026-01-01') });
+    const settle = () => new Promise((r) => setImmediate(r));
+    const sink = new RecordingSink();
+    const { q } = queue(sink, { flushIntervalMs: 50 });
+    for (let i = 0; i < 3; i++) q.enqueue(i);
+    t.mock.timers.tick(40);
+    q.setBatching(50, 50); // a larger batch size, the same interval
+    t.mock.timers.tick(10);
+    await settle();
+    assert.equal(sink.rows.length, 3, 'written at 50 ms, not 90');
+    t.mock.timers.reset();
+    await q.shutdown();
+  });
+
   it('waits for batch_size records before writing, until the flush interval', async (t) => {
     t.mock.timers.enable({ apis: ['setInterval', 'Date'], now: Date.parse('2026-01-01') });
     const settle = () => new Promise((r) => setImmediate(r));

@@ -12,12 +12,12 @@ import { loadConfig } from '../../src/config/loader.js';
 import { LiveTuning } from '../../src/internal/LiveTuning.js';
 import { LoggerFactory } from '../../src/logging/index.js';
 
-function tuningWith(readings: number[]) {
+function tuningWith(readings: number[], maxQueueSize = 10_000, withLogExporter = true) {
   const config = loadConfig({
     env: {},
     cwd: mkdtempSync(join(tmpdir(), 'pipetel-tuning-')),
     config: {
-      logging: { database: { batch_size: 100, flush_interval: 5 } },
+      logging: { database: { batch_size: 100, flush_interval: 5, max_queue_size: maxQueueSize } },
       monitoring: { overhead_budget_percent: 2, database: { max_batch_size: 1000 } },
     },
   });
@@ -36,7 +36,9 @@ function tuningWith(readings: number[]) {
     warn: (message) => warnings.push(message),
     isShutDown: () => false,
   });
-  tuning.attach({ logExporter: { setBatching: (size, intervalMs) => batching.push([size, intervalMs]) } });
+  if (withLogExporter) {
+    tuning.attach({ logExporter: { setBatching: (size, intervalMs) => batching.push([size, intervalMs]) } });
+  }
   return { config, tuning, batching, warnings };
 }
 
@@ -56,6 +58,20 @@ describe('LiveTuning', () => {
       [100, 5000],
     ]);
     tuning.budget.stop();
+  });
+
+  it('the larger batches stay under half the queue, and without a database log sink the step says it changed nothing', () => {
+    const small = tuningWith([5, 5], 300);
+    small.tuning.budget.check();
+    small.tuning.budget.check();
+    assert.deepEqual(small.batching, [[150, 5000]], 'max_queue_size 300: batches of 150, not 500');
+    assert.match(small.warnings[0]!, /log batches ×1\.5 \(of ×5: no larger batch possible\)/);
+    small.tuning.budget.stop();
+    const fileOnly = tuningWith([5, 5], 10_000, false);
+    fileOnly.tuning.budget.check();
+    fileOnly.tuning.budget.check();
+    assert.match(fileOnly.warnings[0]!, /log batches ×1 \(of ×5: no larger batch possible\)/);
+    fileOnly.tuning.budget.stop();
   });
 
   it('a batch_size set while shedding keeps the step on top; other keys leave batching alone', () => {

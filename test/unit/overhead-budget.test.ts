@@ -95,6 +95,11 @@ describe('OverheadBudget', () => {
     assert.equal(one.batchSize, 500, 'step 1: batches five times larger');
     assert.deepEqual(one.sampling, { DEBUG: 0.5, INFO: 1, WARNING: 0.9 }, 'step 1 keeps every record');
     assert.equal(shedSettings(1, { ...base, batchSize: 400 }).batchSize, 1000, 'at most max_batch_size');
+    assert.match(
+      shedSettings(1, { ...base, batchSize: 400 }).description,
+      /^log batches ×2\.5 \(of ×5: no larger batch possible\)/,
+      'the warning says what the step really did',
+    );
     assert.equal(shedSettings(1, { ...base, batchSize: 2000 }).batchSize, 2000, 'never below the configured');
     assert.deepEqual(shedSettings(2, base).sampling, { DEBUG: 0.05, INFO: 1, WARNING: 0.9 });
     const three = shedSettings(3, base);

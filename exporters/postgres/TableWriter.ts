@@ -87,7 +87,7 @@ export class PostgresTableWriter implements BatchSink {
 
   private async writeOnce(client: pg.PoolClient, lines: string[], options: WriteOptions): Promise<number> {
     if (!options.idempotent) {
-      await copyLines(client, this.copySql, lines);
+      await copyIn(client, this.copySql, lines);
       return lines.length;
     }
     return this.writeDeduplicated(client, lines);
@@ -144,7 +144,7 @@ export class PostgresTableWriter implements BatchSink {
     }
     await client.query('BEGIN');
     try {
-      await copyLines(client, this.stageCopySql, lines);
+      await copyIn(client, this.stageCopySql, lines);
       const insert = this.options.usePreparedStatements
         ? { name: `pipetel_dedup_${this.table}`, text: this.insertSql }
         : { text: this.insertSql };
@@ -156,11 +156,6 @@ export class PostgresTableWriter implements BatchSink {
       throw error;
     }
   }
-}
-
-/** The lines through one COPY … FROM STDIN (one write; see copyIn.ts); resolves once committed. */
-export function copyLines(client: pg.PoolClient | pg.Client, sql: string, lines: string[]): Promise<void> {
-  return copyIn(client, sql, lines);
 }
 
 /** The server found no partition for a row (SQLSTATE 23514, raised by tuple routing). */

@@ -42,7 +42,6 @@ export function copyInMessage(sql: string, data: string): Buffer {
 
 /** pg's Client calls these as the server answers; the outcome is settled once. */
 class PipelinedCopyIn {
-  private failure: Error | undefined;
   private settled = false;
 
   constructor(
@@ -61,14 +60,13 @@ class PipelinedCopyIn {
 
   handleCommandComplete(): void {}
 
-  /** The server has committed the rows (or, after an error, is ready again). */
+  /** The server has committed the rows. */
   handleReadyForQuery(): void {
-    this.finish(this.failure);
+    this.finish(undefined);
   }
 
   /** An ErrorResponse (pg makes no further calls for this query) or a broken connection. */
   handleError(error: Error): void {
-    this.failure = error;
     this.finish(error);
   }
 

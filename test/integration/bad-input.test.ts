@@ -20,6 +20,7 @@ import {
   Sanitizer,
   SecretKeyMatcher,
 } from '../../exporters/policy/index.js';
+import { copyIn } from '../../exporters/postgres/copyIn.js';
 import { jsonField, textField } from '../../exporters/postgres/copyText.js';
 import { LOGS_TABLE } from '../../exporters/postgres/logRows.js';
 import { migrate } from '../../exporters/postgres/migrate.js';
@@ -33,7 +34,6 @@ import {
   PostgresSpanExporter,
   PostgresSpanProcessor,
 } from '../../exporters/postgres/PostgresSpanExporter.js';
-import { copyLines } from '../../exporters/postgres/TableWriter.js';
 import { uuidv7 } from '../../exporters/postgres/uuidv7.js';
 import { assertTruncated } from '../helpers/assertions.js';
 import { adminUrl, createTestDatabase, type TestDatabase } from '../helpers/database.js';
@@ -283,7 +283,7 @@ describe('bad input reaches PostgreSQL sanitized and redacted', () => {
           const attributes = sanitizer.attributes(typeof v === 'object' && v !== null ? v : { v });
           const row = `${jsonField(v)}\t${textField(s)}\t${jsonField(attributes)}\n`;
           await client.query('TRUNCATE bad_input_values');
-          await copyLines(client, 'COPY bad_input_values (j, s, a) FROM STDIN', [row]);
+          await copyIn(client, 'COPY bad_input_values (j, s, a) FROM STDIN', [row]);
           const [stored] = (await client.query('SELECT s FROM bad_input_values')).rows;
           const expected = (
             s.replaceAll('\u0000', '\uFFFD') as string & { toWellFormed(): string }

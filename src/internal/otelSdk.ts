@@ -69,7 +69,7 @@ import {
   type SpanProcessor,
   TraceIdRatioBasedSampler,
 } from '@opentelemetry/sdk-trace-base';
-import { isMonitoringDisabled } from '../pipeline/context.js';
+import { isMonitoringDisabled, useContextManager } from '../pipeline/context.js';
 import { CollectorLink, GuardedOtlpExporter, type OtlpCounts, otlpWarnings } from './OtlpGuard.js';
 
 const RESOURCE_DETECTORS: Record<string, ResourceDetector> = {
@@ -318,7 +318,11 @@ export function registerGlobals(
   const undo: Array<() => void> = [];
   const contextManager = new AsyncLocalStorageContextManager();
   if (context.setGlobalContextManager(contextManager.enable())) {
-    undo.push(() => context.disable());
+    useContextManager(contextManager);
+    undo.push(() => {
+      useContextManager(undefined);
+      context.disable();
+    });
   } else {
     contextManager.disable();
   }

@@ -3,7 +3,7 @@
 // setSampling() reach all of them at once; the level check itself happens in Logger before any call.
 
 import { performance } from 'node:perf_hooks';
-import { type Context, context, isSpanContextValid, type SpanContext, trace } from '@opentelemetry/api';
+import { type Context, isSpanContextValid, type SpanContext, trace } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
 import { RateLimitedWarning, stderrWarning } from '../../exporters/delivery/RateLimitedWarning.js';
 import { isPlainObject } from '../../exporters/policy/safeAccess.js';
@@ -11,7 +11,7 @@ import { TelemetryPolicy } from '../../exporters/policy/TelemetryPolicy.js';
 import { cleanText, isCleanText } from '../../exporters/policy/text.js';
 import { STAGE_ATTRIBUTE } from '../../exporters/shared/conventions.js';
 import type { LevelName } from '../config/types.js';
-import { isMonitoringDisabled, stageOf } from '../pipeline/context.js';
+import { activeContext, isMonitoringDisabled, stageOf } from '../pipeline/context.js';
 import type { ConsoleOutput } from './ConsoleOutput.js';
 import { errorSummary, formatCompiled, stringifyArg, TemplateCache } from './format.js';
 import { LogRecordData, type RecordOrigin } from './LogRecordData.js';
@@ -236,7 +236,7 @@ export class LoggerCore {
       this.counters.sampledOut++;
       return;
     }
-    const ctx = context.active();
+    const ctx = activeContext();
     const toSink = severity >= this.sinkThreshold && !isMonitoringDisabled(ctx) && !this.isDisabled?.();
     const toConsole = severity >= this.consoleThreshold;
     if (!toSink && !toConsole) return;

@@ -3,9 +3,9 @@
 // time and peak RSS on the span. The runner also remembers which stages are open, so Ctrl-C can end
 // them as ERROR before the process goes.
 
-import { context, type Span, type SpanContext, SpanStatusCode, type Tracer, trace } from '@opentelemetry/api';
+import { type Span, type SpanContext, SpanStatusCode, type Tracer, trace } from '@opentelemetry/api';
 import { STAGE_ATTRIBUTE } from '../../exporters/shared/conventions.js';
-import { withStage } from './context.js';
+import { activeContext, withStage } from './context.js';
 import { measureStage, type StageResourceUsage } from './StageResources.js';
 
 export interface StageOptions {
@@ -38,7 +38,7 @@ export class StageRunner {
    */
   run<T>(name: string, fn: () => T | Promise<T>, options: StageOptions = {}): Promise<T> {
     this.started++;
-    const active = context.active();
+    const active = activeContext();
     const base =
       this.parentSpanContext && !trace.getSpan(active)
         ? trace.setSpanContext(active, this.parentSpanContext)

@@ -9,7 +9,12 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { LEVELS, LoggerFactory, type LoggerOptions, type PipetelLogRecord } from '../../src/logging/index.js';
-import { withMonitoringDisabledContext, withStage } from '../../src/pipeline/context.js';
+import {
+  activeContext,
+  useContextManager,
+  withMonitoringDisabledContext,
+  withStage,
+} from '../../src/pipeline/context.js';
 
 const resource = resourceFromAttributes({ 'service.name': 'test', 'pipetel.experiment_id': 'exp-1' });
 
@@ -426,6 +431,25 @@ describe('with a context manager', () => {
     log.info('no stage');
     assert.deepEqual(attrs(records[0]), { n: 1, 'pipetel.stage': 'extract' });
     assert.equal(attrs(records[1])['pipetel.stage'], undefined);
+  });
+
+  it("asks register()'s context manager directly once it is named, the global one otherwise", () => {
+    const { log, records } = setup();
+    const named = withStage(context.active(), 'from-the-named-manager');
+    const manager = { active: () => named } as unknown as Parameters<typeof useContextManager>[0];
+    useContextManager(manager);
+    try {
+      assert.equal(activeContext(), named);
+      context.with(withStage(context.active(), 'global'), () => log.info('named'));
+    } finally {
+      useContextManager(undefined);
+    }
+    context.with(withStage(context.active(), 'global'), () => {
+      assert.equal(activeContext(), context.active());
+      log.info('global');
+    });
+    assert.equal(attrs(records[0])['pipetel.stage'], 'from-the-named-manager');
+    assert.equal(attrs(records[1])['pipetel.stage'], 'global');
   });
 
   it('sends nothing to the sink while monitoring is disabled', () => {

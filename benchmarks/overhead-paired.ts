@@ -271,7 +271,9 @@ export async function run(): Promise<SummarizedResult> {
   const server = await benchServerUrl();
   const db = await freshDatabase(server.url);
   const file = new URL(import.meta.url).pathname;
-  const results: JobResult[] = JOBS.map((job) => ({
+  // PIPETEL_BENCH_VERDICT_ONLY=1: the two reference pipelines only, no ablations (a quicker check).
+  const jobs = process.env.PIPETEL_BENCH_VERDICT_ONLY ? JOBS.filter((j) => j.verdict) : JOBS;
+  const results: JobResult[] = jobs.map((job) => ({
     job,
     wall: [],
     cpu: [],
@@ -284,7 +286,7 @@ export async function run(): Promise<SummarizedResult> {
   try {
     const { migrate } = await import('../exporters/postgres/migrate.js');
     await migrate(db.url);
-    const rounds = Math.max(...JOBS.map((j) => j.children));
+    const rounds = Math.max(...jobs.map((j) => j.children));
     // Children of the jobs interleave, so slow phases of the machine spread over all of them.
     for (let round = 0; round < rounds; round++) {
       for (const result of results) {

@@ -17,6 +17,8 @@ export class LogPipeline implements LogRecordProcessor, LogRecordSink {
    * (pipetel's own loggers time a sample of their calls instead).
    */
   apiRecords = 0;
+  /** Runs before every flush and shutdown: pipetel's loggers build the records of staged calls. */
+  beforeFlush: (() => void) | undefined;
 
   constructor(
     private readonly policy: TelemetryPolicy,
@@ -38,10 +40,12 @@ export class LogPipeline implements LogRecordProcessor, LogRecordSink {
   }
 
   async forceFlush(): Promise<void> {
+    this.beforeFlush?.();
     await Promise.all(this.processors.map((p) => p.forceFlush()));
   }
 
   async shutdown(): Promise<void> {
+    this.beforeFlush?.();
     await Promise.all(this.processors.map((p) => p.shutdown()));
   }
 }

@@ -47,6 +47,12 @@ export class RunSinks {
   otlp: OtlpTargets | undefined;
   /** Records of this run that reached the database later, through the spool replay. */
   private readonly delivered = { logs: 0, spans: 0, metrics: 0 };
+  /**
+   * pipetel's loggers build log records off the call (LoggerOptions.deferBuild): counts are read
+   * after buildStaged(), so every record emitted is accounted for; stagedLogs() are in memory too.
+   */
+  buildStaged: () => void = () => undefined;
+  stagedLogs: () => number = () => 0;
 
   /** The spool replay stored `records` rows of `table` that the queues had counted as spooled. */
   countDelivered(table: string, records: number): void {
@@ -60,6 +66,7 @@ export class RunSinks {
 
   /** Per sink: records queued, stored, spooled (less what the replay delivered since), dropped. */
   private deliveryStats(): Omit<TelemetryStats, 'overhead'> {
+    this.buildStaged();
     const metricStats = this.metricExporters.map((e) => e.stats());
     const replayed = (stats: DeliveryStats, records: number): DeliveryStats => ({
       ...stats,
@@ -83,7 +90,14 @@ export class RunSinks {
     const signals: MonitoredSignal[] = [];
     const logs = this.logProcessor?.exporter;
     const spans = this.spanProcessor?.exporter;
-    if (logs) signals.push({ signal: 'logs', stats: () => logs.stats() });
+    if (logs)
+      signals.push({
+        signal: 'logs',
+        stats: () => {
+          this.buildStaged();
+          return logs.stats();
+        },
+      });
     if (spans) signals.push({ signal: 'spans', stats: () => spans.stats() });
     for (const exporter of this.metricExporters)
       signals.push({ signal: 'metrics', stats: () => exporter.stats() });
@@ -117,7 +131,7 @@ export class RunSinks {
   /** Records waiting in the queues, per signal. */
   buffered(): { logs: number; spans: number; metrics: number } {
     return {
-      logs: this.logProcessor?.exporter.stats().queued ?? 0,
+      logs: (this.logProcessor?.exporter.stats().queued ?? 0) + this.stagedLogs(),
       spans: this.spanProcessor?.exporter.stats().queued ?? 0,
       metrics: this.metricExporters.reduce((sum, e) => sum + e.stats().queued, 0),
     };

@@ -222,7 +222,12 @@ export function buildRun({ config, databaseUrl, attributes, instrumentations, st
       level: settings.logging.console.level,
     },
     isDisabled: settings.disabled ? () => true : undefined,
+    // spool.mode always promises a record on disk within spool.flush_ms of the call: no staging.
+    deferBuild: settings.spool.mode !== 'always',
   });
+  logPipeline.beforeFlush = () => loggers.flush();
+  sinks.buildStaged = () => loggers.flush();
+  sinks.stagedLogs = () => loggers.stagedCount();
   // pipetel's own cost: reads the loggers, so it comes after them.
   const ownWork: OwnWork = {
     apiLogRecords: () => logPipeline.apiRecords,

@@ -11,6 +11,7 @@ import type { Run, RunState } from './buildRun.js';
 export async function flushRun(run: Run, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const remaining = () => Math.max(0, deadline - Date.now());
+  run.loggers.flush(); // staged log calls become records in the queues flushed below
   await withTimeout(run.progressTracker?.flush(), remaining());
   await withTimeout(
     Promise.all([

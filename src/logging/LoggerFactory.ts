@@ -36,6 +36,11 @@ export interface LoggerOptions {
   random?: () => number;
   /** When it returns true, records go to no sink (e.g. the SDK is disabled or shut down). */
   isDisabled?: () => boolean;
+  /**
+   * Build records off the call, up to 128 at a time within 100 ms (register() sets it unless
+   * spool.mode is always); flush() builds what waits.
+   */
+  deferBuild?: boolean;
 }
 
 export interface LoggerStats {
@@ -95,11 +100,16 @@ export class LoggerFactory {
   }
 
   /** Log calls past the level check, and the measured time of a sample of them (SelfCost). */
-  callTiming(): { calls: number; timedCalls: number; timedMs: number } {
+  callTiming(): { calls: number; timedCalls: number; timedMs: number; buildMs: number } {
     return { ...this.core.timing };
   }
 
-  /** Writes buffered console lines now (the sink has its own flushing). */
+  /** Log calls staged and not yet built into records (see LoggerOptions.deferBuild). */
+  stagedCount(): number {
+    return this.core.stagedCount;
+  }
+
+  /** Builds the records of staged calls and writes buffered console lines now (the sink has its own flushing). */
   flush(): void {
     this.core.flush();
   }
@@ -120,5 +130,6 @@ function coreOptions(options: LoggerOptions) {
     consoleLevel: options.console?.level,
     random: options.random,
     isDisabled: options.isDisabled,
+    deferBuild: options.deferBuild,
   };
 }

@@ -36,8 +36,11 @@ export const RECORD_BYTES = { log: 240, span: 1_200, metric: 400 } as const;
 export interface OwnWork {
   /** Records that came in through the OTel Logs API (not pipetel's loggers). */
   apiLogRecords(): number;
-  /** pipetel's logger calls past the level check, and the measured time of a sample of them. */
-  loggerCalls(): { calls: number; timedCalls: number; timedMs: number };
+  /**
+   * pipetel's logger calls past the level check, the measured time of a sample of them, and the
+   * time spent building staged calls into records (all of it).
+   */
+  loggerCalls(): { calls: number; timedCalls: number; timedMs: number; buildMs: number };
   metricCalls(): number;
   stages(): number;
   spans(): number;
@@ -110,11 +113,13 @@ export class SelfCost {
     const w = this.work;
     const logger = w.loggerCalls();
     // Logger calls: their sampled time scaled to all calls (cold call sites cost tens of times the
-    // hot-loop figure, so a constant would be far off); records from the OTel Logs API: the constant.
+    // hot-loop figure, so a constant would be far off), plus the records built off the call;
+    // records from the OTel Logs API: the constant.
     const loggerMs =
-      logger.timedCalls > 0
+      logger.buildMs +
+      (logger.timedCalls > 0
         ? (logger.timedMs * logger.calls) / logger.timedCalls
-        : (logger.calls * CALL_COST_NS.logRecord) / 1e6;
+        : (logger.calls * CALL_COST_NS.logRecord) / 1e6);
     const written = w.batchesWritten();
     const callNs =
       w.apiLogRecords() * CALL_COST_NS.logRecord +

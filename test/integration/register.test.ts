@@ -80,6 +80,38 @@ describe('register()', () => {
     assert.deepEqual(tel.stats().logs, { queued: 0, exported: 5000, dropped: 0, spooled: 0, failed: 0 });
   });
 
+  it('log calls built off the call are counted at once and written by every flush path', async () => {
+    const tel = await register({ experimentId: 'exp-staged', databaseUrl: db.url, config: quiet });
+    const log = tel.getLogger('staged');
+    const rows = async () =>
+      (
+        await db.query(
+          "SELECT message, attributes FROM pipeline_logs WHERE experiment_id = 'exp-staged' ORDER BY \"timestamp\"",
+        )
+      ).map((r) => [r.message, r.attributes.n]);
+    const attributes: Record<string, unknown> = { n: 1 };
+    log.info('staged %d', 1, attributes);
+    attributes.n = 99; // after the call: not in the record
+    log.info('staged %d', 2, { n: 2 });
+    // stats() builds what waits: both calls are records, in memory or written.
+    const counted = tel.stats().logs;
+    assert.equal(counted.queued + counted.exported, 2, JSON.stringify(counted));
+    // The global LoggerProvider's flush (what OTel code calls) builds and writes them too.
+    log.info('staged %d', 3, { n: 3 });
+    await (logs.getLoggerProvider() as unknown as { forceFlush(): Promise<void> }).forceFlush();
+    assert.deepEqual(await rows(), [
+      ['staged 1', 1],
+      ['staged 2', 2],
+      ['staged 3', 3],
+    ]);
+    log.info('staged %d', 4, { n: 4 });
+    await tel.forceFlush();
+    assert.equal((await rows()).length, 4);
+    log.info('staged %d', 5, { n: 5 });
+    await tel.shutdown();
+    assert.deepEqual((await rows()).at(-1), ['staged 5', 5]);
+  });
+
   it('fail() ends the experiment as failed with the reason; stage errors are recorded and re-thrown', async () => {
     const tel = await register({ experimentId: 'exp-fail', databaseUrl: db.url, config: quiet });
     await assert.rejects(

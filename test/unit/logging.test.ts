@@ -483,3 +483,125 @@ describe('with a context manager', () => {
     );
   });
 });
+
+describe('records built off the call (deferBuild, what register() uses)', () => {
+  const contextManager = new AsyncLocalStorageContextManager();
+  before(() => {
+    context.setGlobalContextManager(contextManager.enable());
+  });
+  after(() => {
+    context.disable();
+  });
+  const calls = (log: ReturnType<typeof setup>['log']) => {
+    log.info('plain');
+    context.with(withStage(context.active(), 'extract'), () => log.info('in a stage', { n: 1 }));
+    log.info('%s: %d of %d items', 'extract', 10, 100, { stage_items: 10, source: 's3://in' });
+    log.info('no template', 1, 'two', true, null, undefined, { key: 'value' });
+    log.warning('bad\u0000text %s', 'x'.repeat(10), { note: 'a\u0000b' });
+    log.info('redacted', { password: 'hunter2', user: 'ada' });
+    log.info('nested %o', { a: { b: 1 } }, { k: 1 });
+    log.info('a big number', 2n ** 70n);
+    log.error('failed', new Error('boom'));
+    log.info(() => 'lazy');
+  };
+  const content = (r: PipetelLogRecord) => ({
+    severity: r.severityNumber,
+    text: r.severityText,
+    body: r.body,
+    // The stack names the line of the call, which differs between the two runs.
+    attributes: { ...r.attributes, 'exception.stacktrace': typeof r.attributes['exception.stacktrace'] },
+    scope: r.instrumentationScope.name,
+    dropped: r.droppedAttributesCount,
+  });
+
+  it('gives the same records as building them at the call, in call order, once flushed', () => {
+    const eager = setup();
+    calls(eager.log);
+    const deferred = setup({ deferBuild: true });
+    calls(deferred.log);
+    deferred.factory.flush();
+    assert.deepEqual(deferred.records.map(content), eager.records.map(content));
+    const times = deferred.records.map((r) => r.hrTime[0] * 1e9 + r.hrTime[1]);
+    assert.deepEqual(
+      times,
+      [...times].sort((a, b) => a - b),
+      'times are taken at the call',
+    );
+  });
+
+  it('waits for a batch; a call it cannot stage is built at once, after those staged before it', () => {
+    const { log, records, factory } = setup({ deferBuild: true });
+    log.info('staged 1');
+    log.info('staged %d', 2, { n: 2 });
+    assert.equal(records.length, 0, 'staged calls are not built yet');
+    log.info('an object argument %o', { deep: { x: 1 } }); // formatted now, with the two before it
+    assert.deepEqual(
+      records.map((r) => r.body),
+      ['staged 1', 'staged 2', 'an object argument { deep: { x: 1 } }'],
+    );
+    log.info('staged 3');
+    log.error('failed', new Error('boom'));
+    assert.deepEqual(
+      records.slice(3).map((r) => r.body),
+      ['staged 3', 'failed Error: boom'],
+    );
+    factory.flush();
+    assert.equal(records.length, 5);
+  });
+
+  it('copies a flat attributes object at the call, so later changes do not reach the record', () => {
+    const { log, records, factory } = setup({ deferBuild: true });
+    const shared: Record<string, unknown> = { count: 1 };
+    log.info('count %d', 1, shared);
+    shared.count = 2;
+    shared.extra = 'later';
+    log.info('count %d', 2, shared);
+    factory.flush();
+    assert.deepEqual(attrs(records[0]), { count: 1 });
+    assert.deepEqual(attrs(records[1]), { count: 2, extra: 'later' });
+  });
+
+  it('builds 128 staged calls at once without waiting, and the rest within 100 ms', async () => {
+    const { log, records, factory } = setup({ deferBuild: true });
+    for (let i = 0; i < 130; i++) log.info('item %d', i);
+    assert.equal(records.length, 128);
+    for (let waited = 0; records.length < 130 && waited < 5_000; waited += 10) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.equal(records.length, 130);
+    assert.deepEqual(
+      records.map((r) => r.body),
+      Array.from({ length: 130 }, (_, i) => `item ${i}`),
+    );
+    assert.ok(factory.callTiming().buildMs > 0, 'building is timed for the own-cost estimate');
+  });
+
+  it('builds at once what the console prints, and keeps nothing staged after flush()', () => {
+    const lines: string[] = [];
+    const stream = { write: (chunk: string) => lines.push(chunk) } as unknown as NodeJS.WritableStream;
+    const { log, records, factory } = setup({
+      deferBuild: true,
+      console: { enabled: true, level: 'WARNING', stream, colors: false },
+    });
+    log.info('staged');
+    log.warning('printed');
+    assert.deepEqual(
+      records.map((r) => r.body),
+      ['staged', 'printed'],
+    );
+    factory.flush();
+    assert.ok(lines.join('').includes('printed'));
+    assert.equal(records.length, 2);
+  });
+
+  it('a staged call under disabled monitoring never reaches the sink', () => {
+    const { log, records, factory } = setup({ deferBuild: true });
+    context.with(withMonitoringDisabledContext(context.active()), () => log.info('hidden'));
+    log.info('shown');
+    factory.flush();
+    assert.deepEqual(
+      records.map((r) => r.body),
+      ['shown'],
+    );
+  });
+});

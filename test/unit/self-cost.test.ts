@@ -17,7 +17,7 @@ function spin(ms: number): void {
 function work(overrides: Partial<OwnWork> = {}): OwnWork {
   return {
     apiLogRecords: () => 0,
-    loggerCalls: () => ({ calls: 0, timedCalls: 0, timedMs: 0 }),
+    loggerCalls: () => ({ calls: 0, timedCalls: 0, timedMs: 0, buildMs: 0 }),
     metricCalls: () => 0,
     stages: () => 0,
     spans: () => 0,
@@ -76,5 +76,37 @@ describe('SelfCost', () => {
     assert.equal(timing.calls, 16);
     assert.equal(timing.timedCalls, 1);
     assert.ok(timing.timedMs <= 0.5, `timed ${timing.timedMs} ms`);
+  });
+
+  it('records built off the call count with the whole time their building took', () => {
+    const timing = { calls: 0, timedCalls: 0, timedMs: 0, buildMs: 0 };
+    const cost = new SelfCost(work({ loggerCalls: () => timing }));
+    const before = cost.ownCpuMs();
+    timing.calls += 160;
+    timing.timedCalls += 10;
+    timing.timedMs += 0.02; // 2 µs per sampled call, scaled to 160 calls: 0.32 ms
+    timing.buildMs += 1.5; // building them, measured whole
+    assert.ok(Math.abs(cost.ownCpuMs() - before - (0.32 + 1.5)) < 1e-9, `${cost.ownCpuMs() - before} ms`);
+  });
+
+  it('a drain inside a timed call is not counted twice', () => {
+    const factory = new LoggerFactory({
+      level: 'INFO',
+      sink: { emit: () => spin(0.05) },
+      resource: resourceFromAttributes({}),
+      deferBuild: true,
+    });
+    const log = factory.getLogger('t');
+    // 127 staged calls, then the 128th (a timed one: every 16th is) fills the stage and builds
+    // all of them inside the call.
+    for (let i = 0; i < 127; i++) log.info('x %d', i);
+    const before = factory.callTiming();
+    assert.equal(before.buildMs, 0);
+    log.info('x %d', 127);
+    const after = factory.callTiming();
+    assert.equal(after.timedCalls, before.timedCalls + 1);
+    assert.ok(after.buildMs >= 128 * 0.05, `built in ${after.buildMs} ms`);
+    // Counted twice, the call would read its cap (0.5 ms): building took 6.4 ms or more.
+    assert.ok(after.timedMs - before.timedMs < 0.5, `the call itself: ${after.timedMs - before.timedMs} ms`);
   });
 });

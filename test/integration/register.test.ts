@@ -86,7 +86,7 @@ describe('register()', () => {
     const rows = async () =>
       (
         await db.query(
-          "SELECT message, attributes FROM pipeline_logs WHERE experiment_id = 'exp-staged' ORDER BY \"timestamp\"",
+          'SELECT message, attributes FROM pipeline_logs WHERE experiment_id = \'exp-staged\' ORDER BY "timestamp"',
         )
       ).map((r) => [r.message, r.attributes.n]);
     const attributes: Record<string, unknown> = { n: 1 };

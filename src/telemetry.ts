@@ -120,6 +120,7 @@ export class Telemetry {
 
   stats(): TelemetryStats {
     const { selfCost, sinks } = this.run;
+    sinks.buildStaged(); // their building counts in this reading's own cost, their records below
     const sinceStart = selfCost.sinceStart();
     return sinks.stats({
       cpuRatio: sinceStart.cpuOverheadPercent / 100,

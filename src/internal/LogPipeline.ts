@@ -17,8 +17,11 @@ export class LogPipeline implements LogRecordProcessor, LogRecordSink {
    * (pipetel's own loggers time a sample of their calls instead).
    */
   apiRecords = 0;
-  /** Runs before every flush and shutdown: pipetel's loggers build the records of staged calls. */
-  beforeFlush: (() => void) | undefined;
+  /**
+   * Builds the records of pipetel's loggers' staged calls: before every flush and shutdown, and
+   * before a record from the OTel Logs API, so records reach the sinks in the order they were made.
+   */
+  drainStaged: (() => void) | undefined;
 
   constructor(
     private readonly policy: TelemetryPolicy,
@@ -28,6 +31,7 @@ export class LogPipeline implements LogRecordProcessor, LogRecordSink {
   onEmit(record: SdkLogRecord, ctx?: Context): void {
     if (ctx && isMonitoringDisabled(ctx)) return;
     this.apiRecords++;
+    this.drainStaged?.();
     const stage = ctx && stageOf(ctx);
     if (stage && record.attributes[STAGE_ATTRIBUTE] === undefined)
       record.setAttribute(STAGE_ATTRIBUTE, stage);
@@ -40,12 +44,12 @@ export class LogPipeline implements LogRecordProcessor, LogRecordSink {
   }
 
   async forceFlush(): Promise<void> {
-    this.beforeFlush?.();
+    this.drainStaged?.();
     await Promise.all(this.processors.map((p) => p.forceFlush()));
   }
 
   async shutdown(): Promise<void> {
-    this.beforeFlush?.();
+    this.drainStaged?.();
     await Promise.all(this.processors.map((p) => p.shutdown()));
   }
 }

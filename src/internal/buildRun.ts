@@ -225,8 +225,8 @@ export function buildRun({ config, databaseUrl, attributes, instrumentations, st
     // spool.mode always promises a record on disk within spool.flush_ms of the call: no staging.
     deferBuild: settings.spool.mode !== 'always',
   });
-  logPipeline.beforeFlush = () => loggers.flush();
-  sinks.buildStaged = () => loggers.flush();
+  logPipeline.drainStaged = () => loggers.drain();
+  sinks.buildStaged = () => loggers.drain();
   sinks.stagedLogs = () => loggers.stagedCount();
   // pipetel's own cost: reads the loggers, so it comes after them.
   const ownWork: OwnWork = {

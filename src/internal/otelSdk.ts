@@ -69,7 +69,7 @@ import {
   type SpanProcessor,
   TraceIdRatioBasedSampler,
 } from '@opentelemetry/sdk-trace-base';
-import { isMonitoringDisabled, useContextManager } from '../pipeline/context.js';
+import { forgetContextManager, isMonitoringDisabled, useContextManager } from '../pipeline/context.js';
 import { CollectorLink, GuardedOtlpExporter, type OtlpCounts, otlpWarnings } from './OtlpGuard.js';
 
 const RESOURCE_DETECTORS: Record<string, ResourceDetector> = {
@@ -307,6 +307,18 @@ export function propagatorsFromEnvironment(
   return chosen;
 }
 
+/**
+ * register()'s context manager, asked directly by pipetel's hot paths (activeContext) while it is
+ * the global one: context.disable() — by shutdown or by an application replacing the manager —
+ * disables it, and from then on they look the manager up again.
+ */
+class RegisteredContextManager extends AsyncLocalStorageContextManager {
+  override disable(): this {
+    forgetContextManager(this);
+    return super.disable();
+  }
+}
+
 export function registerGlobals(
   providers: {
     tracerProvider?: BasicTracerProvider;
@@ -316,13 +328,10 @@ export function registerGlobals(
   warn: (message: string) => void = () => undefined,
 ): () => void {
   const undo: Array<() => void> = [];
-  const contextManager = new AsyncLocalStorageContextManager();
+  const contextManager = new RegisteredContextManager();
   if (context.setGlobalContextManager(contextManager.enable())) {
     useContextManager(contextManager);
-    undo.push(() => {
-      useContextManager(undefined);
-      context.disable();
-    });
+    undo.push(() => context.disable());
   } else {
     contextManager.disable();
   }

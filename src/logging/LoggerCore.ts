@@ -138,6 +138,12 @@ export class LoggerCore {
     this.stageTimer = undefined;
     this.drain();
   };
+  /**
+   * process 'exit' (process.exit() from anywhere, an application's own signal handler): staged
+   * calls are built before the sinks' own exit hooks write what they hold (the file sink does so
+   * synchronously), so none is lost to the missing event loop.
+   */
+  private readonly drainAtExit = () => this.drain();
 
   constructor(options: LoggerCoreOptions) {
     this.sink = options.sink;
@@ -154,7 +160,13 @@ export class LoggerCore {
   configure(options: LoggerCoreOptions): void {
     this.drain(); // staged calls belong to the sink they were made under
     this.console?.flush();
-    this.deferBuild = options.deferBuild === true;
+    const deferBuild = options.deferBuild === true;
+    if (deferBuild !== this.deferBuild) {
+      // Prepended: the sinks registered their exit hooks before register() configured the loggers.
+      if (deferBuild) process.prependListener('exit', this.drainAtExit);
+      else process.off('exit', this.drainAtExit);
+    }
+    this.deferBuild = deferBuild;
     this.sink = options.sink;
     this.resource = options.resource;
     // Loggers made before register() (and the records they buffered) carry the new resource too.
@@ -278,7 +290,7 @@ export class LoggerCore {
       typeof msg === 'string' &&
       severity >= this.sinkThreshold &&
       severity < this.consoleThreshold &&
-      stageable(args)
+      stageable(msg, args)
     ) {
       // Decided now, so a staged call is a record: stats() can count it as queued.
       if (this.isDisabled?.() || (monitoringMayBeDisabled() && isMonitoringDisabled(ctx))) return;
@@ -492,7 +504,7 @@ export class LoggerCore {
  * flat plain object as the last one, replaced here by a copy so later changes to it do not reach
  * the record. Anything else (objects, functions, symbols) is formatted at the call.
  */
-function stageable(args: unknown[]): boolean {
+function stageable(msg: string, args: unknown[]): boolean {
   const last = args.length - 1;
   for (let i = 0; i <= last; i++) {
     const arg = args[i];
@@ -500,6 +512,8 @@ function stageable(args: unknown[]): boolean {
     if (type === 'object') {
       if (arg === null) continue;
       if (i !== last) return false;
+      // %o / %O show an object as it is (prototype, symbols, getters): only the object will do.
+      if (msg.indexOf('%o') !== -1 || msg.indexOf('%O') !== -1) return false;
       const copy = flatCopy(arg as object);
       if (copy === undefined) return false;
       args[i] = copy;

@@ -104,6 +104,11 @@ export class LoggerFactory {
     return { ...this.core.timing };
   }
 
+  /** Builds the records of staged calls now (see LoggerOptions.deferBuild). */
+  drain(): void {
+    this.core.drain();
+  }
+
   /** Log calls staged and not yet built into records (see LoggerOptions.deferBuild). */
   stagedCount(): number {
     return this.core.stagedCount;

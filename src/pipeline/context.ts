@@ -25,6 +25,11 @@ export function useContextManager(manager: ContextManager | undefined): void {
   registeredManager = manager;
 }
 
+/** Called by that manager's disable() (context.disable() calls it): the global lookup again. */
+export function forgetContextManager(manager: ContextManager): void {
+  if (registeredManager === manager) registeredManager = undefined;
+}
+
 /** The active context: context.active(), without the global lookup once register() has run. */
 export function activeContext(): Context {
   return registeredManager === undefined ? context.active() : registeredManager.active();

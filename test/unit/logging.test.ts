@@ -3,11 +3,17 @@
 // stages and disabled monitoring.
 
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { context, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { resourceFromAttributes } from '@opentelemetry/resources';
+import { LoggerProvider as SdkLoggerProvider } from '@opentelemetry/sdk-logs';
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
+import { TelemetryPolicy } from '../../exporters/policy/TelemetryPolicy.js';
+import { LogPipeline } from '../../src/internal/LogPipeline.js';
+import { registerGlobals } from '../../src/internal/otelSdk.js';
 import { LEVELS, LoggerFactory, type LoggerOptions, type PipetelLogRecord } from '../../src/logging/index.js';
 import {
   activeContext,
@@ -500,6 +506,11 @@ describe('records built off the call (deferBuild, what register() uses)', () => 
     log.warning('bad\u0000text %s', 'x'.repeat(10), { note: 'a\u0000b' });
     log.info('redacted', { password: 'hunter2', user: 'ada' });
     log.info('nested %o', { a: { b: 1 } }, { k: 1 });
+    const bare = Object.create(null) as Record<string, unknown>;
+    bare.a = 1;
+    log.info('as it is: %o', bare);
+    log.info('as it is: %O', { a: 1, [Symbol('s')]: 2 });
+    log.info('as JSON: %j', { a: 1, [Symbol('s')]: 2 });
     log.info('a big number', 2n ** 70n);
     log.error('failed', new Error('boom'));
     log.info(() => 'lazy');
@@ -603,5 +614,64 @@ describe('records built off the call (deferBuild, what register() uses)', () => 
       records.map((r) => r.body),
       ['shown'],
     );
+  });
+});
+
+describe('staged calls and the rest of the process', () => {
+  it('are built on process exit, before the sinks write what they hold', () => {
+    // A child whose sink writes each record synchronously, exiting right after a staged call.
+    const script = `
+      import { resourceFromAttributes } from '@opentelemetry/resources';
+      import { LoggerFactory } from './src/logging/index.js';
+      const factory = new LoggerFactory({
+        level: 'INFO', resource: resourceFromAttributes({}), deferBuild: true,
+        sink: { emit: (r) => process.stdout.write('record: ' + r.body + '\\n') },
+      });
+      factory.getLogger('exit').info('staged %d', 1);
+      process.stdout.write('exiting\\n');
+      process.exit(0);
+    `;
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: resolve(import.meta.dirname, '../..'),
+      encoding: 'utf8',
+    });
+    assert.equal(out, 'exiting\nrecord: staged 1\n');
+  });
+
+  it('reach the log pipeline before a later record from the OTel Logs API', async () => {
+    const bodies: unknown[] = [];
+    const processor = {
+      onEmit: (record: { body?: unknown }) => void bodies.push(record.body),
+      forceFlush: async () => undefined,
+      shutdown: async () => undefined,
+    };
+    const pipeline = new LogPipeline(new TelemetryPolicy({}), [processor as never]);
+    const factory = new LoggerFactory({ level: 'INFO', resource, sink: pipeline, deferBuild: true });
+    pipeline.drainStaged = () => factory.drain();
+    const provider = new SdkLoggerProvider({ processors: [pipeline] });
+    const log = factory.getLogger('staged');
+    log.info('first');
+    provider.getLogger('api').emit({ body: 'second' });
+    log.info('third');
+    await provider.forceFlush();
+    assert.deepEqual(bodies, ['first', 'second', 'third']);
+  });
+
+  it("stop asking register()'s context manager once it is disabled (an application may replace it)", () => {
+    const undo = registerGlobals({});
+    const replacement = new AsyncLocalStorageContextManager();
+    try {
+      const { log, records } = setup();
+      context.disable(); // disables register()'s manager
+      context.setGlobalContextManager(replacement.enable());
+      context.with(withStage(context.active(), 'on-the-replacement'), () => {
+        assert.equal(activeContext(), context.active());
+        log.info('inside');
+      });
+      assert.equal(attrs(records[0])['pipetel.stage'], 'on-the-replacement');
+    } finally {
+      context.disable();
+      undo();
+    }
   });
 });

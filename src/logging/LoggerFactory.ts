@@ -100,7 +100,7 @@ export class LoggerFactory {
   }
 
   /** Log calls past the level check, and the measured time of a sample of them (SelfCost). */
-  callTiming(): { calls: number; timedCalls: number; timedMs: number; buildMs: number } {
+  callTiming(): LoggerCore['timing'] {
     return { ...this.core.timing };
   }
 

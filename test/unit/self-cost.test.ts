@@ -17,7 +17,7 @@ function spin(ms: number): void {
 function work(overrides: Partial<OwnWork> = {}): OwnWork {
   return {
     apiLogRecords: () => 0,
-    loggerCalls: () => ({ calls: 0, timedCalls: 0, timedMs: 0, buildMs: 0 }),
+    loggerCalls: () => ({ calls: 0, stagedCalls: 0, builtCalls: 0, timedCalls: 0, timedMs: 0, buildMs: 0 }),
     metricCalls: () => 0,
     stages: () => 0,
     spans: () => 0,
@@ -78,18 +78,21 @@ describe('SelfCost', () => {
     assert.ok(timing.timedMs <= 0.5, `timed ${timing.timedMs} ms`);
   });
 
-  it('records built off the call count with the whole time their building took', () => {
-    const timing = { calls: 0, timedCalls: 0, timedMs: 0, buildMs: 0 };
+  it('staged log calls count as the constant, and their building with the time it took', () => {
+    const timing = { calls: 0, stagedCalls: 0, builtCalls: 0, timedCalls: 0, timedMs: 0, buildMs: 0 };
     const cost = new SelfCost(work({ loggerCalls: () => timing }));
     const before = cost.ownCpuMs();
-    timing.calls += 160;
-    timing.timedCalls += 10;
-    timing.timedMs += 0.02; // 2 µs per sampled call, scaled to 160 calls: 0.32 ms
-    timing.buildMs += 1.5; // building them, measured whole
-    assert.ok(Math.abs(cost.ownCpuMs() - before - (0.32 + 1.5)) < 1e-9, `${cost.ownCpuMs() - before} ms`);
+    timing.calls += 170;
+    timing.stagedCalls += 160;
+    timing.builtCalls += 10;
+    timing.timedCalls += 1;
+    timing.timedMs += 0.02; // one sampled call of 20 µs, scaled to the 10 built at the call: 0.2 ms
+    timing.buildMs += 1.5; // building the staged ones, measured whole
+    const expectedMs = (160 * CALL_COST_NS.stagedLogCall) / 1e6 + 0.2 + 1.5;
+    assert.ok(Math.abs(cost.ownCpuMs() - before - expectedMs) < 1e-9, `${cost.ownCpuMs() - before} ms`);
   });
 
-  it('a drain inside a timed call is not counted twice', () => {
+  it('staged calls are not timed; a sampled call that builds them first does not count their building', () => {
     const factory = new LoggerFactory({
       level: 'INFO',
       sink: { emit: () => spin(0.05) },
@@ -97,16 +100,19 @@ describe('SelfCost', () => {
       deferBuild: true,
     });
     const log = factory.getLogger('t');
-    // 127 staged calls, then the 128th (a timed one: every 16th is) fills the stage and builds
-    // all of them inside the call.
-    for (let i = 0; i < 127; i++) log.info('x %d', i);
+    // 15 calls built at once (an Error argument), then 100 staged ones.
+    for (let i = 0; i < 15; i++) log.info('failed %d', i, new Error('x'));
+    for (let i = 0; i < 100; i++) log.info('x %d', i);
     const before = factory.callTiming();
-    assert.equal(before.buildMs, 0);
-    log.info('x %d', 127);
+    assert.equal(before.stagedCalls, 100);
+    assert.equal(before.builtCalls, 15);
+    assert.equal(before.timedCalls, 0);
+    // The 16th built at once is timed: it first builds the 100 staged ones (5 ms and more).
+    log.info('failed %d', 15, new Error('x'));
     const after = factory.callTiming();
-    assert.equal(after.timedCalls, before.timedCalls + 1);
-    assert.ok(after.buildMs >= 128 * 0.05, `built in ${after.buildMs} ms`);
-    // Counted twice, the call would read its cap (0.5 ms): building took 6.4 ms or more.
-    assert.ok(after.timedMs - before.timedMs < 0.5, `the call itself: ${after.timedMs - before.timedMs} ms`);
+    assert.equal(after.timedCalls, 1);
+    assert.ok(after.buildMs - before.buildMs >= 100 * 0.05, `built in ${after.buildMs - before.buildMs} ms`);
+    // Counting the building too, the call would read its cap (0.5 ms).
+    assert.ok(after.timedMs < 0.5, `the call itself: ${after.timedMs} ms`);
   });
 });

@@ -115,7 +115,7 @@ export class LoggerCore {
   /**
    * For pipetel's estimate of its own cost (SelfCost): calls past the level check; those staged
    * (counted, not timed: reading the clock twice around a cold call measured ~13 µs, more than
-   * the 2–5 µs call); those built at once, one in TIMED_EVERY of them timed (see writeRecord());
+   * the 2–5 µs call); those built at once, one in TIMED_EVERY of them timed (see write());
    * and the time spent building staged calls into records, all of it (see drain()).
    */
   readonly timing = { calls: 0, stagedCalls: 0, builtCalls: 0, timedCalls: 0, timedMs: 0, buildMs: 0 };
@@ -235,7 +235,13 @@ export class LoggerCore {
     return new Bindings(Object.keys(merged), Object.values(merged), seenKeys);
   }
 
-  /** Builds and delivers one record, now or staged (see stage()). Called once the level check passed. */
+  /**
+   * One log call past the level check: sampling and the context lookup, then either staging the
+   * call (see stage()) or building its record now: calls with a lazy message, an exception,
+   * objects among their arguments (other than a flat plain object last, copied here, and not one
+   * shown by %o/%O) or a console to print to are built at once, after the calls staged before
+   * them, so records reach the sink in the order they were made.
+   */
   write(
     origin: RecordOrigin,
     bindings: Bindings,
@@ -246,24 +252,6 @@ export class LoggerCore {
     attrs: unknown,
   ): void {
     this.timing.calls++;
-    this.writeRecord(origin, bindings, severity, msg, args, error, attrs);
-  }
-
-  /**
-   * Sampling and the context lookup, then either staging the call (see stage()) or building its
-   * record now: calls with a lazy message, an exception, objects among their arguments (other than
-   * a flat plain object last, copied here) or a console to print to are built at once, after the
-   * calls staged before them, so records reach the sink in the order they were made.
-   */
-  private writeRecord(
-    origin: RecordOrigin,
-    bindings: Bindings,
-    severity: number,
-    msg: unknown,
-    args: unknown[],
-    error: unknown,
-    attrs: unknown,
-  ): void {
     const ratio = this.keepRatio[severity]!;
     if (ratio < 1 && !(this.random() < ratio)) {
       this.counters.sampledOut++;

@@ -83,6 +83,11 @@ interface Job {
   verdict: boolean;
   /** The method's control: both copies drive the no-op shim (its spread is the method's resolution). */
   control?: boolean;
+  /**
+   * Both copies drive pipetel; the first builds each log record at the call, the second stages
+   * calls and builds them in batches (what register() does): the ratio is what staging saves.
+   */
+  staging?: boolean;
 }
 
 const MAIN = { children: isQuick() ? 1 : 3, pairs: isQuick() ? 4 : 24 };
@@ -127,6 +132,22 @@ const JOBS: Job[] = [
     verdict: false,
     control: true,
   },
+  {
+    name: 'per-item: log calls staged (register()) against built at the call, both on pipetel',
+    pipeline: 'per-item',
+    calls: ALL_PER_ITEM_CALLS,
+    ...ABLATION,
+    verdict: false,
+    staging: true,
+  },
+  {
+    name: 'light: log calls staged (register()) against built at the call, both on pipetel',
+    pipeline: 'light',
+    calls: ALL_PER_ITEM_CALLS,
+    ...ABLATION,
+    verdict: false,
+    staging: true,
+  },
   // Not a null: the pipetel copy still runs inside tel.stage (a span, its context across the
   // loop's awaits, CPU/RSS sampling at the edges) where the shim calls fn() directly.
   {
@@ -157,12 +178,16 @@ interface ChildResult {
 
 const gc = (globalThis as { gc?: (options?: { type: 'minor' | 'major' }) => void }).gc;
 
+type Side = 'pipetel' | 'control' | 'staging';
+
 async function child(
   pipelineName: PipelineName,
   calls: number,
   pairs: number,
-  control: boolean,
+  side: Side,
 ): Promise<ChildResult> {
+  const control = side === 'control';
+  const staging = side === 'staging';
   if (!gc) throw new Error('overhead-paired: run the child with --expose-gc');
   const { register } = await import('../src/index.js');
   const tel = await register({
@@ -179,6 +204,14 @@ async function child(
   if (typeof provider.forceFlush !== 'function') throw new Error('no global LoggerProvider with forceFlush');
   const flushLogs = () => provider.forceFlush!();
   const idle = () => Promise.resolve();
+  // The staging job: the "plain" copy drives pipetel too, building every record at the call.
+  const { globalLoggerFactory } = await import('../src/logging/global.js');
+  const loggers = globalLoggerFactory();
+  const plainTarget = staging ? tel : uninstrumented;
+  const plainSettle = staging ? flushLogs : idle;
+  const building = (atCall: boolean) => {
+    if (staging) loggers.setDeferBuild(!atCall);
+  };
 
   const pass = async (
     copy: Pass,
@@ -205,7 +238,9 @@ async function child(
     };
   };
 
-  await spec.warmUp(plain, uninstrumented);
+  building(true);
+  await spec.warmUp(plain, plainTarget);
+  building(false);
   await spec.warmUp(instrumented, tel);
   await flushLogs();
   const wall: number[] = [];
@@ -217,15 +252,19 @@ async function child(
     const shimFirst = pair % 2 === 0;
     // Both sides of a pair run the same stage; pairs rotate through the pipeline's stages.
     const stage = pair % spec.stages;
-    const a = shimFirst ? await pass(plain, uninstrumented, stage, idle) : undefined;
+    building(true);
+    const a = shimFirst ? await pass(plain, plainTarget, stage, plainSettle) : undefined;
+    building(false);
     tel.profile(); // a window over pipetel's pass alone, outside its timing
     const b = await pass(instrumented, control ? uninstrumented : tel, stage, flushLogs);
     estimate.push(tel.profile().cpuOverheadPercent);
-    const p = a ?? (await pass(plain, uninstrumented, stage, idle));
+    building(true);
+    const p = a ?? (await pass(plain, plainTarget, stage, plainSettle));
     wall.push((b.wall / p.wall - 1) * 100);
     cpu.push((b.cpu / p.cpu - 1) * 100);
     plainWallMs.push(p.wall);
   }
+  building(false);
   await tel.shutdown();
   const stats = tel.stats().logs;
   return {
@@ -233,7 +272,7 @@ async function child(
     cpu,
     plainWallMs,
     estimate,
-    logsExpected: control ? spec.logsPerPass(calls) : (pairs + 1) * spec.logsPerPass(calls),
+    logsExpected: (control ? 1 : staging ? 2 * (pairs + 1) : pairs + 1) * spec.logsPerPass(calls),
     logsExported: stats.exported,
     logsDropped: stats.dropped,
   };
@@ -299,7 +338,7 @@ export async function run(): Promise<SummarizedResult> {
             job.pipeline,
             String(job.calls),
             String(job.pairs),
-            job.control ? 'control' : 'pipetel',
+            job.control ? 'control' : job.staging ? 'staging' : 'pipetel',
           ],
           {
             env: { PIPETEL_BENCH_DB_URL: db.url },
@@ -342,7 +381,7 @@ export async function run(): Promise<SummarizedResult> {
         runs: r.cpu,
       },
     );
-    if (!r.job.control) {
+    if (!r.job.control && !r.job.staging) {
       measurements.push({
         name: `${r.job.name}: pipetel's own estimate of its share over each pipetel pass (tel.profile())`,
         side: 'pipetel',
@@ -358,10 +397,10 @@ export async function run(): Promise<SummarizedResult> {
     const [wq1, wq3] = quartiles(r.wall);
     const [cq1, cq3] = quartiles(r.cpu);
     const plain = median(r.plainWallMs);
-    return `${r.job.name}: ${r.wall.length} pairs (${r.job.children} × ${r.job.pairs}), a shim pass ${plain.toFixed(0)} ms; wall ${signed(median(r.wall))} (quartiles ${signed(wq1)} … ${signed(wq3)}), CPU ${signed(median(r.cpu))} (quartiles ${signed(cq1)} … ${signed(cq3)})${r.job.control ? '' : `; pipetel's own estimate over its passes (tel.profile()) ${signed(median(r.estimate))}`}; log records ${r.logsExported} exported of ${r.logsExpected}, ${r.logsDropped} dropped`;
+    return `${r.job.name}: ${r.wall.length} pairs (${r.job.children} × ${r.job.pairs}), ${r.job.staging ? 'a pass building at the call' : 'a shim pass'} ${plain.toFixed(0)} ms; wall ${signed(median(r.wall))} (quartiles ${signed(wq1)} … ${signed(wq3)}), CPU ${signed(median(r.cpu))} (quartiles ${signed(cq1)} … ${signed(cq3)})${r.job.control || r.job.staging ? '' : `; pipetel's own estimate over its passes (tel.profile()) ${signed(median(r.estimate))}`}; log records ${r.logsExported} exported of ${r.logsExpected}, ${r.logsDropped} dropped`;
   };
   const perItem = results.find((r) => r.job.pipeline === 'per-item' && r.job.verdict)!;
-  const light = results.find((r) => r.job.pipeline === 'light')!;
+  const light = results.find((r) => r.job.pipeline === 'light' && r.job.verdict)!;
   const summaryRow = (r: JobResult, kind: 'wall' | 'cpu') => {
     const values = kind === 'wall' ? r.wall : r.cpu;
     return {
@@ -414,7 +453,7 @@ if (process.argv[1] && import.meta.url === `file://${process.argv[1]}`) {
   const at = process.argv.indexOf('--child');
   if (at >= 0) {
     const [pipeline, calls, pairs, side] = process.argv.slice(at + 1);
-    printChildResult(await child(pipeline as PipelineName, Number(calls), Number(pairs), side === 'control'));
+    printChildResult(await child(pipeline as PipelineName, Number(calls), Number(pairs), side as Side));
   } else {
     const result = await run();
     process.stdout.write(`${JSON.stringify(result.headline)}\n`);

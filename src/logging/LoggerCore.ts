@@ -162,13 +162,7 @@ export class LoggerCore {
   configure(options: LoggerCoreOptions): void {
     this.drain(); // staged calls belong to the sink they were made under
     this.console?.flush();
-    const deferBuild = options.deferBuild === true;
-    if (deferBuild !== this.deferBuild) {
-      // Prepended: the sinks registered their exit hooks before register() configured the loggers.
-      if (deferBuild) process.prependListener('exit', this.drainAtExit);
-      else process.off('exit', this.drainAtExit);
-    }
-    this.deferBuild = deferBuild;
+    this.setDeferBuild(options.deferBuild === true);
     this.sink = options.sink;
     this.resource = options.resource;
     // Loggers made before register() (and the records they buffered) carry the new resource too.
@@ -184,6 +178,17 @@ export class LoggerCore {
       : Number.POSITIVE_INFINITY;
     this.updateThreshold();
     this.setSampling(options.sampling ?? {});
+  }
+
+  /** Stages calls from now on, or builds every record at the call (what waits is built first). */
+  setDeferBuild(deferBuild: boolean): void {
+    this.drain();
+    if (deferBuild !== this.deferBuild) {
+      // Prepended: the sinks registered their exit hooks before register() configured the loggers.
+      if (deferBuild) process.prependListener('exit', this.drainAtExit);
+      else process.off('exit', this.drainAtExit);
+    }
+    this.deferBuild = deferBuild;
   }
 
   setLevel(level: LevelName): void {

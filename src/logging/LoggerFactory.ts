@@ -104,6 +104,14 @@ export class LoggerFactory {
     return { ...this.core.timing };
   }
 
+  /**
+   * Stages log calls from now on, or builds every record at the call (LoggerOptions.deferBuild,
+   * which register() sets; the overhead benchmark compares the two in one process).
+   */
+  setDeferBuild(deferBuild: boolean): void {
+    this.core.setDeferBuild(deferBuild);
+  }
+
   /** Builds the records of staged calls now (see LoggerOptions.deferBuild). */
   drain(): void {
     this.core.drain();

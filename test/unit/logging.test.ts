@@ -560,6 +560,22 @@ describe('records built off the call (deferBuild, what register() uses)', () => 
     assert.equal(records.length, 5);
   });
 
+  it('setDeferBuild switches at run time, building what waits when staging stops', () => {
+    const { log, records, factory } = setup();
+    log.info('at the call');
+    assert.equal(records.length, 1);
+    factory.setDeferBuild(true);
+    log.info('staged');
+    assert.equal(records.length, 1);
+    factory.setDeferBuild(false);
+    assert.deepEqual(
+      records.map((r) => r.body),
+      ['at the call', 'staged'],
+    );
+    log.info('at the call again');
+    assert.equal(records.length, 3);
+  });
+
   it('copies a flat attributes object at the call, so later changes do not reach the record', () => {
     const { log, records, factory } = setup({ deferBuild: true });
     const shared: Record<string, unknown> = { count: 1 };

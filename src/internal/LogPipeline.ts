@@ -14,7 +14,7 @@ import { isMonitoringDisabled, stageOf } from '../pipeline/context.js';
 export class LogPipeline implements LogRecordProcessor, LogRecordSink {
   /**
    * Records that came in through the OTel Logs API, for pipetel's estimate of its own cost
-   * (pipetel's own loggers time a sample of their calls instead).
+   * (pipetel's own loggers count and time their calls themselves).
    */
   apiRecords = 0;
   /**

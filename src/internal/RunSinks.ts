@@ -49,7 +49,8 @@ export class RunSinks {
   private readonly delivered = { logs: 0, spans: 0, metrics: 0 };
   /**
    * pipetel's loggers build log records off the call (LoggerOptions.deferBuild): counts are read
-   * after buildStaged(), so every record emitted is accounted for; stagedLogs() are in memory too.
+   * after buildStaged() (tel.stats() calls it first, the logs self-metric here), so every record
+   * emitted is accounted for; stagedLogs() are in memory too.
    */
   buildStaged: () => void = () => undefined;
   stagedLogs: () => number = () => 0;
@@ -66,7 +67,6 @@ export class RunSinks {
 
   /** Per sink: records queued, stored, spooled (less what the replay delivered since), dropped. */
   private deliveryStats(): Omit<TelemetryStats, 'overhead'> {
-    this.buildStaged();
     const metricStats = this.metricExporters.map((e) => e.stats());
     const replayed = (stats: DeliveryStats, records: number): DeliveryStats => ({
       ...stats,

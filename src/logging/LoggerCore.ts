@@ -160,9 +160,8 @@ export class LoggerCore {
    * is rebound by register() (and unbound by shutdown), so loggers created at import time keep working.
    */
   configure(options: LoggerCoreOptions): void {
-    this.drain(); // staged calls belong to the sink they were made under
     this.console?.flush();
-    this.setDeferBuild(options.deferBuild === true);
+    this.setDeferBuild(options.deferBuild === true); // builds what waits for the sink it was made under
     this.sink = options.sink;
     this.resource = options.resource;
     // Loggers made before register() (and the records they buffered) carry the new resource too.
@@ -284,24 +283,10 @@ export class LoggerCore {
     // One call in TIMED_EVERY is timed, so the estimate uses what these calls really cost in this
     // process — cold call sites between bursts of other work cost tens of times the hot-loop
     // figure — for two clock reads per TIMED_EVERY calls.
-    if ((++this.timing.builtCalls & (TIMED_EVERY - 1)) !== 0) {
-      this.build(
-        origin,
-        bindings,
-        severity,
-        msg,
-        args,
-        error,
-        attrs,
-        ctx,
-        performance.now(),
-        toSink,
-        toConsole,
-      );
-      return;
-    }
+    const timed = (++this.timing.builtCalls & (TIMED_EVERY - 1)) === 0;
     const started = performance.now();
     this.build(origin, bindings, severity, msg, args, error, attrs, ctx, started, toSink, toConsole);
+    if (!timed) return;
     // A wall-clock sample also catches the thread being preempted (milliseconds on a loaded
     // machine), which the scaling would blow up: no call is counted above the cap.
     this.timing.timedMs += Math.min(performance.now() - started, MAX_TIMED_CALL_MS);

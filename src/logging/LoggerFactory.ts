@@ -99,7 +99,7 @@ export class LoggerFactory {
     return { sampledOut, sanitized, redacted };
   }
 
-  /** Log calls past the level check, and the measured time of a sample of them (SelfCost). */
+  /** Log calls past the level check, staged or built at once, and their measured time (SelfCost). */
   callTiming(): LoggerCore['timing'] {
     return { ...this.core.timing };
   }

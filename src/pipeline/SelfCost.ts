@@ -1,6 +1,7 @@
 // "Monitoring the monitors", turned on pipetel itself (the seed's MonitoringProfiler): an estimate
 // of the CPU time pipetel spends in the process and of the bytes its buffers hold. The CPU figure
-// is the call side — log calls from a timed sample of them, the cheap calls as counts × per-call
+// is the call side — log calls built at once from a timed sample of them, staged ones as counts
+// × their cost plus the building of their records, timed whole, the cheap calls as counts × per-call
 // cost measured by benchmarks/hotpath.ts and stage.ts — plus the work pipetel times on the event
 // loop (encoding rows) and its batch writes as counts × their measured cost (the write is spread
 // over callbacks of the pg driver, too fine to time one by one); the share is that over the rest

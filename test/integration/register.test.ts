@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -339,6 +340,28 @@ describe('process exits', () => {
     );
     assert.equal(exp.status, 'failed');
     assert.match(exp.status_reason, /pipeline exploded/);
+  });
+
+  it('process.exit() right after a log call still writes its record to the log file', async () => {
+    const dir = tempDir('pipetel-staged-exit-');
+    const logPath = resolve(dir, 'app.jsonl');
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', resolve(import.meta.dirname, '../fixtures/apps/staged-exit.ts')],
+      {
+        env: { ...process.env, EXPERIMENT_ID: 'exp-staged-exit', DATABASE_URL: db.url, LOG_PATH: logPath },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    const [code] = await once(child, 'exit');
+    assert.equal(code, 0);
+    const lines = (await readFile(logPath, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const record = lines.find((l) => l.message === 'before exit 1');
+    assert.ok(record, `the staged record is in the file: ${JSON.stringify(lines)}`);
+    assert.equal(record.attributes.n, 1);
   });
 
   it("an application's own SIGINT handler, added after register(), runs once and decides the exit", async () => {

@@ -113,6 +113,35 @@ const hasOwn = Object.prototype.hasOwnProperty;
 const PENDING_LIMIT = 2 ** 52;
 
 /**
+ * The key of a one-key attribute set whose value is an own string, boolean or number other than
+ * NaN: the sets the instruments hold values back for. Undefined for anything else.
+ */
+function oneKeyOf(attributes: Attributes | undefined): string | undefined {
+  if (attributes === undefined || attributes === null || attributes.constructor !== Object) return undefined;
+  let only: string | undefined;
+  for (const key in attributes) {
+    if (only !== undefined || !hasOwn.call(attributes, key)) return undefined;
+    only = key;
+  }
+  if (only === undefined) return undefined;
+  const value = attributes[only];
+  if (typeof value === 'number') return Number.isNaN(value) ? undefined : only;
+  return typeof value === 'string' || typeof value === 'boolean' ? only : undefined;
+}
+
+/** Whether `attributes` is exactly `{ [key]: value }`: a plain object with that one own key. */
+function isOneKeySet(attributes: Attributes | undefined, key: string, value: unknown): boolean {
+  if (attributes === undefined || attributes === null || attributes.constructor !== Object) return false;
+  let matched = false;
+  for (const k in attributes) {
+    if (matched || k !== key || !hasOwn.call(attributes, k)) return false;
+    matched = attributes[k] === value;
+    if (!matched) return false;
+  }
+  return matched;
+}
+
+/**
  * Counters and up-down counters pre-aggregate (the seed's aggregate_metrics, inside the
  * instrument): a call whose attributes are a one-key set equal to the previous call's adds to a
  * number on the instrument itself. That sum reaches the SDK's accumulation when the attribute set
@@ -151,7 +180,7 @@ class PipetelCounter implements Counter {
       this.memoKey !== undefined &&
       Number.isInteger(value) &&
       (value >= 0 || !this.monotonic) &&
-      this.isMemoized(attributes)
+      isOneKeySet(attributes, this.memoKey, this.memoValue)
     ) {
       this.pending += value;
       // Integers add exactly up to 2^53: hand the sum over well before.
@@ -172,17 +201,6 @@ class PipetelCounter implements Counter {
     this.handOver();
     this.memoKey = undefined;
     this.memoAccumulation = undefined;
-  }
-
-  private isMemoized(attributes: Attributes | undefined): boolean {
-    if (attributes === undefined || attributes === null || attributes.constructor !== Object) return false;
-    let matched = false;
-    for (const key in attributes) {
-      if (matched || key !== this.memoKey || !hasOwn.call(attributes, key)) return false;
-      matched = attributes[key] === this.memoValue;
-      if (!matched) return false;
-    }
-    return matched;
   }
 
   private addDirect(value: number, attributes: Attributes | undefined, ctx: Context | undefined): void {
@@ -206,24 +224,14 @@ class PipetelCounter implements Counter {
     direct.learn(attributes);
   }
 
-  /** Pre-aggregate this set from now on when it is a one-key set of an own string/number/boolean. */
+  /** Pre-aggregate this set from now on when it is a one-key set (see oneKeyOf). */
   private memoize(attributes: Attributes | undefined, accumulation: Accumulation): void {
     this.flush();
-    if (attributes === undefined || !this.integersOnly) return;
-    let only: string | undefined;
-    for (const key in attributes) {
-      if (only !== undefined || !hasOwn.call(attributes, key)) return;
-      only = key;
-    }
-    const value = only === undefined ? undefined : attributes[only];
-    if (
-      only === undefined ||
-      (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean')
-    )
-      return;
-    if (typeof value === 'number' && Number.isNaN(value)) return;
-    this.memoKey = only;
-    this.memoValue = value;
+    if (!this.integersOnly) return;
+    const key = oneKeyOf(attributes);
+    if (key === undefined) return;
+    this.memoKey = key;
+    this.memoValue = attributes![key];
     this.memoAccumulation = accumulation;
   }
 }
@@ -235,31 +243,98 @@ class PipetelUpDownCounter extends PipetelCounter implements UpDownCounter {
   }
 }
 
+/** Values a histogram holds back for its one-key set before recording them into the series. */
+const HELD_VALUES = 64;
+
+/**
+ * Histograms hold values back the same way (see PipetelCounter): a call whose attributes are the
+ * one-key set of the previous direct call stores its value in a small array, recorded into the
+ * series' accumulation, in call order, when the array is full, before any other call of this
+ * instrument takes another path, and just before every collection. The accumulation gets the same
+ * values in the same order as the SDK's own calls would give it, so every aggregation (explicit
+ * buckets, exponential) exports the same point. The common call then touches the instrument and its
+ * array instead of the trie, the cell and the SDK's accumulation with its buckets: ~0.7 µs a call
+ * inside a per-item loop whose own work evicts the caches between calls.
+ */
 class PipetelHistogram implements Histogram {
   private readonly direct: DirectSeries | undefined;
+  private readonly integerOnly: boolean;
+  /** The one-key attribute set being held back, the values held and where they go. */
+  private memoKey: string | undefined = undefined;
+  private memoValue: unknown = undefined;
+  private memoAccumulation: Accumulation | undefined = undefined;
+  private held = 0;
+  /** Undefined when this SDK cannot tell the instrument about collections (nothing is held). */
+  private readonly heldValues: Float64Array | undefined;
 
   constructor(
     private readonly sdk: Histogram,
     private readonly tally: CallTally,
   ) {
     this.direct = directSeries(sdk);
+    this.integerOnly = isIntegerInstrument(sdk);
+    this.heldValues =
+      this.direct !== undefined && beforeCollect(this.direct.source, () => this.flush())
+        ? new Float64Array(HELD_VALUES)
+        : undefined;
   }
 
   record(value: number, attributes?: Attributes, ctx?: Context): void {
     if (monitoringMayBeDisabled() && disabledIn(ctx)) return;
     this.tally.calls++;
+    if (
+      this.memoKey !== undefined &&
+      typeof value === 'number' &&
+      value >= 0 &&
+      (!this.integerOnly || Number.isInteger(value)) &&
+      isOneKeySet(attributes, this.memoKey, this.memoValue)
+    ) {
+      this.heldValues![this.held++] = value;
+      if (this.held === HELD_VALUES) this.handOver();
+      return;
+    }
+    this.recordDirect(value, attributes, ctx);
+  }
+
+  /** The held values into their accumulation, in call order (the memo stays). */
+  private handOver(): void {
+    const values = this.heldValues!;
+    const accumulation = this.memoAccumulation!;
+    for (let i = 0; i < this.held; i++) accumulation.record(values[i]!);
+    this.held = 0;
+  }
+
+  /** The held values into their accumulation; the memo ends (the next collection swaps the map). */
+  private flush(): void {
+    if (this.held !== 0) this.handOver();
+    this.memoKey = undefined;
+    this.memoAccumulation = undefined;
+  }
+
+  private recordDirect(value: number, attributes: Attributes | undefined, ctx: Context | undefined): void {
     const direct = this.direct;
     if (direct === undefined) {
       this.sdk.record(value, attributes, ctx);
       return;
     }
+    // Whatever this call does, the values held before it are recorded first (call order kept).
+    if (this.heldValues !== undefined) this.flush();
     const cell = value >= 0 ? direct.cell(value, attributes) : undefined;
     if (cell !== undefined) {
       cell.accumulation!.record(value);
+      if (this.heldValues !== undefined) this.memoize(attributes, cell.accumulation!);
       return;
     }
     this.sdk.record(value, attributes, ctx);
     direct.learn(attributes);
+  }
+
+  private memoize(attributes: Attributes | undefined, accumulation: Accumulation): void {
+    const key = oneKeyOf(attributes);
+    if (key === undefined) return;
+    this.memoKey = key;
+    this.memoValue = attributes![key];
+    this.memoAccumulation = accumulation;
   }
 }
 

@@ -18,6 +18,7 @@ import {
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import {
   AggregationTemporality,
+  AggregationType,
   DataPointType,
   MeterProvider,
   MetricReader,
@@ -27,7 +28,7 @@ import {
 import fc from 'fast-check';
 import { REDACTED, TelemetryPolicy } from '../../exporters/policy/index.js';
 import { PipetelMeterProvider } from '../../src/internal/PipetelMeterProvider.js';
-import { seriesAccessOf } from '../../src/internal/sdkMetricCells.js';
+import { type Accumulation, seriesAccessOf } from '../../src/internal/sdkMetricCells.js';
 import { withMonitoringDisabledContext } from '../../src/pipeline/context.js';
 
 class ManualReader extends MetricReader {
@@ -306,6 +307,110 @@ describe('PipetelMeterProvider: the direct path exports what the SDK exports', (
     counter.add(1, { a: 'x' }, {} as Context);
     const { resourceMetrics } = await reader.collect();
     assert.equal(resourceMetrics.scopeMetrics[0]!.metrics[0]!.dataPoints[0]!.value, 2);
+  });
+});
+
+describe('PipetelMeterProvider: histograms hold values back for a repeated one-key set', () => {
+  /** Histogram points of one provider's collections, without timestamps. */
+  async function histogramPoints(reader: ManualReader): Promise<unknown[]> {
+    const { resourceMetrics } = await reader.collect();
+    return resourceMetrics.scopeMetrics
+      .flatMap((scope) => scope.metrics)
+      .flatMap((metric) =>
+        metric.dataPoints.map((p) => ({
+          name: metric.descriptor.name,
+          attributes: p.attributes,
+          value: p.value,
+        })),
+      )
+      .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+  }
+
+  it("runs longer than the held array, set changes, rejected values and collections: the SDK's points, explicit and exponential", async () => {
+    const views: ViewOptions[] = [
+      { instrumentName: 'exp', aggregation: { type: AggregationType.EXPONENTIAL_HISTOGRAM } },
+    ];
+    for (const temporality of [AggregationTemporality.CUMULATIVE, AggregationTemporality.DELTA]) {
+      const readers = [0, 1].map(
+        () => new ManualReader({ aggregationTemporalitySelector: () => temporality }),
+      );
+      const meters = [
+        new MeterProvider({ readers: [readers[0]!], views }).getMeter('m'),
+        new PipetelMeterProvider(new MeterProvider({ readers: [readers[1]!], views })).getMeter('m'),
+      ];
+      const instruments = meters.map((meter) => [
+        meter.createHistogram('h', { advice: { explicitBucketBoundaries: [1, 10, 100] } }),
+        meter.createHistogram('exp'),
+        meter.createHistogram('int', { valueType: ValueType.INT }),
+      ]);
+      for (let block = 0; block < 9; block++) {
+        const attributes = { stage: ['extract', 'load', 'train'][block % 3]! };
+        for (let i = 0; i < 150 + block * 7; i++) {
+          // Fractions, zero, large values; every 37th call a value the SDK rejects (negative, or a
+          // fraction on the INT instrument) between held ones.
+          const value = i % 37 === 36 ? -1 : ((i * 7.25) % 300) * (block + 1);
+          for (const [h, exp, int] of instruments) {
+            h!.record(value, attributes);
+            exp!.record(value / 3, attributes);
+            int!.record(i % 37 === 35 ? 2.5 : Math.round(value), attributes);
+          }
+        }
+        if (block % 3 === 2) {
+          const [plain, ours] = await Promise.all(readers.map(histogramPoints));
+          assert.deepEqual(ours, plain, `collection after block ${block}`);
+          assert.equal(plain!.length, 9, 'three instruments × three stages');
+        }
+      }
+    }
+  });
+
+  it("the SDK's accumulation gets the held values at the collection, in call order", async () => {
+    const reader = new ManualReader();
+    const histogram = new PipetelMeterProvider(new MeterProvider({ readers: [reader] }))
+      .getMeter('m')
+      .createHistogram('h');
+    histogram.record(1, { stage: 'a' }); // the SDK's call creates the series
+    histogram.record(2, { stage: 'a' }); // the direct call that starts holding this set
+    const access = seriesAccessOf((histogram as unknown as { sdk: object }).sdk)!;
+    const accumulation = access.source._activeCollectionStorage.get({ stage: 'a' }) as Accumulation;
+    assert.ok(accumulation, 'the series exists');
+    const seen: number[] = [];
+    const record = accumulation.record.bind(accumulation);
+    accumulation.record = (value: number) => {
+      seen.push(value);
+      record(value);
+    };
+    for (let i = 3; i <= 10; i++) histogram.record(i, { stage: 'a' });
+    assert.deepEqual(seen, [], 'held, not recorded at the call');
+    const { resourceMetrics } = await reader.collect();
+    assert.deepEqual(seen, [3, 4, 5, 6, 7, 8, 9, 10]);
+    const point = resourceMetrics.scopeMetrics[0]!.metrics[0]!.dataPoints[0]!.value as {
+      count: number;
+      sum: number;
+    };
+    assert.equal(point.count, 10);
+    assert.equal(point.sum, 55);
+  });
+
+  it('records nothing inside a monitoring-disabled context', async () => {
+    const manager = new AsyncLocalStorageContextManager().enable();
+    context.setGlobalContextManager(manager);
+    after(() => context.disable());
+    const reader = new ManualReader();
+    const histogram = new PipetelMeterProvider(new MeterProvider({ readers: [reader] }))
+      .getMeter('m')
+      .createHistogram('h');
+    histogram.record(1, { stage: 'a' });
+    histogram.record(2, { stage: 'a' });
+    context.with(withMonitoringDisabledContext(context.active()), () =>
+      histogram.record(100, { stage: 'a' }),
+    );
+    const { resourceMetrics } = await reader.collect();
+    const point = resourceMetrics.scopeMetrics[0]!.metrics[0]!.dataPoints[0]!.value as {
+      count: number;
+      sum: number;
+    };
+    assert.deepEqual([point.count, point.sum], [2, 3]);
   });
 });
 

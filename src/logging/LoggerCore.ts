@@ -99,8 +99,8 @@ const MAX_TIMED_CALL_MS = 0.5;
 /** Staged calls are built once this many wait, or STAGE_MS after the first of them. */
 const STAGE_LIMIT = 128;
 const STAGE_MS = 100;
-/** Slots per staged call: origin, bindings, severity, message, arguments, context, time. */
-const STRIDE = 7;
+/** Slots per staged call: origin, bindings, severity, message, arguments, context (the time apart). */
+const STRIDE = 6;
 /** Object.prototype.hasOwnProperty: inside for-in, V8 reduces this exact call to a map check. */
 const hasOwn = Object.prototype.hasOwnProperty;
 
@@ -132,8 +132,13 @@ export class LoggerCore {
   // Validating a span context runs two regexes; the same span logs many times in a row.
   private lastSpanContext: SpanContext | undefined;
   private lastSpanContextValid = false;
-  /** Calls waiting to be built into records, STRIDE slots each (see stage()). */
-  private staged: unknown[] = [];
+  /**
+   * Calls waiting to be built into records (see stage()): STRIDE slots each in `staged`, their times
+   * in `stagedTimes` (unboxed), `waiting` of them. Both are replaced, not reused, by each drain.
+   */
+  private staged: unknown[] = new Array(STAGE_LIMIT * STRIDE);
+  private stagedTimes = new Float64Array(STAGE_LIMIT);
+  private waiting = 0;
   private stageTimer: NodeJS.Timeout | undefined;
   private deferBuild = false;
   private readonly drainLater = () => {
@@ -276,7 +281,7 @@ export class LoggerCore {
       this.stage(origin, bindings, severity, msg, args, ctx);
       return;
     }
-    if (this.staged.length > 0) this.drain();
+    if (this.waiting > 0) this.drain();
     const toSink = severity >= this.sinkThreshold && !isMonitoringDisabled(ctx) && !this.isDisabled?.();
     const toConsole = severity >= this.consoleThreshold;
     if (!toSink && !toConsole) return;
@@ -310,9 +315,17 @@ export class LoggerCore {
     args: unknown[],
     ctx: Context,
   ): void {
+    const n = this.waiting++;
     const staged = this.staged;
-    staged.push(origin, bindings, severity, msg, args, ctx, performance.now());
-    if (staged.length >= STAGE_LIMIT * STRIDE) this.drain();
+    const at = n * STRIDE;
+    staged[at] = origin;
+    staged[at + 1] = bindings;
+    staged[at + 2] = severity;
+    staged[at + 3] = msg;
+    staged[at + 4] = args;
+    staged[at + 5] = ctx;
+    this.stagedTimes[n] = performance.now();
+    if (n + 1 >= STAGE_LIMIT) this.drain();
     else if (this.stageTimer === undefined) {
       this.stageTimer = setTimeout(this.drainLater, STAGE_MS);
       this.stageTimer.unref();
@@ -325,11 +338,16 @@ export class LoggerCore {
       clearTimeout(this.stageTimer);
       this.stageTimer = undefined;
     }
-    const staged = this.staged;
-    if (staged.length === 0) return;
+    const count = this.waiting;
+    if (count === 0) return;
     const started = performance.now();
-    this.staged = [];
-    for (let i = 0; i < staged.length; i += STRIDE) {
+    const staged = this.staged;
+    const times = this.stagedTimes;
+    // Fresh arrays before any record is built: a call made while building is staged anew.
+    this.staged = new Array(STAGE_LIMIT * STRIDE);
+    this.stagedTimes = new Float64Array(STAGE_LIMIT);
+    this.waiting = 0;
+    for (let n = 0, i = 0; n < count; n++, i += STRIDE) {
       const ctx = staged[i + 5] as Context;
       try {
         this.build(
@@ -341,7 +359,7 @@ export class LoggerCore {
           NO_ERROR,
           undefined,
           ctx,
-          staged[i + 6] as number,
+          times[n]!,
           true,
           false,
         );
@@ -354,7 +372,7 @@ export class LoggerCore {
 
   /** Calls staged and not built yet. */
   get stagedCount(): number {
-    return this.staged.length / STRIDE;
+    return this.waiting;
   }
 
   /** Formatting, sanitizing, the record and its delivery: everything after the context lookup. */

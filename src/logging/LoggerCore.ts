@@ -290,7 +290,7 @@ export class LoggerCore {
     // figure — for two clock reads per TIMED_EVERY calls.
     const timed = (++this.timing.builtCalls & (TIMED_EVERY - 1)) === 0;
     const started = performance.now();
-    this.build(origin, bindings, severity, msg, args, error, attrs, ctx, started, toSink, toConsole);
+    this.build(origin, bindings, severity, msg, args, error, attrs, ctx, started, toSink, toConsole, false);
     if (!timed) return;
     // A wall-clock sample also catches the thread being preempted (milliseconds on a loaded
     // machine), which the scaling would blow up: no call is counted above the cap.
@@ -362,6 +362,7 @@ export class LoggerCore {
           times[n]!,
           true,
           false,
+          true,
         );
       } catch (error) {
         this.failures.warn(`a log record could not be built: ${describe(error)}`);
@@ -388,6 +389,8 @@ export class LoggerCore {
     time: number,
     toSink: boolean,
     toConsole: boolean,
+    /** A staged call's: a plain object among `args` is the flat copy made at the call, no one else's. */
+    ownCopy: boolean,
   ): void {
     let hasError = error !== NO_ERROR;
     let message = typeof msg === 'function' ? callLazy(msg) : msg;
@@ -434,11 +437,24 @@ export class LoggerCore {
       body = cleanText(body, MAX_TEXT_CHARS);
     }
 
-    const attributes = bindings.toAttributes();
-    let keys = bindings.seenKeys;
-    if (hasError) Object.assign(attributes, this.sanitizer.exceptionAttributes(error));
-    if (typeof attrs === 'object' && attrs !== null) {
-      keys = this.sanitizer.copyInto(attributes, attrs, keys, !hasError);
+    let attributes: Record<string, unknown>;
+    let keys: number;
+    // A staged call's own copy that the policy would keep as it is becomes the attributes itself:
+    // copying it again (a keyed store per key, each adding a property) was half of a build.
+    const adopted =
+      ownCopy && !hasError && bindings.keys.length === 0 && typeof attrs === 'object' && attrs !== null
+        ? this.sanitizer.adoptable(attrs as Record<string, unknown>)
+        : -1;
+    if (adopted >= 0) {
+      attributes = attrs as Record<string, unknown>;
+      keys = adopted;
+    } else {
+      attributes = bindings.toAttributes();
+      keys = bindings.seenKeys;
+      if (hasError) Object.assign(attributes, this.sanitizer.exceptionAttributes(error));
+      if (typeof attrs === 'object' && attrs !== null) {
+        keys = this.sanitizer.copyInto(attributes, attrs, keys, !hasError);
+      }
     }
     const stage = stageOf(ctx);
     if (typeof stage === 'string') attributes[STAGE_ATTRIBUTE] = stage;

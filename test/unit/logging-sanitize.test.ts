@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { resourceFromAttributes } from '@opentelemetry/resources';
+import { TelemetryPolicy } from '../../exporters/policy/TelemetryPolicy.js';
 import {
   LoggerFactory,
   type LoggerOptions,
@@ -15,6 +16,7 @@ import {
   type PipetelLogRecord,
   REDACTED,
 } from '../../src/logging/index.js';
+import { AttributeSanitizer } from '../../src/logging/sanitize.js';
 
 const resource = resourceFromAttributes({ 'service.name': 'test' });
 
@@ -306,5 +308,44 @@ describe('redaction', () => {
   it('uses the default keys when none are given, and none when given []', () => {
     assert.equal(logged({ password: 'p', Authorization: 'a' }).out.password, REDACTED);
     assert.deepEqual(logged({ password: 'p' }, { redactKeys: [] }).out, { password: 'p' });
+  });
+});
+
+describe('AttributeSanitizer.adoptable: when a private copy can serve as the attributes as it is', () => {
+  const sanitizer = new AttributeSanitizer(
+    new TelemetryPolicy().newSanitizer({ sanitized: 0, redacted: 0 }),
+    {
+      sanitized: 0,
+      redacted: 0,
+    },
+  );
+
+  it('counts the keys of a clean, flat set', () => {
+    assert.equal(sanitizer.adoptable({ rows: 3, ok: true, ratio: -0.5, name: 'ada', empty: '' }), 5);
+    assert.equal(sanitizer.adoptable({}), 0);
+    const full = Object.fromEntries(Array.from({ length: MAX_ATTRIBUTES }, (_, i) => [`k${i}`, i]));
+    assert.equal(sanitizer.adoptable(full), MAX_ATTRIBUTES);
+  });
+
+  it('refuses anything copyInto would change, drop, count or redact', () => {
+    const refused: Array<[string, Record<string, unknown>]> = [
+      ['a secret key', { user: 'ada', password: 'x' }],
+      ['an own __proto__ key', JSON.parse('{"__proto__": 1}')],
+      ['a key with NUL', { 'a\u0000b': 1 }],
+      ['a key over the string limit', { ['k'.repeat(MAX_STRING_CHARS + 1)]: 1 }],
+      ['a value over the string limit', { v: 'x'.repeat(MAX_STRING_CHARS + 1) }],
+      ['a value with a lone surrogate', { v: 'a\ud800b' }],
+      ['NaN', { v: Number.NaN }],
+      ['Infinity', { v: Number.POSITIVE_INFINITY }],
+      ['null', { v: null }],
+      ['undefined', { v: undefined }],
+      ['a bigint', { v: 1n }],
+      ['an object', { v: {} }],
+      [
+        'too many keys',
+        Object.fromEntries(Array.from({ length: MAX_ATTRIBUTES + 1 }, (_, i) => [`k${i}`, i])),
+      ],
+    ];
+    for (const [what, attributes] of refused) assert.equal(sanitizer.adoptable(attributes), -1, what);
   });
 });

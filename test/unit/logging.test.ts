@@ -15,6 +15,7 @@ import { TelemetryPolicy } from '../../exporters/policy/TelemetryPolicy.js';
 import { LogPipeline } from '../../src/internal/LogPipeline.js';
 import { registerGlobals } from '../../src/internal/otelSdk.js';
 import { LEVELS, LoggerFactory, type LoggerOptions, type PipetelLogRecord } from '../../src/logging/index.js';
+import { MAX_ATTRIBUTES, MAX_STRING_CHARS } from '../../src/logging/sanitize.js';
 import {
   activeContext,
   useContextManager,
@@ -514,6 +515,24 @@ describe('records built off the call (deferBuild, what register() uses)', () => 
     log.info('a big number', 2n ** 70n);
     log.error('failed', new Error('boom'));
     log.info(() => 'lazy');
+    // Attributes a staged call's copy can serve as as they are, and each thing that keeps it from
+    // doing so (the record then gets a sanitized copy, as when built at the call).
+    log.info('clean %d', 1, { rows: 3, ok: true, ratio: 0.5, name: 'ada', empty: '' });
+    log.info('own __proto__ key', JSON.parse('{"__proto__": 1, "a": 2}'));
+    log.info('not finite', { inf: Number.POSITIVE_INFINITY, nan: Number.NaN, n: 1 });
+    log.info('null, undefined, bigint values', { z: null, u: undefined, big: 2n, n: 1 });
+    log.info('a long value', { long: 'y'.repeat(MAX_STRING_CHARS + 5), n: 1 });
+    log.info('an unclean key', { 'k\u0000': 1, n: 1 });
+    log.info('a secret among clean keys', { user: 'ada', api_key: 'k-123', n: 1 });
+    log.info(
+      'too many keys',
+      Object.fromEntries(Array.from({ length: MAX_ATTRIBUTES + 3 }, (_, i) => [`k${i}`, i])),
+    );
+    log.info(
+      'over the field budget',
+      Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`s${i}`, 'x'.repeat(MAX_STRING_CHARS)])),
+    );
+    context.with(withStage(context.active(), 'load'), () => log.info('clean, in a stage', { n: 2 }));
   };
   const content = (r: PipetelLogRecord) => ({
     severity: r.severityNumber,
@@ -538,6 +557,24 @@ describe('records built off the call (deferBuild, what register() uses)', () => 
       [...times].sort((a, b) => a - b),
       'times are taken at the call',
     );
+  });
+
+  it("a staged call's attributes never share an object with the caller's", () => {
+    const { log, records, factory } = setup({ deferBuild: true });
+    const attrs = { n: 1, name: 'ada' };
+    log.info('one', attrs);
+    log.info('two', attrs);
+    attrs.n = 99;
+    factory.flush();
+    assert.deepEqual(
+      records.map((r) => r.attributes),
+      [
+        { n: 1, name: 'ada' },
+        { n: 1, name: 'ada' },
+      ],
+    );
+    assert.notEqual(records[0]!.attributes, attrs);
+    assert.notEqual(records[0]!.attributes, records[1]!.attributes);
   });
 
   it('waits for a batch; a call it cannot stage is built at once, after those staged before it', () => {

@@ -209,6 +209,9 @@ class PipetelCounter implements Counter {
       this.sdk.add(value, attributes, ctx);
       return;
     }
+    // Whatever this call does, the sum held before it is handed over first: float sums depend on
+    // the order of their terms.
+    this.flush();
     // A fraction, once seen, ends pre-aggregation for good: integers summed in another grouping
     // give the same total only while every value of the series is an integer.
     if (typeof value === 'number' && !Number.isInteger(value) && !Number.isNaN(value))
@@ -226,7 +229,6 @@ class PipetelCounter implements Counter {
 
   /** Pre-aggregate this set from now on when it is a one-key set (see oneKeyOf). */
   private memoize(attributes: Attributes | undefined, accumulation: Accumulation): void {
-    this.flush();
     if (!this.integersOnly) return;
     const key = oneKeyOf(attributes);
     if (key === undefined) return;
@@ -366,20 +368,43 @@ class PipetelGauge implements Gauge {
   }
 }
 
-function pipetelMeter(meter: Meter, tally: CallTally, sums: PipetelCounter[]): Meter {
+/**
+ * The wrapper made for each SDK series storage. The SDK hands out a new instrument object for every
+ * create call of the same instrument, all writing into one storage; counters and histograms hold
+ * values back, so two wrappers of one storage would hand theirs over out of call order (a float
+ * sum then differs from the SDK's) and each would add a collection hook for good. The first
+ * wrapper made for a storage is the one every later create call returns.
+ */
+const wrappers = new WeakMap<SeriesSource, object>();
+
+function wrapOnce<T extends object>(sdk: object, kind: abstract new (...args: never[]) => T, make: () => T): T {
+  const source = seriesAccessOf(sdk)?.source;
+  if (source === undefined) return make();
+  const existing = wrappers.get(source);
+  if (existing instanceof kind) return existing;
+  const made = make();
+  wrappers.set(source, made);
+  return made;
+}
+
+function pipetelMeter(meter: Meter, tally: CallTally, sums: Set<PipetelCounter>): Meter {
   const wrapped = Object.create(meter) as Meter;
   wrapped.createCounter = (name: string, options?: MetricOptions) => {
-    const counter = new PipetelCounter(meter.createCounter(name, options));
-    sums.push(counter);
+    const sdk = meter.createCounter(name, options);
+    const counter = wrapOnce(sdk, PipetelCounter, () => new PipetelCounter(sdk));
+    sums.add(counter);
     return counter;
   };
   wrapped.createUpDownCounter = (name: string, options?: MetricOptions) => {
-    const counter = new PipetelUpDownCounter(meter.createUpDownCounter(name, options));
-    sums.push(counter);
+    const sdk = meter.createUpDownCounter(name, options);
+    const counter = wrapOnce(sdk, PipetelUpDownCounter, () => new PipetelUpDownCounter(sdk));
+    sums.add(counter);
     return counter;
   };
-  wrapped.createHistogram = (name: string, options?: MetricOptions) =>
-    new PipetelHistogram(meter.createHistogram(name, options), tally);
+  wrapped.createHistogram = (name: string, options?: MetricOptions) => {
+    const sdk = meter.createHistogram(name, options);
+    return wrapOnce(sdk, PipetelHistogram, () => new PipetelHistogram(sdk, tally));
+  };
   wrapped.createGauge = (name: string, options?: MetricOptions) =>
     new PipetelGauge(meter.createGauge(name, options), tally);
   return wrapped;
@@ -387,7 +412,7 @@ function pipetelMeter(meter: Meter, tally: CallTally, sums: PipetelCounter[]): M
 
 export class PipetelMeterProvider implements ApiMeterProvider {
   /** Counters and up-down counters made so far: they count their own calls. */
-  private readonly sums: PipetelCounter[] = [];
+  private readonly sums = new Set<PipetelCounter>();
 
   constructor(
     private readonly inner: ApiMeterProvider,

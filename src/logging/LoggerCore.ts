@@ -537,7 +537,9 @@ function stageable(msg: string, args: unknown[]): boolean {
 
 /** A copy of a plain object whose own enumerable values are all primitives; undefined otherwise. */
 function flatCopy(value: object): Record<string, unknown> | undefined {
-  if (!isPlainObject(value)) return undefined;
+  // Not a null-prototype object: its copy would have Object.prototype, whose enumerable keys (if
+  // some code added any) the record built from the copy would then carry and the object's not.
+  if (Object.getPrototypeOf(value) !== Object.prototype) return undefined;
   const copy: Record<string, unknown> = {};
   try {
     for (const key in value) {

@@ -559,6 +559,23 @@ describe('records built off the call (deferBuild, what register() uses)', () => 
     );
   });
 
+  it('a null-prototype attributes object gets no inherited keys, Object.prototype polluted or not', () => {
+    const attrs = Object.create(null) as Record<string, unknown>;
+    attrs.rows = 3;
+    (Object.prototype as Record<string, unknown>).polluted = 'x';
+    try {
+      const eager = setup();
+      eager.log.info('done', attrs);
+      const deferred = setup({ deferBuild: true });
+      deferred.log.info('done', attrs);
+      deferred.factory.flush();
+      assert.deepEqual(Object.keys(deferred.records[0]!.attributes), ['rows']);
+      assert.deepEqual(deferred.records.map(content), eager.records.map(content));
+    } finally {
+      delete (Object.prototype as Record<string, unknown>).polluted;
+    }
+  });
+
   it("a staged call's attributes never share an object with the caller's", () => {
     const { log, records, factory } = setup({ deferBuild: true });
     const attrs = { n: 1, name: 'ada' };

@@ -377,7 +377,11 @@ class PipetelGauge implements Gauge {
  */
 const wrappers = new WeakMap<SeriesSource, object>();
 
-function wrapOnce<T extends object>(sdk: object, kind: abstract new (...args: never[]) => T, make: () => T): T {
+function wrapOnce<T extends object>(
+  sdk: object,
+  kind: abstract new (...args: never[]) => T,
+  make: () => T,
+): T {
   const source = seriesAccessOf(sdk)?.source;
   if (source === undefined) return make();
   const existing = wrappers.get(source);

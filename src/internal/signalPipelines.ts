@@ -30,6 +30,7 @@ import { type MonitoredSignal, SelfMonitoring } from '../pipeline/SelfMonitoring
 import { logFilePath } from '../sync/LogFileShipper.js';
 import { FanOutMetricExporter } from './FanOutMetricExporter.js';
 import { LogPipeline } from './LogPipeline.js';
+import { PipetelMeterProvider } from './PipetelMeterProvider.js';
 import {
   createLoggerProvider,
   createMeterProvider,
@@ -152,10 +153,16 @@ export function buildMonitoringPipelines(input: {
     metrics_interval * 1000,
     [policy.view()],
   );
-  const selfMonitoring = new SelfMonitoring(meterProvider.getMeter('pipetel'), input.monitoredSignals, {
-    selfCost: input.selfCost,
-    shedStep: input.shedStep,
-  });
+  // Through pipetel's instruments: each batch records two histogram points, and the SDK's own call
+  // hashes the attribute set every time.
+  const selfMonitoring = new SelfMonitoring(
+    new PipetelMeterProvider(meterProvider).getMeter('pipetel'),
+    input.monitoredSignals,
+    {
+      selfCost: input.selfCost,
+      shedStep: input.shedStep,
+    },
+  );
   const stopRuntimeMetrics = settings.monitoring.detailed_metrics
     ? selfMonitoring.startRuntimeMetrics()
     : undefined;

@@ -30,7 +30,6 @@ import { type MonitoredSignal, SelfMonitoring } from '../pipeline/SelfMonitoring
 import { logFilePath } from '../sync/LogFileShipper.js';
 import { FanOutMetricExporter } from './FanOutMetricExporter.js';
 import { LogPipeline } from './LogPipeline.js';
-import { PipetelMeterProvider } from './PipetelMeterProvider.js';
 import {
   createLoggerProvider,
   createMeterProvider,
@@ -39,6 +38,7 @@ import {
   samplerFromEnvironment,
   startHostMetrics,
 } from './otelSdk.js';
+import { PipetelMeterProvider } from './PipetelMeterProvider.js';
 
 type Signal = MonitoredSignal['signal'];
 

@@ -104,6 +104,7 @@ export class AttributeSanitizer {
     if (isPlainObject(source)) {
       // The common case — a literal of primitives — in one pass without per-key try/catch. A getter
       // that throws aborts it; the careful pass then skips the keys already copied (hasOwn).
+      // adoptable() accepts exactly what this pass copies unchanged: change the two together.
       try {
         for (const key in source) {
           const isNew = seenKeys === 0 || !Object.hasOwn(target, key); // a literal's own keys are distinct

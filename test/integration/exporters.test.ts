@@ -12,7 +12,6 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchLogRecordProcessor, LoggerProvider } from '@opentelemetry/sdk-logs';
 import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import pg from 'pg';
 import {
   migrate,
   PostgresLogRecordExporter,
@@ -23,7 +22,7 @@ import { LOGS_TABLE } from '../../exporters/postgres/logRows.js';
 import { migrationStatus } from '../../exporters/postgres/migrate.js';
 import { PostgresTableWriter } from '../../exporters/postgres/TableWriter.js';
 import { uuidv7 } from '../../exporters/postgres/uuidv7.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { createTestDatabase, type TestDatabase, testPool } from '../helpers/database.js';
 
 describe('Postgres exporters in a user-built SDK', () => {
   let db: TestDatabase;
@@ -228,10 +227,7 @@ describe('Postgres exporters in a user-built SDK', () => {
   });
 
   it('a replayed batch does not duplicate rows', async () => {
-    const pool = new pg.Pool({ connectionString: db.url, max: 2 });
-    // The suite's database is dropped WITH (FORCE) afterwards: a client still closing then gets
-    // "terminating connection due to administrator command", which must not be uncaught.
-    pool.on('error', () => undefined);
+    const pool = testPool(db.url, 2);
     const writer = new PostgresTableWriter(pool, LOGS_TABLE, { usePreparedStatements: true });
     const line = (i: number) =>
       `${uuidv7()}\texp-replay\t2026-01-01T00:00:0${i}.000000Z\tINFO\t9\tl\tm${i}\t\\N\t{}\t\\N\t\\N\t\\N\n`;

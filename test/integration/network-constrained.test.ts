@@ -7,12 +7,11 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
 import { migrate } from '../../exporters/postgres/migrate.js';
 import { main } from '../../src/cli/main.js';
 import { register } from '../../src/index.js';
 import { LogFileShipper } from '../../src/sync/LogFileShipper.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { createTestDatabase, type TestDatabase, testPool } from '../helpers/database.js';
 
 const COUNT = 12_000;
 const PADDING = 'x'.repeat(200); // ~3.5 MB in all: several rotations at max_size_mb 1
@@ -116,7 +115,7 @@ describe('network-constrained mode', () => {
     const text = Array.from({ length: 20 }, (_, i) => line(i, i === 7 ? 'not a time' : undefined)).join('\n');
     await writeFile(logPath, `${text}\n`);
     const warnings: string[] = [];
-    const pool = new pg.Pool({ connectionString: db.url, max: 1 });
+    const pool = testPool(db.url, 1);
     try {
       const shipper = new LogFileShipper({
         path: logPath,

@@ -15,7 +15,7 @@ import { uuidv7 } from '../../exporters/postgres/uuidv7.js';
 import { loadConfig } from '../../src/config/index.js';
 import { partitionTables, runMaintenance, setUpPartitioning } from '../../src/db/storeMaintenance.js';
 import { register } from '../../src/index.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { createTestDatabase, type TestDatabase, testPool } from '../helpers/database.js';
 
 const DAY = 86_400_000;
 const quiet = { console: { enabled: false }, file: { enabled: false } };
@@ -109,7 +109,7 @@ describe('partitioned tables', () => {
   });
 
   it('the deduplicating path (retries, spool replay) makes partitions too and still stores each row once', async () => {
-    const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+    const pool = testPool(db.url, 2);
     try {
       const writer = new PostgresTableWriter(pool, LOGS_TABLE);
       const old = new Date(Date.now() - 20 * DAY).toISOString().replace(/\.\d+Z$/, '.000000Z');
@@ -131,7 +131,7 @@ describe('partitioned tables', () => {
     // edge-new or cross midnight: start in the next day instead.
     const leftToday = DAY - (Date.now() % DAY);
     if (leftToday < 60_000) await new Promise((resolve) => setTimeout(resolve, leftToday + 1000));
-    const pool = new pg.Pool({ connectionString: db.url, max: 1 });
+    const pool = testPool(db.url, 1);
     const horizon = Date.now() - 10 * DAY;
     const intoDay = horizon % DAY;
     const early = Math.min(3_600_000, intoDay / 2);
@@ -194,7 +194,7 @@ describe('converting a populated install, and retention without partitions', () 
   after(async () => db?.drop());
 
   it('register() leaves populated unpartitioned tables alone and says how to convert them; the conversion keeps every row', async () => {
-    const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+    const pool = testPool(db.url, 2);
     try {
       const writer = new PostgresTableWriter(pool, LOGS_TABLE);
       const lines = [-35, -5, 0].map((d) =>

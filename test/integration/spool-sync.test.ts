@@ -16,7 +16,7 @@ import { migrate } from '../../exporters/postgres/migrate.js';
 import { main } from '../../src/cli/main.js';
 import { LogSynchronizer } from '../../src/sync/LogSynchronizer.js';
 import { logLine } from '../fixtures/apps/spool-support.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { createTestDatabase, type TestDatabase, testPool } from '../helpers/database.js';
 
 let db: TestDatabase;
 let home: string;
@@ -236,7 +236,7 @@ describe('LogSynchronizer', () => {
     const spool = new Spool({ dir: spoolDirectory(home) });
     await spool.append('pipeline_logs', lines('half', 500));
     await spool.close();
-    const pool = new pg.Pool({ connectionString: db.url, max: 1 });
+    const pool = testPool(db.url, 1);
     const connect = pool.connect.bind(pool);
     let connects = 0;
     // The reachability probe, then 2 batches of 100, then the connection "breaks".

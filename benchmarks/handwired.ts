@@ -1,0 +1,134 @@
+// The anchor a pipeline author would otherwise write by hand: the reference pipelines' calls
+// backed by the least code that still stores the same log records in the same table. Log lines are
+// formatted at the call (util.format, JSON attributes), held as COPY text and written 100 at a time
+// (the balanced profile's batch_size) over one pg.Client with pg-copy-streams; counters and
+// histograms are summed per stage in a Map, progress is a number, a stage a timestamp pair. No
+// spans, no context, no metric export, no retries or spool: a floor, not a product.
+// overhead-paired.ts runs it against the no-op shim (what wiring those records by hand costs) and
+// against pipetel in the same passes (what pipetel costs beyond that).
+
+import { randomUUID } from 'node:crypto';
+import { format } from 'node:util';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import type { PipelineTelemetry } from './overhead.js';
+
+const BATCH = 100;
+const COPY_SQL =
+  'COPY pipeline_logs (id, experiment_id, "timestamp", level, severity_number, logger_name, message, attributes) FROM STDIN';
+
+/** COPY text escaping of one field (backslash, tab, newline, carriage return). */
+function copyText(text: string): string {
+  return /[\\\t\n\r]/.test(text) ? text.replace(/[\\\t\n\r]/g, (c) => ESCAPES[c]!) : text;
+}
+const ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
+export interface HandWired {
+  tel: PipelineTelemetry;
+  /** Writes what is held and waits for every write started so far. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+  /** Log rows written so far. */
+  written(): number;
+}
+
+export async function handWired(url: string, experimentId: string): Promise<HandWired> {
+  const client = new pg.Client({ connectionString: url, application_name: 'bench-handwired' });
+  client.on('error', () => undefined);
+  await client.connect();
+  let lines: string[] = [];
+  let writes: Promise<void> = Promise.resolve();
+  let written = 0;
+  const stages = new Map<string, number>();
+
+  const write = () => {
+    const batch = lines;
+    lines = [];
+    // One write at a time on the one connection, in order.
+    writes = writes.then(
+      () =>
+        new Promise<void>((resolve, reject) => {
+          const stream = client.query(copyFrom(COPY_SQL));
+          stream.on('error', reject);
+          stream.on('finish', () => {
+            written += batch.length;
+            resolve();
+          });
+          stream.end(batch.join(''));
+        }),
+    );
+  };
+
+  const logger = (name: string) => ({
+    info(message: string, ...args: unknown[]) {
+      const last = args[args.length - 1];
+      const attributes = last !== null && typeof last === 'object' ? (args.pop() as object) : {};
+      lines.push(
+        `${randomUUID()}\t${experimentId}\t${new Date().toISOString()}\tINFO\t9\t${name}\t${copyText(format(message, ...args))}\t${copyText(JSON.stringify(attributes))}\n`,
+      );
+      if (lines.length >= BATCH) write();
+    },
+    debug(): void {}, // below the level: nothing
+  });
+
+  const tel: PipelineTelemetry = {
+    async stage(name, fn) {
+      const started = performance.now();
+      try {
+        return await fn();
+      } finally {
+        stages.set(name, performance.now() - started);
+      }
+    },
+    getLogger: logger,
+    progress: () => {
+      let done = 0;
+      return {
+        advance(n = 1) {
+          done += n;
+        },
+        done() {
+          stages.set('progress', done);
+        },
+      };
+    },
+    getMeter: () => ({
+      createCounter: () => {
+        const byStage = new Map<string | undefined, number>();
+        return {
+          add(value, attributes) {
+            const key = attributes?.stage;
+            byStage.set(key, (byStage.get(key) ?? 0) + value);
+          },
+        };
+      },
+      createHistogram: () => {
+        const byStage = new Map<string | undefined, { count: number; sum: number }>();
+        return {
+          record(value, attributes) {
+            const key = attributes?.stage;
+            const cell = byStage.get(key);
+            if (cell) {
+              cell.count++;
+              cell.sum += value;
+            } else byStage.set(key, { count: 1, sum: value });
+          },
+        };
+      },
+    }),
+  };
+
+  const flush = async () => {
+    if (lines.length > 0) write();
+    await writes;
+  };
+  return {
+    tel,
+    flush,
+    async close() {
+      await flush();
+      await client.end();
+    },
+    written: () => written,
+  };
+}

@@ -212,6 +212,9 @@ interface ChildResult {
   logsExpected: number;
   logsExported: number;
   logsDropped: number;
+  /** The versus job's hand-wired rows: written, and expected from its passes. */
+  anchorWritten: number;
+  anchorExpected: number;
 }
 
 const gc = (globalThis as { gc?: (options?: { type: 'minor' | 'major' }) => void }).gc;
@@ -284,6 +287,7 @@ async function child(
 
   building(true);
   await spec.warmUp(plain, plainTarget);
+  await plainSettle();
   building(false);
   await spec.warmUp(instrumented, target);
   await settle();
@@ -322,6 +326,8 @@ async function child(
     logsExpected: (control ? 0 : staging ? 2 * (pairs + 1) : pairs + 1) * spec.logsPerPass(calls),
     logsExported: floor ? anchor!.written() : stats.exported,
     logsDropped: stats.dropped,
+    anchorWritten: versus ? anchor!.written() : 0,
+    anchorExpected: versus ? (pairs + 1) * spec.logsPerPass(calls) : 0,
   };
 }
 
@@ -345,7 +351,7 @@ const WHERE_IT_GOES = [
   "Where it goes — the log records: built at the call, a log.info in the per-item loop cost 6–18 µs median (0.4–0.9 µs in a hot loop), 10–60 µs in the light pipeline, whose calls come 4 ms of arithmetic apart; timed inside such calls, the OTel API's global lookup of the context manager took 1–3 µs, the manager itself 0.7–2 µs, formatting 2–5 µs, the attribute copy 1–4 µs, the hand-over to the queue 1–3 µs — and the build's code and data evicted the pipeline's own, which then ran slower. Since 100fe99 the loggers ask register()'s context manager directly, and since c57cbc8 a call is staged (time, context, arguments) and its record built with up to 127 others at most 100 ms later: the call measures 2–5 µs median from outside in the per-item loop, the build 2.5–4 µs per record (its delivery 0.4–0.6 µs of that; ~0.9 µs for call and build together in a hot loop). The staging ablations measure it in one process, both copies on pipetel: per-item −1.4 % wall (throwaway runs of the same method −1.2 … −3.2 % wall, −2.1 … −3.1 % CPU); light within noise (−2.5 … +2.4 %, median about +0.5 %). Timing one staged call in 16 from inside (as built calls still are) made those calls ~13 µs slower and the estimate ~4× too high; since c8fe5ec staged calls are counted at 2.5 µs each. The verdict moves with the machine's phase: over this session's runs per-item +2.2 … +4.9 %, light +0.9 … +1.9 % wall (at 3974a07, before staging, +3.2 % and +2.6 %).",
   "Where it goes, call kind by call kind (one-off runs of this child at 50,000 items a pass, 60 pairs each, one call kind on pipetel; wall time; before histograms held values back): stages alone −0.4 %, advance −0.0 %, below-level debug −0.2 %, counter.add per item +1.6 %, histogram.record every 100 items +1.3 %, log.info every 500 items +2.7 % (per pass of 100 records: the calls and their building 0.4–1.7 ms, the flush's CPU 1.34 ms, GC within noise), all together +3.7 %; the quartiles of each span ~3–6 points, so only the log and counter rows stand clear of zero. The light pipeline, the same way (100,000 items a pass, 24 pairs): everything +1.4 % CPU, log.info alone +0.7 %, the counter +0.2 %, advance −0.2 %, stages +0.5 % (quartiles −0.7 … +3.3).",
   "Where it goes — the batches: a batch of 100 records costs ~1 ms of CPU on the event loop (flushed in a hot loop 0.7 ms, V8's sampling profiler puts 0.41 ms a batch in the one socket write, but a bare write of the same size to a local socket costs ~0.04 ms of CPU: the rest of those samples is the server running while the call waits; the CPU goes to pg's protocol, promise and async-hooks machinery, encoding and the delivery's bookkeeping, ~0.3 ms for a one-record batch; inside the per-item pipeline 1.3 ms); a drain loop measured 1 record 1.15 ms, 100 records 1.72 ms with the single-write COPY (copyIn.ts), 1.49 / 2.03 ms with pg-copy-streams before it. Most of it is the socket write that wakes the local server (0.1–0.5 ms per write on this VM, in writev/writeBuffer) and pg's protocol and stream machinery; encoding is ~2 µs per record.",
-  "Where it goes — holding records for a batch, in anyone's code: --trace-gc-nvp over 20 per-item passes with log.info as the only call (one process per side, ~214 scavenges each, 2026-12-01): a scavenge paused 0.90 ms on average with the shim, 1.38 ms with the hand-wired anchor and 1.26 ms with pipetel (its parallel phase 0.39 / 0.83 / 0.74 ms; 78 / 105 / 93 KB survived), i.e. ~+4 ms a pass, ~1.3 % of it, for holding ~100 records until their batch; --single-threaded-gc kept the gap (0.72 against 1.02 ms). The hand-wired anchor with its lines pre-encoded (a UUID and a constant) still measured +4.4 … +6.1 % wall against the shim in throwaway runs of this child, and +0 … +3.5 % with the COPY left out; a call that only counts, −1.5 … −0.8 %: in this pipeline the cost is storing records at all, not the calls.",
+  "Where it goes — holding records for a batch, in anyone's code: --trace-gc-nvp over 20 per-item passes with log.info as the only call (one process per side, ~214 scavenges each, 2026-12-01): a scavenge paused 0.90 ms on average with the shim, 1.38 ms with the hand-wired anchor and 1.26 ms with pipetel (its parallel phase 0.39 / 0.83 / 0.74 ms; 78 / 105 / 93 KB survived), i.e. ~+4 ms a pass, ~1.3 % of it, for holding ~100 records until their batch; --single-threaded-gc kept the gap (0.72 against 1.02 ms). Taken apart (the same way, one variant of the hand-wired call at a time): a UUID, the time, util.format or JSON.stringify alone left the pause at the shim's; holding ~100 fresh short strings in an array until a batch raised it to 1.14 ms (shim 0.73 ms in that run); encoding each line into an off-heap Buffer at the call, with the COPY, still paused 1.28 ms though no more than the shim's bytes survived — measured, not explained. In throwaway children of this benchmark (16 pairs each, which spread about ±2 points), the hand-wired anchor with its lines pre-encoded measured +4.4 … +6.1 % wall against the shim, +0 … +3.5 % with the COPY left out, and a call that only counts −1.5 … −0.8 %: most of the log records' cost looks to be in storing them at all, not in the calls.",
   "Where it goes — garbage collection: the per-item pass triggers ~9 young-generation GCs on either side, but each takes ~0.4 ms longer while records wait in the queue for their batch (--trace-gc-nvp: 13.7 KB survive a scavenge against 0.7 KB in the shim's passes, the parallel phase 0.35–0.4 ms against 0.02 ms), ~3–4 ms per pass. Encoding records on the next turn (the gateway's encodeAhead) left that unchanged; holding no record at all (a throwaway experiment) cut the survivors to 3.7 KB and the phase to 0.2 ms.",
   "Where it goes — the per-item calls: counter.add, advance and a below-level debug cost 1–5 ns each when timed inside this loop (the hot-path benchmark's cold rows: counter.add 10 ns, histogram.record 20 ns over the clock floor, the SDK's ~800 ns; the histogram ~190 ns before it held values back), yet one call kind alone moves a pass by −0.2 to +3 % and the kinds do not add up (each alone up to +7 %, all together +4.9 %): much of it is what any call the loop cannot elide does to the loop's code and caches — the shim's calls are inlined away entirely.",
 ];
@@ -370,6 +376,8 @@ export async function run(): Promise<SummarizedResult> {
     logsExpected: 0,
     logsExported: 0,
     logsDropped: 0,
+    anchorWritten: 0,
+    anchorExpected: 0,
   }));
   try {
     const { migrate } = await import('../exporters/postgres/migrate.js');
@@ -408,6 +416,8 @@ export async function run(): Promise<SummarizedResult> {
         result.logsExpected += r.logsExpected;
         result.logsExported += r.logsExported;
         result.logsDropped += r.logsDropped;
+        result.anchorWritten += r.anchorWritten;
+        result.anchorExpected += r.anchorExpected;
         process.stderr.write(
           `  ${job.name}: wall ${median(r.wall).toFixed(2)} %, cpu ${median(r.cpu).toFixed(2)} % over ${r.wall.length} pairs\n`,
         );
@@ -420,17 +430,19 @@ export async function run(): Promise<SummarizedResult> {
   const signed = (pct: number) => `${pct >= 0 ? '+' : ''}${pct.toFixed(2)} %`;
   const measurements: Measurement[] = [];
   for (const r of results) {
+    // The floor's figures are the hand-wired anchor's against the shim, not pipetel's.
+    const side = r.job.handWired === 'floor' ? 'anchor' : 'pipetel';
     measurements.push(
       {
         name: `${r.job.name}: wall-time overhead per ABBA pair`,
-        side: 'pipetel',
+        side,
         unit: '%',
         median: median(r.wall),
         runs: r.wall,
       },
       {
         name: `${r.job.name}: CPU-time overhead per ABBA pair`,
-        side: 'pipetel',
+        side,
         unit: '%',
         median: median(r.cpu),
         runs: r.cpu,
@@ -439,7 +451,7 @@ export async function run(): Promise<SummarizedResult> {
     if (!r.job.control && !r.job.staging && r.job.handWired !== 'floor') {
       measurements.push({
         name: `${r.job.name}: pipetel's own estimate of its share over each pipetel pass (tel.profile())`,
-        side: 'pipetel',
+        side,
         unit: '%',
         median: median(r.estimate),
         runs: r.estimate,
@@ -452,7 +464,7 @@ export async function run(): Promise<SummarizedResult> {
     const [wq1, wq3] = quartiles(r.wall);
     const [cq1, cq3] = quartiles(r.cpu);
     const plain = median(r.plainWallMs);
-    return `${r.job.name}: ${r.wall.length} pairs (${r.job.children} × ${r.job.pairs}), ${r.job.staging ? 'a pass building at the call' : r.job.handWired === 'versus' ? 'a hand-wired pass' : 'a shim pass'} ${plain.toFixed(0)} ms; wall ${signed(median(r.wall))} (quartiles ${signed(wq1)} … ${signed(wq3)}), CPU ${signed(median(r.cpu))} (quartiles ${signed(cq1)} … ${signed(cq3)})${r.job.control || r.job.staging || r.job.handWired === 'floor' ? '' : `; pipetel's own estimate over its passes (tel.profile()) ${signed(median(r.estimate))}`}; log records ${r.logsExported} exported of ${r.logsExpected}, ${r.logsDropped} dropped`;
+    return `${r.job.name}: ${r.wall.length} pairs (${r.job.children} × ${r.job.pairs}), ${r.job.staging ? 'a pass building at the call' : r.job.handWired === 'versus' ? 'a hand-wired pass' : 'a shim pass'} ${plain.toFixed(0)} ms; wall ${signed(median(r.wall))} (quartiles ${signed(wq1)} … ${signed(wq3)}), CPU ${signed(median(r.cpu))} (quartiles ${signed(cq1)} … ${signed(cq3)})${r.job.control || r.job.staging || r.job.handWired === 'floor' ? '' : `; pipetel's own estimate over its passes (tel.profile()) ${signed(median(r.estimate))}`}; log records ${r.logsExported} exported of ${r.logsExpected}, ${r.logsDropped} dropped${r.job.handWired === 'versus' ? `; hand-wired rows ${r.anchorWritten} written of ${r.anchorExpected}` : ''}`;
   };
   const perItem = results.find((r) => r.job.pipeline === 'per-item' && r.job.verdict)!;
   const light = results.find((r) => r.job.pipeline === 'light' && r.job.verdict)!;

@@ -49,37 +49,75 @@ export async function logs(args: string[]): Promise<number> {
       since,
       limit,
     };
-    const rows = await reader.logs(filter);
     if (!values.follow) {
+      const rows = await reader.logs(filter);
       if (values.json) writeJson(rows);
       else for (const row of rows) process.stdout.write(formatLogLine(row));
       return 0;
     }
+    const { rows, start } = await firstRead(reader, filter);
     const print = values.json
       ? (row: LogRow) => process.stdout.write(`${JSON.stringify(row)}\n`)
       : (row: LogRow) => process.stdout.write(formatLogLine(row));
     for (const row of rows) print(row);
-    await follow(reader, filter, rows, print);
+    await follow(reader, filter, start, print);
     return 0;
   });
+}
+
+/** Where a follower starts: the stored-time cursor and the rows it must not print again. */
+interface FollowStart {
+  newest: Date;
+  /** Every row the first read could see within the overlap window, printed or left out by --limit. */
+  seen: Map<string, number>;
+}
+
+/**
+ * --follow's first read: the newest `limit` lines, and in the same snapshot (one REPEATABLE READ
+ * transaction) every matching line stored within the overlap window. The follower skips all of
+ * those: the ones --limit left out are older than what was printed and were not asked for, and a
+ * line is printed only when it was not yet visible at this read.
+ */
+async function firstRead(
+  reader: RunReader,
+  filter: LogFilter,
+): Promise<{ rows: LogRow[]; start: FollowStart }> {
+  const client = reader.connection;
+  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  try {
+    const rows = await reader.logs(filter);
+    // The cursor starts at the newest row printed, or the server's clock when none was.
+    const newest =
+      rows.reduce<Date | undefined>(
+        (max, r) => (!max || r.created_at > max ? r.created_at : max),
+        undefined,
+      ) ?? (await client.query<{ now: Date }>('SELECT now() AS now')).rows[0]!.now;
+    const window = await reader.logs({
+      ...filter,
+      storedAfter: new Date(newest.getTime() - OVERLAP_MS),
+      limit: 10_000,
+    });
+    await client.query('COMMIT');
+    const seen = new Map<string, number>();
+    for (const r of [...rows, ...window]) seen.set(r.id, r.created_at.getTime());
+    return { rows, start: { newest, seen } };
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
 }
 
 /** Prints lines stored from now on until the run ends (or SIGINT/SIGTERM). */
 async function follow(
   reader: RunReader,
   filter: LogFilter,
-  printed: LogRow[],
+  start: FollowStart,
   print: (row: LogRow) => void,
 ): Promise<void> {
   const client = reader.connection;
-  // The cursor starts at the newest row printed, or the server's clock when none was.
-  let newest =
-    printed.reduce<Date | undefined>(
-      (max, r) => (!max || r.created_at > max ? r.created_at : max),
-      undefined,
-    ) ?? (await client.query<{ now: Date }>('SELECT now() AS now')).rows[0]!.now;
-  /** Ids printed within the overlap window, with their created_at for pruning. */
-  const seen = new Map<string, number>(printed.map((r) => [r.id, r.created_at.getTime()]));
+  let newest = start.newest;
+  /** Ids printed (or deliberately not) within the overlap window, with their created_at for pruning. */
+  const seen = start.seen;
 
   let printedCount = 0;
   let reading: Promise<void> | undefined;

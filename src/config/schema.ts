@@ -56,7 +56,18 @@ const level = (defaultValue: LevelName, doc: string, env?: string[]) =>
 
 const matchLevel = enumMatcher(LEVELS, LEVEL_ALIASES);
 
-const isPostgresUrl = (value: string) => /^postgres(ql)?:\/\/\S+$/i.test(value.trim());
+const isPostgresScheme = (value: string) => /^postgres(ql)?:\/\/\S+$/i.test(value.trim());
+/**
+ * A postgres:// URL node-postgres can parse: pg-connection-string reads it with WHATWG URL (spaces
+ * and stray % encoded first, an empty host before the path allowed), so `host:notaport` fails
+ * here, at configuration, instead of as an outage retried in the background.
+ */
+function isPostgresUrl(value: string): boolean {
+  if (!isPostgresScheme(value)) return false;
+  let url = value.trim();
+  if (/ |%[^a-f0-9]|%[a-f0-9][^a-f0-9]/i.test(url)) url = encodeURI(url).replace(/%25(\d\d)/g, '%$1');
+  return URL.canParse(url) || URL.canParse(url.replace('@/', '@___DUMMY___/'));
+}
 const isHttpUrl = (value: string) => /^https?:\/\/\S+$/i.test(value.trim());
 
 export const settingsSchema = group('pipetel settings', {
@@ -200,10 +211,12 @@ export const settingsSchema = group('pipetel settings', {
         'postgres:// URL; null means the embedded server. DATABASE_URL is used only if it is postgres://.',
         {
           type: 'postgres URL',
-          expected: 'a postgres:// or postgresql:// URL',
+          expected: 'a well-formed postgres:// or postgresql:// URL',
           valid: isPostgresUrl,
           redact: redactUrl,
-          env: ['PIPETEL_DATABASE_URL', { name: 'DATABASE_URL', applies: isPostgresUrl }],
+          // A generic DATABASE_URL for another scheme is someone else's; a malformed postgres:// one
+          // is ours and reported.
+          env: ['PIPETEL_DATABASE_URL', { name: 'DATABASE_URL', applies: isPostgresScheme }],
         },
       ),
     ),

@@ -180,6 +180,26 @@ describe('a bad value names the variable and the dotted key', () => {
     assert.match(error.message, /\[env PIPETEL_DATABASE_URL\]$/);
   });
 
+  test('a postgres:// URL node-postgres cannot parse is a configuration error, not an outage', () => {
+    for (const [name, url] of [
+      ['PIPETEL_DATABASE_URL', 'postgres://bob:s3cretPW@127.0.0.1:notaport/db'],
+      ['DATABASE_URL', 'postgresql://bob:s3cretPW@[::1/db'],
+    ] as const) {
+      const error = envError({ [name]: url });
+      assert.equal(error.key, 'database.url');
+      assert.match(error.message, /well-formed postgres:\/\//);
+      assert.ok(!error.message.includes('s3cretPW'), error.message);
+    }
+    // What node-postgres accepts stays accepted: a socket directory, an encoded host, no host.
+    for (const url of [
+      'postgres://u:p@127.0.0.1:5432/db',
+      'postgres:///db?host=/var/run/postgresql',
+      'postgres://u@%2Fvar%2Frun%2Fpostgresql/db',
+      'postgresql://u@/db?host=/tmp',
+    ])
+      assert.equal(fromEnv({ PIPETEL_DATABASE_URL: url }).values.database.url, url);
+  });
+
   test('every bad variable is reported', () => {
     const error = envError({ PIPETEL_LOG_LEVEL: 'x', PIPETEL__SPOOL__BATCH_SIZE: '0', PIPETEL__NOPE: '1' });
     assert.deepEqual(error.problems.map((problem) => problem.key).sort(), [

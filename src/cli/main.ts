@@ -112,12 +112,15 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`pipetel: unknown command '${name}'\n\n${usage()}`);
     return 2;
   }
-  if (command.usage && (rest.includes('--help') || rest.includes('-h'))) {
+  const wantsHelp = rest.includes('--help') || rest.includes('-h');
+  if (command.usage && wantsHelp) {
     process.stdout.write(command.usage);
     return 0;
   }
   try {
-    return await (await command.load())(rest);
+    // Commands with subcommands (config, db) print their own usage, for `--help` anywhere after
+    // the command as well: `pipetel db status --help` is a question, not a bad argument.
+    return await (await command.load())(wantsHelp ? ['--help'] : rest);
   } catch (error) {
     if (isUsageError(error)) {
       process.stderr.write(`pipetel ${name}: ${error.message}\n${command.usage ?? ''}`);

@@ -212,6 +212,17 @@ describe('pipetel CLI', () => {
     }
     const help = await run(process.execPath, [bin, 'demo', '--help'], { env });
     assert.match(help.stdout, /usage: pipetel demo \[--items N\]/);
+    // --help after a subcommand is a question, answered with the command's usage and exit 0.
+    for (const args of [
+      ['config', 'validate', '--help'],
+      ['config', 'print', '-h'],
+      ['db', 'status', '--help'],
+      ['db', 'start', '--help'],
+      ['db', 'url', '-h'],
+    ]) {
+      const answer = await run(process.execPath, [bin, ...args], { env });
+      assert.match(answer.stdout, new RegExp(`usage: pipetel ${args[0]}`), args.join(' '));
+    }
   });
 
   it('config print shows OTLP on when an endpoint is set', async () => {

@@ -20,11 +20,20 @@ const BATCH = 100;
 const COPY_SQL =
   'COPY pipeline_logs (id, experiment_id, "timestamp", level, severity_number, logger_name, message, attributes, stage) FROM STDIN';
 
-/** COPY text escaping of one field (backslash, tab, newline, carriage return). */
+/**
+ * COPY text escaping of one field (backslash, tab, newline, carriage return), and NUL, which no
+ * text column can hold, replaced as pipetel's encoder does (one row with it would fail the batch).
+ */
 function copyText(text: string): string {
-  return /[\\\t\n\r]/.test(text) ? text.replace(/[\\\t\n\r]/g, (c) => ESCAPES[c]!) : text;
+  return /[\\\t\n\r\u0000]/.test(text) ? text.replace(/[\\\t\n\r\u0000]/g, (c) => ESCAPES[c]!) : text;
 }
-const ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+const ESCAPES: Record<string, string> = {
+  '\\': '\\\\',
+  '\t': '\\t',
+  '\n': '\\n',
+  '\r': '\\r',
+  '\u0000': '\uFFFD',
+};
 
 export interface HandWired {
   tel: PipelineTelemetry;

@@ -55,9 +55,16 @@ export async function createTestDatabase(): Promise<TestDatabase> {
  */
 export function testPool(url: string, max: number): pg.Pool {
   const pool = new pg.Pool({ connectionString: url, max });
-  pool.on('error', () => undefined);
+  pool.on('error', (error: Error & { code?: string }) => {
+    // Only that race is expected; any other idle-client error fails the run as before.
+    if (pool.ending || error.code === ADMIN_SHUTDOWN) return;
+    throw error;
+  });
   return pool;
 }
+
+/** SQLSTATE 57P01, "terminating connection due to administrator command". */
+const ADMIN_SHUTDOWN = '57P01';
 
 export function withDatabase(url: string, database: string): string {
   const parsed = new URL(url);
@@ -65,7 +72,7 @@ export function withDatabase(url: string, database: string): string {
   return parsed.toString();
 }
 
-async function withClient<R>(url: string, fn: (client: pg.Client) => Promise<R>): Promise<R> {
+export async function withClient<R>(url: string, fn: (client: pg.Client) => Promise<R>): Promise<R> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {

@@ -8,7 +8,7 @@ import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import pg from 'pg';
+import type pg from 'pg';
 import { Spool, SpoolFiles, spoolDirectory } from '../../exporters/delivery/Spool.js';
 import { encodeRecords } from '../../exporters/delivery/spoolFormat.js';
 import { targetAddress, targetIdentity } from '../../exporters/delivery/spoolTarget.js';
@@ -16,7 +16,7 @@ import { migrate } from '../../exporters/postgres/migrate.js';
 import { main } from '../../src/cli/main.js';
 import { LogSynchronizer } from '../../src/sync/LogSynchronizer.js';
 import { logLine } from '../fixtures/apps/spool-support.js';
-import { createTestDatabase, type TestDatabase, testPool } from '../helpers/database.js';
+import { createTestDatabase, type TestDatabase, testPool, withClient } from '../helpers/database.js';
 
 let db: TestDatabase;
 let home: string;
@@ -138,10 +138,7 @@ describe('LogSynchronizer', () => {
   });
 
   it('a target recorded by identity matches that server under another address', async () => {
-    const client = new pg.Client({ connectionString: db.url });
-    await client.connect();
-    const identity = await targetIdentity(client);
-    await client.end();
+    const identity = await withClient(db.url, targetIdentity);
     assert.ok(identity, 'pg_control_system() is readable');
     const moved = new Spool({
       dir: spoolDirectory(home),

@@ -93,26 +93,35 @@ describe('SelfCost', () => {
   });
 
   it('staged calls are not timed; a sampled call that builds them first does not count their building', () => {
-    const factory = new LoggerFactory({
-      level: 'INFO',
-      sink: { emit: () => spin(0.05) },
-      resource: resourceFromAttributes({}),
-      deferBuild: true,
-    });
-    const log = factory.getLogger('t');
-    // 15 calls built at once (an Error argument), then 100 staged ones.
-    for (let i = 0; i < 15; i++) log.info('failed %d', i, new Error('x'));
-    for (let i = 0; i < 100; i++) log.info('x %d', i);
-    const before = factory.callTiming();
-    assert.equal(before.stagedCalls, 100);
-    assert.equal(before.builtCalls, 15);
-    assert.equal(before.timedCalls, 0);
-    // The 16th built at once is timed: it first builds the 100 staged ones (5 ms and more).
-    log.info('failed %d', 15, new Error('x'));
-    const after = factory.callTiming();
-    assert.equal(after.timedCalls, 1);
-    assert.ok(after.buildMs - before.buildMs >= 100 * 0.05, `built in ${after.buildMs - before.buildMs} ms`);
-    // Counting the building too, the call would read its cap (0.5 ms).
-    assert.ok(after.timedMs < 0.5, `the call itself: ${after.timedMs} ms`);
+    // A preempted thread can push one sampled call to the cap on a loaded machine; counting the
+    // building (5 ms and more) would put every try at the cap, so the least of a few tries tells.
+    const callMs: number[] = [];
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const factory = new LoggerFactory({
+        level: 'INFO',
+        sink: { emit: () => spin(0.05) },
+        resource: resourceFromAttributes({}),
+        deferBuild: true,
+      });
+      const log = factory.getLogger('t');
+      // 15 calls built at once (an Error argument), then 100 staged ones.
+      for (let i = 0; i < 15; i++) log.info('failed %d', i, new Error('x'));
+      for (let i = 0; i < 100; i++) log.info('x %d', i);
+      const before = factory.callTiming();
+      assert.equal(before.stagedCalls, 100);
+      assert.equal(before.builtCalls, 15);
+      assert.equal(before.timedCalls, 0);
+      // The 16th built at once is timed: it first builds the 100 staged ones (5 ms and more).
+      log.info('failed %d', 15, new Error('x'));
+      const after = factory.callTiming();
+      assert.equal(after.timedCalls, 1);
+      assert.ok(
+        after.buildMs - before.buildMs >= 100 * 0.05,
+        `built in ${after.buildMs - before.buildMs} ms`,
+      );
+      callMs.push(after.timedMs);
+    }
+    // Counting the building too, the call would read its cap (0.5 ms) every time.
+    assert.ok(Math.min(...callMs) < 0.5, `the call itself: ${callMs.join(', ')} ms`);
   });
 });

@@ -80,8 +80,10 @@ function print(args: string[], io: CommandOutput): number {
   if (positionals.length > 1) throw new UsageError('print takes at most one FILE');
   const options = fileOption(positionals[0]);
   // --profile is the highest source, so it wins over a profile named in the file or environment.
-  // The name is checked by loadConfig like any other value (a typo exits 2 naming `profile`).
-  if (values.profile !== undefined) options.config = { profile: values.profile } as PartialSettings;
+  // The name is checked by loadConfig like any other value (a typo exits 2 naming `profile` and
+  // the flag).
+  if (values.profile !== undefined)
+    options.layers = [{ source: PROFILE_FLAG, settings: { profile: values.profile } as PartialSettings }];
   const loaded = loadConfig(options);
   io.stdout.write(values.json ? `${JSON.stringify(loaded.redacted(), null, 2)}\n` : asYaml(loaded));
   return 0;
@@ -99,6 +101,9 @@ function asYaml(loaded: Config): string {
 function fileOption(file: string | undefined): LoadConfigOptions {
   return file === undefined ? {} : { configFile: file };
 }
+
+/** How a value given as `--profile NAME` is named: like `env PIPETEL_PROFILE` or `option serviceName`. */
+const PROFILE_FLAG = 'flag --profile';
 
 class UsageError extends Error {}
 

@@ -60,7 +60,7 @@ export class Config {
 
   /** The value at a dotted path (a copy for sections, maps and lists). Unknown path → ConfigError. */
   get(path: string): unknown {
-    return clone(getIn(this.values, this.#resolve(path)));
+    return clone(getIn(this.values, this.#resolve(path, 'config.get')));
   }
 
   /**
@@ -69,7 +69,7 @@ export class Config {
    * every setting whose effective value changed (several when `profile` changes).
    */
   set(path: string, value: unknown): void {
-    const target = this.#resolve(path);
+    const target = this.#resolve(path, 'config.set');
     if (value === undefined) {
       throw new ConfigError([
         problem({ key: path, expected: 'a value', got: 'undefined', where: 'config.set' }),
@@ -141,10 +141,13 @@ export class Config {
       : this.#layers;
   }
 
-  /** Dotted path → canonical segments (map entries normalized, e.g. `sampling.debug` → `DEBUG`). */
-  #resolve(path: string): string[] {
+  /**
+   * Dotted path → canonical segments (map entries normalized, e.g. `sampling.debug` → `DEBUG`).
+   * `where` names the call in the message (`config.set`), as for every other problem it reports.
+   */
+  #resolve(path: string, where: string): string[] {
     const resolved: ResolvedPath | { unknownAt: number } = resolvePath(path.split('.'));
-    if ('unknownAt' in resolved) throw new ConfigError([unknownKeyProblem(path)]);
+    if ('unknownAt' in resolved) throw new ConfigError([unknownKeyProblem(path, where)]);
     return resolved.kind === 'entry' ? [...resolved.path, resolved.entryKey] : resolved.path;
   }
 

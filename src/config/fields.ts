@@ -12,6 +12,8 @@ export interface Issue {
   /** What to show as "got": the offending value (or key), already made safe to print. */
   got: string;
   suggestion?: string;
+  /** Replaces the standard "expected …, got …" wording (see ConfigError's problem()). */
+  text?: string;
 }
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; issues: Issue[] };
@@ -286,6 +288,11 @@ export function fractionCheck(value: unknown): Checked<number> {
 interface EnumOptions<T extends string> extends FieldOptions {
   /** Other accepted spellings, e.g. { WARN: 'WARNING' }. Matching is case-insensitive. */
   aliases?: Readonly<Record<string, T>>;
+  /**
+   * What one value is called (`profile`): a name that is none of them is then reported as
+   * `unknown profile "fast"; valid profiles are …`, which says more than "expected one of".
+   */
+  noun?: string;
 }
 
 export function enumMatcher<T extends string>(values: readonly T[], extra: Readonly<Record<string, T>> = {}) {
@@ -310,9 +317,15 @@ export function oneOf<T extends string>(
     doc,
     env: aliases(options),
     check: (value) => {
-      const found = typeof value === 'string' ? match(value) : undefined;
+      if (typeof value !== 'string') return fail(expected, showValue(value));
+      const found = match(value);
       if (found !== undefined) return { ok: true, value: found };
-      return fail(expected, showValue(value), typeof value === 'string' ? closest(value, values) : undefined);
+      const suggestion = closest(value, values);
+      const noun = options?.noun;
+      if (noun === undefined) return fail(expected, showValue(value), suggestion);
+      const text = `unknown ${noun} ${clip(JSON.stringify(value))}; valid ${noun}s are ${values.join(', ')}`;
+      const issue: Issue = { expected, got: showValue(value), text };
+      return { ok: false, issues: [suggestion ? { ...issue, suggestion } : issue] };
     },
     fromEnv: (text) => text,
   };

@@ -30,6 +30,11 @@ export interface LoadConfigOptions {
   experimentId?: string;
   /** Shortcut for config.database.url (above `config`). */
   databaseUrl?: string;
+  /**
+   * Sources above all of these, lowest first, each named by its `source` in messages and in
+   * Config.sources: the command line's flags (`{ source: 'flag --profile', settings: … }`).
+   */
+  layers?: readonly ConfigLayer[];
 }
 
 /** Looked for in this order when no file is named (SPEC §3), each also spelled `.yaml`. */
@@ -68,6 +73,12 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const programmatic = readOptions(options);
   problems.push(...programmatic.problems);
   if (programmatic.settings) layers.push({ source: 'options', settings: programmatic.settings });
+
+  for (const layer of options.layers ?? []) {
+    const checked = checkPartial(layer.settings, { source: layer.source });
+    problems.push(...checked.problems);
+    layers.push({ source: layer.source, settings: checked.settings });
+  }
 
   if (problems.length > 0) throw new ConfigError(problems);
   return new Config({ layers, home: resolve(cwd, env.PIPETEL_HOME || '.pipetel') });

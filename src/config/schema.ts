@@ -74,6 +74,7 @@ export const settingsSchema = group('pipetel settings', {
   profile: nullable(
     oneOf(PROFILES, 'balanced', "Preset applied right above the built-in defaults: the seed's templates.", {
       env: ['PIPETEL_PROFILE'],
+      noun: 'profile',
     }),
   ),
   service_name: text('pipeline', 'service.name of everything this process emits.', {

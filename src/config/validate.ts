@@ -4,8 +4,8 @@
 
 import { type ConfigProblem, problem } from './ConfigError.js';
 import { type GroupSpec, showValue } from './fields.js';
-import { dottedKeys, settingsSchema } from './schema.js';
-import { editDistance, tolerance } from './suggest.js';
+import { dottedKeys, resolvePath, settingsSchema } from './schema.js';
+import { closest, editDistance, tolerance } from './suggest.js';
 import { isPlainObject, type PlainObject } from './tree.js';
 import type { PartialSettings } from './types.js';
 
@@ -96,6 +96,7 @@ function checkGroup(
           got: issue.got,
           suggestion: issue.suggestion,
           where: where(issuePath, context),
+          text: issue.text,
         }),
       );
     }
@@ -121,6 +122,8 @@ export function unknownKeyProblem(key: string, where?: string): ConfigProblem {
 export function suggestKey(key: string): string | undefined {
   const segments = key.split('.');
   const last = segments[segments.length - 1]!;
+  const entry = suggestEntry(segments);
+  if (entry !== undefined) return entry;
   let best: string | undefined;
   let bestDistance = Number.POSITIVE_INFINITY;
   let bestShared = -1;
@@ -137,6 +140,15 @@ export function suggestKey(key: string): string | undefined {
     }
   }
   return best;
+}
+
+/** For a mistyped entry of a map (`logging.sampling.DEBUGG`), the map's closest allowed entry. */
+function suggestEntry(segments: readonly string[]): string | undefined {
+  if (segments.length < 2) return undefined;
+  const parent = resolvePath(segments.slice(0, -1), { ignoreCase: true });
+  if (!('kind' in parent) || parent.kind !== 'field' || !parent.node.entry?.allowedKeys) return undefined;
+  const entry = closest(segments[segments.length - 1]!, parent.node.entry.allowedKeys);
+  return entry === undefined ? undefined : [...parent.path, entry].join('.');
 }
 
 /**

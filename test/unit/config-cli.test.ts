@@ -225,10 +225,24 @@ describe('pipetel config print', () => {
     assert.equal(printed.monitoring.enabled, false);
   });
 
-  test('--profile with an unknown name: exit 2 naming `profile`', async () => {
-    const result = await run('print', '--profile', 'fulll');
+  test('--profile with an unknown name: exit 2 naming `profile`, the valid ones and the flag', async () => {
+    const result = await run('print', '--profile', 'fast');
     assert.equal(result.code, 2);
-    assert.match(result.stderr, /^profile: expected one of minimal, balanced, full.*did you mean full\?/);
+    assert.equal(
+      result.stderr,
+      'profile: unknown profile "fast"; valid profiles are minimal, balanced, full [flag --profile]\n',
+    );
+    const typo = await run('print', '--profile', 'fulll');
+    assert.equal(typo.code, 2);
+    assert.match(
+      typo.stderr,
+      /^profile: unknown profile "fulll"; .*\(did you mean full\?\) \[flag --profile\]$/m,
+    );
+  });
+
+  test('--profile is named as the source it is', async () => {
+    const result = await run('print', '--profile', 'minimal');
+    assert.match(result.stdout, /^# sources: defaults ← profile:minimal ← .*flag --profile$/m);
   });
 
   test('the printed YAML loads back to the same settings', async () => {

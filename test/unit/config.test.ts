@@ -261,6 +261,23 @@ describe('profile presets', () => {
   test('profile names are case-insensitive', () => {
     assert.equal(load({ config: { profile: 'Balanced' as 'balanced' } }).values.profile, 'balanced');
   });
+
+  test('an unknown profile is said so, with the valid ones, wherever it was named', () => {
+    const valid = 'valid profiles are minimal, balanced, full';
+    assert.equal(
+      loadError({ config: { profile: 'fast' as 'full' } }).message,
+      `profile: unknown profile "fast"; ${valid} [options.config]`,
+    );
+    assert.equal(
+      loadError({ env: { PIPETEL_PROFILE: 'fulll' } }).message,
+      `profile: unknown profile "fulll"; ${valid} (did you mean full?) [env PIPETEL_PROFILE]`,
+    );
+    assert.equal(
+      loadError({ layers: [{ source: 'flag --profile', settings: { profile: 'fast' as 'full' } }] }).message,
+      `profile: unknown profile "fast"; ${valid} [flag --profile]`,
+    );
+    assert.throws(() => new Config().set('profile', 'fast'), /unknown profile "fast"; .* \[config\.set\]$/);
+  });
 });
 
 describe('precedence: defaults < profile < file < env < options < set()', () => {
@@ -608,6 +625,25 @@ describe('Config', () => {
         error.problems[0].suggestion === 'logging.database.batch_size',
     );
     assert.throws(() => config.get('logging.level.extra'), ConfigError);
+  });
+
+  test('set() and get() of an unknown key name the call, like their other problems, and suggest', () => {
+    const config = new Config();
+    assert.throws(
+      () => config.set('logging.levl', 'DEBUG'),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        error.message === 'logging.levl: unknown key (did you mean logging.level?) [config.set]',
+    );
+    assert.throws(() => config.get('logging.levl'), /logging\.levl: unknown key .*\[config\.get\]$/);
+    // A mistyped entry of a map is pointed at the entry meant.
+    assert.throws(
+      () => config.set('logging.sampling.DEBUGG', 0.1),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        error.message ===
+          'logging.sampling.DEBUGG: unknown key (did you mean logging.sampling.DEBUG?) [config.set]',
+    );
   });
 
   test('set() validates and normalizes, updates values in place and notifies', () => {

@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.js';
 import { runMaintenance } from '../db/storeMaintenance.js';
-import { existingDatabaseUrl, writeJson } from './reading.js';
+import { connecting, existingDatabaseUrl, writeJson } from './reading.js';
 
 export async function maintain(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -18,7 +18,7 @@ export async function maintain(args: string[]): Promise<number> {
   const url = await existingDatabaseUrl(config, 'pipetel maintain');
   if (!url) return 1;
   const dryRun = values['dry-run'] === true;
-  const result = await runMaintenance(url, { dryRun, settings: config.values });
+  const result = await connecting(config, () => runMaintenance(url, { dryRun, settings: config.values }));
   if (values.json) writeJson({ dryRun, ...result });
   else if (result.skipped) process.stdout.write(`nothing done: ${result.skipped}\n`);
   else if (result.actions.length === 0)

@@ -3,6 +3,7 @@
 // and output — aligned tables for a person at a terminal, JSON for scripts.
 
 import { type Config, loadConfig } from '../config/index.js';
+import { DatabaseConnectError } from '../db/DatabaseConnectError.js';
 import { embeddedStatus, ensureEmbeddedPostgres } from '../db/embedded/index.js';
 import { ReadError, RunReader } from '../db/runReader.js';
 
@@ -41,19 +42,33 @@ export async function existingDatabaseUrl(config: Config, name: string): Promise
   }
 }
 
-/** Runs `fn` with a reader; a ReadError (no such run, no database) prints its message and exits 1. */
+/**
+ * `work()`, which connects to the database readingDatabaseUrl chose; a failure to connect is a
+ * ReadError naming the setting that chose it (`database.url`, else the embedded server) before
+ * the host and port tried: the one thing to fix, where the driver says only "ECONNREFUSED".
+ */
+export async function connecting<T>(config: Config, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (!(error instanceof DatabaseConnectError)) throw error;
+    const origin = config.values.database.url
+      ? 'database.url'
+      : `the embedded server under ${config.home} (database.url is not set)`;
+    throw new ReadError(`${origin}: ${error.message}`, { cause: error });
+  }
+}
+
+/**
+ * Runs `fn` with a reader. A ReadError (no database, one that refuses connections, no such run)
+ * is left to main(), which prints it after the command's name and exits 1.
+ */
 export async function withReader(fn: (reader: RunReader) => Promise<number>): Promise<number> {
-  const url = await existingDatabaseUrl(loadConfig(), 'pipetel');
-  if (!url) return 1;
-  const reader = await RunReader.open(url);
+  const config = loadConfig();
+  const url = await readingDatabaseUrl(config);
+  const reader = await connecting(config, () => RunReader.open(url));
   try {
     return await fn(reader);
-  } catch (error) {
-    if (error instanceof ReadError) {
-      process.stderr.write(`pipetel: ${error.message}\n`);
-      return 1;
-    }
-    throw error;
   } finally {
     await reader.close();
   }

@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.js';
 import { startUi } from '../ui/server.js';
-import { existingDatabaseUrl, UsageError } from './reading.js';
+import { connecting, existingDatabaseUrl, UsageError } from './reading.js';
 
 export async function ui(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -24,7 +24,7 @@ export async function ui(args: string[]): Promise<number> {
   const url = await existingDatabaseUrl(config, 'pipetel ui');
   if (!url) return 1;
   const token = values.token ?? process.env.PIPETEL_UI_TOKEN;
-  const running = await startUi({ url, host: values.host, port, token });
+  const running = await connecting(config, () => startUi({ url, host: values.host, port, token }));
   // The token is not printed: the user has it, and a terminal log should not.
   process.stdout.write(
     `pipetel ui: ${running.url}${token ? ' (open it with ?token=<your token>)' : ''} (Ctrl-C to stop)\n`,

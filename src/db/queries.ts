@@ -2,6 +2,7 @@
 // the db layer, next to the writers.
 
 import pg from 'pg';
+import { connect } from './DatabaseConnectError.js';
 
 export interface ExperimentSummary {
   experiment:
@@ -42,7 +43,7 @@ export interface ExperimentSummary {
 export async function experimentSummary(url: string, experimentId: string): Promise<ExperimentSummary> {
   const client = new pg.Client({ connectionString: url });
   client.on('error', () => undefined);
-  await client.connect();
+  await connect(client, url);
   try {
     return await summarizeExperiment(client, experimentId);
   } finally {

@@ -6,6 +6,7 @@
 import pg from 'pg';
 import { isStatementError } from '../../exporters/postgres/TableWriter.js';
 import { LEVEL_NAMES, type LevelName, severityOf } from '../logging/levels.js';
+import { connect, DatabaseConnectError } from './DatabaseConnectError.js';
 import { type ExperimentSummary, summarizeExperiment } from './queries.js';
 
 export interface RunRow {
@@ -157,7 +158,7 @@ export class RunReader {
   static async open(connectionString: string): Promise<RunReader> {
     const client = new pg.Client({ connectionString, application_name: 'pipetel-read' });
     client.on('error', () => undefined);
-    await client.connect();
+    await connect(client, connectionString);
     // Every read here is short and indexed; at millions of rows the planner's cost estimates
     // would otherwise switch on JIT compilation, which alone took 385 ms of a 1 ms query.
     await client.query('SET jit = off');
@@ -182,7 +183,7 @@ export class RunReader {
       await reader.client.query('SELECT 1');
     } catch (error) {
       await pool.end().catch(() => undefined);
-      throw error;
+      throw new DatabaseConnectError(connectionString, error);
     }
     return reader;
   }

@@ -6,6 +6,7 @@
 
 import pg from 'pg';
 import type { PartitioningMode, PipetelSettings } from '../config/types.js';
+import { connect } from './DatabaseConnectError.js';
 
 /** Advisory lock held while one process maintains a database (the bytes of 'pipemain'). */
 const MAINTENANCE_LOCK_KEY = '8100128985731656046';
@@ -114,7 +115,7 @@ export interface MaintenanceOptions {
 export async function runMaintenance(url: string, options: MaintenanceOptions = {}): Promise<MaintenanceRun> {
   const client = new pg.Client({ connectionString: url, application_name: 'pipetel-maintenance' });
   client.on('error', () => undefined);
-  await client.connect();
+  await connect(client, url);
   options.onClient?.(client);
   try {
     const { rows: locked } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [

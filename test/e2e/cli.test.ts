@@ -50,6 +50,24 @@ describe('pipetel CLI', () => {
     assert.equal(existsSync(layout(home).pgDir), false, 'no embedded server made for it');
   });
 
+  it('a database that refuses connections is named by its setting and host:port, never its password', async () => {
+    const password = 'Refused-Pw-7319';
+    const refusing = { ...env, PIPETEL_DATABASE_URL: `postgres://root:${password}@127.0.0.1:1/postgres` };
+    for (const args of [['runs'], ['show'], ['logs'], ['stats'], ['maintain'], ['migrate', '--status']]) {
+      const failed = await run(process.execPath, [bin, ...args], { env: refusing }).then(
+        () => undefined,
+        (error: { code?: number; stderr?: string }) => error,
+      );
+      assert.equal(failed?.code, 1, args.join(' '));
+      assert.equal(
+        failed?.stderr,
+        `pipetel ${args[0]}: database.url: cannot connect to PostgreSQL at 127.0.0.1:1 (connect ECONNREFUSED 127.0.0.1:1)\n`,
+        args.join(' '),
+      );
+      assert.ok(!failed?.stderr?.includes(password), `password in the stderr of ${args.join(' ')}`);
+    }
+  });
+
   it('doctor on a worker with database.enabled false checks no database and makes none', async () => {
     const home = tempDir('pipetel-cli-worker-');
     const { PIPETEL_DATABASE_URL: _, DATABASE_URL: __, ...rest } = env;

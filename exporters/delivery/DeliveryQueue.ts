@@ -11,6 +11,7 @@ import { KeyedWarnings, stderrWarning } from './RateLimitedWarning.js';
 import {
   backoffDelayMs,
   defaultRetryPolicy,
+  isConfigurationError,
   isDataError,
   isUnavailable,
   type RetryPolicyOptions,
@@ -117,6 +118,11 @@ interface Outage {
   probes: number;
   nextProbeAt: number;
   probing: boolean;
+  /**
+   * The server refused the connection's role, password or database (isConfigurationError): no
+   * probes, every batch goes to the spill (or is counted as dropped) for the queue's life.
+   */
+  refused: boolean;
 }
 
 /**
@@ -510,7 +516,7 @@ export class DeliveryQueue<T> {
     if (this.closing) return false;
     const outage = this.outage;
     if (!outage) return true;
-    if (outage.probing || Date.now() < outage.nextProbeAt) return false;
+    if (outage.refused || outage.probing || Date.now() < outage.nextProbeAt) return false;
     outage.probing = true;
     return true;
   }
@@ -565,6 +571,10 @@ export class DeliveryQueue<T> {
           if (probe) this.endOutage(); // the database answered
           throw error; // send() splits the batch
         }
+        if (isConfigurationError(error)) {
+          this.startOutage(error); // not retried, nor probed: the same login fails the same way
+          return this.giveUp(ticket, lines, error);
+        }
         attempt++;
         lastError = error;
         idempotent = true; // the failed attempt may have committed before the connection broke
@@ -588,20 +598,42 @@ export class DeliveryQueue<T> {
     }
   }
 
-  /** The sink is down: from now on batches spill at once, and one batch at a time probes it. */
+  /**
+   * The sink is down: from now on batches spill at once, and one batch at a time probes it — unless
+   * the server refused the connection's configuration, which no probe can change.
+   */
   private startOutage(error: unknown): void {
+    const refused = isConfigurationError(error);
     const outage = this.outage;
     if (outage) {
       outage.error = error;
       outage.probing = false;
       outage.probes++;
       outage.nextProbeAt = Date.now() + backoffDelayMs(this.retry, outage.probes);
-      return;
+      if (!refused || outage.refused) return;
+      outage.refused = true;
+    } else {
+      this.outage = {
+        error,
+        probes: 0,
+        nextProbeAt: Date.now() + this.retry.initialDelayMs,
+        probing: false,
+        refused,
+      };
+      if (!refused) {
+        this.warn(
+          'outage',
+          `${this.options.name}: ${this.options.sink.table} unreachable (${describe(error)}); spooling records to disk until it answers`,
+        );
+        return;
+      }
     }
-    this.outage = { error, probes: 0, nextProbeAt: Date.now() + this.retry.initialDelayMs, probing: false };
+    const where = this.options.spill
+      ? 'spooling records to disk (replayed once the connection string is fixed)'
+      : 'records are dropped and counted';
     this.warn(
-      'outage',
-      `${this.options.name}: ${this.options.sink.table} unreachable (${describe(error)}); spooling records to disk until it answers`,
+      'refused',
+      `${this.options.name}: the database refused the connection (${describe(error)}): a configuration error, not retried; ${where}`,
     );
   }
 
@@ -642,7 +674,7 @@ export class DeliveryQueue<T> {
     this.settleOrCount('dropped', lines.length, ticket);
     this.warn(
       'drop',
-      `${this.options.name}: dropped ${lines.length} records after retries: ${describe(error)}` +
+      `${this.options.name}: dropped ${lines.length} records${this.outage?.refused ? '' : ' after retries'}: ${describe(error)}` +
         ` (${this.counts.dropped} dropped so far)`,
     );
   }

@@ -1,5 +1,6 @@
 // Exponential backoff with full jitter, and the classification of database errors into
-// "try again later" (connection trouble, overload, timeouts) and "this batch is bad" (data errors).
+// "try again later" (connection trouble, overload, timeouts), "this batch is bad" (data errors) and
+// "the configuration is wrong" (the server refused the role, password or database: never retried).
 
 export interface RetryPolicyOptions {
   initialDelayMs: number;
@@ -57,8 +58,8 @@ const UNREACHABLE_CODES = new Set([
 
 /**
  * SQLSTATEs after which the same write will keep failing until someone acts: connection
- * exceptions (08), the server shutting down or starting (57P01–57P03), the database gone
- * (3D000), and the schema missing (undefined table 42P01, undefined schema 3F000).
+ * exceptions (08), the server shutting down or starting (57P01–57P03), and the schema missing
+ * (undefined table 42P01, undefined schema 3F000).
  */
 function isOutageState(state: string): boolean {
   return (
@@ -66,10 +67,20 @@ function isOutageState(state: string): boolean {
     state === '57P01' ||
     state === '57P02' ||
     state === '57P03' ||
-    state === '3D000' ||
     state === '42P01' ||
     state === '3F000'
   );
+}
+
+/**
+ * The server refused the connection's configuration: invalid authorization (class 28: 28000 no
+ * such role or no pg_hba.conf entry, 28P01 wrong password) or no such database (3D000). Nothing
+ * but a changed connection string fixes it, so it is not retried — and retrying a wrong password
+ * can lock the account where the server authenticates against LDAP or PAM.
+ */
+export function isConfigurationError(error: unknown): boolean {
+  const state = sqlState(error);
+  return state !== undefined && (state.startsWith('28') || state === '3D000');
 }
 
 /** node-postgres reports a lost or never-made connection by message only. */

@@ -1,11 +1,13 @@
 // The database layer: one place that opens PostgreSQL connections. Pools always carry an error
 // listener (an idle connection dropped by a server restart must not crash the host process) and
-// the statement timeout that bounds one batch write.
+// the statement timeout that bounds one batch write, and stop dialing a server that refused their
+// role, password or database.
 
 import { Socket } from 'node:net';
 import { context } from '@opentelemetry/api';
 import { callWithTimeout, suppressTracing } from '@opentelemetry/core';
 import pg from 'pg';
+import { isConfigurationError } from '../delivery/RetryPolicy.js';
 import type { PgPool } from './pgTypes.js';
 
 /**
@@ -20,6 +22,42 @@ class UntracedClient extends pg.Client {
     const query = super.query as (...args: unknown[]) => unknown;
     return context.with(suppressTracing(context.active()), () => query.apply(this, args));
   }
+}
+
+/** The server's refusal of a pool's connection configuration, once it has been seen. */
+interface Refusal {
+  error?: Error;
+}
+
+/**
+ * A client of a pool that stops dialing once the server refused the pool's role, password or
+ * database (isConfigurationError): every later connection fails at once with that same error.
+ * The connection string does not change for the pool's life, so asking again would only repeat
+ * the refusal — a failed login in the server's log per heartbeat, progress write and replay pass,
+ * and, where the server checks passwords against LDAP or PAM, a locked account.
+ */
+function refusingClient(refusal: Refusal): typeof UntracedClient {
+  return class RefusingClient extends UntracedClient {
+    // biome-ignore lint/suspicious/noExplicitAny: pg's connect() is a pair of overloads (promise, callback), passed through
+    override connect(...args: any[]): any {
+      const callback = args[0] as ((error: Error | undefined) => void) | undefined;
+      if (!callback) {
+        return new Promise<this>((resolve, reject) =>
+          this.connect((error: Error | undefined) => (error ? reject(error) : resolve(this))),
+        );
+      }
+      const refused = refusal.error;
+      if (refused) {
+        this.connection.stream.destroy(); // made by the constructor, never connected
+        process.nextTick(() => callback(refused));
+        return;
+      }
+      super.connect((error: Error | undefined) => {
+        if (error && isConfigurationError(error)) refusal.error ??= error;
+        callback(error);
+      });
+    }
+  };
 }
 
 export interface PoolSettings {
@@ -48,7 +86,7 @@ const socketsOf = new WeakMap<pg.Pool, Set<Socket>>();
 export function createPool(settings: PoolSettings): pg.Pool {
   const sockets = new Set<Socket>();
   const pool = new pg.Pool({
-    Client: UntracedClient,
+    Client: refusingClient({}),
     // pg's own default (a plain net.Socket; TLS wraps it), tracked: see closePool().
     stream: () => {
       const socket = new Socket();

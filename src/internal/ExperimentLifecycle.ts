@@ -2,8 +2,11 @@
 // row at setup — retried in the background while the database is down, with the row spooled
 // meanwhile — and the final row at the end, an upsert, spooled when the database cannot take it.
 // So a run started or ended with the database down still appears whole once the spool replays.
+// A server that refuses the role, password or database is a configuration error: said once, never
+// retried.
 
 import type pg from 'pg';
+import { isConfigurationError, sqlState } from '../../exporters/delivery/RetryPolicy.js';
 import { targetIdentity } from '../../exporters/delivery/spoolTarget.js';
 import type { SpillTarget, WarningSink } from '../../exporters/delivery/types.js';
 import { safeErrorMessage } from '../../exporters/postgres/connectionSecrets.js';
@@ -44,6 +47,8 @@ export interface ExperimentLifecycleOptions {
   member?: boolean;
   /** host:port/database, named in its warnings (some driver errors name no server). */
   address?: string;
+  /** database.url with its password hidden, named when the server refuses it. */
+  redactedUrl?: string;
   warn: WarningSink;
 }
 
@@ -54,6 +59,8 @@ export class ExperimentLifecycle {
   isSetUp = false;
   /** The server's identity once reached (recorded with spooled records: see spoolTarget.ts). */
   identity: string | undefined;
+  /** The server refused the connection's role, password or database: setup is not retried. */
+  refused = false;
 
   constructor(private readonly options: ExperimentLifecycleOptions) {}
 
@@ -65,7 +72,7 @@ export class ExperimentLifecycle {
     if (await this.trySetUp()) return;
     if (this.stopped) return;
     if (!this.options.member) await this.spool('running', null);
-    this.scheduleRetry(RETRY_FIRST_MS);
+    if (!this.refused) this.scheduleRetry(RETRY_FIRST_MS);
   }
 
   /** No more setup retries (shutdown). */
@@ -111,7 +118,7 @@ export class ExperimentLifecycle {
         if (!this.stopped) this.options.onLateSetUp();
         return;
       }
-      this.scheduleRetry(Math.min(RETRY_MAX_MS, delayMs * 2));
+      if (!this.refused) this.scheduleRetry(Math.min(RETRY_MAX_MS, delayMs * 2));
     }, delayMs);
     this.retryTimer.unref();
   }
@@ -138,10 +145,15 @@ export class ExperimentLifecycle {
       else await experiments.start(this.options.run());
     } catch (error) {
       // Ended by shutdown (the connection attempt was cut off): nothing to report.
-      if (!this.stopped)
-        this.options.warn(
-          `database setup failed${this.options.address ? ` (${this.options.address})` : ''}, retrying in the background: ${safeErrorMessage(error)}`,
-        );
+      if (this.stopped) return false;
+      if (isConfigurationError(error)) {
+        this.refused = true;
+        this.options.warn(this.refusalMessage(error));
+        return false;
+      }
+      this.options.warn(
+        `database setup failed${this.options.address ? ` (${this.options.address})` : ''}, retrying in the background: ${safeErrorMessage(error)}`,
+      );
       return false;
     }
     // Open the writers' connections now, inside register()'s bounded wait, so the first batches
@@ -152,6 +164,20 @@ export class ExperimentLifecycle {
     for (const client of clients) if (client.status === 'fulfilled') client.value.release();
     this.isSetUp = true;
     return true;
+  }
+
+  /** What the user must fix, naming the setting; the URL's password is hidden. */
+  private refusalMessage(error: unknown): string {
+    const { redactedUrl, address, spool } = this.options;
+    const url = redactedUrl ?? address;
+    const where = spool
+      ? 'records go to the spool and are replayed into this database by the next run or `pipetel sync` once it is fixed'
+      : 'records are dropped and counted (the spool is off)';
+    return (
+      `database.url${url ? ` (${url})` : ''} was refused by the server: ${safeErrorMessage(error)}` +
+      ` (SQLSTATE ${sqlState(error)}). A configuration error, not retried: check the user, password` +
+      ` and database name; meanwhile ${where}`
+    );
   }
 
   /** The row as this process knows it, for replay (which never moves a row back in time). */

@@ -16,7 +16,7 @@ import { RateLimitedWarning, stderrWarning } from '../../exporters/delivery/Rate
 import type { Spool } from '../../exporters/delivery/Spool.js';
 import { targetAddress } from '../../exporters/delivery/spoolTarget.js';
 import { TelemetryPolicy } from '../../exporters/policy/index.js';
-import { safeErrorMessage } from '../../exporters/postgres/connectionSecrets.js';
+import { redactUrl, safeErrorMessage } from '../../exporters/postgres/connectionSecrets.js';
 import { EXPERIMENT_ID_ATTRIBUTE } from '../../exporters/shared/conventions.js';
 import { type Config, ineffectiveSettings } from '../config/index.js';
 import type { ExperimentStore } from '../db/experimentStore.js';
@@ -331,6 +331,7 @@ export function buildRun({ config, databaseUrl, attributes, instrumentations, st
       onConnected: () => markConnected(),
       member,
       address: targetAddress(databaseUrl),
+      redactedUrl: databaseUrl && redactUrl(databaseUrl),
       prepareStore: async (setUpPool) => {
         await syncStoreSettings(setUpPool, settings);
         const note = await setUpPartitioning(setUpPool, settings.database.partitioning);
@@ -378,7 +379,8 @@ export function buildRun({ config, databaseUrl, attributes, instrumentations, st
     warning,
   };
   void ready.then(() => {
-    if (state.shuttingDown) return;
+    // Refused by the server (role, password, database): a replay would be refused the same way.
+    if (state.shuttingDown || lifecycle?.refused) return;
     synchronizer?.start();
     if (databaseUrl && lifecycle?.isSetUp && settings.maintenance.scheduler === 'app') {
       run.maintenance = new MaintenanceSchedule(databaseUrl, settings.maintenance.interval * 1000, warn);

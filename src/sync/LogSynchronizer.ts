@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type pg from 'pg';
 import { writeBisecting } from '../../exporters/delivery/bisect.js';
 import { KeyedWarnings, stderrWarning } from '../../exporters/delivery/RateLimitedWarning.js';
-import { isDataError } from '../../exporters/delivery/RetryPolicy.js';
+import { isConfigurationError, isDataError } from '../../exporters/delivery/RetryPolicy.js';
 import { type Spool, SpoolFiles, spoolDirectory } from '../../exporters/delivery/Spool.js';
 import { recoverSegment } from '../../exporters/delivery/spoolFormat.js';
 import {
@@ -165,16 +165,25 @@ export class LogSynchronizer {
     }
   }
 
-  /** Replays every `syncIntervalMs` (first pass at once) without keeping the process alive. */
+  /**
+   * Replays every `syncIntervalMs` (first pass at once) without keeping the process alive, until
+   * the server refuses the connection's role, password or database: no later pass could succeed.
+   */
   start(): void {
     if (this.timer) return;
     const tick = () => {
-      this.syncOnce().catch((error) =>
+      this.syncOnce().catch((error) => {
+        const message = safeErrorMessage(error, this.options.connectionString);
+        if (!isConfigurationError(error)) {
+          this.warn('unavailable', `spool replay failed, retrying every sync_interval: ${message}`);
+          return;
+        }
+        if (this.timer) clearInterval(this.timer);
         this.warn(
-          'unavailable',
-          `spool replay failed, retrying every sync_interval: ${safeErrorMessage(error, this.options.connectionString)}`,
-        ),
-      );
+          'refused',
+          `spool replay stopped: the database refused the connection (${message}), a configuration error; the spool stays on disk for \`pipetel sync\` once the connection string is fixed`,
+        );
+      });
     };
     this.timer = setInterval(tick, this.options.syncIntervalMs ?? 30_000);
     this.timer.unref();

@@ -9,6 +9,8 @@ export interface TcpProxy {
   url: string;
   /** Stop forwarding: bytes in either direction are held back, new connections hang. */
   silence(): void;
+  /** Connections accepted so far (how often the client dialed the server). */
+  accepted(): number;
   /** Close every connection and the listener. */
   close(): Promise<void>;
 }
@@ -18,12 +20,14 @@ export async function startTcpProxy(targetUrl: string, port = 0): Promise<TcpPro
   const target = new URL(targetUrl);
   const sockets = new Set<Socket>();
   let silent = false;
+  let accepted = 0;
   const track = (socket: Socket) => {
     sockets.add(socket);
     socket.on('error', () => undefined);
     socket.once('close', () => sockets.delete(socket));
   };
   const server: Server = createServer((client) => {
+    accepted++;
     track(client);
     if (silent) return; // accepted, never answered
     const upstream = connect({ host: target.hostname, port: Number(target.port) || 5432 });
@@ -47,6 +51,7 @@ export async function startTcpProxy(targetUrl: string, port = 0): Promise<TcpPro
     silence: () => {
       silent = true;
     },
+    accepted: () => accepted,
     close: async () => {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

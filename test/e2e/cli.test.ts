@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -95,6 +95,40 @@ describe('pipetel CLI', () => {
     assert.equal(existsSync(layout(home).pgDir), false, 'no embedded server made by any of them');
   });
 
+  // Once per `npm test` (in its embedded group): a fresh home's first start is seconds of initdb.
+  it('demo on a fresh machine starts the embedded server and times it apart from the pipeline', {
+    skip: process.env.PIPETEL_TEST_DATABASE_URL ? 'run once, in the embedded group' : false,
+  }, async () => {
+    const home = tempDir('pipetel-cli-fresh-');
+    chmodSync(home, 0o755); // as root, a private home would move the cluster under /var/lib/pipetel
+    const { PIPETEL_DATABASE_URL: _, DATABASE_URL: __, ...rest } = env;
+    const fresh = { ...rest, PIPETEL_HOME: home };
+    try {
+      const { stdout } = await run(process.execPath, [bin, 'demo', '--items', '500'], {
+        env: fresh,
+        timeout: 120_000,
+      });
+      assert.match(stdout, /status=succeeded/);
+      const timing =
+        /^ {2}finished in (\d+\.\d) s \(after (\d+\.\d) s starting the embedded PostgreSQL, reused by later runs\)$/m.exec(
+          stdout,
+        );
+      assert.ok(timing, stdout);
+      assert.ok(Number(timing[2]) > 0, 'initdb and the first start take time of their own');
+      const again = await run(process.execPath, [bin, 'demo', '--items', '500'], {
+        env: fresh,
+        timeout: 120_000,
+      });
+      assert.match(
+        again.stdout,
+        /^ {2}finished in \d+\.\d s$/m,
+        'the running server is reused, nothing to wait for',
+      );
+    } finally {
+      await run(process.execPath, [bin, 'db', 'stop'], { env: fresh });
+    }
+  });
+
   it('demo runs the example pipeline and prints the summary read back from the database', async () => {
     const { stdout } = await run(
       process.execPath,
@@ -105,6 +139,7 @@ describe('pipetel CLI', () => {
       },
     );
     assert.match(stdout, /Experiment demo-e2e .*status=succeeded/);
+    assert.match(stdout, /^ {2}finished in \d+\.\d s$/m, 'database.url set: no embedded server to wait for');
     assert.match(stdout, /pipetel's own cost during the run \(tel\.profile\(\), estimated\): \d+\.\d\d % /);
     for (const stage of [
       'extract',

@@ -83,6 +83,21 @@ async function freshHome(): Promise<string> {
   return home;
 }
 
+/** Replays the current home's spool into `url`, records of any database too (as `pipetel sync --any-database`). */
+async function replaySpool(url: string): ReturnType<LogSynchronizer['syncOnce']> {
+  const sync = new LogSynchronizer({
+    home,
+    anyDatabase: true,
+    connectionString: url,
+    warn: () => undefined,
+  });
+  try {
+    return await sync.syncOnce();
+  } finally {
+    await sync.stop();
+  }
+}
+
 async function spoolSegments(dir: string): Promise<string[]> {
   const root = spoolDirectory(dir);
   const names: string[] = [];
@@ -169,14 +184,7 @@ describe('sinks down: spool, shutdown and exit', () => {
     assert.match(run.stderr, /database setup failed \(127\.0\.0\.1:1\/pipetel\)/);
 
     // Nothing was created after shutdown, and the spool holds every record once.
-    const sync = new LogSynchronizer({
-      home,
-      anyDatabase: true,
-      connectionString: db.url,
-      warn: () => undefined,
-    });
-    const replay = await sync.syncOnce();
-    await sync.stop();
+    const replay = await replaySpool(db.url);
     const [row] = await db.query<{ n: number; distinct: number }>(
       "SELECT count(*)::int AS n, count(DISTINCT message)::int AS distinct FROM pipeline_logs WHERE experiment_id = 'sink-refused'",
     );
@@ -211,14 +219,7 @@ describe('sinks down: spool, shutdown and exit', () => {
       spooled: 5000,
       failed: 0,
     });
-    const sync = new LogSynchronizer({
-      home,
-      anyDatabase: true,
-      connectionString: db.url,
-      warn: () => undefined,
-    });
-    await sync.syncOnce();
-    await sync.stop();
+    await replaySpool(db.url);
     const [row] = await db.query<{ n: number; distinct: number }>(
       "SELECT count(*)::int AS n, count(DISTINCT message)::int AS distinct FROM pipeline_logs WHERE experiment_id = 'sink-killed'",
     );
@@ -313,14 +314,7 @@ describe('sinks down: spool, shutdown and exit', () => {
         await proxy.close();
       }
       // Once the connection string is fixed, the spool delivers every record.
-      const sync = new LogSynchronizer({
-        home,
-        anyDatabase: true,
-        connectionString: db.url,
-        warn: () => undefined,
-      });
-      await sync.syncOnce();
-      await sync.stop();
+      await replaySpool(db.url);
       const [row] = await db.query<{ n: number }>(
         "SELECT count(*)::int AS n FROM pipeline_logs WHERE experiment_id = 'sink-refused-config'",
       );
@@ -407,14 +401,7 @@ describe('sinks down: spool, shutdown and exit', () => {
       if (previousHome === undefined) delete process.env.PIPETEL_HOME;
       else process.env.PIPETEL_HOME = previousHome;
     }
-    const sync = new LogSynchronizer({
-      home,
-      anyDatabase: true,
-      connectionString: db.url,
-      warn: () => undefined,
-    });
-    await sync.syncOnce();
-    await sync.stop();
+    await replaySpool(db.url);
     const [row] = await db.query<{ n: number; distinct: number }>(
       "SELECT count(*)::int AS n, count(DISTINCT message)::int AS distinct FROM pipeline_logs WHERE experiment_id = 'sink-silenced'",
     );

@@ -16,16 +16,41 @@ export interface SpoolTarget {
 
 /** host:port/database of a connection string; undefined when it cannot be parsed. */
 export function targetAddress(connectionString: string | undefined): string | undefined {
+  const url = parseTarget(connectionString);
+  if (!url) return undefined;
+  const database = decodeURIComponent(url.pathname.replace(/^\//, '')) || url.username || 'postgres';
+  return `${serverOf(url)}/${database}`;
+}
+
+/**
+ * host:port of a connection string as node-postgres reads it (`?host=` — a socket directory — and
+ * `?port=` over the authority, defaults filled in); undefined when it cannot be parsed.
+ */
+export function targetServer(connectionString: string | undefined): string | undefined {
+  const url = parseTarget(connectionString);
+  return url && serverOf(url);
+}
+
+function serverOf(url: URL): string {
+  const host = (url.searchParams.get('host') || url.hostname).toLowerCase() || 'localhost';
+  const port = url.searchParams.get('port') || url.port || '5432';
+  return `${host}:${port}`;
+}
+
+function parseTarget(connectionString: string | undefined): URL | undefined {
   if (!connectionString) return undefined;
+  // An empty host with credentials (`postgres://u:p@/db?host=/socket`) is valid to node-postgres,
+  // not to WHATWG URL: parsed with a stand-in host, which `?host=` or the default then replaces.
+  const url = parseUrl(connectionString) ?? parseUrl(connectionString.replace('@/', '@localhost/'));
+  // An unencoded `/` in a password moves the rest of it into the path (`u:12/secret@h/db`):
+  // such a URL has no address to show, only its identity to match.
+  if (!url || url.pathname.includes('@')) return undefined;
+  return url;
+}
+
+function parseUrl(text: string): URL | undefined {
   try {
-    const url = new URL(connectionString);
-    const host = (url.searchParams.get('host') ?? url.hostname).toLowerCase() || 'localhost';
-    const port = url.port || url.searchParams.get('port') || '5432';
-    // An unencoded `/` in a password moves the rest of it into the path (`u:12/secret@h/db`):
-    // such a URL has no address to show, only its identity to match.
-    if (url.pathname.includes('@')) return undefined;
-    const database = decodeURIComponent(url.pathname.replace(/^\//, '')) || url.username || 'postgres';
-    return `${host}:${port}/${database}`;
+    return new URL(text);
   } catch {
     return undefined; // a libpq key=value string: matched by identity only
   }

@@ -3,9 +3,8 @@
 // message ("connect ECONNREFUSED") says neither which server nor, when it quotes one, hides it.
 
 import type pg from 'pg';
+import { targetServer } from '../../exporters/delivery/spoolTarget.js';
 import { redactUrl, safeErrorMessage } from '../../exporters/postgres/connectionSecrets.js';
-
-const DEFAULT_PORT = '5432';
 
 export class DatabaseConnectError extends Error {
   override readonly name = 'DatabaseConnectError';
@@ -35,20 +34,5 @@ export async function connect(client: pg.Client, url: string): Promise<void> {
 
 /** `host:port` of a postgres:// URL (node-postgres' defaults filled in); the redacted URL if it does not parse. */
 export function addressOf(url: string): string {
-  // An empty host with credentials (`postgres://u:p@/db?host=/socket`) is valid to node-postgres,
-  // not to WHATWG URL: parsed with a stand-in host, which `?host=` or the default then replaces.
-  const parsed = parseUrl(url) ?? parseUrl(url.replace('@/', '@localhost/'));
-  if (!parsed) return redactUrl(url);
-  // `?host=/var/run/postgresql` (a socket directory) and `?port=` override the authority, as in libpq.
-  const host = parsed.searchParams.get('host') || parsed.hostname || 'localhost';
-  const port = parsed.searchParams.get('port') || parsed.port || DEFAULT_PORT;
-  return `${host}:${port}`;
-}
-
-function parseUrl(url: string): URL | undefined {
-  try {
-    return new URL(url);
-  } catch {
-    return undefined;
-  }
+  return targetServer(url) ?? redactUrl(url);
 }

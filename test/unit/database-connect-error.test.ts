@@ -25,5 +25,7 @@ describe('DatabaseConnectError', () => {
   test('an unparsable URL is shown redacted, never whole', () => {
     const error = new DatabaseConnectError('postgres://u:Secret-Pw-2@db:notaport/tel', new Error('refused'));
     assert.ok(!error.message.includes('Secret-Pw-2'), error.message);
+    // An unencoded `/` in the password moves its rest into the path: no piece of it is an address.
+    assert.equal(addressOf('postgres://u:12/secret@h/db'), 'postgres://u:****@h/db');
   });
 });

@@ -84,3 +84,17 @@ export function safeErrorMessage(error: unknown, connectionString?: string): str
   const message = error instanceof Error ? error.message : String(error);
   return connectionString ? scrubPasswords(message, passwordsOf([connectionString])) : message;
 }
+
+/**
+ * The warning for a connection whose role, password or database the server refused
+ * (RetryPolicy.isConfigurationError): the setting to fix, its URL with the password hidden, the
+ * server's reason and SQLSTATE, and what happens to the records `meanwhile`.
+ */
+export function refusedConnectionMessage(url: string | undefined, error: unknown, meanwhile: string): string {
+  const state = (error as { code?: unknown } | null)?.code;
+  return (
+    `database.url${url ? ` (${redactUrl(url)})` : ''} was refused by the server: ${safeErrorMessage(error, url)}` +
+    `${typeof state === 'string' ? ` (SQLSTATE ${state})` : ''}. A configuration error, not retried: check the` +
+    ` user, password and database name; meanwhile ${meanwhile}`
+  );
+}

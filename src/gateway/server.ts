@@ -20,7 +20,7 @@ import { RateLimitedWarning } from '../../exporters/delivery/RateLimitedWarning.
 import { isConfigurationError } from '../../exporters/delivery/RetryPolicy.js';
 import { Spool, spoolDirectory } from '../../exporters/delivery/Spool.js';
 import { targetAddress, targetIdentity } from '../../exporters/delivery/spoolTarget.js';
-import { redactUrl, safeErrorMessage } from '../../exporters/postgres/connectionSecrets.js';
+import { refusedConnectionMessage, safeErrorMessage } from '../../exporters/postgres/connectionSecrets.js';
 import { PostgresLogRecordExporter } from '../../exporters/postgres/PostgresLogRecordExporter.js';
 import { PostgresMetricExporter } from '../../exporters/postgres/PostgresMetricExporter.js';
 import { PostgresSpanExporter } from '../../exporters/postgres/PostgresSpanExporter.js';
@@ -156,16 +156,19 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       identity ??= await targetIdentity(pool);
     } catch (error) {
       if (closed) return; // close() ended the pool under it
-      const where = targetAddress(options.url) ?? 'the configured database';
       if (isConfigurationError(error)) {
         // The role, password or database was refused: asking again cannot help (see pool.ts).
         warn(
-          `database.url (${redactUrl(options.url)}) was refused by the server: ${safeErrorMessage(error, options.url)}; a configuration error, not retried: records are spooled until the gateway restarts with a working database.url`,
+          refusedConnectionMessage(
+            options.url,
+            error,
+            'records are spooled until the gateway restarts with a working database.url',
+          ),
         );
         return;
       }
       warn(
-        `database setup failed (${where}), retrying in the background: ${safeErrorMessage(error, options.url)}`,
+        `database setup failed (${targetAddress(options.url) ?? 'the configured database'}), retrying in the background: ${safeErrorMessage(error, options.url)}`,
       );
       setUpRetry = setTimeout(() => void setUp(), options.setUpRetryMs ?? 5_000);
       setUpRetry.unref();

@@ -6,10 +6,10 @@
 // retried.
 
 import type pg from 'pg';
-import { isConfigurationError, sqlState } from '../../exporters/delivery/RetryPolicy.js';
+import { isConfigurationError } from '../../exporters/delivery/RetryPolicy.js';
 import { targetIdentity } from '../../exporters/delivery/spoolTarget.js';
 import type { SpillTarget, WarningSink } from '../../exporters/delivery/types.js';
-import { safeErrorMessage } from '../../exporters/postgres/connectionSecrets.js';
+import { refusedConnectionMessage, safeErrorMessage } from '../../exporters/postgres/connectionSecrets.js';
 import { migrate } from '../../exporters/postgres/migrate.js';
 import type { ExperimentStart, ExperimentStatus, ExperimentStore } from '../db/experimentStore.js';
 import { EXPERIMENTS_SPOOL_TABLE, encodeExperimentLine } from '../db/spooledRows.js';
@@ -47,8 +47,8 @@ export interface ExperimentLifecycleOptions {
   member?: boolean;
   /** host:port/database, named in its warnings (some driver errors name no server). */
   address?: string;
-  /** database.url with its password hidden, named when the server refuses it. */
-  redactedUrl?: string;
+  /** database.url, named (its password hidden) when the server refuses it. */
+  url?: string;
   warn: WarningSink;
 }
 
@@ -148,7 +148,15 @@ export class ExperimentLifecycle {
       if (this.stopped) return false;
       if (isConfigurationError(error)) {
         this.refused = true;
-        this.options.warn(this.refusalMessage(error));
+        this.options.warn(
+          refusedConnectionMessage(
+            this.options.url,
+            error,
+            this.options.spool
+              ? 'records go to the spool and are replayed into this database by the next run or `pipetel sync` once it is fixed'
+              : 'records are dropped and counted (the spool is off)',
+          ),
+        );
         return false;
       }
       this.options.warn(
@@ -164,20 +172,6 @@ export class ExperimentLifecycle {
     for (const client of clients) if (client.status === 'fulfilled') client.value.release();
     this.isSetUp = true;
     return true;
-  }
-
-  /** What the user must fix, naming the setting; the URL's password is hidden. */
-  private refusalMessage(error: unknown): string {
-    const { redactedUrl, address, spool } = this.options;
-    const url = redactedUrl ?? address;
-    const where = spool
-      ? 'records go to the spool and are replayed into this database by the next run or `pipetel sync` once it is fixed'
-      : 'records are dropped and counted (the spool is off)';
-    return (
-      `database.url${url ? ` (${url})` : ''} was refused by the server: ${safeErrorMessage(error)}` +
-      ` (SQLSTATE ${sqlState(error)}). A configuration error, not retried: check the user, password` +
-      ` and database name; meanwhile ${where}`
-    );
   }
 
   /** The row as this process knows it, for replay (which never moves a row back in time). */

@@ -16,7 +16,7 @@ import { RateLimitedWarning, stderrWarning } from '../../exporters/delivery/Rate
 import type { Spool } from '../../exporters/delivery/Spool.js';
 import { targetAddress } from '../../exporters/delivery/spoolTarget.js';
 import { TelemetryPolicy } from '../../exporters/policy/index.js';
-import { redactUrl, safeErrorMessage } from '../../exporters/postgres/connectionSecrets.js';
+import { safeErrorMessage } from '../../exporters/postgres/connectionSecrets.js';
 import { EXPERIMENT_ID_ATTRIBUTE } from '../../exporters/shared/conventions.js';
 import { type Config, ineffectiveSettings } from '../config/index.js';
 import type { ExperimentStore } from '../db/experimentStore.js';
@@ -331,7 +331,7 @@ export function buildRun({ config, databaseUrl, attributes, instrumentations, st
       onConnected: () => markConnected(),
       member,
       address: targetAddress(databaseUrl),
-      redactedUrl: databaseUrl && redactUrl(databaseUrl),
+      url: databaseUrl,
       prepareStore: async (setUpPool) => {
         await syncStoreSettings(setUpPool, settings);
         const note = await setUpPartitioning(setUpPool, settings.database.partitioning);

@@ -605,28 +605,23 @@ export class DeliveryQueue<T> {
   private startOutage(error: unknown): void {
     const refused = isConfigurationError(error);
     const outage = this.outage;
-    if (outage) {
+    if (!outage) {
+      const nextProbeAt = Date.now() + this.retry.initialDelayMs;
+      this.outage = { error, probes: 0, nextProbeAt, probing: false, refused };
+    } else {
       outage.error = error;
       outage.probing = false;
       outage.probes++;
       outage.nextProbeAt = Date.now() + backoffDelayMs(this.retry, outage.probes);
-      if (!refused || outage.refused) return;
+      if (!refused || outage.refused) return; // said when it started
       outage.refused = true;
-    } else {
-      this.outage = {
-        error,
-        probes: 0,
-        nextProbeAt: Date.now() + this.retry.initialDelayMs,
-        probing: false,
-        refused,
-      };
-      if (!refused) {
-        this.warn(
-          'outage',
-          `${this.options.name}: ${this.options.sink.table} unreachable (${describe(error)}); spooling records to disk until it answers`,
-        );
-        return;
-      }
+    }
+    if (!refused) {
+      this.warn(
+        'outage',
+        `${this.options.name}: ${this.options.sink.table} unreachable (${describe(error)}); spooling records to disk until it answers`,
+      );
+      return;
     }
     const where = this.options.spill
       ? 'spooling records to disk (replayed once the connection string is fixed)'

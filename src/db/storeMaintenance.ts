@@ -35,21 +35,32 @@ export async function currentPartitioning(db: Queryable): Promise<PartitioningMo
 }
 
 /**
- * At register(): partitions as configured. Empty tables are converted at once (nothing to move);
- * tables holding rows are left alone — converting moves every row under a lock, which a user
- * starts on purpose — and the returned message says how. Partitions are premade either way.
+ * Rows register() converts to partitions on its own (moving them takes milliseconds); more, and
+ * converting waits for a user who starts it on purpose (`pipetel migrate --partitioning`).
+ */
+export const AUTO_CONVERT_MAX_ROWS = 10_000;
+
+/**
+ * At register(): partitions as configured. Tables holding at most AUTO_CONVERT_MAX_ROWS rows are
+ * converted at once — among them a fresh install whose first batches (this run's own, or a fleet
+ * member's) landed between its migration and this call. Larger ones are left alone, since
+ * converting moves every row under a lock, and the returned message says how. Partitions are
+ * premade either way.
  */
 export async function setUpPartitioning(db: Queryable, mode: PartitioningMode): Promise<string | undefined> {
   const current = await currentPartitioning(db);
   let note: string | undefined;
   if (mode !== 'none' && current === 'none') {
-    const { rows } = await db.query<{ empty: boolean }>(
-      `SELECT NOT EXISTS (SELECT 1 FROM pipeline_logs) AND NOT EXISTS (SELECT 1 FROM pipeline_spans)
-              AND NOT EXISTS (SELECT 1 FROM pipeline_metrics) AS empty`,
+    // Counts stop at the limit: a large table is not scanned to learn that it is large.
+    const { rows } = await db.query<{ rows: number }>(
+      `SELECT (SELECT count(*) FROM (SELECT FROM pipeline_logs LIMIT $1) l)
+            + (SELECT count(*) FROM (SELECT FROM pipeline_spans LIMIT $1) s)
+            + (SELECT count(*) FROM (SELECT FROM pipeline_metrics LIMIT $1) m) AS rows`,
+      [AUTO_CONVERT_MAX_ROWS + 1],
     );
-    if (rows[0]?.empty) await partitionTables(db, mode);
+    if (Number(rows[0]?.rows) <= AUTO_CONVERT_MAX_ROWS) await partitionTables(db, mode);
     else
-      note = `database.partitioning is ${mode} but the tables hold rows and are not partitioned: run \`pipetel migrate --partitioning ${mode}\` to convert them (rows are moved under a lock)`;
+      note = `database.partitioning is ${mode} but the tables hold more than ${AUTO_CONVERT_MAX_ROWS} rows and are not partitioned: run \`pipetel migrate --partitioning ${mode}\` to convert them (rows are moved under a lock)`;
   } else if (mode !== 'none' && current !== mode) {
     note = `database.partitioning is ${mode} but the tables are partitioned ${current}; changing the period is not supported, ${current} stays`;
   }

@@ -13,7 +13,12 @@ import { LOGS_TABLE } from '../../exporters/postgres/logRows.js';
 import { PostgresTableWriter } from '../../exporters/postgres/TableWriter.js';
 import { uuidv7 } from '../../exporters/postgres/uuidv7.js';
 import { loadConfig } from '../../src/config/index.js';
-import { partitionTables, runMaintenance, setUpPartitioning } from '../../src/db/storeMaintenance.js';
+import {
+  AUTO_CONVERT_MAX_ROWS,
+  partitionTables,
+  runMaintenance,
+  setUpPartitioning,
+} from '../../src/db/storeMaintenance.js';
 import { register } from '../../src/index.js';
 import { createTestDatabase, type TestDatabase, testPool } from '../helpers/database.js';
 
@@ -68,20 +73,32 @@ describe('partitioned tables', () => {
       databaseUrl: db.url,
       config: { database: { partitioning: 'daily', premake: 2 }, logging: quiet },
     });
-    const [{ kind }] = await db.query<{ kind: string }>(
-      "SELECT relkind AS kind FROM pg_class WHERE relname = 'pipeline_logs'",
-    );
-    assert.equal(kind, 'p', 'pipeline_logs is a partitioned table');
-    const premade = await partitionsOf(db, 'pipeline_spans');
-    for (const offset of [0, 1, 2])
-      assert.ok(premade.includes(dayName('pipeline_spans', offset)), `premade ${offset}`);
+    try {
+      // register() waits for setup a bounded time (about a second when connecting is slow, as on
+      // a loaded CI machine): the schema is what `ready` promises.
+      await tel.ready;
+      const [{ kind }] = await db.query<{ kind: string }>(
+        "SELECT relkind AS kind FROM pg_class WHERE relname = 'pipeline_logs'",
+      );
+      assert.equal(kind, 'p', 'pipeline_logs is a partitioned table');
+      const premade = await partitionsOf(db, 'pipeline_spans');
+      for (const offset of [0, 1, 2])
+        assert.ok(premade.includes(dayName('pipeline_spans', offset)), `premade ${offset}`);
 
-    tel.getLogger('parts').info('today');
-    const otel = logs.getLogger('parts-otel');
-    for (const days of [-3, 9, -40]) {
-      otel.emit({ body: `offset ${days}`, timestamp: new Date(Date.now() + days * DAY), severityNumber: 9 });
+      tel.getLogger('parts').info('today');
+      const otel = logs.getLogger('parts-otel');
+      for (const days of [-3, 9, -40]) {
+        otel.emit({
+          body: `offset ${days}`,
+          timestamp: new Date(Date.now() + days * DAY),
+          severityNumber: 9,
+        });
+      }
+    } finally {
+      // Also when an assertion failed: a registered instance left behind fails every later
+      // register() of this file with "already called with different options".
+      await tel.shutdown();
     }
-    await tel.shutdown();
     assert.equal(tel.stats().logs.exported, 4);
     assert.equal(tel.stats().logs.spooled + tel.stats().logs.dropped + tel.stats().logs.failed, 0);
     const stored = await db.query<{ partition: string; message: string }>(
@@ -197,14 +214,16 @@ describe('converting a populated install, and retention without partitions', () 
     const pool = testPool(db.url, 2);
     try {
       const writer = new PostgresTableWriter(pool, LOGS_TABLE);
-      const lines = [-35, -5, 0].map((d) =>
-        logLine('conv', new Date(Date.now() + d * DAY).toISOString().replace('Z', '000Z'), `day ${d}`),
-      );
+      const at = (d: number) => new Date(Date.now() + d * DAY).toISOString().replace('Z', '000Z');
+      const lines = [-35, -5, 0].map((d) => logLine('conv', at(d), `day ${d}`));
+      // One row more than register() converts on its own.
+      for (let i = lines.length; i <= AUTO_CONVERT_MAX_ROWS; i++)
+        lines.push(logLine('conv', at(0), 'filler'));
       await writer.write(lines, { idempotent: false });
       const ids = await db.query('SELECT id, message FROM pipeline_logs ORDER BY id');
 
       const note = await setUpPartitioning(pool, 'monthly');
-      assert.match(note ?? '', /run `pipetel migrate --partitioning monthly`/);
+      assert.match(note ?? '', /more than 10000 rows .* run `pipetel migrate --partitioning monthly`/);
       const [{ kind }] = await db.query<{ kind: string }>(
         "SELECT relkind AS kind FROM pg_class WHERE relname = 'pipeline_logs'",
       );
@@ -213,7 +232,7 @@ describe('converting a populated install, and retention without partitions', () 
       const report = await partitionTables(pool, 'monthly');
       assert.match(
         report[0]!,
-        /^pipeline_logs: partitioned monthly on timestamp, 3 rows moved into \d+ partitions$/,
+        /^pipeline_logs: partitioned monthly on timestamp, 10001 rows moved into \d+ partitions$/,
       );
       assert.deepEqual(await db.query('SELECT id, message FROM pipeline_logs ORDER BY id'), ids);
       const indexes = await db.query<{ indexname: string }>(
@@ -233,6 +252,80 @@ describe('converting a populated install, and retention without partitions', () 
       await assert.rejects(partitionTables(pool, 'daily'), /already partitioned monthly/);
     } finally {
       await pool.end();
+    }
+  });
+
+  it("register() converts tables that hold a few rows already: its own first batches, a fleet member's", async () => {
+    // A fresh install whose first records landed between the migration and the conversion (a slow
+    // start, a worker of the same fleet): partitioning must not be skipped for good because of them.
+    const fresh = await createTestDatabase();
+    try {
+      await migrate(fresh.url);
+      const pool = testPool(fresh.url, 1);
+      const early = [logLine('early', new Date().toISOString().replace('Z', '000Z'), 'first batch')];
+      await new PostgresTableWriter(pool, LOGS_TABLE).write(early, { idempotent: false });
+      await pool.end();
+      const tel = await register({
+        serviceName: 'parts',
+        experimentId: 'parts-early',
+        databaseUrl: fresh.url,
+        config: { database: { partitioning: 'daily' }, logging: quiet },
+      });
+      try {
+        await tel.ready;
+        const [{ kind }] = await fresh.query<{ kind: string }>(
+          "SELECT relkind AS kind FROM pg_class WHERE relname = 'pipeline_logs'",
+        );
+        assert.equal(kind, 'p', 'converted, not left for pipetel migrate');
+        const stored = await fresh.query<{ partition: string; message: string }>(
+          "SELECT tableoid::regclass::text AS partition, message FROM pipeline_logs WHERE experiment_id = 'early'",
+        );
+        assert.deepEqual(stored, [{ partition: dayName('pipeline_logs', 0), message: 'first batch' }]);
+      } finally {
+        await tel.shutdown();
+      }
+    } finally {
+      await fresh.drop();
+    }
+  });
+
+  it('processes converting the same fresh database at once: one converts, the others find it done', async () => {
+    const fresh = await createTestDatabase();
+    const pools = [0, 1, 2].map(() => testPool(fresh.url, 2));
+    try {
+      await migrate(fresh.url);
+      // Before migration 0007 the later ones renamed the table the first had just partitioned and
+      // failed on its partition names: "relation pipeline_logs_… already exists".
+      // All three past their checks and waiting on the settings row, then let go at once.
+      const holder = new pg.Client({ connectionString: fresh.url });
+      await holder.connect();
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM pipetel_settings FOR UPDATE');
+      const setUps = pools.map((pool) => setUpPartitioning(pool, 'daily'));
+      for (let waiting = 0; waiting < 3; ) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        [{ waiting }] = await fresh.query<{ waiting: number }>(
+          "SELECT count(*)::int AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        );
+      }
+      await holder.query('COMMIT');
+      await holder.end();
+      const notes = await Promise.all(setUps);
+      assert.deepEqual(notes, [undefined, undefined, undefined]);
+      const tables = await fresh.query<{ name: string; kind: string }>(
+        `SELECT relname AS name, relkind AS kind FROM pg_class
+          WHERE relname IN ('pipeline_logs', 'pipeline_spans', 'pipeline_metrics') OR relname LIKE '%\\_unpartitioned'
+          ORDER BY 1`,
+      );
+      assert.deepEqual(tables, [
+        { name: 'pipeline_logs', kind: 'p' },
+        { name: 'pipeline_metrics', kind: 'p' },
+        { name: 'pipeline_spans', kind: 'p' },
+      ]);
+      await assert.rejects(partitionTables(pools[0]!, 'monthly'), /already partitioned daily/);
+    } finally {
+      for (const pool of pools) await pool.end();
+      await fresh.drop();
     }
   });
 });

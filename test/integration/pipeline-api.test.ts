@@ -110,6 +110,7 @@ describe('pipeline API', () => {
         monitoring: { enable_resource_tracking: false },
       },
     });
+    await tel.ready; // the schema exists: a flush before it would go to the spool, not the table
     await tel.stage('produce', async () => {
       for (let i = 0; i < 50; i++) tel.getLogger('wait').info('row %d', i);
     });

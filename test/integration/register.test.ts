@@ -37,6 +37,7 @@ describe('register()', () => {
       config: quiet,
     });
     assert.equal(tel.experimentId, 'exp-api');
+    await tel.ready; // register() waits for setup only a bounded time
     const [running] = await db.query(
       "SELECT status FROM pipeline_experiments WHERE experiment_id = 'exp-api'",
     );

@@ -178,11 +178,16 @@ export class Telemetry {
    */
   async waitForSetup(maxMs: number): Promise<void> {
     const after = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
-    const never = new Promise<void>(() => undefined);
-    await Promise.race([
-      this.run.ready,
-      after(maxMs),
-      Promise.race([this.run.connected.then(() => never), after(CONNECT_WAIT_MS)]),
-    ]);
+    let connected = false;
+    void this.run.connected.then(() => {
+      connected = true;
+    });
+    // (It used to race the connection against the second, which stopped every wait at one second:
+    // a migration that took longer on a loaded machine returned before the schema existed.)
+    const unanswered = after(CONNECT_WAIT_MS).then(() => {
+      if (!connected) return;
+      return new Promise<void>(() => undefined); // connected: only ready or maxMs end the wait
+    });
+    await Promise.race([this.run.ready, after(maxMs), unanswered]);
   }
 }

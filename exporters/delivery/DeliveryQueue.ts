@@ -63,6 +63,11 @@ export interface DeliveryOptions<T> {
    * their records die young instead of being copied by every GC while the writers are busy.
    */
   encodeAhead?: boolean;
+  /**
+   * No batch is taken before this settles (fulfilled or rejected): records wait in the queue,
+   * and shutdown spools them if it comes first. For a sink whose tables are still being made.
+   */
+  writesAfter?: PromiseLike<unknown>;
   warn?: WarningSink;
 }
 
@@ -158,6 +163,8 @@ export class DeliveryQueue<T> {
   private outage: Outage | undefined;
   /** When a record last settled or a write last started: how shutdown tells slow from hanging. */
   private lastActivityAt = Date.now();
+  /** `writesAfter` has not settled yet: batches wait. */
+  private gated = false;
   /** Woken whenever a record settles or the queue goes idle. */
   private changeWaiters: Array<() => void> = [];
   private sleepers = new Set<() => void>();
@@ -188,6 +195,15 @@ export class DeliveryQueue<T> {
     this.encodeAhead = options.encodeAhead === true && !options.journal;
     this.timer = setInterval(() => this.scheduleDrain(), options.flushIntervalMs);
     this.timer.unref();
+    if (options.writesAfter) {
+      this.gated = true;
+      const open = () => {
+        this.gated = false;
+        this.lastActivityAt = Date.now(); // shutdown's stall clock starts with the first writes
+        this.scheduleDrain();
+      };
+      Promise.resolve(options.writesAfter).then(open, open);
+    }
     if (options.journal) {
       this.journalTimer = setInterval(() => this.encodeQueued(), options.journalFlushMs ?? 100);
       this.journalTimer.unref();
@@ -340,6 +356,8 @@ export class DeliveryQueue<T> {
   }
 
   private drain(): void {
+    // Held back until the sink is ready, except that shutdown's spooling takes what waits.
+    if (this.gated && !this.closing) return;
     const { maxBatchSize, concurrency } = this.options;
     while (this.queue.length > 0 && this.inflight < concurrency) {
       let batch: Array<T | Encoded>;

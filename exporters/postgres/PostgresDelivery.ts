@@ -43,6 +43,13 @@ export interface PostgresExporterOptions {
   retry?: RetryPolicyOptions;
   /** An absolute time (ms since epoch) shutdown must be done by (register() sets it from shutdown.timeout). */
   shutdownDeadline?: () => number | undefined;
+  /**
+   * Batches are written once this settles (fulfilled or rejected): e.g. the schema being migrated
+   * by the caller. Until then they wait in memory (a full queue spills as usual), so the first
+   * records of a slow start are not sent to a table that does not exist yet — which would spool
+   * them and warn of an outage that is none. Default: write at once.
+   */
+  writesAfter?: PromiseLike<unknown>;
   /** Called after each committed batch with its row count and write time (self-monitoring). */
   onBatchWritten?: (rows: number, durationMs: number) => void;
   /** How long shutdown() may spend flushing when the SDK calls it without a bound (default 10000). */
@@ -121,6 +128,7 @@ export function openDelivery<T>(
     journal: options.journal,
     journalFlushMs: options.journalFlushMs,
     encodeAhead: options.encodeAhead,
+    writesAfter: options.writesAfter,
     warn: withoutPasswords(
       options.warn ?? stderrWarning,
       passwordsOf([options.connectionString, pool.options?.connectionString], pool.options?.password),

@@ -153,6 +153,12 @@ export function buildRun({ config, databaseUrl, attributes, instrumentations, st
     onDelivered: (table, records) => sinks.countDelivered(table, records),
     warn,
   });
+  // The writers' batches wait for the store's setup (schema, partitions) below; register() may
+  // return before it is done when connecting is slow.
+  let setUpSettled: () => void = () => undefined;
+  const setUp = new Promise<void>((resolve) => {
+    setUpSettled = resolve;
+  });
   const exporterOptions = pool
     ? runExporterOptions(settings, {
         pool,
@@ -160,6 +166,7 @@ export function buildRun({ config, databaseUrl, attributes, instrumentations, st
         spool,
         journal,
         shutdownDeadline: () => state.shutdownDeadline,
+        setUp,
         // Already rate-limited per kind of trouble, with running counts: not limited again here.
         // A message another sink printed in the last 10 s word for word (the host-metrics and the
         // app-metrics queue) is not printed again.
@@ -341,6 +348,7 @@ export function buildRun({ config, databaseUrl, attributes, instrumentations, st
     });
   }
   const ready = lifecycle?.setUp() ?? Promise.resolve();
+  ready.then(setUpSettled, setUpSettled);
   // The run's owner keeps it alive; a member's heartbeat would reopen a run the owner ended.
   let heartbeat: NodeJS.Timeout | undefined;
   if (experiments && !member) {

@@ -42,6 +42,8 @@ export interface RunExporterParts {
   journal: Journal | undefined;
   /** The absolute time shutdown must be done by, once shutdown has begun. */
   shutdownDeadline: () => number | undefined;
+  /** Settles when the store is set up (or setup has given up for now): batches wait for it. */
+  setUp: Promise<void>;
   warn: WarningSink;
 }
 
@@ -66,6 +68,7 @@ export function runExporterOptions(
     journalFlushMs: settings.spool.flush_ms,
     shutdownTimeoutMs: settings.shutdown.timeout * 1000,
     shutdownDeadline: parts.shutdownDeadline,
+    writesAfter: parts.setUp,
     warn: parts.warn,
   };
 }

@@ -12,10 +12,14 @@ import { resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { metrics, trace } from '@opentelemetry/api';
 import { logs, SeverityNumber } from '@opentelemetry/api-logs';
+import pg from 'pg';
 import { register } from '../../src/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { startTcpProxy } from '../helpers/tcpProxy.js';
 import { tempDir } from '../helpers/tempDir.js';
+
+/** migrate()'s advisory lock: the bytes of 'pipetel' (exporters/postgres/migrate.ts). */
+const MIGRATION_LOCK_KEY = (0x70697065_74656c00n & 0x7fffffffffffffffn).toString();
 
 const quiet = {
   logging: { console: { enabled: false as const } },
@@ -80,6 +84,73 @@ describe('register()', () => {
     );
     assert.equal(n, 5000);
     assert.deepEqual(tel.stats().logs, { queued: 0, exported: 5000, dropped: 0, spooled: 0, failed: 0 });
+  });
+
+  it('register() returns once setup is done when it takes longer than a second (a migration waiting its turn)', async () => {
+    const fresh = await createTestDatabase();
+    const holder = new pg.Client({ connectionString: fresh.url });
+    await holder.connect();
+    await holder.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    // Another migrator, done in 1.5 s: well inside register()'s 5 s bound.
+    const released = new Promise((r) => setTimeout(r, 1_500)).then(() => holder.end());
+    try {
+      const tel = await register({
+        experimentId: 'exp-slow-migration',
+        databaseUrl: fresh.url,
+        config: quiet,
+      });
+      try {
+        // It used to stop waiting after one second whenever it had connected by then.
+        const [row] = await fresh.query(
+          "SELECT status FROM pipeline_experiments WHERE experiment_id = 'exp-slow-migration'",
+        );
+        assert.equal(row?.status, 'running', 'setup was done when register() returned');
+      } finally {
+        await tel.shutdown();
+      }
+    } finally {
+      await released;
+      await fresh.drop();
+    }
+  });
+
+  it('records emitted before setup has made the schema wait for it: none spooled, all stored', async () => {
+    // register() stops waiting for setup after 5 s; here another migrator holds the migration lock
+    // longer, so setup is still running when records come. They used to be written at once into
+    // tables that did not exist: spooled, with an outage warning.
+    const fresh = await createTestDatabase();
+    const holder = new pg.Client({ connectionString: fresh.url });
+    await holder.connect();
+    await holder.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    const tel = await register({
+      experimentId: 'exp-slow-setup',
+      databaseUrl: fresh.url,
+      config: { ...quiet, logging: { ...quiet.logging, database: { batch_size: 10, flush_interval: 0.1 } } },
+    });
+    try {
+      const [{ exists }] = await fresh.query<{ exists: boolean }>(
+        "SELECT to_regclass('pipeline_logs') IS NOT NULL AS exists",
+      );
+      assert.equal(exists, false, 'register() returned with setup still waiting for the lock');
+      for (let i = 0; i < 100; i++) tel.getLogger('early').info('early %d', i);
+      await new Promise((r) => setTimeout(r, 1_500)); // twice the time after which a write spools
+      assert.equal(tel.stats().logs.spooled, 0, 'nothing went to the spool while setup ran');
+      assert.equal(tel.stats().logs.queued, 100);
+    } finally {
+      await holder.end(); // the lock goes with the session
+    }
+    try {
+      await tel.ready;
+      await tel.shutdown();
+      assert.deepEqual(tel.stats().logs, { queued: 0, exported: 100, dropped: 0, spooled: 0, failed: 0 });
+      const [{ n }] = await fresh.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pipeline_logs WHERE experiment_id = 'exp-slow-setup'",
+      );
+      assert.equal(n, 100);
+    } finally {
+      await tel.shutdown();
+      await fresh.drop();
+    }
   });
 
   it('log calls built off the call are counted at once and written by every flush path', async () => {

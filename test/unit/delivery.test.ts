@@ -60,6 +60,36 @@ describe('DeliveryQueue', () => {
     assert.deepEqual(q.stats(), { queued: 0, exported: 95, dropped: 0, spooled: 0, failed: 0 });
   });
 
+  it('writesAfter holds every batch until it settles; shutdown before then spools what waits', async () => {
+    const settle = () => new Promise((r) => setImmediate(r));
+    const sink = new RecordingSink();
+    let openGate: () => void = () => undefined;
+    const { q } = queue(sink, { writesAfter: new Promise<void>((r) => (openGate = r)) });
+    for (let i = 0; i < 30; i++) q.enqueue(i); // three batch triggers
+    await settle();
+    await settle();
+    assert.equal(sink.batches.length, 0, 'nothing written while the gate is closed');
+    assert.equal(q.stats().queued, 30);
+    openGate();
+    await q.forceFlush();
+    assert.equal(sink.rows.length, 30);
+    // A rejected gate opens it too: the writes then meet whatever the sink has to say.
+    const { q: rejected } = queue(sink, { writesAfter: Promise.reject(new Error('setup failed')) });
+    rejected.enqueue(1);
+    await rejected.forceFlush();
+    assert.equal(rejected.stats().exported, 1);
+    // Never opened: shutdown spools the records instead of waiting for it.
+    const spilled: string[] = [];
+    const { q: closed } = queue(new RecordingSink(), {
+      writesAfter: new Promise(() => undefined),
+      spill: { append: async (_t, lines) => void spilled.push(...lines) },
+    });
+    for (let i = 0; i < 5; i++) closed.enqueue(i);
+    await closed.shutdown(2_000);
+    assert.deepEqual(closed.stats(), { queued: 0, exported: 0, dropped: 0, spooled: 5, failed: 0 });
+    assert.equal(spilled.length, 5);
+  });
+
   it('a batch_size the queue cannot hold starts a write at half the queue, refusing nothing', async () => {
     const sink = new RecordingSink();
     const { q } = queue(sink, { batchSize: 500, maxQueueSize: 100, maxBatchSize: 1000 });

@@ -5,7 +5,7 @@
 
 import { context, type Meter, metrics, propagation } from '@opentelemetry/api';
 import type { Config } from './config/index.js';
-import { buildRun, type Run, type RunState } from './internal/buildRun.js';
+import { buildRun, CONNECT_WAIT_MS, type Run, type RunState } from './internal/buildRun.js';
 import { endRun, flushRun } from './internal/endRun.js';
 import type { Instrumentation } from './internal/otelSdk.js';
 import { attachProcessHooks } from './internal/processHooks.js';
@@ -20,9 +20,6 @@ export { LIVE_KEYS } from './internal/LiveTuning.js';
 export type { TelemetryStats } from './internal/RunSinks.js';
 export { resolveDatabaseUrl } from './internal/runOptions.js';
 export type { StageOptions } from './pipeline/Stages.js';
-
-/** How long register() waits for a server to complete a first connection before carrying on. */
-const CONNECT_WAIT_MS = 1000;
 
 export class Telemetry {
   readonly experimentId: string;

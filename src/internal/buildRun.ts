@@ -51,6 +51,11 @@ const HEARTBEAT_INTERVAL_MS = 15_000;
 const STALE_AFTER_HEARTBEATS = 4;
 /** Connections opened at setup: the batches a signal writes at once plus one for progress. */
 const WARM_CONNECTIONS = 3;
+/**
+ * A server that has not completed a connection within this long is taken for one that does not
+ * answer: register() stops waiting for setup, and the writers stop waiting for it too.
+ */
+export const CONNECT_WAIT_MS = 1000;
 
 /** What the run's parts read of its facade's state (Telemetry sets it as shutdown begins). */
 export interface RunState {
@@ -153,12 +158,21 @@ export function buildRun({ config, databaseUrl, attributes, instrumentations, st
     onDelivered: (table, records) => sinks.countDelivered(table, records),
     warn,
   });
-  // The writers' batches wait for the store's setup (schema, partitions) below; register() may
-  // return before it is done when connecting is slow.
+  // The writers' batches wait for the store's setup (schema, partitions) below, which register()
+  // may not wait out: a migration waiting for another process's, say. Not for a server that has
+  // not even completed a connection within CONNECT_WAIT_MS, though: the writers must find out it
+  // does not answer and spool (SPEC §5), not hold records in memory for as long as setup hangs.
+  let markConnected: () => void = () => undefined;
+  const connected = new Promise<void>((resolve) => {
+    markConnected = resolve;
+  });
   let setUpSettled: () => void = () => undefined;
   const setUp = new Promise<void>((resolve) => {
     setUpSettled = resolve;
   });
+  const unanswered = setTimeout(setUpSettled, CONNECT_WAIT_MS);
+  unanswered.unref();
+  void connected.then(() => clearTimeout(unanswered));
   const exporterOptions = pool
     ? runExporterOptions(settings, {
         pool,
@@ -313,10 +327,6 @@ export function buildRun({ config, databaseUrl, attributes, instrumentations, st
     parentSpanContext,
   );
 
-  let markConnected: () => void = () => undefined;
-  const connected = new Promise<void>((resolve) => {
-    markConnected = resolve;
-  });
   if (pool && experiments) {
     lifecycle = new ExperimentLifecycle({
       pool,

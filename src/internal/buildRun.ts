@@ -56,6 +56,8 @@ const WARM_CONNECTIONS = 3;
  * answer: register() stops waiting for setup, and the writers stop waiting for it too.
  */
 export const CONNECT_WAIT_MS = 1000;
+/** The longest the writers wait for setup: twice register()'s own wait (registry.ts). */
+const SETUP_GATE_MAX_MS = 10_000;
 
 /** What the run's parts read of its facade's state (Telemetry sets it as shutdown begins). */
 export interface RunState {
@@ -160,8 +162,10 @@ export function buildRun({ config, databaseUrl, attributes, instrumentations, st
   });
   // The writers' batches wait for the store's setup (schema, partitions) below, which register()
   // may not wait out: a migration waiting for another process's, say. Not for a server that has
-  // not even completed a connection within CONNECT_WAIT_MS, though: the writers must find out it
-  // does not answer and spool (SPEC §5), not hold records in memory for as long as setup hangs.
+  // not even completed a connection within CONNECT_WAIT_MS, though, nor for more than
+  // SETUP_GATE_MAX_MS in all (a server gone silent in the middle of setup never answers it): the
+  // writers must find out the database does not answer and spool (SPEC §5), not hold records in
+  // memory for as long as setup hangs.
   let markConnected: () => void = () => undefined;
   const connected = new Promise<void>((resolve) => {
     markConnected = resolve;
@@ -173,6 +177,9 @@ export function buildRun({ config, databaseUrl, attributes, instrumentations, st
   const unanswered = setTimeout(setUpSettled, CONNECT_WAIT_MS);
   unanswered.unref();
   void connected.then(() => clearTimeout(unanswered));
+  const gateCap = setTimeout(setUpSettled, SETUP_GATE_MAX_MS);
+  gateCap.unref();
+  void setUp.then(() => clearTimeout(gateCap));
   const exporterOptions = pool
     ? runExporterOptions(settings, {
         pool,

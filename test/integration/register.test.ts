@@ -153,6 +153,31 @@ describe('register()', () => {
     }
   });
 
+  it('the writers wait for setup 10 s at most: a setup that never ends does not keep records from the spool', async () => {
+    // The migration lock is never released here, as with a server gone silent in the middle of
+    // setup: past the bound the batches meet the missing tables and go to the spool.
+    const fresh = await createTestDatabase();
+    const holder = new pg.Client({ connectionString: fresh.url });
+    await holder.connect();
+    await holder.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    const tel = await register({
+      experimentId: 'exp-stuck-setup',
+      databaseUrl: fresh.url,
+      config: { ...quiet, logging: { ...quiet.logging, database: { batch_size: 10, flush_interval: 0.1 } } },
+    });
+    try {
+      for (let i = 0; i < 100; i++) tel.getLogger('stuck').info('stuck %d', i);
+      const deadline = Date.now() + 30_000;
+      while (tel.stats().logs.spooled < 100 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 200));
+      assert.deepEqual(tel.stats().logs, { queued: 0, exported: 0, dropped: 0, spooled: 100, failed: 0 });
+    } finally {
+      await tel.shutdown();
+      await holder.end();
+      await fresh.drop();
+    }
+  });
+
   it('log calls built off the call are counted at once and written by every flush path', async () => {
     const tel = await register({ experimentId: 'exp-staged', databaseUrl: db.url, config: quiet });
     const log = tel.getLogger('staged');

@@ -225,7 +225,7 @@ export const settingsSchema = group('pipetel settings', {
     partitioning: oneOf(
       PARTITIONING,
       'none',
-      'Time partitioning of pipeline_logs, pipeline_spans and pipeline_metrics (range partitions per UTC day or month). Tables with at most 10 000 rows are converted by register(); larger ones by `pipetel migrate --partitioning daily|monthly`.',
+      'Time partitioning of pipeline_logs, pipeline_spans and pipeline_metrics (range partitions per UTC day or month). Tables with at most 10 000 rows (16 MB) are converted by register(); larger ones by `pipetel migrate --partitioning daily|monthly`.',
     ),
     premake: integer(3, 'Partitions (days or months) created ahead of time by maintenance.', {
       min: 0,

@@ -35,45 +35,88 @@ export async function currentPartitioning(db: Queryable): Promise<PartitioningMo
 }
 
 /**
- * Rows register() converts to partitions on its own (moving them takes milliseconds); more, and
- * converting waits for a user who starts it on purpose (`pipetel migrate --partitioning`).
+ * What register() converts to partitions on its own: at most this many rows and bytes (tables
+ * and indexes) in all, moved in well under a second; more, and converting waits for a user who
+ * starts it on purpose (`pipetel migrate --partitioning`).
  */
 export const AUTO_CONVERT_MAX_ROWS = 10_000;
+export const AUTO_CONVERT_MAX_BYTES = 16 * 2 ** 20;
+/**
+ * How long register()'s conversion waits for each table's lock. Writers queue behind a lock
+ * request that waits, so one held up by a long reader (a dashboard query, a session idle in a
+ * transaction) gives up soon and leaves the conversion to the next process instead.
+ */
+const AUTO_CONVERT_LOCK_TIMEOUT_MS = 500;
+
+/** SQLSTATE 55P03, lock_not_available: lock_timeout ran out. */
+const LOCK_NOT_AVAILABLE = '55P03';
 
 /**
- * At register(): partitions as configured. Tables holding at most AUTO_CONVERT_MAX_ROWS rows are
+ * At register(): partitions as configured. Small tables (AUTO_CONVERT_MAX_ROWS and _BYTES) are
  * converted at once — among them a fresh install whose first batches (this run's own, or a fleet
  * member's) landed between its migration and this call. Larger ones are left alone, since
- * converting moves every row under a lock, and the returned message says how. Partitions are
- * premade either way.
+ * converting moves every row under a lock, and the returned message says how; so do tables
+ * another process holds (the next register() tries again) and tables another process converted
+ * to another period meanwhile. Partitions are premade either way.
  */
 export async function setUpPartitioning(db: Queryable, mode: PartitioningMode): Promise<string | undefined> {
   const current = await currentPartitioning(db);
   let note: string | undefined;
   if (mode !== 'none' && current === 'none') {
     // Counts stop at the limit: a large table is not scanned to learn that it is large.
-    const { rows } = await db.query<{ rows: number }>(
+    const { rows } = await db.query<{ rows: number; bytes: string }>(
       `SELECT (SELECT count(*) FROM (SELECT FROM pipeline_logs LIMIT $1) l)
             + (SELECT count(*) FROM (SELECT FROM pipeline_spans LIMIT $1) s)
-            + (SELECT count(*) FROM (SELECT FROM pipeline_metrics LIMIT $1) m) AS rows`,
+            + (SELECT count(*) FROM (SELECT FROM pipeline_metrics LIMIT $1) m) AS rows,
+              pg_total_relation_size('pipeline_logs') + pg_total_relation_size('pipeline_spans')
+            + pg_total_relation_size('pipeline_metrics') AS bytes`,
       [AUTO_CONVERT_MAX_ROWS + 1],
     );
-    if (Number(rows[0]?.rows) <= AUTO_CONVERT_MAX_ROWS) await partitionTables(db, mode);
+    const small =
+      Number(rows[0]?.rows) <= AUTO_CONVERT_MAX_ROWS && Number(rows[0]?.bytes) <= AUTO_CONVERT_MAX_BYTES;
+    if (small) note = await convertSmallTables(db, mode);
     else
-      note = `database.partitioning is ${mode} but the tables hold more than ${AUTO_CONVERT_MAX_ROWS} rows and are not partitioned: run \`pipetel migrate --partitioning ${mode}\` to convert them (rows are moved under a lock)`;
+      note = `database.partitioning is ${mode} but the tables hold more than ${AUTO_CONVERT_MAX_ROWS} rows or ${AUTO_CONVERT_MAX_BYTES / 2 ** 20} MB and are not partitioned: run \`pipetel migrate --partitioning ${mode}\` to convert them (rows are moved under a lock)`;
   } else if (mode !== 'none' && current !== mode) {
-    note = `database.partitioning is ${mode} but the tables are partitioned ${current}; changing the period is not supported, ${current} stays`;
+    note = periodNote(mode, current);
   }
   await premake(db);
   return note;
 }
 
-/** Converts the three telemetry tables (one transaction); lines say what moved. */
-export async function partitionTables(db: Queryable, mode: PartitioningMode): Promise<string[]> {
+async function convertSmallTables(db: Queryable, mode: PartitioningMode): Promise<string | undefined> {
+  try {
+    await partitionTables(db, mode, { lockTimeoutMs: AUTO_CONVERT_LOCK_TIMEOUT_MS });
+    return undefined;
+  } catch (error) {
+    if ((error as { code?: string }).code === LOCK_NOT_AVAILABLE)
+      return `database.partitioning is ${mode} but the tables are busy (another session holds them): not partitioned yet, the next register() tries again (or run \`pipetel migrate --partitioning ${mode}\`)`;
+    // Another process converted them to another period since currentPartitioning() looked.
+    const now = await currentPartitioning(db);
+    if (now !== 'none' && now !== mode) return periodNote(mode, now);
+    throw error;
+  }
+}
+
+const periodNote = (mode: PartitioningMode, current: PartitioningMode) =>
+  `database.partitioning is ${mode} but the tables are partitioned ${current}; changing the period is not supported, ${current} stays`;
+
+/**
+ * Converts the three telemetry tables (one transaction, read committed: the settings row is the
+ * claim, see migration 0007); lines say what moved. `lockTimeoutMs`: give up (SQLSTATE 55P03)
+ * rather than wait longer for a table's lock.
+ */
+export async function partitionTables(
+  db: Queryable,
+  mode: PartitioningMode,
+  options: { lockTimeoutMs?: number } = {},
+): Promise<string[]> {
   if (mode === 'none') throw new Error('converting partitioned tables back to plain ones is not supported');
   const client = db instanceof pg.Pool ? await db.connect() : db;
   try {
-    await client.query('BEGIN');
+    await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
+    if (options.lockTimeoutMs !== undefined)
+      await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.round(options.lockTimeoutMs))}`);
     const { rows } = await client.query<{ line: string }>('SELECT pipetel_partition_tables($1) AS line', [
       mode,
     ]);

@@ -328,6 +328,62 @@ describe('converting a populated install, and retention without partitions', () 
       await fresh.drop();
     }
   });
+
+  it('tables another session holds are not waited for, and a period chosen meanwhile by another process is kept', async () => {
+    const fresh = await createTestDatabase();
+    const pool = testPool(fresh.url, 2);
+    const reader = new pg.Client({ connectionString: fresh.url });
+    try {
+      await migrate(fresh.url);
+      // A long reader (a dashboard query, a session idle in a transaction) holds pipeline_spans.
+      await reader.connect();
+      await reader.query('BEGIN');
+      await reader.query('SELECT count(*) FROM pipeline_spans');
+      const note = await setUpPartitioning(pool, 'daily');
+      assert.match(note ?? '', /tables are busy .* the next register\(\) tries again/);
+      const kinds = await fresh.query<{ kind: string }>(
+        "SELECT relkind AS kind FROM pg_class WHERE relname IN ('pipeline_logs', 'pipeline_spans', 'pipeline_metrics')",
+      );
+      assert.deepEqual(
+        kinds.map((r) => r.kind),
+        ['r', 'r', 'r'],
+        'rolled back whole',
+      );
+      await reader.query('COMMIT');
+
+      // Two processes, two periods, at once: the one that loses keeps the winner's with a note.
+      const holder = new pg.Client({ connectionString: fresh.url });
+      await holder.connect();
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM pipetel_settings FOR UPDATE');
+      const other = testPool(fresh.url, 2);
+      const setUps = [setUpPartitioning(pool, 'daily'), setUpPartitioning(other, 'monthly')];
+      for (let waiting = 0; waiting < 2; ) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        [{ waiting }] = await fresh.query<{ waiting: number }>(
+          "SELECT count(*)::int AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        );
+      }
+      await holder.query('COMMIT');
+      await holder.end();
+      const notes = await Promise.all(setUps);
+      await other.end();
+      const [{ partitioning }] = await fresh.query<{ partitioning: string }>(
+        'SELECT partitioning FROM pipetel_settings',
+      );
+      const loser = partitioning === 'daily' ? 'monthly' : 'daily';
+      assert.deepEqual(
+        notes.filter((n) => n !== undefined),
+        [
+          `database.partitioning is ${loser} but the tables are partitioned ${partitioning}; changing the period is not supported, ${partitioning} stays`,
+        ],
+      );
+    } finally {
+      await reader.end().catch(() => undefined);
+      await pool.end();
+      await fresh.drop();
+    }
+  });
 });
 
 describe('retention on plain tables, the metrics archive, runs, and the pg_cron entry point', () => {

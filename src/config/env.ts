@@ -2,7 +2,7 @@
 // on their fields in schema.ts; every key is also settable as PIPETEL__SECTION__KEY (double
 // underscore = dot, any case), its text parsed by the key's type. Empty variables count as unset.
 
-import type { ConfigProblem } from './ConfigError.js';
+import { type ConfigProblem, problem } from './ConfigError.js';
 import { leaves, resolvePath } from './schema.js';
 import { mergeInto, nest, type PlainObject } from './tree.js';
 import type { PartialSettings } from './types.js';
@@ -57,7 +57,34 @@ export function readEnvironment(env: NodeJS.ProcessEnv): EnvironmentSettings {
       apply(name, resolved.path, parseJson(text));
     }
   }
+  problems.push(...singleUnderscoreKeys(env));
   return { settings: settings as PartialSettings, problems, used };
+}
+
+/**
+ * `PIPETEL_LOGGING_LEVEL` reads like a setting but is not one: the generic form separates sections
+ * with two underscores. Ignoring it would leave the user believing the level was set.
+ */
+function singleUnderscoreKeys(env: NodeJS.ProcessEnv): ConfigProblem[] {
+  const named = new Set(leaves.flatMap(({ field }) => field.env.map((alias) => alias.name)));
+  const found: ConfigProblem[] = [];
+  for (const { path, field } of leaves) {
+    const name = `PIPETEL_${path.join('_').toUpperCase()}`;
+    if (named.has(name) || env[name] === undefined || env[name] === '') continue;
+    const generic = `PIPETEL__${path.join('__').toUpperCase()}`;
+    const alias = field.env.find((a) => a.name.startsWith('PIPETEL_'))?.name;
+    found.push(
+      problem({
+        key: path.join('.'),
+        expected: 'a variable pipetel reads',
+        got: name,
+        text: `${name} is not read: sections are separated by two underscores`,
+        suggestion: alias ? `${generic} or ${alias}` : generic,
+        where: `env ${name}`,
+      }),
+    );
+  }
+  return found;
 }
 
 /** A whole section as JSON (`PIPETEL__LOGGING__DATABASE={"batch_size":500}`); the raw text when not JSON. */

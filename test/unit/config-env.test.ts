@@ -168,6 +168,22 @@ describe('a bad value names the variable and the dotted key', () => {
     assert.match(error.message, /\[env PIPETEL__LOGGING__DATABSE__BATCH_SIZE\]$/);
   });
 
+  test('a key written with single underscores is an error naming the form that works, not ignored', () => {
+    const error = envError({ PIPETEL_LOGGING_LEVEL: 'DEBUG' });
+    assert.equal(error.key, 'logging.level');
+    assert.equal(
+      error.message,
+      'logging.level: PIPETEL_LOGGING_LEVEL is not read: sections are separated by two underscores (did you mean PIPETEL__LOGGING__LEVEL or PIPETEL_LOG_LEVEL?) [env PIPETEL_LOGGING_LEVEL]',
+    );
+    assert.match(
+      envError({ PIPETEL_LOGGING_DATABASE_BATCH_SIZE: '5' }).message,
+      /did you mean PIPETEL__LOGGING__DATABASE__BATCH_SIZE\?/,
+    );
+    // Named variables, and PIPETEL_ variables that name no setting, are not touched.
+    assert.equal(fromEnv({ PIPETEL_DATABASE_URL: 'postgres://a/db' }).values.database.url, 'postgres://a/db');
+    assert.deepEqual(fromEnv({ PIPETEL_TEST_DATABASE_URL: 'postgres://a/db' }).sources, ['defaults']);
+  });
+
   test('out of range, and broken JSON', () => {
     assert.equal(envError({ PIPETEL__LOGGING__SAMPLING__DEBUG: '2' }).key, 'logging.sampling.DEBUG');
     assert.equal(envError({ PIPETEL__LOGGING__SAMPLING: '{"DEBUG":' }).key, 'logging.sampling');

@@ -3,7 +3,7 @@
 
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.js';
-import { experimentSummary } from '../db/queries.js';
+import { experimentSummary, latestPoint } from '../db/queries.js';
 import { runExamplePipeline } from '../demo/examplePipeline.js';
 import { register } from '../registry.js';
 import { resolveDatabaseUrl } from '../telemetry.js';
@@ -145,7 +145,8 @@ function printSummary(
   }
   out.push('', 'Metrics (from pipeline_metrics)');
   for (const m of s.metrics) {
-    const last = m.last_value === null ? `  ${m.series} series` : `  last=${Number(m.last_value.toFixed(3))}`;
+    const latest = latestPoint(m);
+    const last = latest === undefined ? `  ${m.series} series` : `  latest ${latest}`;
     out.push(`  ${m.name.padEnd(36)} ${m.kind.padEnd(9)} ${String(m.points).padStart(4)} points${last}`);
   }
   out.push('', 'Rows stored for this experiment');

@@ -2,7 +2,7 @@
 // with durations, CPU and peak RSS, progress, metrics and first errors).
 
 import { parseArgs } from 'node:util';
-import type { ExperimentSummary } from '../db/queries.js';
+import { type ExperimentSummary, latestPoint } from '../db/queries.js';
 import type { RunRow } from '../db/runReader.js';
 import {
   formatDuration,
@@ -135,13 +135,13 @@ function showText(run: RunRow, s: ExperimentSummary): string {
     out.push(
       indent(
         table(
-          ['NAME', 'KIND', 'POINTS', 'SERIES', 'LAST'],
+          ['NAME', 'KIND', 'POINTS', 'SERIES', 'LATEST'],
           s.metrics.map((m) => [
             printable(m.name),
             m.kind,
             String(m.points),
             String(m.series),
-            m.last_value === null ? '-' : String(Number(m.last_value.toFixed(3))),
+            latestPoint(m) ?? '-',
           ]),
           [2, 3, 4],
         ),

@@ -36,7 +36,16 @@ export interface ExperimentSummary {
     status: string;
     rate: number | null;
   }>;
-  metrics: Array<{ name: string; kind: string; points: number; series: number; last_value: number | null }>;
+  metrics: Array<{
+    name: string;
+    kind: string;
+    points: number;
+    series: number;
+    /** A single series' latest point: its value (gauge, sum) or, for a histogram, its mean. */
+    last_value: number | null;
+    /** A single histogram series' latest count (cumulative: the whole run's); null otherwise. */
+    last_count: number | null;
+  }>;
   errors: Array<{ level: string; logger_name: string; message: string; traceback_lines: number }>;
 }
 
@@ -96,10 +105,16 @@ export async function summarizeExperiment(
     points: string;
     series: string;
     last_value: number | null;
+    last_count: string | null;
   }>(
+    // A histogram's sum is not a value of it: its mean is (the sum of 100 values of 0…99 read as
+    // "LAST 4950").
     `SELECT name, kind, count(*) AS points, count(DISTINCT attributes) AS series,
             CASE WHEN count(DISTINCT attributes) = 1
-                 THEN (array_agg(coalesce(value, sum) ORDER BY "timestamp" DESC))[1] END AS last_value
+                 THEN (array_agg(CASE WHEN kind = 'histogram' THEN sum / nullif(count, 0) ELSE value END
+                                 ORDER BY "timestamp" DESC))[1] END AS last_value,
+            CASE WHEN count(DISTINCT attributes) = 1 AND kind = 'histogram'
+                 THEN (array_agg(count ORDER BY "timestamp" DESC))[1] END AS last_count
        FROM pipeline_metrics WHERE experiment_id = $1 GROUP BY name, kind ORDER BY name`,
   );
   const errors = await one<ExperimentSummary['errors'][number]>(
@@ -112,7 +127,24 @@ export async function summarizeExperiment(
     logsByLevel: logsByLevel.map((r) => ({ level: r.level, count: Number(r.count) })),
     stages,
     progress,
-    metrics: metrics.map((m) => ({ ...m, points: Number(m.points), series: Number(m.series) })),
+    metrics: metrics.map((m) => ({
+      ...m,
+      points: Number(m.points),
+      series: Number(m.series),
+      last_count: m.last_count === null ? null : Number(m.last_count),
+    })),
     errors,
   };
 }
+
+/** A metric's latest point as `show` and the demo print it: `42`, or `mean 49.5 of 100` for a histogram. */
+export function latestPoint(m: ExperimentSummary['metrics'][number]): string | undefined {
+  if (m.last_count !== null) {
+    return m.last_value === null
+      ? `${m.last_count} values`
+      : `mean ${round3(m.last_value)} of ${m.last_count}`;
+  }
+  return m.last_value === null ? undefined : String(round3(m.last_value));
+}
+
+const round3 = (n: number) => Number(n.toFixed(3));

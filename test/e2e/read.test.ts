@@ -71,6 +71,19 @@ describe('reading runs from the command line', () => {
     assert.match(stdout, /^ {2}validate\s.*ERROR$/m);
     assert.match(stdout, /^ {2}validate\s+3\s+10\s+failed/m);
     assert.match(stdout, /ERROR pipetel\.stage: stage validate failed: .*\[traceback: \d+ lines\]/);
+    // A histogram's latest point reads as its mean and count, not its sum.
+    const [latest] = await db.query<{ count: string; sum: number }>(
+      `SELECT count, sum FROM pipeline_metrics WHERE experiment_id = 'read-demo' AND name = 'demo.batch_duration'
+        ORDER BY "timestamp" DESC LIMIT 1`,
+    );
+    const mean = Number((latest!.sum / Number(latest!.count)).toFixed(3));
+    assert.match(
+      stdout,
+      new RegExp(
+        `^ {2}demo\\.batch_duration\\s+histogram\\s+\\d+\\s+1\\s+mean ${mean} of ${latest!.count}$`,
+        'm',
+      ),
+    );
     const detail = await json<{ run: { experiment_id: string }; stages: unknown[] }>('show');
     assert.equal(detail.run.experiment_id, 'read-writer', 'RUN defaults to the latest run');
     await fails(['show', 'read-'], 1, /run 'read-' is ambiguous: it starts read-writer, read-demo/);

@@ -42,7 +42,8 @@ ON CONFLICT (experiment_id) DO UPDATE SET
   status_reason = EXCLUDED.status_reason,
   attributes = pipeline_experiments.attributes || EXCLUDED.attributes
 WHERE EXCLUDED.status <> 'running'
-  AND (pipeline_experiments.status = 'running' OR pipeline_experiments.last_seen_at <= EXCLUDED.last_seen_at)`;
+  AND (pipeline_experiments.status = 'running' OR pipeline_experiments.last_seen_at <= EXCLUDED.last_seen_at)
+RETURNING experiment_id`;
 
 export class ExperimentStore {
   constructor(private readonly pool: pg.Pool) {}
@@ -154,16 +155,22 @@ export class ExperimentStore {
   }
 
   /** Writes rows replayed from the spool; returns how many changed the table. */
+  /**
+   * Upserts spooled rows; returns how many of them are stored — a run's earlier versions (its
+   * `running` row, spooled before its final one) count as stored with the version that wins.
+   */
   async replay(rows: ExperimentRow[]): Promise<number> {
     if (rows.length === 0) return 0;
     // ON CONFLICT DO UPDATE refuses to touch a row twice in one statement: keep each run's latest.
     const latest = new Map<string, ExperimentRow>();
+    const versions = new Map<string, number>();
     for (const row of rows) {
       const seen = latest.get(row.experimentId);
       if (!seen || rank(row) >= rank(seen)) latest.set(row.experimentId, row);
+      versions.set(row.experimentId, (versions.get(row.experimentId) ?? 0) + 1);
     }
     const unique = [...latest.values()];
-    const result = await this.pool.query(REPLAY_SQL, [
+    const result = await this.pool.query<{ experiment_id: string }>(REPLAY_SQL, [
       unique.map((r) => r.experimentId),
       unique.map((r) => r.serviceName),
       unique.map((r) => r.status),
@@ -173,7 +180,9 @@ export class ExperimentStore {
       unique.map((r) => r.statusReason),
       unique.map((r) => JSON.stringify(r.attributes)),
     ]);
-    return result.rowCount ?? 0;
+    let stored = 0;
+    for (const { experiment_id } of result.rows) stored += versions.get(experiment_id) ?? 1;
+    return stored;
   }
 
   /** Merges attributes into the run's row (e.g. what the overhead budget did). */

@@ -168,7 +168,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         return;
       }
       warn(
-        `database setup failed (${targetAddress(options.url) ?? 'the configured database'}), retrying in the background: ${safeErrorMessage(error, options.url)}`,
+        `database setup failed (database.url ${targetAddress(options.url) ?? 'as configured'}), retrying in the background: ${safeErrorMessage(error, options.url)}`,
       );
       setUpRetry = setTimeout(() => void setUp(), options.setUpRetryMs ?? 5_000);
       setUpRetry.unref();

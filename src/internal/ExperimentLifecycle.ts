@@ -160,7 +160,7 @@ export class ExperimentLifecycle {
         return false;
       }
       this.options.warn(
-        `database setup failed${this.options.address ? ` (${this.options.address})` : ''}, retrying in the background: ${safeErrorMessage(error)}`,
+        `database setup failed${this.options.address ? ` (database.url ${this.options.address})` : ''}, retrying in the background: ${safeErrorMessage(error)}`,
       );
       return false;
     }

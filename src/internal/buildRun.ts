@@ -350,8 +350,8 @@ export function buildRun({ config, databaseUrl, attributes, instrumentations, st
       }),
       staleAfterMs: STALE_AFTER_HEARTBEATS * HEARTBEAT_INTERVAL_MS,
       warmConnections: Math.min(WARM_CONNECTIONS, settings.monitoring.database.connection_pool_size),
-      onLateSetUp: () =>
-        synchronizer?.syncOnce().catch((e) => warn(`spool replay failed: ${safeErrorMessage(e)}`)),
+      // The replay and maintenance start with the first setup that succeeds (see below).
+      onLateSetUp: () => startBackgroundWork(),
       onConnected: () => markConnected(),
       member,
       address: targetAddress(databaseUrl),
@@ -403,14 +403,22 @@ export function buildRun({ config, databaseUrl, attributes, instrumentations, st
     disableInstrumentations,
     warning,
   };
-  void ready.then(() => {
-    // Refused by the server (role, password, database): a replay would be refused the same way.
-    if (state.shuttingDown || lifecycle?.refused) return;
+  // Spool replay and in-app maintenance, once the store is set up: after the first attempt, or
+  // after the retry that succeeds (onLateSetUp) when the database did not answer at first —
+  // replaying before would only fail, and warn, every sync_interval meanwhile.
+  function startBackgroundWork(): void {
+    if (state.shuttingDown) return;
     synchronizer?.start();
-    if (databaseUrl && lifecycle?.isSetUp && settings.maintenance.scheduler === 'app') {
+    if (databaseUrl && settings.maintenance.scheduler === 'app' && !run.maintenance) {
       run.maintenance = new MaintenanceSchedule(databaseUrl, settings.maintenance.interval * 1000, warn);
       run.maintenance.start();
     }
+  }
+  void ready.then(() => {
+    // Refused by the server (role, password, database): a replay would be refused the same way.
+    if (lifecycle?.refused) return;
+    if (!lifecycle) synchronizer?.start();
+    else if (lifecycle.isSetUp) startBackgroundWork();
   });
   if (!settings.disabled) tuning.budget.start();
   return run;

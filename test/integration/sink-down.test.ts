@@ -181,7 +181,7 @@ describe('sinks down: spool, shutdown and exit', () => {
     assert.deepEqual(keepingAlive(shutdown), []);
     assert.ok(!run.stderr.includes('not-the-password'));
     // The warning names the server (some driver errors, e.g. a connection closed at once, do not).
-    assert.match(run.stderr, /database setup failed \(127\.0\.0\.1:1\/pipetel\)/);
+    assert.match(run.stderr, /database setup failed \(database\.url 127\.0\.0\.1:1\/pipetel\)/);
 
     // Nothing was created after shutdown, and the spool holds every record once.
     const replay = await replaySpool(db.url);

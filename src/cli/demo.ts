@@ -2,11 +2,14 @@
 // embedded database, then prints what was stored, read back from the database.
 
 import { parseArgs } from 'node:util';
+import pg from 'pg';
 import { loadConfig } from '../config/index.js';
+import { connect } from '../db/DatabaseConnectError.js';
 import { experimentSummary, latestPoint } from '../db/queries.js';
 import { runExamplePipeline } from '../demo/examplePipeline.js';
 import { register } from '../registry.js';
 import { resolveDatabaseUrl } from '../telemetry.js';
+import { connecting } from './reading.js';
 
 /** Short intervals so a demo of a few seconds shows resource samples and progress history. */
 const DEMO_CONFIG = {
@@ -46,6 +49,14 @@ export async function demo(args: string[]): Promise<number> {
     );
     return 1;
   }
+  // A database.url that does not answer fails here, naming the setting, before the pipeline runs
+  // (register() would carry on and spool everything, and the summary fail only at the end).
+  await connecting(config, async () => {
+    const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 10_000 });
+    client.on('error', () => undefined);
+    await connect(client, databaseUrl);
+    await client.end();
+  });
   const started = Date.now();
   const tel = await register({
     serviceName: 'pipetel-demo',

@@ -236,6 +236,25 @@ describe('pipetel CLI', () => {
         return true;
       },
     );
+    // A database.url that does not answer: said at once, naming the setting, and nothing is run.
+    await assert.rejects(
+      run(process.execPath, [bin, 'demo'], {
+        env: {
+          ...env,
+          PIPETEL_DATABASE_URL: 'postgres://u:Demo-Pw-55@127.0.0.1:1/x',
+          PIPETEL_HOME: tempDir('pipetel-cli-'),
+        },
+      }),
+      (e: { code: number; stdout: string; stderr: string }) => {
+        assert.equal(e.code, 1);
+        assert.equal(
+          e.stderr,
+          'pipetel demo: database.url: cannot connect to PostgreSQL at 127.0.0.1:1 (connect ECONNREFUSED 127.0.0.1:1)\n',
+        );
+        assert.equal(e.stdout, '', 'the pipeline did not run');
+        return true;
+      },
+    );
     await assert.rejects(
       run(process.execPath, [bin, 'demo', '--items', 'lots'], { env }),
       (e: { code: number; stderr: string }) => {

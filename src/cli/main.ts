@@ -91,7 +91,7 @@ const commands: Record<string, CommandEntry> = {
   },
   sync: {
     summary: 'replay the spool (and, with database logging off, the log file) into the database',
-    usage: 'usage: pipetel sync [--any-database]\n',
+    usage: 'usage: pipetel sync [--any-database] [--discard HOST:PORT/DATABASE]\n',
     load: async () => (await import('./sync.js')).sync,
   },
 };

@@ -11,7 +11,10 @@ import { LogSynchronizer, type SyncResult } from '../sync/LogSynchronizer.js';
 import { existingDatabaseUrl } from './reading.js';
 
 export const sync = async (args: string[]): Promise<number> => {
-  const { values } = parseArgs({ args, options: { 'any-database': { type: 'boolean' } } });
+  const { values } = parseArgs({
+    args,
+    options: { 'any-database': { type: 'boolean' }, discard: { type: 'string' } },
+  });
   const config = loadConfig();
   // Records go back to the database they were written for: a new embedded server is not it.
   const url = await existingDatabaseUrl(config, 'pipetel sync');
@@ -22,6 +25,8 @@ export const sync = async (args: string[]): Promise<number> => {
     batchSize: config.values.spool.batch_size,
     // Records are replayed into the database they were written for, unless told otherwise.
     anyDatabase: values['any-database'] === true,
+    // Records spooled for a database that will never take them (a connection string that was wrong).
+    discard: values.discard,
     autoMigrate: config.values.database.auto_migrate,
     // Network-constrained mode: also ship what the file sink wrote.
     logFile: shipsLogFile(config) ? { path: logFilePath(config) } : undefined,
@@ -51,6 +56,8 @@ export function summary(result: SyncResult): string {
   if (result.logFile)
     line += `; ${plural(result.logFile.shipped, 'log-file line')} shipped (${result.logFile.duplicates} already present)`;
   if (result.rejected > 0) line += `; ${plural(result.rejected, 'record')} rejected by the database`;
+  if (result.discarded > 0)
+    line += `; ${plural(result.discarded, 'segment')} discarded unreplayed (--discard)`;
   if (result.otherDatabase > 0)
     line += `; ${plural(result.otherDatabase, 'segment')} left: written for another database (see the warning; --any-database replays them here)`;
   if (result.remaining > 0)

@@ -43,6 +43,12 @@ export interface LogSynchronizerOptions {
    * --any-database`); by default records only go to the database they were written for.
    */
   anyDatabase?: boolean;
+  /**
+   * Delete, unreplayed, the segments written for this other database (as the warning names it,
+   * e.g. `127.0.0.1:1/x`): records spooled for a connection string that was wrong, which no
+   * database will ever take (`pipetel sync --discard`).
+   */
+  discard?: string;
   /** A pool to share (a `pg.Pool`, never closed here); else one is opened on `connectionString`. */
   pool?: PgPool;
   connectionString?: string;
@@ -103,6 +109,8 @@ export interface SyncResult {
   remaining: number;
   /** Segments left because they were written for another database (see spoolTarget.ts). */
   otherDatabase: number;
+  /** Segments deleted unreplayed (`discard`). */
+  discarded: number;
   /** With `logFile`: lines of the log file shipped by this pass (also counted above). */
   logFile?: ShipResult;
 }
@@ -227,6 +235,7 @@ export class LogSynchronizer {
       segments: 0,
       remaining: 0,
       otherDatabase: 0,
+      discarded: 0,
     };
     // A spool that cannot seal (disk trouble) only delays its own records; the rest still replays.
     await this.options.spool
@@ -262,12 +271,21 @@ export class LogSynchronizer {
         }
         // Records written for another database stay for a synchronizer of that database.
         if (!this.options.anyDatabase && !sameTarget(written, this.target!)) {
+          if (this.options.discard !== undefined && describeTarget(written) === this.options.discard) {
+            // Gone already (another synchronizer claimed it): not ours to count.
+            const deleted = await unlink(join(directory, segment.name)).then(
+              () => true,
+              (error) => (errorCode(error) === 'ENOENT' ? false : Promise.reject(error)),
+            );
+            if (deleted) result.discarded++;
+            continue;
+          }
           result.otherDatabase++;
           // Keyed by directory: two spools for two other databases are two warnings, not one and
           // a "similar" count.
           this.warn(
             `target ${directory}`,
-            `spool: ${directory} holds records for ${describeTarget(written)}, not ${describeTarget(this.target)}; left in place (replay it with pipetel sync against that database)`,
+            `spool: ${directory} holds records for ${describeTarget(written)}, not ${describeTarget(this.target)}; left in place (replay it with pipetel sync against that database, or delete it with \`pipetel sync --discard ${describeTarget(written)}\`)`,
           );
           continue;
         }

@@ -97,6 +97,7 @@ describe('LogSynchronizer', () => {
       segments: 0,
       remaining: 0,
       otherDatabase: 0,
+      discarded: 0,
     });
     await sync.stop();
   });
@@ -129,10 +130,17 @@ describe('LogSynchronizer', () => {
     // Each named: the second is not folded into the first as "similar".
     assert.match(warnings.join('\n'), /records for 127\.0\.0\.1:1\/elsewhere/);
     assert.match(warnings.join('\n'), /records for 127\.0\.0\.1:2\/yonder/);
+    assert.match(warnings.join('\n'), /or delete it with `pipetel sync --discard 127\.0\.0\.1:2\/yonder`/);
     await sync.stop();
+    // pipetel sync --discard TARGET: a connection string that was wrong; only that target goes.
+    const discarding = synchronizer({ discard: '127.0.0.1:2/yonder' });
+    const discarded = await discarding.syncOnce();
+    await discarding.stop();
+    assert.deepEqual([discarded.discarded, discarded.otherDatabase, discarded.replayed], [1, 1, 0]);
+    assert.deepEqual(await stored('yonder'), { count: 0, distinct: 0 });
     // pipetel sync --any-database: an explicit choice to take them here.
     const any = synchronizer({ anyDatabase: true });
-    assert.equal((await any.syncOnce()).replayed, 25);
+    assert.equal((await any.syncOnce()).replayed, 20, 'what was discarded is gone from the spool');
     assert.deepEqual(await stored('elsewhere'), { count: 20, distinct: 20 });
     await any.stop();
   });
@@ -189,7 +197,16 @@ describe('LogSynchronizer', () => {
     const result = await sync.syncOnce();
     assert.deepEqual(
       { ...result },
-      { replayed: 300, duplicates: 0, corrupt: 1, rejected: 0, segments: 3, remaining: 1, otherDatabase: 0 },
+      {
+        replayed: 300,
+        duplicates: 0,
+        corrupt: 1,
+        rejected: 0,
+        segments: 3,
+        remaining: 1,
+        otherDatabase: 0,
+        discarded: 0,
+      },
     );
     assert.deepEqual(await readdir(directory), [SpoolFiles.owner, 'segment-000004.replaying-1']);
     assert.deepEqual(await stored('dead'), { count: 300, distinct: 300 });
@@ -299,7 +316,10 @@ describe('LogSynchronizer', () => {
 });
 
 describe('pipetel sync', () => {
-  async function cli(env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  async function cli(
+    env: Record<string, string>,
+    args: string[] = [],
+  ): Promise<{ code: number; stdout: string; stderr: string }> {
     const saved = { ...process.env };
     const out: string[] = [];
     const err: string[] = [];
@@ -309,7 +329,7 @@ describe('pipetel sync', () => {
     process.stdout.write = ((chunk: string) => out.push(String(chunk)) > 0) as typeof process.stdout.write;
     process.stderr.write = ((chunk: string) => err.push(String(chunk)) > 0) as typeof process.stderr.write;
     try {
-      const code = await main(['sync']);
+      const code = await main(['sync', ...args]);
       return { code, stdout: out.join(''), stderr: err.join('') };
     } finally {
       process.stdout.write = stdoutWrite;
@@ -335,6 +355,24 @@ describe('pipetel sync', () => {
       'replayed 50 records (0 already present, 1 corrupt line skipped) from 2 segments\n',
     );
     assert.deepEqual(await stored('cli'), { count: 50, distinct: 50 });
+  });
+
+  it('--discard TARGET deletes what was spooled for that database, and says so', async () => {
+    const wrong = new Spool({ dir: spoolDirectory(home), target: () => ({ address: '127.0.0.1:1/typo' }) });
+    await wrong.append('pipeline_logs', lines('typo', 4));
+    await wrong.close();
+    const env = { PIPETEL_HOME: home, PIPETEL_DATABASE_URL: db.url };
+    const kept = await cli(env);
+    assert.match(kept.stdout, /1 segment left: written for another database/);
+    assert.match(kept.stderr, /pipetel sync --discard 127\.0\.0\.1:1\/typo/);
+    const result = await cli(env, ['--discard', '127.0.0.1:1/typo']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(
+      result.stdout,
+      'replayed 0 records (0 already present, 0 corrupt lines skipped) from 0 segments; 1 segment discarded unreplayed (--discard)\n',
+    );
+    assert.equal((await cli(env)).stderr, '', 'no more warnings about it');
+    assert.deepEqual(await stored('typo'), { count: 0, distinct: 0 });
   });
 
   it('exits 1 naming the host, never the password, when the database is unreachable', async () => {

@@ -244,6 +244,16 @@ export class DeliveryQueue<T> {
     return this.outage === undefined;
   }
 
+  /**
+   * The caller found that the server refuses this connection's configuration (role, password,
+   * database: isConfigurationError) and has told the user: from now on batches go to the spill
+   * (or are dropped without one), neither tried nor probed, and this queue says nothing more of it.
+   */
+  refuse(error: unknown): void {
+    if (this.outage?.refused) return;
+    this.outage = { error, probes: 0, nextProbeAt: Number.POSITIVE_INFINITY, probing: false, refused: true };
+  }
+
   /** Milliseconds of encoding work done so far, on the thread that enqueues. */
   workMs(): number {
     return this.encodeMs;

@@ -206,6 +206,15 @@ export abstract class QueueingExporter<T> {
     return this.delivery.queue.stats();
   }
 
+  /**
+   * The server refuses this connection's role, password or database, as the caller found and
+   * reported (register()'s setup): records go to the spool from now on, without a warning of this
+   * exporter's own and without dialing the server again.
+   */
+  refuse(error: unknown): void {
+    this.delivery.queue.refuse(error);
+  }
+
   /** False while the database is known to be unreachable (batches are being spooled). */
   sinkAvailable(): boolean {
     return this.delivery.queue.sinkAvailable;

@@ -99,6 +99,11 @@ export class PostgresMetricExporter implements PushMetricExporter {
     return { ...(this.policy?.counters ?? { sanitized: 0, redacted: 0 }) };
   }
 
+  /** The server refuses this connection's login, as the caller reported: spool quietly (see QueueingExporter). */
+  refuse(error: unknown): void {
+    this.delivery.queue.refuse(error);
+  }
+
   /** False while the database is known to be unreachable (batches are being spooled). */
   sinkAvailable(): boolean {
     return this.delivery.queue.sinkAvailable;

@@ -35,6 +35,8 @@ export interface ExperimentLifecycleOptions {
   onLateSetUp: () => void;
   /** Called once a setup attempt has a working connection (the server answers). */
   onConnected?: () => void;
+  /** The server refused the connection's configuration; called before the warning about it. */
+  onRefused?: (error: unknown) => void;
   /**
    * After migrations: the store's own setup (settings, partitions). A failure is warned about and
    * does not fail setup: records can be written without it.
@@ -148,6 +150,7 @@ export class ExperimentLifecycle {
       if (this.stopped) return false;
       if (isConfigurationError(error)) {
         this.refused = true;
+        this.options.onRefused?.(error);
         this.options.warn(
           refusedConnectionMessage(
             this.options.url,

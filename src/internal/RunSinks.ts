@@ -55,6 +55,13 @@ export class RunSinks {
   buildStaged: () => void = () => undefined;
   stagedLogs: () => number = () => 0;
 
+  /** Setup was refused (role, password, database) and said so: the exporters spool, quietly. */
+  refuse(error: unknown): void {
+    this.logProcessor?.exporter.refuse(error);
+    this.spanProcessor?.exporter.refuse(error);
+    for (const exporter of this.metricExporters) exporter.refuse(error);
+  }
+
   /** The spool replay stored `records` rows of `table` that the queues had counted as spooled. */
   countDelivered(table: string, records: number): void {
     const signal = SIGNAL_OF_TABLE[table];

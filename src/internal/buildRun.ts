@@ -353,6 +353,8 @@ export function buildRun({ config, databaseUrl, attributes, instrumentations, st
       // The replay and maintenance start with the first setup that succeeds (see below).
       onLateSetUp: () => startBackgroundWork(),
       onConnected: () => markConnected(),
+      // One warning for a refused login (the lifecycle's, naming database.url), not one per signal.
+      onRefused: (error) => sinks.refuse(error),
       member,
       address: targetAddress(databaseUrl),
       url: databaseUrl,

@@ -60,6 +60,21 @@ describe('DeliveryQueue', () => {
     assert.deepEqual(q.stats(), { queued: 0, exported: 95, dropped: 0, spooled: 0, failed: 0 });
   });
 
+  it('refuse(): a login refused and reported elsewhere sends batches to the spill, untried and unsaid', async () => {
+    const sink = new RecordingSink();
+    const spilled: string[] = [];
+    const { q, warnings } = queue(sink, {
+      spill: { append: async (_t, lines) => void spilled.push(...lines) },
+    });
+    q.refuse(Object.assign(new Error('password authentication failed'), { code: '28P01' }));
+    for (let i = 0; i < 30; i++) q.enqueue(i);
+    await q.forceFlush();
+    assert.deepEqual(q.stats(), { queued: 0, exported: 0, dropped: 0, spooled: 30, failed: 0 });
+    assert.equal(sink.batches.length, 0, 'the server is not dialed again');
+    assert.deepEqual(warnings, []);
+    assert.equal(q.sinkAvailable, false);
+  });
+
   it('writesAfter holds every batch until it settles; shutdown before then spools what waits', async () => {
     const settle = () => new Promise((r) => setImmediate(r));
     const sink = new RecordingSink();

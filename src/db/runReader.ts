@@ -227,8 +227,10 @@ export class RunReader {
     );
     const exact = rows.find((r) => r.experiment_id === ref);
     if (!exact && rows.length > 1) {
-      throw new ReadError(
-        `run '${ref}' is ambiguous: it starts ${rows.length > 5 ? 'more than 5 run ids' : rows.map((r) => r.experiment_id).join(', ')}`,
+      const candidates = rows.slice(0, 5).map((r) => r.experiment_id);
+      throw new AmbiguousRunError(
+        `run '${ref}' is ambiguous: it starts ${rows.length > 5 ? 'more than 5 run ids' : candidates.join(', ')}`,
+        candidates,
       );
     }
     const id = (exact ?? rows[0])?.experiment_id;
@@ -410,3 +412,13 @@ export class RunReader {
 
 /** A problem with what the user asked to read (no such run, an ambiguous prefix): exit 1, no stack. */
 export class ReadError extends Error {}
+
+/** A run prefix that starts several run ids (the newest five in `candidates`). */
+export class AmbiguousRunError extends ReadError {
+  constructor(
+    message: string,
+    readonly candidates: string[],
+  ) {
+    super(message);
+  }
+}

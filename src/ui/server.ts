@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { isUnavailable } from '../../exporters/delivery/RetryPolicy.js';
 import { safeErrorMessage } from '../../exporters/postgres/connectionSecrets.js';
-import { type LogRow, levelNamed, ReadError, RunReader } from '../db/runReader.js';
+import { AmbiguousRunError, type LogRow, levelNamed, ReadError, RunReader } from '../db/runReader.js';
 import { carriesToken, requireTokenOffLoopback } from '../internal/httpAccess.js';
 import { PAGE_HTML } from './page.js';
 
@@ -138,7 +138,10 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
         );
       } else await events(req, res, run.experiment_id);
     } catch (error) {
-      if (error instanceof ReadError) json(res, 404, { error: error.message });
+      // An ambiguous prefix is not a missing run: 409, with the runs it could mean.
+      if (error instanceof AmbiguousRunError)
+        json(res, 409, { error: error.message, candidates: error.candidates });
+      else if (error instanceof ReadError) json(res, 404, { error: error.message });
       else throw error;
     }
   }

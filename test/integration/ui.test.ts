@@ -124,6 +124,17 @@ describe('pipetel ui: the JSON API and the live stream', () => {
     const missing = await get('/api/runs/nope');
     assert.equal(missing.status, 404);
     assert.match(((await missing.json()) as { error: string }).error, /no run 'nope'/);
+    // A prefix of two runs is a conflict, not a missing run.
+    await db.query(
+      "INSERT INTO pipeline_experiments (experiment_id, service_name, status, started_at) VALUES ('ui-dx', 's', 'succeeded', now())",
+    );
+    const ambiguous = await get('/api/runs/ui-d');
+    assert.equal(ambiguous.status, 409);
+    assert.deepEqual(await ambiguous.json(), {
+      error: "run 'ui-d' is ambiguous: it starts ui-dx, ui-done",
+      candidates: ['ui-dx', 'ui-done'],
+    });
+    await db.query("DELETE FROM pipeline_experiments WHERE experiment_id = 'ui-dx'");
     const page = await get('/');
     const csp = page.headers.get('content-security-policy') ?? '';
     assert.match(csp, /default-src 'none'/);

@@ -2,7 +2,7 @@
 // on their fields in schema.ts; every key is also settable as PIPETEL__SECTION__KEY (double
 // underscore = dot, any case), its text parsed by the key's type. Empty variables count as unset.
 
-import { type ConfigProblem, problem } from './ConfigError.js';
+import type { ConfigProblem } from './ConfigError.js';
 import { leaves, resolvePath } from './schema.js';
 import { mergeInto, nest, type PlainObject } from './tree.js';
 import type { PartialSettings } from './types.js';
@@ -15,6 +15,8 @@ export interface EnvironmentSettings {
   problems: ConfigProblem[];
   /** Names of the variables that contributed. */
   used: string[];
+  /** Variables that look meant for pipetel but are not read (see singleUnderscoreKeys). */
+  warnings: string[];
 }
 
 export function readEnvironment(env: NodeJS.ProcessEnv): EnvironmentSettings {
@@ -57,36 +59,32 @@ export function readEnvironment(env: NodeJS.ProcessEnv): EnvironmentSettings {
       apply(name, resolved.path, parseJson(text));
     }
   }
-  problems.push(...singleUnderscoreKeys(env));
-  return { settings: settings as PartialSettings, problems, used };
+  return { settings: settings as PartialSettings, problems, used, warnings: singleUnderscoreKeys(env) };
 }
 
 /**
- * `PIPETEL_LOGGING_LEVEL` reads like a setting but is not one: the generic form separates sections
- * with two underscores. Ignoring it would leave the user believing the level was set.
+ * `PIPETEL_LOGGING_LEVEL` reads like a setting but is not one: the generic form separates the
+ * parts of a key with two underscores. Ignored without a word, it would leave the user believing
+ * the level was set — but it is a warning, not an error: such a name may well be someone else's
+ * (Kubernetes makes `PIPETEL_GATEWAY_PORT=tcp://…` for a Service named pipetel-gateway).
  */
-function singleUnderscoreKeys(env: NodeJS.ProcessEnv): ConfigProblem[] {
+function singleUnderscoreKeys(env: NodeJS.ProcessEnv): string[] {
   const named = new Set(leaves.flatMap(({ field }) => field.env.map((alias) => alias.name)));
-  const found: ConfigProblem[] = [];
+  const found: string[] = [];
   for (const { path, field } of leaves) {
     const name = `PIPETEL_${path.join('_').toUpperCase()}`;
-    if (named.has(name) || env[name] === undefined || env[name] === '') continue;
+    const text = env[name];
+    if (named.has(name) || text === undefined || text === '') continue;
+    // A Kubernetes service link (<SERVICE>_PORT=tcp://10.0.0.1:4318) is never a pipetel value.
+    if (/^(tcp|udp|sctp):\/\//i.test(text)) continue;
     const generic = `PIPETEL__${path.join('__').toUpperCase()}`;
     const alias = field.env.find((a) => a.name.startsWith('PIPETEL_'))?.name;
     found.push(
-      problem({
-        key: path.join('.'),
-        expected: 'a variable pipetel reads',
-        got: name,
-        text: `${name} is not read: sections are separated by two underscores`,
-        suggestion: alias ? `${generic} or ${alias}` : generic,
-        where: `env ${name}`,
-      }),
+      `${name} is not read (${path.join('.')} is set by ${generic}${alias ? ` or ${alias}` : ''}: two underscores between the parts of a key)`,
     );
   }
   return found;
 }
-
 /** A whole section as JSON (`PIPETEL__LOGGING__DATABASE={"batch_size":500}`); the raw text when not JSON. */
 function parseJson(text: string): unknown {
   try {

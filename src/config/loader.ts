@@ -42,6 +42,8 @@ const IMPLICIT_FILES = ['pipetel.yml', 'pipetel.yaml', 'config.yml', 'config.yam
 /** Names an application may use for its own settings: read only when they hold pipetel's. */
 const SHARED_NAMES = new Set(['config.yml', 'config.yaml']);
 const warnedFiles = new Set<string>();
+/** Environment variables already warned about (once per process, as for files). */
+const warnedVariables = new Set<string>();
 
 /** The effective configuration. Throws ConfigError (listing every problem) instead of starting half-configured. */
 export function loadConfig(options: LoadConfigOptions = {}): Config {
@@ -68,6 +70,11 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
 
   const fromEnv = readEnvironment(env);
   problems.push(...fromEnv.problems);
+  for (const warning of fromEnv.warnings) {
+    if (warnedVariables.has(warning)) continue;
+    warnedVariables.add(warning);
+    process.stderr.write(`pipetel: ${warning}\n`);
+  }
   if (fromEnv.used.length > 0) layers.push({ source: 'env', settings: fromEnv.settings });
 
   const programmatic = readOptions(options);

@@ -56,6 +56,27 @@ async function keysWithoutExperiment(db: TestDatabase): Promise<string[]> {
   return rows.map((r) => r.name);
 }
 
+/**
+ * Runs the setUps with the settings row locked until each of them waits on it — all past their
+ * checks, converting at the same moment — then lets go and returns what they returned.
+ */
+async function allPastTheirChecks<T>(db: TestDatabase, start: () => Array<Promise<T>>): Promise<T[]> {
+  const holder = new pg.Client({ connectionString: db.url });
+  await holder.connect();
+  await holder.query('BEGIN');
+  await holder.query('SELECT 1 FROM pipetel_settings FOR UPDATE');
+  const setUps = start();
+  for (let waiting = 0; waiting < setUps.length; ) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    [{ waiting }] = await db.query<{ waiting: number }>(
+      "SELECT count(*)::int AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    );
+  }
+  await holder.query('COMMIT');
+  await holder.end();
+  return Promise.all(setUps);
+}
+
 const dayName = (table: string, offsetDays: number) =>
   `${table}_${new Date(Date.now() + offsetDays * DAY).toISOString().slice(0, 10).replaceAll('-', '_')}`;
 
@@ -297,20 +318,9 @@ describe('converting a populated install, and retention without partitions', () 
       // Before migration 0007 the later ones renamed the table the first had just partitioned and
       // failed on its partition names: "relation pipeline_logs_… already exists".
       // All three past their checks and waiting on the settings row, then let go at once.
-      const holder = new pg.Client({ connectionString: fresh.url });
-      await holder.connect();
-      await holder.query('BEGIN');
-      await holder.query('SELECT 1 FROM pipetel_settings FOR UPDATE');
-      const setUps = pools.map((pool) => setUpPartitioning(pool, 'daily'));
-      for (let waiting = 0; waiting < 3; ) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-        [{ waiting }] = await fresh.query<{ waiting: number }>(
-          "SELECT count(*)::int AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        );
-      }
-      await holder.query('COMMIT');
-      await holder.end();
-      const notes = await Promise.all(setUps);
+      const notes = await allPastTheirChecks(fresh, () =>
+        pools.map((pool) => setUpPartitioning(pool, 'daily')),
+      );
       assert.deepEqual(notes, [undefined, undefined, undefined]);
       const tables = await fresh.query<{ name: string; kind: string }>(
         `SELECT relname AS name, relkind AS kind FROM pg_class
@@ -352,21 +362,11 @@ describe('converting a populated install, and retention without partitions', () 
       await reader.query('COMMIT');
 
       // Two processes, two periods, at once: the one that loses keeps the winner's with a note.
-      const holder = new pg.Client({ connectionString: fresh.url });
-      await holder.connect();
-      await holder.query('BEGIN');
-      await holder.query('SELECT 1 FROM pipetel_settings FOR UPDATE');
       const other = testPool(fresh.url, 2);
-      const setUps = [setUpPartitioning(pool, 'daily'), setUpPartitioning(other, 'monthly')];
-      for (let waiting = 0; waiting < 2; ) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-        [{ waiting }] = await fresh.query<{ waiting: number }>(
-          "SELECT count(*)::int AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        );
-      }
-      await holder.query('COMMIT');
-      await holder.end();
-      const notes = await Promise.all(setUps);
+      const notes = await allPastTheirChecks(fresh, () => [
+        setUpPartitioning(pool, 'daily'),
+        setUpPartitioning(other, 'monthly'),
+      ]);
       await other.end();
       const [{ partitioning }] = await fresh.query<{ partitioning: string }>(
         'SELECT partitioning FROM pipetel_settings',

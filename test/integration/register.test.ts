@@ -26,6 +26,20 @@ const quiet = {
   monitoring: { enable_resource_tracking: false },
 };
 
+/** Batches of 10 every 0.1 s: what waits in the queue is written (or spooled) at once. */
+const smallBatches = {
+  ...quiet,
+  logging: { ...quiet.logging, database: { batch_size: 10, flush_interval: 0.1 } },
+};
+
+/** A session holding migrate()'s lock, as another process migrating would: end() releases it. */
+async function holdMigrationLock(url: string): Promise<pg.Client> {
+  const holder = new pg.Client({ connectionString: url });
+  await holder.connect();
+  await holder.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+  return holder;
+}
+
 describe('register()', () => {
   let db: TestDatabase;
   before(async () => {
@@ -88,9 +102,7 @@ describe('register()', () => {
 
   it('register() returns once setup is done when it takes longer than a second (a migration waiting its turn)', async () => {
     const fresh = await createTestDatabase();
-    const holder = new pg.Client({ connectionString: fresh.url });
-    await holder.connect();
-    await holder.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    const holder = await holdMigrationLock(fresh.url);
     // Another migrator, done in 1.5 s: well inside register()'s 5 s bound.
     const released = new Promise((r) => setTimeout(r, 1_500)).then(() => holder.end());
     try {
@@ -119,13 +131,11 @@ describe('register()', () => {
     // longer, so setup is still running when records come. They used to be written at once into
     // tables that did not exist: spooled, with an outage warning.
     const fresh = await createTestDatabase();
-    const holder = new pg.Client({ connectionString: fresh.url });
-    await holder.connect();
-    await holder.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    const holder = await holdMigrationLock(fresh.url);
     const tel = await register({
       experimentId: 'exp-slow-setup',
       databaseUrl: fresh.url,
-      config: { ...quiet, logging: { ...quiet.logging, database: { batch_size: 10, flush_interval: 0.1 } } },
+      config: smallBatches,
     });
     try {
       const [{ exists }] = await fresh.query<{ exists: boolean }>(
@@ -157,13 +167,11 @@ describe('register()', () => {
     // The migration lock is never released here, as with a server gone silent in the middle of
     // setup: past the bound the batches meet the missing tables and go to the spool.
     const fresh = await createTestDatabase();
-    const holder = new pg.Client({ connectionString: fresh.url });
-    await holder.connect();
-    await holder.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    const holder = await holdMigrationLock(fresh.url);
     const tel = await register({
       experimentId: 'exp-stuck-setup',
       databaseUrl: fresh.url,
-      config: { ...quiet, logging: { ...quiet.logging, database: { batch_size: 10, flush_interval: 0.1 } } },
+      config: smallBatches,
     });
     try {
       for (let i = 0; i < 100; i++) tel.getLogger('stuck').info('stuck %d', i);

@@ -15,6 +15,11 @@ export const sync = async (args: string[]): Promise<number> => {
     args,
     options: { 'any-database': { type: 'boolean' }, discard: { type: 'string' } },
   });
+  if (values.discard !== undefined && values['any-database'])
+    throw Object.assign(
+      new Error('--discard and --any-database contradict each other: one deletes what the other replays'),
+      { code: 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' },
+    );
   const config = loadConfig();
   // Records go back to the database they were written for: a new embedded server is not it.
   const url = await existingDatabaseUrl(config, 'pipetel sync');
@@ -45,6 +50,10 @@ export const sync = async (args: string[]): Promise<number> => {
     await synchronizer.stop();
   }
   process.stdout.write(`${summary(result)}\n`);
+  if (values.discard !== undefined && result.discarded === 0)
+    process.stderr.write(
+      `pipetel sync: nothing was spooled for ${values.discard} (--discard takes the database as the spool's warning names it, e.g. 127.0.0.1:5432/pipetel)\n`,
+    );
   return 0;
 };
 

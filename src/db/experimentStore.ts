@@ -42,7 +42,7 @@ ON CONFLICT (experiment_id) DO UPDATE SET
   status_reason = EXCLUDED.status_reason,
   attributes = pipeline_experiments.attributes || EXCLUDED.attributes
 WHERE EXCLUDED.status <> 'running'
-  AND (pipeline_experiments.status = 'running' OR pipeline_experiments.last_seen_at <= EXCLUDED.last_seen_at)
+  AND (pipeline_experiments.status = 'running' OR pipeline_experiments.last_seen_at < EXCLUDED.last_seen_at)
 RETURNING experiment_id`;
 
 export class ExperimentStore {

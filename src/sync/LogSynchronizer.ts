@@ -285,7 +285,7 @@ export class LogSynchronizer {
           // a "similar" count.
           this.warn(
             `target ${directory}`,
-            `spool: ${directory} holds records for ${describeTarget(written)}, not ${describeTarget(this.target)}; left in place (replay it with pipetel sync against that database, or delete it with \`pipetel sync --discard ${describeTarget(written)}\`)`,
+            `spool: ${directory} holds records for ${describeTarget(written)}, not ${describeTarget(this.target)}; left in place (replay it with pipetel sync against that database${discardHint(written)})`,
           );
           continue;
         }
@@ -514,6 +514,15 @@ async function removeIfEmpty(directory: string): Promise<void> {
   for (const name of [SpoolFiles.owner, SpoolFiles.closed])
     await unlink(join(directory, name)).catch(() => undefined);
   await rmdir(directory).catch(() => undefined);
+}
+
+/**
+ * How to delete a spool written for another database — offered only when that database was never
+ * reached (no identity recorded): a connection string that was wrong, not a server that is down.
+ */
+function discardHint(written: SpoolTarget | undefined): string {
+  if (written?.identity !== undefined) return '';
+  return `, or delete it with \`pipetel sync --discard ${describeTarget(written)}\``;
 }
 
 /** Oldest writer first: `<pid>-<startMs>-<random>`. */

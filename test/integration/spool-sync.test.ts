@@ -14,6 +14,7 @@ import { encodeRecords } from '../../exporters/delivery/spoolFormat.js';
 import { targetAddress, targetIdentity } from '../../exporters/delivery/spoolTarget.js';
 import { migrate } from '../../exporters/postgres/migrate.js';
 import { main } from '../../src/cli/main.js';
+import { type ExperimentRow, ExperimentStore } from '../../src/db/experimentStore.js';
 import { LogSynchronizer } from '../../src/sync/LogSynchronizer.js';
 import { logLine } from '../fixtures/apps/spool-support.js';
 import { createTestDatabase, type TestDatabase, testPool, withClient } from '../helpers/database.js';
@@ -145,6 +146,30 @@ describe('LogSynchronizer', () => {
     await any.stop();
   });
 
+  it('a run replayed again counts as already present; its running and final rows count as one run stored', async () => {
+    const pool = testPool(db.url, 1);
+    try {
+      const store = new ExperimentStore(pool);
+      const at = new Date('2026-12-01T10:00:00Z');
+      const row = (status: 'running' | 'succeeded', seconds: number): ExperimentRow => ({
+        experimentId: 'replayed-run',
+        serviceName: 's',
+        status,
+        startedAt: at,
+        endedAt: status === 'running' ? null : new Date(at.getTime() + seconds * 1000),
+        lastSeenAt: new Date(at.getTime() + seconds * 1000),
+        statusReason: null,
+        attributes: {},
+      });
+      const batch = [row('running', 0), row('succeeded', 5)];
+      assert.equal(await store.replay(batch), 2, 'both versions stored with the final one');
+      assert.equal(await store.replay(batch), 0, 'the same again: already present');
+      assert.equal(await store.replay([row('succeeded', 9)]), 1, 'a later final row replaces it');
+    } finally {
+      await pool.end();
+    }
+  });
+
   it('a target recorded by identity matches that server under another address', async () => {
     const identity = await withClient(db.url, targetIdentity);
     assert.ok(identity, 'pg_control_system() is readable');
@@ -157,6 +182,24 @@ describe('LogSynchronizer', () => {
     const sync = synchronizer();
     assert.equal((await sync.syncOnce()).replayed, 10);
     await sync.stop();
+  });
+
+  it('a spool for another database that was reached is not offered for --discard: it is down, not wrong', async () => {
+    const reached = new Spool({
+      dir: spoolDirectory(home),
+      target: () => ({ address: '10.1.2.3:5432/prod', identity: '7000000000000000001/prod' }),
+    });
+    await reached.append('pipeline_logs', lines('reached', 3));
+    await reached.close();
+    const warnings: string[] = [];
+    const sync = synchronizer({ warn: (m) => warnings.push(m) });
+    assert.equal((await sync.syncOnce()).otherDatabase, 1);
+    await sync.stop();
+    assert.match(warnings.join('\n'), /holds records for 10\.1\.2\.3:5432\/prod, .*left in place/);
+    assert.doesNotMatch(warnings.join('\n'), /--discard/);
+    const any = synchronizer({ anyDatabase: true });
+    await any.syncOnce(); // leave the spool empty for the next test
+    await any.stop();
   });
 
   it('leaves the segment a live process is writing, until it is sealed', async () => {
@@ -373,6 +416,13 @@ describe('pipetel sync', () => {
     );
     assert.equal((await cli(env)).stderr, '', 'no more warnings about it');
     assert.deepEqual(await stored('typo'), { count: 0, distinct: 0 });
+    assert.match(
+      (await cli(env, ['--discard', '127.0.0.1:1/typo'])).stderr,
+      /nothing was spooled for 127\.0\.0\.1:1\/typo/,
+    );
+    const both = await cli(env, ['--discard', 'x', '--any-database']);
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /--discard and --any-database contradict each other/);
   });
 
   it('exits 1 naming the host, never the password, when the database is unreachable', async () => {

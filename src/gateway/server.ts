@@ -158,6 +158,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       if (closed) return; // close() ended the pool under it
       if (isConfigurationError(error)) {
         // The role, password or database was refused: asking again cannot help (see pool.ts).
+        // One warning, this one: the exporters spool from now on without one each.
+        for (const exporter of [spans, logs, metrics]) exporter.refuse(error);
         warn(
           refusedConnectionMessage(
             options.url,

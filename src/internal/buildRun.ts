@@ -16,7 +16,6 @@ import { RateLimitedWarning, stderrWarning } from '../../exporters/delivery/Rate
 import type { Spool } from '../../exporters/delivery/Spool.js';
 import { targetAddress } from '../../exporters/delivery/spoolTarget.js';
 import { TelemetryPolicy } from '../../exporters/policy/index.js';
-import { safeErrorMessage } from '../../exporters/postgres/connectionSecrets.js';
 import { EXPERIMENT_ID_ATTRIBUTE } from '../../exporters/shared/conventions.js';
 import { type Config, ineffectiveSettings } from '../config/index.js';
 import type { ExperimentStore } from '../db/experimentStore.js';

@@ -68,6 +68,11 @@ export interface DeliveryOptions<T> {
    * and shutdown spools them if it comes first. For a sink whose tables are still being made.
    */
   writesAfter?: PromiseLike<unknown>;
+  /**
+   * Called, instead of this queue's own warning, when the server refuses the connection's
+   * configuration (isConfigurationError): for a caller that reports it once for all its queues.
+   */
+  onRefused?: (error: unknown) => void;
   warn?: WarningSink;
 }
 
@@ -649,6 +654,10 @@ export class DeliveryQueue<T> {
         'outage',
         `${this.options.name}: ${this.options.sink.table} unreachable (${describe(error)}); spooling records to disk until it answers`,
       );
+      return;
+    }
+    if (this.options.onRefused) {
+      this.options.onRefused(error);
       return;
     }
     const where = this.options.spill

@@ -50,6 +50,11 @@ export interface PostgresExporterOptions {
    * them and warn of an outage that is none. Default: write at once.
    */
   writesAfter?: PromiseLike<unknown>;
+  /**
+   * Called instead of this exporter's own warning when the server refuses the connection's role,
+   * password or database: for a caller reporting it once (register(): setup's message).
+   */
+  onRefused?: (error: unknown) => void;
   /** Called after each committed batch with its row count and write time (self-monitoring). */
   onBatchWritten?: (rows: number, durationMs: number) => void;
   /** How long shutdown() may spend flushing when the SDK calls it without a bound (default 10000). */
@@ -129,6 +134,7 @@ export function openDelivery<T>(
     journalFlushMs: options.journalFlushMs,
     encodeAhead: options.encodeAhead,
     writesAfter: options.writesAfter,
+    onRefused: options.onRefused,
     warn: withoutPasswords(
       options.warn ?? stderrWarning,
       passwordsOf([options.connectionString, pool.options?.connectionString], pool.options?.password),

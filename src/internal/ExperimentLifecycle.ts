@@ -35,7 +35,7 @@ export interface ExperimentLifecycleOptions {
   onLateSetUp: () => void;
   /** Called once a setup attempt has a working connection (the server answers). */
   onConnected?: () => void;
-  /** The server refused the connection's configuration; called before the warning about it. */
+  /** The server refused the connection's configuration; called once, before the warning about it. */
   onRefused?: (error: unknown) => void;
   /**
    * After migrations: the store's own setup (settings, partitions). A failure is warned about and
@@ -63,6 +63,8 @@ export class ExperimentLifecycle {
   identity: string | undefined;
   /** The server refused the connection's role, password or database: setup is not retried. */
   refused = false;
+  /** That refusal has been warned about (once per run, whoever met it first). */
+  private refusalReported = false;
 
   constructor(private readonly options: ExperimentLifecycleOptions) {}
 
@@ -75,6 +77,29 @@ export class ExperimentLifecycle {
     if (this.stopped) return;
     if (!this.options.member) await this.spool('running', null);
     if (!this.refused) this.scheduleRetry(RETRY_FIRST_MS);
+  }
+
+  /**
+   * The server refused the connection's role, password or database — met by setup, or first by
+   * a writer's probe (the database was down at start and came back refusing): reported once,
+   * whoever met it, and setup is not tried again (each try would be one more refused login).
+   */
+  refusedByServer(error: unknown): void {
+    this.refused = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    if (this.refusalReported) return;
+    this.refusalReported = true;
+    this.options.onRefused?.(error);
+    this.options.warn(
+      refusedConnectionMessage(
+        this.options.url,
+        error,
+        this.options.spool
+          ? 'records go to the spool and are replayed into this database by the next run or `pipetel sync` once it is fixed'
+          : 'records are dropped and counted (the spool is off)',
+      ),
+    );
   }
 
   /** No more setup retries (shutdown). */
@@ -149,17 +174,7 @@ export class ExperimentLifecycle {
       // Ended by shutdown (the connection attempt was cut off): nothing to report.
       if (this.stopped) return false;
       if (isConfigurationError(error)) {
-        this.refused = true;
-        this.options.onRefused?.(error);
-        this.options.warn(
-          refusedConnectionMessage(
-            this.options.url,
-            error,
-            this.options.spool
-              ? 'records go to the spool and are replayed into this database by the next run or `pipetel sync` once it is fixed'
-              : 'records are dropped and counted (the spool is off)',
-          ),
-        );
+        this.refusedByServer(error);
         return false;
       }
       this.options.warn(

@@ -187,6 +187,8 @@ export function buildRun({ config, databaseUrl, attributes, instrumentations, st
         journal,
         shutdownDeadline: () => state.shutdownDeadline,
         setUp,
+        // Whoever meets a refused login first — setup or a write — it is said once, by setup.
+        onRefused: (error) => lifecycle?.refusedByServer(error),
         // Already rate-limited per kind of trouble, with running counts: not limited again here.
         // A message another sink printed in the last 10 s word for word (the host-metrics and the
         // app-metrics queue) is not printed again.

@@ -44,6 +44,8 @@ export interface RunExporterParts {
   shutdownDeadline: () => number | undefined;
   /** Settles when the store is set up (or setup has given up for now): batches wait for it. */
   setUp: Promise<void>;
+  /** A write met a refused login: reported once for the run (see ExperimentLifecycle). */
+  onRefused: (error: unknown) => void;
   warn: WarningSink;
 }
 
@@ -69,6 +71,7 @@ export function runExporterOptions(
     shutdownTimeoutMs: settings.shutdown.timeout * 1000,
     shutdownDeadline: parts.shutdownDeadline,
     writesAfter: parts.setUp,
+    onRefused: parts.onRefused,
     warn: parts.warn,
   };
 }

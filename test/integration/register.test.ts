@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { type AddressInfo, connect, createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { metrics, trace } from '@opentelemetry/api';
@@ -290,6 +290,49 @@ describe('register()', () => {
       100,
       'every record is accounted for',
     );
+  });
+
+  it('a database down at start that comes back refusing the login is warned about once, whoever meets it first', async () => {
+    // Closed at first (connections end at once), then forwarding to the server with a role it
+    // does not know: setup's retries and the writers' probes race to meet the refusal.
+    let open = false;
+    const proxy = createServer((client) => {
+      if (!open) return client.destroy();
+      const upstream = connect(Number(new URL(db.url).port || 5432), new URL(db.url).hostname);
+      for (const socket of [client, upstream]) socket.on('error', () => undefined);
+      client.pipe(upstream).pipe(client);
+      client.on('close', () => upstream.destroy());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const url = new URL(db.url);
+    url.port = String((proxy.address() as AddressInfo).port);
+    url.username = 'pipetel_no_such_role';
+    const printed: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((chunk: string | Uint8Array) => printed.push(String(chunk)) > 0) as typeof write;
+    try {
+      const tel = await register({
+        experimentId: 'exp-late-refusal',
+        databaseUrl: url.toString(),
+        config: smallBatches,
+      });
+      const log = tel.getLogger('late');
+      for (let i = 0; i < 50; i++) log.info('before %d', i);
+      await new Promise((r) => setTimeout(r, 1_000));
+      open = true;
+      for (let i = 0; i < 8 && !printed.join('').includes('was refused by the server'); i++) {
+        for (let j = 0; j < 10; j++) log.info('after %d', j); // the writers probe as well
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      await new Promise((r) => setTimeout(r, 2_000)); // whoever comes second has had its chance
+      await tel.shutdown();
+    } finally {
+      process.stderr.write = write;
+      proxy.close();
+    }
+    const warnings = printed.join('');
+    assert.equal(warnings.match(/was refused by the server/g)?.length, 1, warnings);
+    assert.doesNotMatch(warnings, /the database refused the connection/);
   });
 
   it('an experiment whose process died (no heartbeat) is marked failed with a reason', async () => {

@@ -75,6 +75,23 @@ describe('DeliveryQueue', () => {
     assert.equal(q.sinkAvailable, false);
   });
 
+  it('onRefused: a refused login met by a write is handed to the caller instead of warned about', async () => {
+    const refusal = Object.assign(new Error('role "x" does not exist'), { code: '28000' });
+    const sink = new RecordingSink();
+    sink.failures.push(refusal);
+    const told: unknown[] = [];
+    const { q, warnings } = queue(sink, {
+      spill: { append: async () => undefined },
+      onRefused: (error) => told.push(error),
+    });
+    for (let i = 0; i < 20; i++) q.enqueue(i);
+    await q.forceFlush();
+    assert.deepEqual(told, [refusal]);
+    assert.deepEqual(warnings, []);
+    assert.equal(q.stats().spooled, 20);
+    assert.equal(sink.batches.length, 0);
+  });
+
   it('writesAfter holds every batch until it settles; shutdown before then spools what waits', async () => {
     const settle = () => new Promise((r) => setImmediate(r));
     const sink = new RecordingSink();

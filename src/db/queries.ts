@@ -80,14 +80,17 @@ export async function summarizeExperiment(
     `SELECT level, count(*) AS count FROM pipeline_logs WHERE experiment_id = $1
      GROUP BY level ORDER BY min(severity_number)`,
   );
+  // Siblings by start, then end: OTel JS takes a span's start from Date.now() (whole
+  // milliseconds) and its end from the performance clock, so two quick stages in a row can share a
+  // start; the one that ended first ran first.
   const stages = await one<ExperimentSummary['stages'][number]>(
     `WITH RECURSIVE tree AS (
-       SELECT s.*, 0 AS depth, ARRAY[s.start_time] AS path FROM pipeline_spans s
+       SELECT s.*, 0 AS depth, ARRAY[s.start_time, s.end_time] AS path FROM pipeline_spans s
         WHERE s.experiment_id = $1 AND s.stage IS NOT NULL
           AND (s.parent_span_id IS NULL OR NOT EXISTS (
                SELECT 1 FROM pipeline_spans p WHERE p.trace_id = s.trace_id AND p.span_id = s.parent_span_id AND p.stage IS NOT NULL))
        UNION ALL
-       SELECT c.*, t.depth + 1, t.path || c.start_time FROM pipeline_spans c
+       SELECT c.*, t.depth + 1, t.path || ARRAY[c.start_time, c.end_time] FROM pipeline_spans c
          JOIN tree t ON c.trace_id = t.trace_id AND c.parent_span_id = t.span_id
         WHERE c.stage IS NOT NULL)
      SELECT name, depth, start_time, span_id, duration_ms, status_code,

@@ -40,7 +40,9 @@ describe('interrupted by a signal mid-stage', () => {
       assert.equal(endedBy, signal, 'the default action of the signal still ends the process');
 
       const spans = await db.query(
-        'SELECT name, status_code, status_message, attributes FROM pipeline_spans WHERE experiment_id = $1 ORDER BY start_time',
+        // Start times are whole milliseconds (OTel JS takes them from Date.now()): two stages in a
+        // row can share one, and the one that ended first ran first.
+        'SELECT name, status_code, status_message, attributes FROM pipeline_spans WHERE experiment_id = $1 ORDER BY start_time, end_time',
         [experimentId],
       );
       assert.deepEqual(

@@ -8,6 +8,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { metrics, trace } from '@opentelemetry/api';
+import { migrate } from '../../exporters/postgres/index.js';
+import { experimentSummary } from '../../src/db/queries.js';
 import { getLogger, register } from '../../src/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { tempDir } from '../helpers/tempDir.js';
@@ -42,7 +44,9 @@ describe('pipeline API', () => {
     await tel.shutdown();
 
     const spans = await db.query(
-      "SELECT * FROM pipeline_spans WHERE experiment_id = 'exp-stages' ORDER BY start_time",
+      // A child can start in its parent's millisecond (OTel JS starts spans at Date.now()): then
+      // the parent, which ends last, comes first.
+      "SELECT * FROM pipeline_spans WHERE experiment_id = 'exp-stages' ORDER BY start_time, end_time DESC",
     );
     assert.deepEqual(
       spans.map((s) => s.name),
@@ -71,6 +75,32 @@ describe('pipeline API', () => {
     assert.equal(byMessage['inner msg'].trace_id, extract.trace_id);
     assert.equal(byMessage.outside.stage, null);
     assert.equal(byMessage.outside.span_id, null);
+  });
+
+  it('the stage tree keeps stages that started in the same millisecond in the order they ran', async () => {
+    // OTel JS starts a span at Date.now(): quick stages in a row share a start; pipetel show and
+    // the demo order them by their ends. Rows as the exporter writes them, under one root.
+    await migrate(db.url); // also when run alone
+    const at = '2026-12-01T10:00:00.123Z';
+    const span = (id: string, name: string, parent: string | null, end: string) =>
+      db.query(
+        `INSERT INTO pipeline_spans (trace_id, span_id, parent_span_id, experiment_id, name, kind, start_time, end_time,
+                                     duration_ms, status_code, stage)
+         VALUES ('t1', $1, $2, 'exp-same-ms', $3, 'INTERNAL', $4, $5, 1, 'OK', $3)`,
+        [id, parent, name, at, end],
+      );
+    await span('a', 'load', null, '2026-12-01T10:00:00.140Z');
+    await span('c', 'second', 'a', '2026-12-01T10:00:00.123900Z');
+    await span('b', 'first', 'a', '2026-12-01T10:00:00.123400Z');
+    const summary = await experimentSummary(db.url, 'exp-same-ms');
+    assert.deepEqual(
+      summary.stages.map((s) => [s.name, s.depth]),
+      [
+        ['load', 0],
+        ['first', 1],
+        ['second', 1],
+      ],
+    );
   });
 
   it('logging.file writes the same records as JSON lines under PIPETEL_HOME', async () => {

@@ -444,6 +444,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       await Promise.all([spans.shutdown(), logs.shutdown(), metrics.shutdown()]);
       await spool?.end();
       await pool.end().catch(() => undefined);
+      // The newest warning the limiter held back, with its count: not lost with the process.
+      limiter.flush();
     },
   };
 }

@@ -450,6 +450,25 @@ describe('pipetel gateway: requests and setup that outlive their reason', () => 
     assert.ok(attempts <= before + 1, `${attempts - before} attempts after close()`);
   });
 
+  it('warnings held back by its limiter are printed, with their count, when the gateway closes', async () => {
+    const warnings: string[] = [];
+    const gateway = await startGateway({
+      url: 'postgres://etl@127.0.0.1:9/tel',
+      port: 0,
+      grpcPort: null,
+      warn: (message) => warnings.push(message),
+      setUpRetryMs: 50,
+      setUp: async () => {
+        throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' });
+      },
+    });
+    await new Promise((r) => setTimeout(r, 400)); // several retries, one warning per 10 s
+    assert.equal(warnings.length, 1);
+    await gateway.close();
+    assert.equal(warnings.length, 2, warnings.join('\n'));
+    assert.match(warnings[1]!, /^database setup failed .* \(\d+ similar warnings suppressed\)$/);
+  });
+
   it('a refused password is said once, naming database.url without the password, and not retried', async () => {
     let attempts = 0;
     const warnings: string[] = [];

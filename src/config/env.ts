@@ -85,6 +85,7 @@ function singleUnderscoreKeys(env: NodeJS.ProcessEnv): string[] {
   }
   return found;
 }
+
 /** A whole section as JSON (`PIPETEL__LOGGING__DATABASE={"batch_size":500}`); the raw text when not JSON. */
 function parseJson(text: string): unknown {
   try {

@@ -154,7 +154,6 @@ export class ExperimentStore {
     );
   }
 
-  /** Writes rows replayed from the spool; returns how many changed the table. */
   /**
    * Upserts spooled rows; returns how many of them are stored — a run's earlier versions (its
    * `running` row, spooled before its final one) count as stored with the version that wins.

@@ -5,6 +5,7 @@
 // only a client can do is here: DETACH PARTITION … CONCURRENTLY, which no function may run.
 
 import pg from 'pg';
+import { sqlState } from '../../exporters/delivery/RetryPolicy.js';
 import type { PartitioningMode, PipetelSettings } from '../config/types.js';
 import { connect } from './DatabaseConnectError.js';
 
@@ -89,7 +90,7 @@ async function convertSmallTables(db: Queryable, mode: PartitioningMode): Promis
     await partitionTables(db, mode, { lockTimeoutMs: AUTO_CONVERT_LOCK_TIMEOUT_MS });
     return undefined;
   } catch (error) {
-    if ((error as { code?: string }).code === LOCK_NOT_AVAILABLE)
+    if (sqlState(error) === LOCK_NOT_AVAILABLE)
       return `database.partitioning is ${mode} but the tables are busy (another session holds them): not partitioned yet, the next register() tries again (or run \`pipetel migrate --partitioning ${mode}\`)`;
     // Another process converted them to another period since currentPartitioning() looked.
     const now = await currentPartitioning(db);

@@ -12,7 +12,7 @@ import type { SanitizeCounters } from '../policy/Sanitizer.js';
 import { TelemetryPolicy } from '../policy/TelemetryPolicy.js';
 import { passwordsOf, scrubPasswords } from './connectionSecrets.js';
 import type { PgPool } from './pgTypes.js';
-import { closePool, createPool, sharedPool } from './pool.js';
+import { ANSWER_GRACE_MS, closePool, createPool, sharedPool } from './pool.js';
 import { PostgresTableWriter, type TableSpec } from './TableWriter.js';
 
 export interface PostgresExporterOptions {
@@ -36,7 +36,12 @@ export interface PostgresExporterOptions {
   poolSize?: number;
   /** monitoring.database.connection_timeout in ms, for an owned pool (default 30000) */
   connectionTimeoutMs?: number;
-  /** monitoring.database.batch_timeout in ms, for an owned pool (default 10000) */
+  /**
+   * monitoring.database.batch_timeout in ms (default 10000): an owned pool's statement_timeout, and
+   * for any pool how long a statement of a write may go unanswered (plus a second's grace, so that
+   * a live server's own cancellation comes first) before its connection is dropped and the batch
+   * retried or spooled — a server or network gone silent ends no statement by itself.
+   */
   statementTimeoutMs?: number;
   /** monitoring.database.use_prepared_statements (default true) */
   usePreparedStatements?: boolean;
@@ -92,6 +97,8 @@ export interface PostgresExporterOptions {
  * server, TLS and SCRAM included, takes milliseconds to a few hundred.
  */
 const CONNECT_STALL_MS = 1000;
+/** monitoring.database.batch_timeout's default, in ms. */
+const DEFAULT_STATEMENT_TIMEOUT_MS = 10_000;
 
 /** @internal */
 export interface DeliveryHandle<T> {
@@ -114,6 +121,7 @@ export function openDelivery<T>(
   const sink = new PostgresTableWriter(pool, table, {
     usePreparedStatements: options.usePreparedStatements ?? true,
     connectStallMs: CONNECT_STALL_MS,
+    answerTimeoutMs: (options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS) + ANSWER_GRACE_MS,
   });
   const queue = new DeliveryQueue<T>({
     name,
@@ -168,7 +176,7 @@ function ownPoolSettings(options: PostgresExporterOptions) {
     connectionString,
     maxConnections: options.poolSize,
     connectionTimeoutMs: options.connectionTimeoutMs,
-    statementTimeoutMs: options.statementTimeoutMs ?? 10_000,
+    statementTimeoutMs: options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
   };
 }
 

@@ -28,6 +28,14 @@ export interface TableWriterOptions {
    * pool. Waiting for a busy pool's free connection is not bounded by it. Default: off.
    */
   connectStallMs?: number;
+  /**
+   * A statement that gets no answer within this many ms (a server or network gone silent, which
+   * the server's own statement_timeout cannot end): its connection is destroyed and the write
+   * fails as unreachable (ETIMEDOUT), to be retried or spooled. Without it such a write waits for
+   * the operating system to give up on the socket, about 15 minutes on Linux, while records pile
+   * up in memory. Default: off.
+   */
+  answerTimeoutMs?: number;
 }
 
 export class PostgresTableWriter implements BatchSink {
@@ -87,7 +95,7 @@ export class PostgresTableWriter implements BatchSink {
 
   private async writeOnce(client: pg.PoolClient, lines: string[], options: WriteOptions): Promise<number> {
     if (!options.idempotent) {
-      await copyIn(client, this.copySql, lines);
+      await this.answered(client, copyIn(client, this.copySql, lines));
       return lines.length;
     }
     return this.writeDeduplicated(client, lines);
@@ -100,11 +108,41 @@ export class PostgresTableWriter implements BatchSink {
       const field = line.split('\t', this.timeIndex + 1)[this.timeIndex];
       if (field !== undefined && field !== '\\N') times.add(field);
     }
-    await client.query(
-      `SELECT pipetel_ensure_partitions($1, day, day)
-         FROM (SELECT DISTINCT date_trunc('day', t, 'UTC') AS day FROM unnest($2::timestamptz[]) t) days`,
-      [this.table, [...times]],
+    await this.answered(
+      client,
+      client.query(
+        `SELECT pipetel_ensure_partitions($1, day, day)
+           FROM (SELECT DISTINCT date_trunc('day', t, 'UTC') AS day FROM unnest($2::timestamptz[]) t) days`,
+        [this.table, [...times]],
+      ),
     );
+  }
+
+  /** `statement`'s outcome, or ETIMEDOUT with its connection destroyed after answerTimeoutMs without one. */
+  private answered<R>(client: pg.PoolClient, statement: Promise<R>): Promise<R> {
+    const ms = this.options.answerTimeoutMs;
+    if (!ms) return statement;
+    return new Promise<R>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(
+          Object.assign(new Error(`no answer from the database within ${ms} ms`), { code: 'ETIMEDOUT' }),
+        );
+        // pg then fails the statement itself ("Connection terminated"): settled already, ignored.
+        destroyConnection(client);
+      }, ms);
+      // Only a write in flight arms it, and that write's socket keeps the process alive anyway.
+      timer.unref();
+      statement.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
   }
 
   private connect(): Promise<pg.PoolClient> {
@@ -139,23 +177,30 @@ export class PostgresTableWriter implements BatchSink {
 
   private async writeDeduplicated(client: pg.PoolClient, lines: string[]): Promise<number> {
     if (!this.stagedClients.has(client)) {
-      await client.query(this.createStageSql);
+      await this.answered(client, client.query(this.createStageSql));
       this.stagedClients.add(client);
     }
-    await client.query('BEGIN');
+    await this.answered(client, client.query('BEGIN'));
     try {
-      await copyIn(client, this.stageCopySql, lines);
+      await this.answered(client, copyIn(client, this.stageCopySql, lines));
       const insert = this.options.usePreparedStatements
         ? { name: `pipetel_dedup_${this.table}`, text: this.insertSql }
         : { text: this.insertSql };
-      const result = await client.query(insert);
-      await client.query('COMMIT');
+      const result = await this.answered(client, client.query(insert));
+      await this.answered(client, client.query('COMMIT'));
       return result.rowCount ?? 0;
     } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
+      await this.answered(client, client.query('ROLLBACK')).catch(() => undefined);
       throw error;
     }
   }
+}
+
+/** Ends a connection at once, without the goodbye a silent server would never acknowledge. */
+function destroyConnection(client: pg.PoolClient): void {
+  (
+    client as unknown as { connection?: { stream?: { destroy?: () => void } } }
+  ).connection?.stream?.destroy?.();
 }
 
 /** The server found no partition for a row (SQLSTATE 23514, raised by tuple routing). */

@@ -35,9 +35,19 @@ interface Refusal {
  * The connection string does not change for the pool's life, so asking again would only repeat
  * the refusal — a failed login in the server's log per heartbeat, progress write and replay pass,
  * and, where the server checks passwords against LDAP or PAM, a locked account.
+ *
+ * With `answerTimeoutMs`, a client whose queries get no answer for that long (a server or network
+ * gone silent: the server's statement_timeout cannot fire, and the operating system gives up on
+ * the socket only after some 15 minutes) has its connection destroyed with an ETIMEDOUT error,
+ * which fails every query it holds — the callers retry, spool or report as for any lost
+ * connection, and the pool dials a fresh one.
  */
-function refusingClient(refusal: Refusal): typeof UntracedClient {
+function refusingClient(refusal: Refusal, answerTimeoutMs?: number): typeof UntracedClient {
   return class RefusingClient extends UntracedClient {
+    /** Queries sent and not yet settled, and the watchdog armed while there are any. */
+    private unanswered = 0;
+    private watchdog: NodeJS.Timeout | undefined = undefined;
+
     // biome-ignore lint/suspicious/noExplicitAny: pg's connect() is a pair of overloads (promise, callback), passed through
     override connect(...args: any[]): any {
       const callback = args[0] as ((error: Error | undefined) => void) | undefined;
@@ -57,6 +67,80 @@ function refusingClient(refusal: Refusal): typeof UntracedClient {
         callback(error);
       });
     }
+
+    // biome-ignore lint/suspicious/noExplicitAny: pg's query() is a set of overloads passed through unchanged
+    override query(...args: any[]): any {
+      if (!answerTimeoutMs) return super.query(...args);
+      const settled = this.watch();
+      const first = args[0];
+      if (first !== null && typeof first === 'object' && typeof first.submit === 'function') {
+        // A submittable (a COPY of ours, a cursor): pg reports its end through these two.
+        for (const hook of ['handleReadyForQuery', 'handleError'] as const) {
+          const original = first[hook];
+          if (typeof original !== 'function') continue;
+          first[hook] = function (this: unknown, ...hookArgs: unknown[]) {
+            settled();
+            return original.apply(this, hookArgs);
+          };
+        }
+        return super.query(...args);
+      }
+      const last = args.length - 1;
+      if (typeof args[last] === 'function') {
+        const callback = args[last];
+        args[last] = (...result: unknown[]) => {
+          settled();
+          return callback(...result);
+        };
+        return super.query(...args);
+      }
+      if (first !== null && typeof first === 'object' && typeof first.callback === 'function') {
+        const callback = first.callback;
+        first.callback = (...result: unknown[]) => {
+          settled();
+          return callback(...result);
+        };
+        return super.query(...args);
+      }
+      const result = super.query(...args);
+      if (result && typeof result.then === 'function') result.then(settled, settled);
+      else settled();
+      return result;
+    }
+
+    /** One more query awaits its answer; the function returned says it has one (once). */
+    private watch(): () => void {
+      this.unanswered++;
+      this.armWatchdog();
+      let done = false;
+      return () => {
+        if (done) return;
+        done = true;
+        this.unanswered--;
+        // The next query in line starts its own wait now.
+        if (this.unanswered > 0) this.armWatchdog();
+        else this.disarmWatchdog();
+      };
+    }
+
+    private armWatchdog(): void {
+      this.disarmWatchdog();
+      this.watchdog = setTimeout(() => {
+        this.watchdog = undefined;
+        const error = Object.assign(
+          new Error(`no answer from the database within ${answerTimeoutMs} ms; connection dropped`),
+          { code: 'ETIMEDOUT', [UNANSWERED]: true },
+        );
+        this.connection.stream.destroy(error);
+      }, answerTimeoutMs);
+      // It guards a socket that keeps the process alive by itself while a query waits.
+      this.watchdog.unref();
+    }
+
+    private disarmWatchdog(): void {
+      if (this.watchdog !== undefined) clearTimeout(this.watchdog);
+      this.watchdog = undefined;
+    }
   };
 }
 
@@ -68,6 +152,12 @@ export interface PoolSettings {
   connectionTimeoutMs?: number;
   /** monitoring.database.batch_timeout, in milliseconds */
   statementTimeoutMs?: number;
+  /**
+   * How long a connection's queries may go without an answer before it is destroyed (see
+   * refusingClient). Default: statementTimeoutMs plus a second, so that a live server's own
+   * cancellation comes first; without a statement timeout, no bound.
+   */
+  answerTimeoutMs?: number;
   applicationName?: string;
   onError?: (error: Error) => void;
 }
@@ -80,13 +170,23 @@ export function sharedPool(pool: PgPool): pg.Pool {
   return pool as pg.Pool;
 }
 
+/** Marks the error of a connection dropped for want of an answer (see refusingClient). */
+const UNANSWERED = Symbol('pipetel.unanswered');
+
+/** Beyond the statement timeout, before a query without an answer ends its connection. */
+export const ANSWER_GRACE_MS = 1000;
+
 /** The sockets each pool opened, so closePool() can end the ones pg's end() would wait for. */
 const socketsOf = new WeakMap<pg.Pool, Set<Socket>>();
 
 export function createPool(settings: PoolSettings): pg.Pool {
   const sockets = new Set<Socket>();
   const pool = new pg.Pool({
-    Client: refusingClient({}),
+    Client: refusingClient(
+      {},
+      settings.answerTimeoutMs ??
+        (settings.statementTimeoutMs ? settings.statementTimeoutMs + ANSWER_GRACE_MS : undefined),
+    ),
     // pg's own default (a plain net.Socket; TLS wraps it), tracked: see closePool().
     stream: () => {
       const socket = new Socket();
@@ -103,7 +203,11 @@ export function createPool(settings: PoolSettings): pg.Pool {
     allowExitOnIdle: true,
     application_name: settings.applicationName ?? 'pipetel',
   });
-  const onError = settings.onError ?? (() => undefined);
+  const report = settings.onError;
+  // A connection the watchdog dropped failed the queries it held: their callers say what happened.
+  const onError = (error: Error) => {
+    if (report && !(error as { [UNANSWERED]?: boolean })[UNANSWERED]) report(error);
+  };
   pool.on('error', onError);
   // A checked-out client that loses its server between two queries emits 'error' on itself, not
   // on the pool: without a listener that is an uncaught exception in the user's process.

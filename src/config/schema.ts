@@ -189,9 +189,13 @@ export const settingsSchema = group('pipetel settings', {
       connection_pool_size: integer(10, 'Connections in the writer pool.', { min: 1, max: 1_000 }),
       connection_timeout: seconds(30, 'Seconds to wait for a connection.', { max: HOUR }),
       max_batch_size: integer(1_000, 'Rows per write, at most.', { min: 1, max: 1_000_000 }),
-      batch_timeout: seconds(10.0, 'Seconds one batch write may take before it is abandoned and retried.', {
-        max: HOUR,
-      }),
+      batch_timeout: seconds(
+        10.0,
+        'Seconds one statement (a batch write) may run before the server cancels it; a query with no answer 1 s later has its connection dropped, its batch retried or spooled.',
+        {
+          max: HOUR,
+        },
+      ),
       use_prepared_statements: boolean(true, 'Use named prepared statements for writes.'),
       enable_query_cache: noEffect(
         boolean(true, 'Cache query plans/text for repeated reads.'),

@@ -63,6 +63,7 @@ export function runExporterOptions(
     maxQueueSize: settings.logging.database.max_queue_size,
     concurrency: Math.max(1, Math.min(3, settings.monitoring.database.connection_pool_size - 1)),
     usePreparedStatements: settings.monitoring.database.use_prepared_statements,
+    statementTimeoutMs: settings.monitoring.database.batch_timeout * 1000,
     policy: 'upstream', // register() applies the policy in front of every sink
     spill: parts.spool,
     overflowToSpill: parts.spool !== undefined,

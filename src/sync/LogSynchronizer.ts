@@ -181,6 +181,8 @@ export class LogSynchronizer {
     if (this.timer) return;
     const tick = () => {
       this.syncOnce().catch((error) => {
+        // Stopped meanwhile: the pass failed because shutdown closed its connections.
+        if (!this.timer) return;
         const message = safeErrorMessage(error, this.options.connectionString);
         if (!isConfigurationError(error)) {
           this.warn('unavailable', `spool replay failed, retrying every sync_interval: ${message}`);

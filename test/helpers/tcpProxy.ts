@@ -9,6 +9,11 @@ export interface TcpProxy {
   url: string;
   /** Stop forwarding: bytes in either direction are held back, new connections hang. */
   silence(): void;
+  /**
+   * Forward again, for connections made from now on; those open across the silence stay silent
+   * (bytes were lost on them), as after a server host that froze and came back.
+   */
+  resume(): void;
   /** Connections accepted so far (how often the client dialed the server). */
   accepted(): number;
   /** Close every connection and the listener. */
@@ -20,6 +25,8 @@ export async function startTcpProxy(targetUrl: string, port = 0): Promise<TcpPro
   const target = new URL(targetUrl);
   const sockets = new Set<Socket>();
   let silent = false;
+  /** Silences so far: a connection forwards only while none began since it was made. */
+  let silences = 0;
   let accepted = 0;
   const track = (socket: Socket) => {
     sockets.add(socket);
@@ -32,9 +39,10 @@ export async function startTcpProxy(targetUrl: string, port = 0): Promise<TcpPro
     if (silent) return; // accepted, never answered
     const upstream = connect({ host: target.hostname, port: Number(target.port) || 5432 });
     track(upstream);
+    const epoch = silences;
     const forward = (from: Socket, to: Socket) =>
       from.on('data', (chunk) => {
-        if (!silent) to.write(chunk);
+        if (!silent && epoch === silences) to.write(chunk);
       });
     forward(client, upstream);
     forward(upstream, client);
@@ -50,6 +58,10 @@ export async function startTcpProxy(targetUrl: string, port = 0): Promise<TcpPro
     url: url.toString(),
     silence: () => {
       silent = true;
+      silences++;
+    },
+    resume: () => {
+      silent = false;
     },
     accepted: () => accepted,
     close: async () => {

@@ -7,7 +7,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { copyIn, copyInMessage } from '../../exporters/postgres/copyIn.js';
+import { closePool, createPool } from '../../exporters/postgres/pool.js';
+import { PostgresTableWriter } from '../../exporters/postgres/TableWriter.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { startTcpProxy } from '../helpers/tcpProxy.js';
 
 describe('copyIn: one write per COPY', () => {
   let db: TestDatabase;
@@ -129,5 +132,84 @@ describe('copyIn: one write per COPY', () => {
     const done = data + 1 + message.readUInt32BE(data + 1);
     assert.deepEqual([...message.subarray(done)], [0x63, 0, 0, 0, 4]); // CopyDone
     assert.equal(message.length, done + 5, 'sized exactly, no slack');
+  });
+});
+
+describe('statements a silent server never answers', () => {
+  let db: TestDatabase;
+
+  before(async () => {
+    db = await createTestDatabase();
+    await db.query('CREATE TABLE copied (n int NOT NULL, s text)');
+  });
+
+  after(async () => {
+    await db?.drop();
+  });
+
+  const isUnanswered = (error: unknown) => {
+    assert.equal((error as { code?: string }).code, 'ETIMEDOUT');
+    assert.match((error as Error).message, /no answer from the database within \d+ ms/);
+    return true;
+  };
+
+  it("a table writer on the user's own pool gives a write up after answerTimeoutMs, its connection destroyed", async () => {
+    const proxy = await startTcpProxy(db.url);
+    const pool = new pg.Pool({ connectionString: proxy.url, max: 2 });
+    pool.on('error', () => undefined);
+    const writer = new PostgresTableWriter(
+      pool,
+      { name: 'copied', columns: ['n', 's'] },
+      { answerTimeoutMs: 300 },
+    );
+    try {
+      assert.equal(await writer.write(['1\tbefore\n'], { idempotent: false }), 1);
+      proxy.silence();
+      const started = Date.now();
+      await assert.rejects(writer.write(['2\tduring\n'], { idempotent: false }), isUnanswered);
+      const tookMs = Date.now() - started;
+      assert.ok(tookMs < 5000, `gave up after ${tookMs} ms`);
+      // The silenced connection left the pool rather than wait there for the next batch.
+      assert.equal(pool.totalCount, 0);
+      proxy.resume();
+      assert.equal(await writer.write(['3\tafter\n'], { idempotent: true }), 1);
+    } finally {
+      await pool.end();
+      await proxy.close();
+    }
+    const rows = await db.query<{ n: number }>('SELECT n FROM copied ORDER BY n');
+    assert.deepEqual(
+      rows.map((r) => r.n),
+      [1, 3],
+    );
+  });
+
+  it("pipetel's own pool ends a connection whose query gets no answer, whatever ran it", async () => {
+    const proxy = await startTcpProxy(db.url);
+    const pool = createPool({
+      connectionString: proxy.url,
+      statementTimeoutMs: 200,
+      connectionTimeoutMs: 500,
+    });
+    try {
+      assert.equal((await pool.query('SELECT 1 AS one')).rows[0].one, 1);
+      proxy.silence();
+      const started = Date.now();
+      // pool.query (callback form inside pg-pool) and a checked-out client's promise form.
+      await assert.rejects(pool.query('SELECT 2'), isUnanswered);
+      const client = await pool.connect().catch(() => undefined);
+      assert.equal(client, undefined, 'a new connection to the silent server does not complete either');
+      assert.ok(Date.now() - started < 60_000);
+      proxy.resume();
+      const fresh = await pool.connect();
+      try {
+        assert.equal((await fresh.query('SELECT 3 AS three')).rows[0].three, 3);
+      } finally {
+        fresh.release();
+      }
+    } finally {
+      await closePool(pool, 1000);
+      await proxy.close();
+    }
   });
 });

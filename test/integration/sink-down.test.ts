@@ -410,6 +410,81 @@ describe('sinks down: spool, shutdown and exit', () => {
     assert.deepEqual(row, { n: 2000, distinct: 2000 });
   });
 
+  it('a database that goes silent while the run goes on: its records reach the spool within batch_timeout, and once it answers again every record is stored once', async (t) => {
+    const proxy = await startTcpProxy(db.url);
+    const previousHome = process.env.PIPETEL_HOME;
+    process.env.PIPETEL_HOME = await freshHome();
+    const stored = async () => {
+      const [row] = await db.query<{ n: number; distinct: number }>(
+        "SELECT count(*)::int AS n, count(DISTINCT message)::int AS distinct FROM pipeline_logs WHERE experiment_id = 'sink-silent-resumed'",
+      );
+      return row!;
+    };
+    const until = async (what: string, condition: () => boolean | Promise<boolean>, ms: number) => {
+      const start = Date.now();
+      while (!(await condition())) {
+        assert.ok(
+          Date.now() - start < ms,
+          `${what}: not within ${ms} ms (${JSON.stringify(tel.stats().logs)})`,
+        );
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      return Date.now() - start;
+    };
+    // pipetel's warnings go to stderr: captured for this test.
+    const warnings: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((chunk: string | Uint8Array) => warnings.push(String(chunk)) > 0) as typeof write;
+    const tel = await register({
+      experimentId: 'sink-silent-resumed',
+      databaseUrl: proxy.url,
+      config: {
+        ...quiet,
+        logging: { ...quiet.logging, database: { flush_interval: 0.2 } },
+        monitoring: { database: { batch_timeout: 1 } },
+        spool: { sync_interval: 1 },
+      },
+    });
+    try {
+      const log = tel.getLogger('silent');
+      for (let i = 0; i < 500; i++) log.info('record %d', i);
+      await until('written while the database answered', () => tel.stats().logs.exported === 500, 20_000);
+      proxy.silence();
+      for (let i = 500; i < 1000; i++) log.info('record %d', i);
+      // Before: the write hung until the operating system gave up on the socket (~15 min), the
+      // records held in memory, where a crash would lose them.
+      const spooledMs = await until(
+        'spooled while the database is silent',
+        () => tel.stats().logs.spooled === 500 && tel.stats().logs.queued === 0,
+        15_000,
+      );
+      t.diagnostic(`silent: 500 records spooled ${spooledMs} ms after the silence began`);
+      assert.ok(
+        warnings.some((w) =>
+          /pipeline_logs unreachable \(no answer from the database within 2000 ms/.test(w),
+        ),
+        `the outage is named: ${warnings.join(' | ')}`,
+      );
+      assert.ok(!warnings.some((w) => /database connection error/.test(w)), 'said once, by the exporter');
+      proxy.resume();
+      for (let i = 1000; i < 1500; i++) log.info('record %d', i);
+      const resumedMs = await until(
+        'stored after the database answered again',
+        async () => (await stored()).n === 1500,
+        40_000,
+      );
+      t.diagnostic(`resumed: all 1500 stored ${resumedMs} ms later, ${JSON.stringify(tel.stats().logs)}`);
+    } finally {
+      await tel.shutdown();
+      process.stderr.write = write;
+      await proxy.close();
+      if (previousHome === undefined) delete process.env.PIPETEL_HOME;
+      else process.env.PIPETEL_HOME = previousHome;
+    }
+    assert.deepEqual(await stored(), { n: 1500, distinct: 1500 });
+    assert.equal(tel.stats().logs.dropped, 0);
+  });
+
   it('OTLP collector down: shutdown and exit within seconds, what it did not get counted and warned about', async (t) => {
     const run = await runFixture({
       PIPETEL_HOME: await freshHome(),

@@ -16,7 +16,7 @@ import {
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import type pg from 'pg';
-import { RateLimitedWarning } from '../../exporters/delivery/RateLimitedWarning.js';
+import { KeyedWarnings } from '../../exporters/delivery/RateLimitedWarning.js';
 import { isConfigurationError } from '../../exporters/delivery/RetryPolicy.js';
 import { Spool, spoolDirectory } from '../../exporters/delivery/Spool.js';
 import { targetAddress, targetIdentity } from '../../exporters/delivery/spoolTarget.js';
@@ -93,6 +93,26 @@ class TooLarge extends Error {}
 /** @internal The client closed the connection before its request was read: nobody to answer. */
 export class ClientGone extends Error {}
 
+/** Kinds of warning one gateway limits apart; beyond these, the rest share one limit. */
+const MAX_WARNING_KINDS = 64;
+
+/**
+ * Names the kind of each warning: its text before the first detail in parentheses, numbers blanked
+ * — so `logs: queue full (… 200 spooled so far)` is one kind whatever its counts, and
+ * `logs: pipeline_logs reachable again` another.
+ */
+export function warningKinds(): (message: string) => string {
+  const seen = new Set<string>();
+  return (message) => {
+    const kind = message.replace(/\d+/g, '#').split(' (')[0]!.slice(0, 80);
+    if (seen.has(kind) || seen.size < MAX_WARNING_KINDS) {
+      seen.add(kind);
+      return kind;
+    }
+    return 'other';
+  };
+}
+
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const host = options.host ?? '127.0.0.1';
   requireTokenOffLoopback(host, options.token, '--token or PIPETEL_GATEWAY_TOKEN');
@@ -101,12 +121,15 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   // against 0.83x at 50k) and is still ten batches ahead of the two writers. The queue holds one
   // large request beyond the mark (a Collector's batches are 8192).
   const maxQueued = options.maxQueuedRecords ?? 10_000;
-  // One message per 10 s at most: a database that is down for an hour is one line every 10 s.
-  const limiter = new RateLimitedWarning(
+  // One message of a kind per 10 s at most: a database that is down for an hour is a line every
+  // 10 s, while another kind of trouble (a signal's queue overflowing, the database answering again)
+  // is still said when it happens.
+  const limiter = new KeyedWarnings(
     options.warn ?? ((message: string) => process.stderr.write(`pipetel gateway: ${message}\n`)),
     10_000,
   );
-  const warn = (message: string) => limiter.warn(message);
+  const kindOf = warningKinds();
+  const warn = (message: string) => limiter.warn(kindOf(message), message);
   const pool = createPool({
     connectionString: options.url,
     applicationName: 'pipetel-gateway',
@@ -444,7 +467,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       await Promise.all([spans.shutdown(), logs.shutdown(), metrics.shutdown()]);
       await spool?.end();
       await pool.end().catch(() => undefined);
-      // The newest warning the limiter held back, with its count: not lost with the process.
+      // The newest warning of each kind the limiter held back, with its count: not lost with the process.
       limiter.flush();
     },
   };

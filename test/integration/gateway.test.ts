@@ -469,6 +469,60 @@ describe('pipetel gateway: requests and setup that outlive their reason', () => 
     assert.match(warnings[1]!, /^database setup failed .* \(\d+ similar warnings suppressed\)$/);
   });
 
+  it('one kind of warning does not hold back another: an outage is said while setup failures repeat', async () => {
+    const warnings: string[] = [];
+    const home = tempDir('pipetel-gateway-kinds-');
+    const gateway = await startGateway({
+      url: 'postgres://etl@127.0.0.1:9/tel',
+      port: 0,
+      grpcPort: null,
+      home,
+      warn: (message) => warnings.push(message),
+      setUpRetryMs: 50,
+      setUp: async () => {
+        throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' });
+      },
+    });
+    try {
+      await new Promise((r) => setTimeout(r, 200)); // setup has failed, and said so
+      const body = JSON.stringify({
+        resourceLogs: [
+          {
+            resource: { attributes: [{ key: 'pipetel.experiment_id', value: { stringValue: 'kinds-run' } }] },
+            scopeLogs: [
+              {
+                logRecords: [
+                  { timeUnixNano: `${BigInt(Date.now()) * 1_000_000n}`, body: { stringValue: 'x' } },
+                ],
+              },
+            ],
+          },
+        ],
+      });
+      const posted = await fetch(`${gateway.url}/v1/logs`, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/json' },
+      });
+      assert.equal(posted.status, 200);
+      // Before: one limiter for every message held this one back for 10 s after setup's.
+      const start = Date.now();
+      while (!warnings.some((w) => /pipeline_logs unreachable/.test(w)) && Date.now() - start < 5000)
+        await new Promise((r) => setTimeout(r, 50));
+      assert.ok(
+        warnings.some((w) => /pipeline_logs unreachable/.test(w)),
+        `the outage is said at once: ${warnings.join(' | ')}`,
+      );
+      assert.equal(
+        warnings.filter((w) => /^database setup failed/.test(w)).length,
+        1,
+        'setup failures still limited',
+      );
+    } finally {
+      await gateway.close();
+    }
+  });
+
   it('a refused password is said once, naming database.url without the password, and not retried', async () => {
     let attempts = 0;
     const warnings: string[] = [];

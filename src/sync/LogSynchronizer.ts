@@ -59,6 +59,12 @@ export interface LogSynchronizerOptions {
   /** Replayed writes in flight at once. Default 2. */
   concurrency?: number;
   /**
+   * A statement of a replay that gets no answer for this long (a server gone silent) fails the
+   * pass, its connection dropped, so the next pass meets a fresh one instead of joining a pass that
+   * waits ~15 minutes for the operating system. Default 60000: a replay's batches are large.
+   */
+  answerTimeoutMs?: number;
+  /**
    * The spool this process writes, if any: sealed before each pass so what it holds becomes
    * replayable now rather than when its segment fills up or the process exits.
    * @internal
@@ -131,6 +137,7 @@ interface SegmentFile {
 }
 
 const TABLES: readonly TableSpec[] = [LOGS_TABLE, SPANS_TABLE, METRICS_TABLE];
+const DEFAULT_ANSWER_TIMEOUT_MS = 60_000;
 
 export class LogSynchronizer {
   private readonly pool: pg.Pool;
@@ -140,6 +147,7 @@ export class LogSynchronizer {
   private readonly fileShipper: LogFileShipper | undefined;
   private readonly batchSize: number;
   private readonly concurrency: number;
+  private readonly answerTimeoutMs: number;
   private readonly root: string;
   private readonly warnings: KeyedWarnings;
   private timer: NodeJS.Timeout | undefined;
@@ -150,6 +158,7 @@ export class LogSynchronizer {
     this.warnings = new KeyedWarnings(options.warn ?? stderrWarning);
     this.batchSize = Math.max(1, options.batchSize ?? 1000);
     this.concurrency = Math.max(1, options.concurrency ?? 2);
+    this.answerTimeoutMs = options.answerTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS;
     this.ownsPool = !options.pool;
     if (options.pool) {
       this.pool = sharedPool(options.pool);
@@ -158,6 +167,7 @@ export class LogSynchronizer {
         connectionString: options.connectionString,
         maxConnections: this.concurrency,
         connectionTimeoutMs: 10_000,
+        answerTimeoutMs: this.answerTimeoutMs,
       });
     } else {
       throw new Error('LogSynchronizer: pass `pool` or `connectionString`');
@@ -441,7 +451,11 @@ export class LogSynchronizer {
 
   private writerFor(table: string): BatchSink | undefined {
     if (this.writers.size === 0) {
-      for (const spec of TABLES) this.writers.set(spec.name, new PostgresTableWriter(this.pool, spec));
+      for (const spec of TABLES)
+        this.writers.set(
+          spec.name,
+          new PostgresTableWriter(this.pool, spec, { answerTimeoutMs: this.answerTimeoutMs }),
+        );
       for (const sink of spooledRowSinks(this.pool)) this.writers.set(sink.table, sink);
     }
     return this.writers.get(table);

@@ -18,6 +18,7 @@ import { type ExperimentRow, ExperimentStore } from '../../src/db/experimentStor
 import { LogSynchronizer } from '../../src/sync/LogSynchronizer.js';
 import { logLine } from '../fixtures/apps/spool-support.js';
 import { createTestDatabase, type TestDatabase, testPool, withClient } from '../helpers/database.js';
+import { startTcpProxy } from '../helpers/tcpProxy.js';
 
 let db: TestDatabase;
 let home: string;
@@ -329,6 +330,30 @@ describe('LogSynchronizer', () => {
     await sync.stop();
     const [name] = await readdir(spoolDirectory(home));
     assert.ok((await readdir(join(spoolDirectory(home), name!))).includes('segment-000001.log'));
+  });
+
+  it('a database gone silent fails the pass within answerTimeoutMs; the next pass, once it answers, stores every record once', async () => {
+    const proxy = await startTcpProxy(db.url);
+    const sync = synchronizer({ connectionString: proxy.url, answerTimeoutMs: 300 });
+    try {
+      const first = new Spool({ dir: spoolDirectory(home) });
+      await first.append('pipeline_logs', lines('silent', 10));
+      await first.close();
+      assert.equal((await sync.syncOnce()).replayed, 10); // leaves its connection idle in the pool
+      const spool = new Spool({ dir: spoolDirectory(home) });
+      await spool.append('pipeline_logs', lines('silent', 40, 10));
+      await spool.close();
+      proxy.silence();
+      // Before: the pass waited for the operating system (~15 min), and every later pass joined it.
+      await assert.rejects(sync.syncOnce(), /no answer from the database within 300 ms/);
+      proxy.resume();
+      const result = await sync.syncOnce();
+      assert.equal(result.replayed, 40);
+    } finally {
+      await sync.stop();
+      await proxy.close();
+    }
+    assert.deepEqual(await stored('silent'), { count: 50, distinct: 50 });
   });
 
   it('isolates a record the database refuses and stores the rest', async () => {

@@ -33,7 +33,8 @@ export interface TableWriterOptions {
    * the server's own statement_timeout cannot end): its connection is destroyed and the write
    * fails as unreachable (ETIMEDOUT), to be retried or spooled. Without it such a write waits for
    * the operating system to give up on the socket, about 15 minutes on Linux, while records pile
-   * up in memory. Default: off.
+   * up in memory. For pools that do not watch their connections themselves (createPool's do).
+   * Default: off.
    */
   answerTimeoutMs?: number;
 }
@@ -123,22 +124,33 @@ export class PostgresTableWriter implements BatchSink {
     const ms = this.options.answerTimeoutMs;
     if (!ms) return statement;
     return new Promise<R>((resolve, reject) => {
+      let settled = false;
       const timer = setTimeout(() => {
-        reject(
-          Object.assign(new Error(`no answer from the database within ${ms} ms`), { code: 'ETIMEDOUT' }),
-        );
-        // pg then fails the statement itself ("Connection terminated"): settled already, ignored.
-        destroyConnection(client);
+        // Timers run before the loop reads its sockets: after a long synchronous stretch of the
+        // application the answer may be waiting unread. Read first, then judge.
+        setImmediate(() => {
+          if (settled) return;
+          settled = true;
+          reject(
+            Object.assign(new Error(`no answer from the database within ${ms} ms`), { code: 'ETIMEDOUT' }),
+          );
+          // pg then fails the statement itself ("Connection terminated"): settled already, ignored.
+          destroyConnection(client);
+        });
       }, ms);
       // Only a write in flight arms it, and that write's socket keeps the process alive anyway.
       timer.unref();
       statement.then(
         (value) => {
           clearTimeout(timer);
+          if (settled) return;
+          settled = true;
           resolve(value);
         },
         (error) => {
           clearTimeout(timer);
+          if (settled) return;
+          settled = true;
           reject(error);
         },
       );

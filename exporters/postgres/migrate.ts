@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { PgClient, PgPool } from './pgTypes.js';
+import { withoutAnswerWatch } from './pool.js';
 
 /** Advisory lock key: the bytes of 'pipetel' as a bigint; fixed forever so every version agrees. */
 const MIGRATION_LOCK_KEY = 0x70697065_74656c00n & 0x7fffffffffffffffn;
@@ -81,7 +82,10 @@ export async function migrate(target: PgPool | PgClient | string): Promise<numbe
         if (done.has(migration.version)) continue;
         await client.query('BEGIN');
         try {
-          await client.query(migration.sql);
+          // Several statements, each bounded by the server's statement_timeout but not their sum;
+          // the server sends nothing until the last is done, which a pool's watchdog would take for
+          // silence (see createPool).
+          await withoutAnswerWatch(client, () => client.query(migration.sql));
           await client.query(
             'INSERT INTO pipetel_schema_migrations (version, name, checksum) VALUES ($1, $2, $3)',
             [migration.version, migration.name, migration.checksum],

@@ -36,17 +36,23 @@ interface Refusal {
  * the refusal — a failed login in the server's log per heartbeat, progress write and replay pass,
  * and, where the server checks passwords against LDAP or PAM, a locked account.
  *
- * With `answerTimeoutMs`, a client whose queries get no answer for that long (a server or network
- * gone silent: the server's statement_timeout cannot fire, and the operating system gives up on
- * the socket only after some 15 minutes) has its connection destroyed with an ETIMEDOUT error,
- * which fails every query it holds — the callers retry, spool or report as for any lost
- * connection, and the pool dials a fresh one.
+ * With `answerTimeoutMs`, a client whose queries hear nothing from the server for that long (a
+ * server or network gone silent: the server's statement_timeout cannot fire, and the operating
+ * system gives up on the socket only after some 15 minutes) has its connection destroyed with an
+ * ETIMEDOUT error, which fails every query it holds — the callers retry, spool or report as for
+ * any lost connection, and the pool dials a fresh one. Any message from the server counts as an
+ * answer, so each statement of a multi-statement query (a migration) and each row of a long
+ * result restart the wait; and before giving up the watchdog lets the event loop read what waits
+ * on the socket, so a loop kept busy by the application is not taken for a silent server.
  */
 function refusingClient(refusal: Refusal, answerTimeoutMs?: number): typeof UntracedClient {
   return class RefusingClient extends UntracedClient {
-    /** Queries sent and not yet settled, and the watchdog armed while there are any. */
+    /** Queries sent and not yet settled; the watchdog is armed while there are any. */
     private unanswered = 0;
     private watchdog: NodeJS.Timeout | undefined = undefined;
+    /** Since when the oldest query waits without hearing from the server (ms since epoch). */
+    private quietSince = 0;
+    private listening = false;
 
     // biome-ignore lint/suspicious/noExplicitAny: pg's connect() is a pair of overloads (promise, callback), passed through
     override connect(...args: any[]): any {
@@ -70,8 +76,20 @@ function refusingClient(refusal: Refusal, answerTimeoutMs?: number): typeof Untr
 
     // biome-ignore lint/suspicious/noExplicitAny: pg's query() is a set of overloads passed through unchanged
     override query(...args: any[]): any {
-      if (!answerTimeoutMs) return super.query(...args);
+      if (!answerTimeoutMs || (this as unknown as Record<symbol, number>)[UNWATCHED])
+        return super.query(...args);
+      this.listen();
       const settled = this.watch();
+      try {
+        return this.sendWatched(args, settled);
+      } catch (error) {
+        settled(); // refused by pg before anything was sent
+        throw error;
+      }
+    }
+
+    // biome-ignore lint/suspicious/noExplicitAny: as query()
+    private sendWatched(args: any[], settled: () => void): any {
       const first = args[0];
       if (first !== null && typeof first === 'object' && typeof first.submit === 'function') {
         // A submittable (a COPY of ours, a cursor): pg reports its end through these two.
@@ -108,33 +126,66 @@ function refusingClient(refusal: Refusal, answerTimeoutMs?: number): typeof Untr
       return result;
     }
 
+    /** Every message from the server is an answer: the wait starts again. */
+    private listen(): void {
+      if (this.listening) return;
+      this.listening = true;
+      this.connection.on('message', () => {
+        if (this.unanswered > 0) this.quietSince = Date.now();
+      });
+    }
+
     /** One more query awaits its answer; the function returned says it has one (once). */
     private watch(): () => void {
-      this.unanswered++;
-      this.armWatchdog();
+      // Queries queued behind one that waits do not restart its wait.
+      if (this.unanswered++ === 0) this.armWatchdog(answerTimeoutMs!);
       let done = false;
       return () => {
         if (done) return;
         done = true;
         this.unanswered--;
         // The next query in line starts its own wait now.
-        if (this.unanswered > 0) this.armWatchdog();
+        if (this.unanswered > 0) this.armWatchdog(answerTimeoutMs!);
         else this.disarmWatchdog();
       };
     }
 
-    private armWatchdog(): void {
+    private armWatchdog(ms: number): void {
       this.disarmWatchdog();
-      this.watchdog = setTimeout(() => {
-        this.watchdog = undefined;
+      this.quietSince = Date.now();
+      this.schedule(ms);
+    }
+
+    private schedule(ms: number): void {
+      this.watchdog = setTimeout(() => this.expired(), ms);
+      // It guards a socket that keeps the process alive by itself while a query waits.
+      this.watchdog.unref();
+    }
+
+    private expired(): void {
+      this.watchdog = undefined;
+      if (this.unanswered === 0) return;
+      const quietMs = Date.now() - this.quietSince;
+      if (quietMs < answerTimeoutMs!) {
+        this.schedule(answerTimeoutMs! - quietMs);
+        return;
+      }
+      // Timers run before the loop reads its sockets: after a long synchronous stretch of the
+      // application the answer may be waiting unread. Read first, then judge.
+      const quietSince = this.quietSince;
+      setImmediate(() => {
+        if (this.unanswered === 0 || this.watchdog !== undefined) return;
+        if (this.quietSince !== quietSince) {
+          this.schedule(answerTimeoutMs!);
+          return;
+        }
+        (this as unknown as Record<symbol, boolean>)[UNANSWERED] = true;
         const error = Object.assign(
           new Error(`no answer from the database within ${answerTimeoutMs} ms; connection dropped`),
           { code: 'ETIMEDOUT', [UNANSWERED]: true },
         );
         this.connection.stream.destroy(error);
-      }, answerTimeoutMs);
-      // It guards a socket that keeps the process alive by itself while a query waits.
-      this.watchdog.unref();
+      });
     }
 
     private disarmWatchdog(): void {
@@ -173,6 +224,35 @@ export function sharedPool(pool: PgPool): pg.Pool {
 /** Marks the error of a connection dropped for want of an answer (see refusingClient). */
 const UNANSWERED = Symbol('pipetel.unanswered');
 
+/** Marks a client whose queries are not watched for now (see withoutAnswerWatch). */
+const UNWATCHED = Symbol('pipetel.unwatched');
+
+/**
+ * Runs `fn` with `client`'s queries exempt from its pool's watchdog: for a query of several
+ * statements, which may together take longer than the bound while the server sends nothing.
+ */
+export async function withoutAnswerWatch<R>(client: object, fn: () => Promise<R>): Promise<R> {
+  const flags = client as Record<symbol, number>;
+  flags[UNWATCHED] = (flags[UNWATCHED] ?? 0) + 1;
+  try {
+    return await fn();
+  } finally {
+    flags[UNWATCHED]!--;
+  }
+}
+
+function isUnanswered(value: unknown): boolean {
+  return (
+    typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[UNANSWERED] === true
+  );
+}
+
+/** Whether `pool` is one of createPool's, whose connections watch for answers themselves. */
+export function watchesAnswers(pool: unknown): boolean {
+  return watchedPools.has(pool as pg.Pool);
+}
+const watchedPools = new WeakSet<pg.Pool>();
+
 /** Beyond the statement timeout, before a query without an answer ends its connection. */
 export const ANSWER_GRACE_MS = 1000;
 
@@ -180,13 +260,12 @@ export const ANSWER_GRACE_MS = 1000;
 const socketsOf = new WeakMap<pg.Pool, Set<Socket>>();
 
 export function createPool(settings: PoolSettings): pg.Pool {
+  const answerTimeoutMs =
+    settings.answerTimeoutMs ??
+    (settings.statementTimeoutMs ? settings.statementTimeoutMs + ANSWER_GRACE_MS : undefined);
   const sockets = new Set<Socket>();
   const pool = new pg.Pool({
-    Client: refusingClient(
-      {},
-      settings.answerTimeoutMs ??
-        (settings.statementTimeoutMs ? settings.statementTimeoutMs + ANSWER_GRACE_MS : undefined),
-    ),
+    Client: refusingClient({}, answerTimeoutMs),
     // pg's own default (a plain net.Socket; TLS wraps it), tracked: see closePool().
     stream: () => {
       const socket = new Socket();
@@ -204,15 +283,18 @@ export function createPool(settings: PoolSettings): pg.Pool {
     application_name: settings.applicationName ?? 'pipetel',
   });
   const report = settings.onError;
-  // A connection the watchdog dropped failed the queries it held: their callers say what happened.
-  const onError = (error: Error) => {
-    if (report && !(error as { [UNANSWERED]?: boolean })[UNANSWERED]) report(error);
+  // A connection the watchdog dropped failed the queries it held: their callers say what happened
+  // (pg's own "Connection terminated unexpectedly" that follows is no news either).
+  const onError = (error: Error, client?: unknown) => {
+    if (!report || isUnanswered(error) || isUnanswered(client)) return;
+    report(error);
   };
-  pool.on('error', onError);
+  pool.on('error', (error, client) => onError(error, client));
   // A checked-out client that loses its server between two queries emits 'error' on itself, not
   // on the pool: without a listener that is an uncaught exception in the user's process.
-  pool.on('connect', (client) => client.on('error', onError));
+  pool.on('connect', (client) => client.on('error', (error) => onError(error, client)));
   socketsOf.set(pool, sockets);
+  if (answerTimeoutMs) watchedPools.add(pool);
   return pool;
 }
 

@@ -133,10 +133,6 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const pool = createPool({
     connectionString: options.url,
     applicationName: 'pipetel-gateway',
-    // A database gone silent fails the gateway's queries (experiment rows, replay, setup) after a
-    // minute rather than the ~15 the operating system takes; its batch writes give up sooner, after
-    // 11 s (the exporters' own bound).
-    answerTimeoutMs: 60_000,
     onError: (error) => warn(`database connection error: ${safeErrorMessage(error, options.url)}`),
   });
   // The server's identity, recorded with spooled records so they go back to this database only.

@@ -27,7 +27,7 @@ import { LOGS_TABLE } from '../../exporters/postgres/logRows.js';
 import { METRICS_TABLE } from '../../exporters/postgres/metricRows.js';
 import { migrate } from '../../exporters/postgres/migrate.js';
 import type { PgPool } from '../../exporters/postgres/pgTypes.js';
-import { createPool, sharedPool } from '../../exporters/postgres/pool.js';
+import { createPool, sharedPool, watchesAnswers } from '../../exporters/postgres/pool.js';
 import { SPANS_TABLE } from '../../exporters/postgres/spanRows.js';
 import { PostgresTableWriter, type TableSpec } from '../../exporters/postgres/TableWriter.js';
 import { isHolderAlive, readLockFile } from '../../exporters/shared/lockFile.js';
@@ -454,7 +454,10 @@ export class LogSynchronizer {
       for (const spec of TABLES)
         this.writers.set(
           spec.name,
-          new PostgresTableWriter(this.pool, spec, { answerTimeoutMs: this.answerTimeoutMs }),
+          new PostgresTableWriter(this.pool, spec, {
+            // A pool of createPool's with a bound watches every query itself.
+            answerTimeoutMs: watchesAnswers(this.pool) ? undefined : this.answerTimeoutMs,
+          }),
         );
       for (const sink of spooledRowSinks(this.pool)) this.writers.set(sink.table, sink);
     }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { copyIn, copyInMessage } from '../../exporters/postgres/copyIn.js';
-import { closePool, createPool } from '../../exporters/postgres/pool.js';
+import { closePool, createPool, withoutAnswerWatch } from '../../exporters/postgres/pool.js';
 import { PostgresTableWriter } from '../../exporters/postgres/TableWriter.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { startTcpProxy } from '../helpers/tcpProxy.js';
@@ -182,6 +182,100 @@ describe('statements a silent server never answers', () => {
       rows.map((r) => r.n),
       [1, 3],
     );
+  });
+
+  it('an answer read late because the application kept the event loop busy is no silence', async () => {
+    const pool = createPool({ connectionString: db.url, statementTimeoutMs: 300 }); // watchdog at 1.3 s
+    const userPool = new pg.Pool({ connectionString: db.url, max: 1 });
+    const writer = new PostgresTableWriter(
+      userPool,
+      { name: 'copied', columns: ['n', 's'] },
+      { answerTimeoutMs: 300 },
+    );
+    const busy = (ms: number) => {
+      const until = Date.now() + ms;
+      while (Date.now() < until);
+    };
+    const client = await pool.connect();
+    try {
+      await writer.write(['6\tconnected\n'], { idempotent: false }); // its connection made, idle
+      const query = client.query('SELECT 7 AS seven');
+      const write = writer.write(['7\tbusy\n'], { idempotent: false });
+      await new Promise((resolve) => setImmediate(resolve)); // the write is on the socket
+      busy(1800); // the answers arrive meanwhile, unread; the timers are overdue when it ends
+      assert.equal((await query).rows[0].seven, 7);
+      assert.equal(await write, 1);
+    } finally {
+      client.release();
+      await closePool(pool, 1000);
+      await userPool.end();
+    }
+  });
+
+  it('a migration of several statements runs as long as they need: the server says nothing until the last', async () => {
+    const pool = createPool({ connectionString: db.url, statementTimeoutMs: 400 }); // watchdog at 1.4 s
+    const client = await pool.connect();
+    try {
+      const sql = Array.from({ length: 6 }, () => 'SELECT pg_sleep(0.3);').join(' ');
+      // As migrate() runs each migration; the same query watched is taken for silence.
+      const started = Date.now();
+      await withoutAnswerWatch(client, () => client.query(sql));
+      assert.ok(Date.now() - started >= 1400, 'the whole query took longer than the bound');
+      await assert.rejects(client.query(sql), isUnanswered);
+    } finally {
+      client.release(true);
+      await closePool(pool, 1000);
+    }
+  });
+
+  it('a query pg refuses before sending leaves no watchdog behind to end the idle connection', async () => {
+    const pool = createPool({ connectionString: db.url, statementTimeoutMs: 100 }); // watchdog at 1.1 s
+    try {
+      const client = await pool.connect();
+      assert.throws(() => client.query(null as unknown as string));
+      await client.query('SELECT 1');
+      client.release();
+      await new Promise((resolve) => setTimeout(resolve, 1600));
+      assert.equal(pool.idleCount, 1, 'the idle connection is still there');
+      const again = await pool.connect();
+      try {
+        assert.equal(again, client, 'and is handed out again');
+      } finally {
+        again.release();
+      }
+    } finally {
+      await closePool(pool, 1000);
+    }
+  });
+
+  it('queries queued behind one that waits do not move its deadline; the dropped connection is reported by its callers only', async (t) => {
+    const proxy = await startTcpProxy(db.url);
+    const reported: string[] = [];
+    const pool = createPool({
+      connectionString: proxy.url,
+      statementTimeoutMs: 200, // watchdog at 1.2 s
+      onError: (error) => reported.push(error.message),
+    });
+    try {
+      const client = await pool.connect();
+      proxy.silence();
+      const started = Date.now();
+      const waiting = client.query('SELECT 1');
+      const queued: Array<Promise<unknown>> = [];
+      const more = setInterval(() => queued.push(client.query('SELECT 2').catch(() => undefined)), 200);
+      await assert.rejects(waiting, isUnanswered);
+      clearInterval(more);
+      const tookMs = Date.now() - started;
+      t.diagnostic(`the first query failed after ${tookMs} ms, ${queued.length} queued meanwhile`);
+      assert.ok(tookMs < 3000, `the first query failed after ${tookMs} ms`);
+      await Promise.all(queued);
+      await new Promise((resolve) => setTimeout(resolve, 200)); // pg's "terminated" error follows
+      client.release();
+      assert.deepEqual(reported, []);
+    } finally {
+      await closePool(pool, 1000);
+      await proxy.close();
+    }
   });
 
   it("pipetel's own pool ends a connection whose query gets no answer, whatever ran it", async () => {

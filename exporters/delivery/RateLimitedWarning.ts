@@ -81,3 +81,39 @@ export class KeyedWarnings {
     for (const limiter of this.limiters.values()) limiter.flush();
   }
 }
+
+/** Kinds of warning one TextKeyedWarnings limits apart; beyond these, the rest share one limit. */
+const MAX_WARNING_KINDS = 64;
+
+/**
+ * Rate limits per kind of message, for senders that pass only text (a run's or the gateway's
+ * warnings, fed by many parts): the kind is the text before its first detail in parentheses,
+ * numbers blanked — so `logs: queue full (… 200 spooled so far)` is one kind whatever its counts,
+ * and `logs: pipeline_logs reachable again` another. One kind never hides another.
+ */
+export class TextKeyedWarnings {
+  private readonly warnings: KeyedWarnings;
+  private readonly kinds = new Set<string>();
+
+  constructor(sink: WarningSink, intervalMs: number) {
+    this.warnings = new KeyedWarnings(sink, intervalMs);
+  }
+
+  warn(message: string): void {
+    this.warnings.warn(this.kindOf(message), message);
+  }
+
+  /** Prints every kind's newest suppressed message now (at shutdown), so the last counts are seen. */
+  flush(): void {
+    this.warnings.flush();
+  }
+
+  private kindOf(message: string): string {
+    const kind = message.replace(/\d+/g, '#').split(' (')[0]!.slice(0, 80);
+    if (this.kinds.has(kind) || this.kinds.size < MAX_WARNING_KINDS) {
+      this.kinds.add(kind);
+      return kind;
+    }
+    return 'other';
+  }
+}

@@ -16,7 +16,7 @@ import {
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import type pg from 'pg';
-import { KeyedWarnings } from '../../exporters/delivery/RateLimitedWarning.js';
+import { TextKeyedWarnings } from '../../exporters/delivery/RateLimitedWarning.js';
 import { isConfigurationError } from '../../exporters/delivery/RetryPolicy.js';
 import { Spool, spoolDirectory } from '../../exporters/delivery/Spool.js';
 import { targetAddress, targetIdentity } from '../../exporters/delivery/spoolTarget.js';
@@ -93,26 +93,6 @@ class TooLarge extends Error {}
 /** @internal The client closed the connection before its request was read: nobody to answer. */
 export class ClientGone extends Error {}
 
-/** Kinds of warning one gateway limits apart; beyond these, the rest share one limit. */
-const MAX_WARNING_KINDS = 64;
-
-/**
- * Names the kind of each warning: its text before the first detail in parentheses, numbers blanked
- * — so `logs: queue full (… 200 spooled so far)` is one kind whatever its counts, and
- * `logs: pipeline_logs reachable again` another.
- */
-export function warningKinds(): (message: string) => string {
-  const seen = new Set<string>();
-  return (message) => {
-    const kind = message.replace(/\d+/g, '#').split(' (')[0]!.slice(0, 80);
-    if (seen.has(kind) || seen.size < MAX_WARNING_KINDS) {
-      seen.add(kind);
-      return kind;
-    }
-    return 'other';
-  };
-}
-
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const host = options.host ?? '127.0.0.1';
   requireTokenOffLoopback(host, options.token, '--token or PIPETEL_GATEWAY_TOKEN');
@@ -124,12 +104,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   // One message of a kind per 10 s at most: a database that is down for an hour is a line every
   // 10 s, while another kind of trouble (a signal's queue overflowing, the database answering again)
   // is still said when it happens.
-  const limiter = new KeyedWarnings(
+  const limiter = new TextKeyedWarnings(
     options.warn ?? ((message: string) => process.stderr.write(`pipetel gateway: ${message}\n`)),
     10_000,
   );
-  const kindOf = warningKinds();
-  const warn = (message: string) => limiter.warn(kindOf(message), message);
+  const warn = (message: string) => limiter.warn(message);
   const pool = createPool({
     connectionString: options.url,
     applicationName: 'pipetel-gateway',

@@ -12,7 +12,7 @@ import type { MeterProvider } from '@opentelemetry/sdk-metrics';
 import type { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import type pg from 'pg';
 import type { Journal } from '../../exporters/delivery/Journal.js';
-import { RateLimitedWarning, stderrWarning } from '../../exporters/delivery/RateLimitedWarning.js';
+import { stderrWarning, TextKeyedWarnings } from '../../exporters/delivery/RateLimitedWarning.js';
 import type { Spool } from '../../exporters/delivery/Spool.js';
 import { targetAddress } from '../../exporters/delivery/spoolTarget.js';
 import { TelemetryPolicy } from '../../exporters/policy/index.js';
@@ -108,14 +108,16 @@ export interface Run {
   maintenance: MaintenanceSchedule | undefined;
   readonly unregisterGlobals: (() => void) | undefined;
   readonly disableInstrumentations: (() => void) | undefined;
-  /** pipetel's own warnings, one per 10 s at most. */
-  readonly warning: RateLimitedWarning;
+  /** pipetel's own warnings, one of each kind per 10 s at most. */
+  readonly warning: TextKeyedWarnings;
 }
 
 export function buildRun({ config, databaseUrl, attributes, instrumentations, state }: RunInit): Run {
   const settings = config.values;
   const startedAt = new Date();
-  const warning = new RateLimitedWarning(stderrWarning, 10_000);
+  // One limit per kind of message: a flood of one kind (maintenance failing) never hides another
+  // (the database refusing the connection, said once).
+  const warning = new TextKeyedWarnings(stderrWarning, 10_000);
   const warn = (message: string) => warning.warn(message);
   const experimentId = settings.experiment_id ?? generateExperimentId(settings.service_name);
   const member = process.env.PIPETEL_JOIN_RUN === '1' && settings.experiment_id !== null;

@@ -4,7 +4,11 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { KeyedWarnings, RateLimitedWarning } from '../../exporters/delivery/RateLimitedWarning.js';
+import {
+  KeyedWarnings,
+  RateLimitedWarning,
+  TextKeyedWarnings,
+} from '../../exporters/delivery/RateLimitedWarning.js';
 
 describe('RateLimitedWarning', () => {
   it('prints the newest suppressed message when the interval ends, with how many it stands for', (t) => {
@@ -35,6 +39,30 @@ describe('RateLimitedWarning', () => {
       '1 dropped so far',
       'retrying',
       '3 dropped so far (1 similar warnings suppressed)',
+    ]);
+  });
+
+  it('TextKeyedWarnings limits each kind of text apart: one kind never hides another', () => {
+    const printed: string[] = [];
+    const warnings = new TextKeyedWarnings((m) => printed.push(m), 60_000);
+    warnings.warn('maintenance failed: cannot connect (database "x" does not exist)');
+    warnings.warn('maintenance failed: cannot connect (database "x" does not exist)');
+    warnings.warn('database.url (postgres://u:****@h/x) was refused by the server: a configuration error');
+    warnings.warn(
+      'logs: queue full (max_queue_size=10000), spooling new records to disk (200 spooled so far)',
+    );
+    warnings.warn(
+      'logs: queue full (max_queue_size=10000), spooling new records to disk (400 spooled so far)',
+    );
+    assert.deepEqual(printed, [
+      'maintenance failed: cannot connect (database "x" does not exist)',
+      'database.url (postgres://u:****@h/x) was refused by the server: a configuration error',
+      'logs: queue full (max_queue_size=10000), spooling new records to disk (200 spooled so far)',
+    ]);
+    warnings.flush();
+    assert.deepEqual(printed.slice(3), [
+      'maintenance failed: cannot connect (database "x" does not exist)',
+      'logs: queue full (max_queue_size=10000), spooling new records to disk (400 spooled so far)',
     ]);
   });
 });

@@ -4,6 +4,7 @@
 // the process alive, and stop() ends a run in progress (its transaction rolls back).
 
 import type pg from 'pg';
+import { isConfigurationError } from '../../exporters/delivery/RetryPolicy.js';
 import { safeErrorMessage } from '../../exporters/postgres/connectionSecrets.js';
 import { runMaintenance } from './storeMaintenance.js';
 
@@ -25,10 +26,19 @@ export class MaintenanceSchedule {
     this.schedule(Math.min(FIRST_RUN_DELAY_MS, this.intervalMs));
   }
 
+  /**
+   * Ends a run in progress at once: its socket is destroyed rather than ended, which would wait for
+   * a goodbye that a silent server never sends (or, still connecting, for connect's timeout). The
+   * server rolls the run's transaction back; a detach it interrupted is finished by the next run.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    await this.client?.end().catch(() => undefined);
+    const client = this.client;
+    this.client = undefined;
+    (
+      client as { connection?: { stream?: { destroy?: () => void } } } | undefined
+    )?.connection?.stream?.destroy?.();
   }
 
   private schedule(delayMs: number): void {
@@ -46,7 +56,16 @@ export class MaintenanceSchedule {
         },
       });
     } catch (error) {
-      if (!this.stopped) this.warn(`maintenance failed: ${safeErrorMessage(error, this.url)}`);
+      if (this.stopped) return;
+      const message = safeErrorMessage(error, this.url);
+      if (isConfigurationError(error)) {
+        // The same login fails the same way every interval (and may lock an account): stop.
+        this.warn(
+          `maintenance stopped: the database refused the connection (${message}), a configuration error`,
+        );
+        return;
+      }
+      this.warn(`maintenance failed: ${message}`);
     }
     this.schedule(this.intervalMs);
   }

@@ -167,12 +167,20 @@ export interface MaintenanceOptions {
  * database): monitoring_maintenance() for everything a transaction can do, then each expired
  * partition detached CONCURRENTLY (no lock that blocks writers) and dropped.
  */
+/** A maintenance connection not made within this long fails the run (the next one tries again). */
+const MAINTENANCE_CONNECT_TIMEOUT_MS = 30_000;
+
 export async function runMaintenance(url: string, options: MaintenanceOptions = {}): Promise<MaintenanceRun> {
-  const client = new pg.Client({ connectionString: url, application_name: 'pipetel-maintenance' });
+  const client = new pg.Client({
+    connectionString: url,
+    application_name: 'pipetel-maintenance',
+    connectionTimeoutMillis: MAINTENANCE_CONNECT_TIMEOUT_MS,
+  });
   client.on('error', () => undefined);
-  await connect(client, url);
+  // Handed over before connecting: a shutdown that comes while the server does not answer ends it too.
   options.onClient?.(client);
   try {
+    await connect(client, url);
     const { rows: locked } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [
       MAINTENANCE_LOCK_KEY,
     ]);

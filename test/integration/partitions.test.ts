@@ -13,6 +13,7 @@ import { LOGS_TABLE } from '../../exporters/postgres/logRows.js';
 import { PostgresTableWriter } from '../../exporters/postgres/TableWriter.js';
 import { uuidv7 } from '../../exporters/postgres/uuidv7.js';
 import { loadConfig } from '../../src/config/index.js';
+import { MaintenanceSchedule } from '../../src/db/MaintenanceSchedule.js';
 import {
   AUTO_CONVERT_MAX_ROWS,
   partitionTables,
@@ -524,6 +525,21 @@ describe('in-app maintenance (maintenance.scheduler: app)', () => {
       "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'pipetel-maintenance' AND datname = current_database()",
     );
     assert.equal(n, 0, 'no maintenance connection left after shutdown()');
+  });
+
+  it('a database that refuses the login stops the schedule: said once, not retried every interval', async () => {
+    const warnings: string[] = [];
+    const url = new URL(db.url);
+    url.pathname = '/pipetel_no_such_database';
+    const schedule = new MaintenanceSchedule(url.toString(), 100, (message) => warnings.push(message));
+    schedule.start();
+    try {
+      await new Promise((r) => setTimeout(r, 1500)); // fifteen intervals
+    } finally {
+      await schedule.stop();
+    }
+    assert.equal(warnings.length, 1, warnings.join('\n'));
+    assert.match(warnings[0]!, /^maintenance stopped: the database refused the connection .*does not exist/);
   });
 
   it('maintenance.scheduler: none leaves it to pipetel maintain (or pg_cron)', async () => {

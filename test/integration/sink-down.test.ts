@@ -485,6 +485,34 @@ describe('sinks down: spool, shutdown and exit', () => {
     assert.equal(tel.stats().logs.dropped, 0);
   });
 
+  it('a database gone silent while maintenance connects: the process still ends on its own after shutdown', async (t) => {
+    const proxy = await startTcpProxy(db.url);
+    try {
+      const run = await runFixture(
+        {
+          PIPETEL_HOME: await freshHome(),
+          PIPETEL_DATABASE_URL: proxy.url,
+          COUNT: '100',
+          EXPERIMENT_ID: 'sink-silent-maintenance',
+          // maintenance's first run starts 5 s after setup: it meets the silence
+          LINGER_MS: '6500',
+          CONFIG: JSON.stringify({ ...quiet, maintenance: { scheduler: 'app' } }),
+        },
+        (event) => {
+          if (event.event === 'registered') proxy.silence();
+        },
+      );
+      const shutdown = run.events.get('shutdown');
+      t.diagnostic(`shutdown ${shutdown?.tookMs} ms, exit ${run.exitAfterDoneMs} ms after`);
+      assert.equal(run.code, 0, run.stderr);
+      // Before: the maintenance connection, still connecting, was never ended: the process lived on.
+      assert.deepEqual(keepingAlive(shutdown), [], 'nothing of pipetel keeps the process alive');
+      assert.ok(run.exitAfterDoneMs < 5000, `exited ${run.exitAfterDoneMs} ms after shutdown`);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('OTLP collector down: shutdown and exit within seconds, what it did not get counted and warned about', async (t) => {
     const run = await runFixture({
       PIPETEL_HOME: await freshHome(),

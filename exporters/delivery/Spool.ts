@@ -94,9 +94,11 @@ export class Spool implements SpillTarget {
         throw error;
       }
       this.counts.records += lines.length;
-      if (this.fsyncIntervalMs === 0) await segment.handle.datasync();
-      else this.dirty = true;
-      if (segment.bytes >= this.segmentMaxBytes) await this.sealSegment();
+      if (this.fsyncIntervalMs === 0) {
+        await this.rescueIfDeleted();
+        await this.segment?.handle.datasync();
+      } else this.dirty = true;
+      if (this.segment && this.segment.bytes >= this.segmentMaxBytes) await this.sealSegment();
     });
   }
 
@@ -141,10 +143,24 @@ export class Spool implements SpillTarget {
   }
 
   private async openSegment(): Promise<Segment> {
-    const directory = this.directory ?? (await this.openDirectory());
-    const number = this.nextSegment++;
-    const path = join(directory, SpoolFiles.name(number, 'open'));
-    const handle = await open(path, 'wx', 0o600);
+    let directory = this.directory ?? (await this.openDirectory());
+    let number = this.nextSegment++;
+    let path = join(directory, SpoolFiles.name(number, 'open'));
+    // Read-write: a segment deleted while open is read back to be rescued (rescueIfDeleted).
+    let handle: FileHandle;
+    try {
+      handle = await open(path, 'wx+', 0o600);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || this.directory === undefined) throw error;
+      // The directory was deleted (PIPETEL_HOME removed, a cleanup job): start a new one.
+      this.options.warn?.(`spool: ${directory} was deleted while in use; spooling to a new directory`);
+      this.directory = undefined;
+      this.nextSegment = 1;
+      directory = await this.openDirectory();
+      number = this.nextSegment++;
+      path = join(directory, SpoolFiles.name(number, 'open'));
+      handle = await open(path, 'wx+', 0o600);
+    }
     await syncDirectory(directory); // the new file's name must survive a power loss too
     this.segment = { number, path, handle, bytes: 0 };
     this.counts.segments++;
@@ -158,6 +174,7 @@ export class Spool implements SpillTarget {
   }
 
   private async sealSegment(): Promise<void> {
+    await this.rescueIfDeleted();
     const segment = this.segment;
     if (!segment) return;
     this.segment = undefined;
@@ -170,6 +187,37 @@ export class Spool implements SpillTarget {
     }
   }
 
+  /**
+   * The open segment's file was deleted under it (its directory removed by hand or by a cleanup
+   * job): what it holds would vanish with the handle, though counted as spooled. Checked before
+   * every sync and seal — one fstat. Its records are read back from the still-open handle and
+   * written to a segment of a new directory.
+   */
+  private async rescueIfDeleted(): Promise<void> {
+    const segment = this.segment;
+    if (!segment || (await segment.handle.stat()).nlink > 0) return;
+    const data = Buffer.alloc(segment.bytes);
+    let read = 0;
+    while (read < data.length) {
+      const { bytesRead } = await segment.handle.read(data, read, data.length - read, read);
+      if (bytesRead === 0) break;
+      read += bytesRead;
+    }
+    this.segment = undefined;
+    await segment.handle.close().catch(() => undefined);
+    // Whatever else the directory held went with it; the next segment starts a new one.
+    this.directory = undefined;
+    this.nextSegment = 1;
+    const fresh = await this.openSegment();
+    await writeAll(fresh, data.subarray(0, read));
+    this.dirty = true;
+    this.options.warn?.(
+      `spool: ${segment.path} was deleted while in use (was ${this.options.dir} removed?); ` +
+        `the ${read} bytes it held are written again to ${fresh.path} — segments sealed there ` +
+        'earlier and not yet replayed went with it and are lost',
+    );
+  }
+
   private startTimer(): void {
     if (this.timer || this.fsyncIntervalMs === 0) return;
     this.timer = setInterval(() => {
@@ -177,7 +225,8 @@ export class Spool implements SpillTarget {
       this.serialize(async () => {
         if (!this.dirty || !this.segment) return;
         this.dirty = false;
-        await this.segment.handle.datasync();
+        await this.rescueIfDeleted();
+        await this.segment?.handle.datasync();
       }).catch((error) => this.options.warn?.(`spool: fsync failed: ${describe(error)}`));
     }, this.fsyncIntervalMs);
     this.timer.unref();

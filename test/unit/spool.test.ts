@@ -55,6 +55,42 @@ describe('Spool', () => {
     await spool.close();
   });
 
+  it('its directory deleted while in use (PIPETEL_HOME removed): what the open segment held is written again, later appends go on', async () => {
+    const root = await newRoot();
+    const warnings: string[] = [];
+    const spool = new Spool({ dir: root, fsyncIntervalMs: 60_000, warn: (m) => warnings.push(m) });
+    await spool.append('pipeline_logs', ['a\t1\n', 'b\t2\n']);
+    const first = spool.stats().directory!;
+    await rm(join(root, '..'), { recursive: true, force: true }); // the whole home
+    await spool.append('pipeline_logs', ['c\t3\n']); // into the deleted file, still open
+    // Before: sealing failed (ENOENT), the three records were gone though counted as spooled, and
+    // every later append failed on the old directory.
+    await spool.seal();
+    await spool.append('pipeline_logs', ['d\t4\n']);
+    await spool.close();
+    const [name, ...others] = await readdir(root);
+    assert.equal(others.length, 0);
+    const directory = join(root, name!);
+    assert.notEqual(directory, first);
+    assert.deepEqual(await recordsIn(directory), ['a\t1\n', 'b\t2\n', 'c\t3\n', 'd\t4\n']);
+    assert.ok(
+      warnings.some((w) => /segment-000001\.open was deleted while in use .* written again to /.test(w)),
+      warnings.join('\n'),
+    );
+  });
+
+  it('a directory deleted between segments is made again for the next one', async () => {
+    const root = await newRoot();
+    const spool = new Spool({ dir: root, fsyncIntervalMs: 0, warn: () => undefined });
+    await spool.append('pipeline_logs', ['a\t1\n']);
+    await spool.seal();
+    await rm(root, { recursive: true, force: true });
+    await spool.append('pipeline_logs', ['b\t2\n']);
+    await spool.close();
+    const [name] = await readdir(root);
+    assert.deepEqual(await recordsIn(join(root, name!)), ['b\t2\n']);
+  });
+
   it('never interleaves concurrent appends', async () => {
     const root = await newRoot();
     const spool = new Spool({ dir: root, fsyncIntervalMs: 5 });

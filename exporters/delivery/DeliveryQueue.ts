@@ -686,6 +686,7 @@ export class DeliveryQueue<T> {
     if (lines.length === 0) return;
     const spill = this.options.spill;
     if (ticket) ticket.phase = 'spilling';
+    let spillError: unknown;
     if (spill) {
       try {
         await spill.append(this.options.sink.table, lines);
@@ -699,14 +700,20 @@ export class DeliveryQueue<T> {
             ` (${this.counts.spooled} spooled so far)`,
         );
         return;
-      } catch (spillError) {
-        this.warn('spool', `${this.options.name}: spool unavailable: ${describe(spillError)}`);
+      } catch (caught) {
+        spillError = caught;
+        this.warn('spool', `${this.options.name}: spool unavailable: ${describe(caught)}`);
       }
     }
     this.settleOrCount('dropped', lines.length, ticket);
+    // Both causes when the spool failed too: the database's alone would send the reader to the
+    // wrong place (a full disk is what lost these records).
+    const cause = spillError
+      ? `the spool failed (${describe(spillError)}) after the database did (${describe(error)})`
+      : describe(error);
     this.warn(
       'drop',
-      `${this.options.name}: dropped ${lines.length} records${this.outage?.refused ? '' : ' after retries'}: ${describe(error)}` +
+      `${this.options.name}: dropped ${lines.length} records${this.outage?.refused || spillError ? '' : ' after retries'}: ${cause}` +
         ` (${this.counts.dropped} dropped so far)`,
     );
   }

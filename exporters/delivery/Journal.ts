@@ -84,6 +84,7 @@ export class Journal {
     this.buffer = [];
     this.bufferEnds = new Map();
     return this.serialize(async () => {
+      await this.rescueIfDeleted();
       let segment = this.segments.at(-1);
       if (!segment?.handle || segment.bytes >= this.segmentMaxBytes) segment = await this.openSegment();
       await writeAll(segment as Segment & { handle: FileHandle }, data);
@@ -124,24 +125,82 @@ export class Journal {
 
   private async openSegment(): Promise<Segment> {
     if (this.directory === undefined) this.directory = this.openDirectory();
-    const directory = await this.directory;
+    let directory: string;
+    try {
+      directory = await this.directory;
+    } catch (error) {
+      this.directory = undefined; // tried again at the next flush
+      throw error;
+    }
     const current = this.segments.at(-1);
     if (current?.handle) {
       await current.handle.close();
       current.handle = undefined;
     }
-    const number = this.nextSegment++;
+    let number = this.nextSegment++;
     // `.open` for as long as this process lives: a live writer's open segments are never replayed.
-    const path = join(directory, SpoolFiles.name(number, 'open'));
-    const segment: Segment = {
-      number,
-      path,
-      handle: await open(path, 'wx', 0o600),
-      bytes: 0,
-      ends: new Map(),
-    };
+    let path = join(directory, SpoolFiles.name(number, 'open'));
+    let handle: FileHandle;
+    try {
+      // Read-write: a segment deleted while open is read back (rescueIfDeleted).
+      handle = await open(path, 'wx+', 0o600);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      // The directory was deleted (PIPETEL_HOME removed): journal into a new one.
+      this.options.warn?.(`journal: ${directory} was deleted while in use; journaling to a new directory`);
+      this.nextSegment = 1;
+      this.directory = this.openDirectory();
+      directory = await this.directory;
+      number = this.nextSegment++;
+      path = join(directory, SpoolFiles.name(number, 'open'));
+      handle = await open(path, 'wx+', 0o600);
+    }
+    const segment: Segment = { number, path, handle, bytes: 0, ends: new Map() };
     this.segments.push(segment);
     return segment;
+  }
+
+  /**
+   * The segment being written was deleted under it (its directory removed): the records it holds
+   * are read back from the still-open handle into a segment of a new directory, so the journal
+   * keeps its promise for them; those in earlier segments went with the directory (they are still
+   * in memory, on their way to the database).
+   */
+  private async rescueIfDeleted(): Promise<void> {
+    const segment = this.segments.at(-1);
+    if (!segment?.handle || (await segment.handle.stat()).nlink > 0) return;
+    const data = Buffer.alloc(segment.bytes);
+    let read = 0;
+    while (read < data.length) {
+      const { bytesRead } = await segment.handle.read(data, read, data.length - read, read);
+      if (bytesRead === 0) break;
+      read += bytesRead;
+    }
+    const gone = this.directory;
+    this.directory = undefined;
+    this.nextSegment = 1;
+    // Open the new segment first: if that fails, the old handle (the last copy) stays for a retry.
+    const previous = this.segments.splice(0);
+    let fresh: Segment;
+    try {
+      this.segments.push({ ...segment }); // openSegment closes "the current one": not this handle yet
+      this.segments[0]!.handle = undefined;
+      fresh = await this.openSegment();
+      await writeAll(fresh as Segment & { handle: FileHandle }, data.subarray(0, read));
+    } catch (error) {
+      for (const s of this.segments)
+        if (s.handle && s.handle !== segment.handle) await s.handle.close().catch(() => undefined);
+      this.segments.splice(0, this.segments.length, ...previous);
+      this.directory = gone;
+      throw error;
+    }
+    this.segments.splice(0, this.segments.length - 1); // only the new segment is left to delete later
+    for (const [table, end] of segment.ends) fresh.ends.set(table, end);
+    await segment.handle.close().catch(() => undefined);
+    this.options.warn?.(
+      `journal: ${segment.path} was deleted while in use (was ${this.options.dir} removed?); ` +
+        `what it held is written again to ${fresh.path}`,
+    );
   }
 
   private openDirectory(): Promise<string> {

@@ -33,6 +33,11 @@ export class RateLimitedWarning {
     this.print(message, now);
   }
 
+  /** Nothing held back, and the interval since the last print is over: forgetting it changes nothing. */
+  isIdle(now = Date.now()): boolean {
+    return this.latest === undefined && now - this.lastAt >= this.intervalMs;
+  }
+
   /** Prints the newest suppressed message now (the interval ended, or the sender is shutting down). */
   flush(): void {
     if (this.trailing) clearTimeout(this.trailing);
@@ -82,38 +87,53 @@ export class KeyedWarnings {
   }
 }
 
-/** Kinds of warning one TextKeyedWarnings limits apart; beyond these, the rest share one limit. */
+/** Kinds of warning one TextKeyedWarnings keeps a limit for; idle ones are forgotten beyond it. */
 const MAX_WARNING_KINDS = 64;
 
 /**
  * Rate limits per kind of message, for senders that pass only text (a run's or the gateway's
  * warnings, fed by many parts): the kind is the text before its first detail in parentheses,
- * numbers blanked — so `logs: queue full (… 200 spooled so far)` is one kind whatever its counts,
- * and `logs: pipeline_logs reachable again` another. One kind never hides another.
+ * with paths, hex ids and numbers blanked — so `logs: queue full (… 200 spooled so far)` is one
+ * kind whatever its counts, `spool: <dir> holds records for db-a:5432/x` one per database whatever
+ * the directory, and `logs: pipeline_logs reachable again` another. One kind never hides another;
+ * kinds whose limit has run out are forgotten when there are many, so none is ever shared.
  */
 export class TextKeyedWarnings {
-  private readonly warnings: KeyedWarnings;
-  private readonly kinds = new Set<string>();
+  private readonly limiters = new Map<string, RateLimitedWarning>();
 
-  constructor(sink: WarningSink, intervalMs: number) {
-    this.warnings = new KeyedWarnings(sink, intervalMs);
-  }
+  constructor(
+    private readonly sink: WarningSink,
+    private readonly intervalMs: number,
+  ) {}
 
   warn(message: string): void {
-    this.warnings.warn(this.kindOf(message), message);
+    const kind = kindOf(message);
+    let limiter = this.limiters.get(kind);
+    if (!limiter) {
+      if (this.limiters.size >= MAX_WARNING_KINDS) this.forgetIdle();
+      limiter = new RateLimitedWarning(this.sink, this.intervalMs);
+      this.limiters.set(kind, limiter);
+    }
+    limiter.warn(message);
   }
 
   /** Prints every kind's newest suppressed message now (at shutdown), so the last counts are seen. */
   flush(): void {
-    this.warnings.flush();
+    for (const limiter of this.limiters.values()) limiter.flush();
   }
 
-  private kindOf(message: string): string {
-    const kind = message.replace(/\d+/g, '#').split(' (')[0]!.slice(0, 80);
-    if (this.kinds.has(kind) || this.kinds.size < MAX_WARNING_KINDS) {
-      this.kinds.add(kind);
-      return kind;
-    }
-    return 'other';
+  private forgetIdle(): void {
+    const now = Date.now();
+    for (const [kind, limiter] of this.limiters) if (limiter.isIdle(now)) this.limiters.delete(kind);
   }
+}
+
+/** See TextKeyedWarnings. */
+export function kindOf(message: string): string {
+  return message
+    .split(' (')[0]!
+    .replace(/(?<=^|[\s=])(?:[A-Za-z]:)?[\\/][^\s,;:'"]*/g, '<path>')
+    .replace(/\b[0-9a-f]{6,}\b/gi, '#')
+    .replace(/\d+/g, '#')
+    .slice(0, 200);
 }

@@ -4,7 +4,7 @@
 // written is `segment-<n>.open`; a sealed one is renamed `segment-<n>.log` and may be replayed.
 
 import { randomBytes } from 'node:crypto';
-import { type FileHandle, mkdir, open, rename, writeFile } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createLockFile } from '../shared/lockFile.js';
 import { encodeRecords } from './spoolFormat.js';
@@ -203,17 +203,34 @@ export class Spool implements SpillTarget {
       if (bytesRead === 0) break;
       read += bytesRead;
     }
-    this.segment = undefined;
-    await segment.handle.close().catch(() => undefined);
     // Whatever else the directory held went with it; the next segment starts a new one.
+    this.segment = undefined;
     this.directory = undefined;
     this.nextSegment = 1;
-    const fresh = await this.openSegment();
-    await writeAll(fresh, data.subarray(0, read));
+    let fresh: Segment | undefined;
+    try {
+      fresh = await this.openSegment();
+      await writeAll(fresh, data.subarray(0, read));
+    } catch (error) {
+      // The deleted file's handle is the last copy of these records: keep it, and try again at the
+      // next sync, seal or append (space freed, permissions fixed).
+      if (fresh) {
+        await fresh.handle.close().catch(() => undefined);
+        await unlink(fresh.path).catch(() => undefined);
+      }
+      this.segment = segment;
+      this.directory = undefined;
+      this.nextSegment = 1;
+      this.options.warn?.(
+        `spool: ${segment.path} was deleted while in use, and writing what it held again failed: ${describe(error)}; retrying`,
+      );
+      throw error;
+    }
+    await segment.handle.close().catch(() => undefined);
     this.dirty = true;
     this.options.warn?.(
       `spool: ${segment.path} was deleted while in use (was ${this.options.dir} removed?); ` +
-        `the ${read} bytes it held are written again to ${fresh.path} — segments sealed there ` +
+        `what it held is written again to ${fresh.path} — segments sealed there ` +
         'earlier and not yet replayed went with it and are lost',
     );
   }

@@ -63,7 +63,11 @@ export function loadMigrations(directory = migrationsDirectory()): Migration[] {
  */
 export async function migrate(target: PgPool | PgClient | string): Promise<number[]> {
   return withClient(target, async (client) => {
-    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY.toString()]);
+    // Waits for another process's migrations, however long they take (the server's
+    // statement_timeout, where set, bounds it), so the wait is not taken for silence either.
+    await withoutAnswerWatch(client, () =>
+      client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY.toString()]),
+    );
     try {
       await client.query(
         `CREATE TABLE IF NOT EXISTS pipetel_schema_migrations (

@@ -217,8 +217,9 @@ export async function runMaintenance(url: string, options: MaintenanceOptions = 
       await client.query('SELECT pg_advisory_unlock($1)', [MAINTENANCE_LOCK_KEY]).catch(() => undefined);
     }
   } finally {
-    options.onClient?.(undefined);
+    // Handed back only once ended: a stop() that comes meanwhile still destroys it.
     await client.end().catch(() => undefined);
+    options.onClient?.(undefined);
   }
 }
 

@@ -112,6 +112,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const pool = createPool({
     connectionString: options.url,
     applicationName: 'pipetel-gateway',
+    // A database gone silent fails the gateway's queries (experiment rows, replay, setup) after a
+    // minute rather than the ~15 the operating system takes, so a later replay does not join a
+    // hung one; migrations are exempt (withoutAnswerWatch). Its batch writes give up after 11 s.
+    answerTimeoutMs: 60_000,
     onError: (error) => warn(`database connection error: ${safeErrorMessage(error, options.url)}`),
   });
   // The server's identity, recorded with spooled records so they go back to this database only.

@@ -80,4 +80,28 @@ describe('Journal', () => {
     await journal.flush();
     assert.deepEqual(onDisk(dir).lines, [line(1), line(2)], 'nothing is journaled after close');
   });
+
+  it('its directory deleted while in use: the open segment is written again to a new one, and journaling goes on', async () => {
+    const home = root();
+    const dir = join(home, 'spool');
+    const warnings: string[] = [];
+    const journal = new Journal({ dir, flushMs: 10, segmentMaxBytes: 200, warn: (m) => warnings.push(m) });
+    journal.append('pipeline_logs', [line(1)], 2);
+    await journal.flush();
+    rmSync(home, { recursive: true, force: true });
+    journal.append('pipeline_logs', [line(2)], 3);
+    await journal.flush();
+    for (let i = 3; i < 20; i++) journal.append('pipeline_logs', [line(i)], i + 1); // rolls segments over
+    await journal.flush();
+    // Before: written into the deleted file without a word, then every flush failed (ENOENT) once
+    // a segment rolled over, and close({ keep: true }) left nothing to replay.
+    await journal.close({ keep: true });
+    assert.deepEqual(
+      onDisk(dir).lines,
+      Array.from({ length: 19 }, (_, i) => line(i + 1)),
+    );
+    assert.ok(
+      warnings.some((w) => /segment-000001\.open was deleted while in use .* written again to /.test(w)),
+    );
+  });
 });

@@ -65,4 +65,24 @@ describe('RateLimitedWarning', () => {
       'logs: queue full (max_queue_size=10000), spooling new records to disk (400 spooled so far)',
     ]);
   });
+
+  it('TextKeyedWarnings: many spool directories are one kind per database; many kinds never end in a shared limit', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: Date.parse('2026-01-01') });
+    const printed: string[] = [];
+    const warnings = new TextKeyedWarnings((m) => printed.push(m), 10_000);
+    const foreign = (dir: number, db: string) =>
+      `spool: /home/a-rather-long-home-directory-name/of/the/pipeline/.pipetel/spool/${dir}-1796-${dir.toString(16).padStart(8, 'a')} holds records for ${db}, not 127.0.0.1:5432/x; left in place`;
+    for (let dir = 0; dir < 90; dir++) warnings.warn(foreign(1000 + dir, 'db-prod-old:5432/telemetry'));
+    warnings.warn(foreign(2000, 'db-prod-old:5432/other'));
+    warnings.warn(foreign(2001, 'db-staging:5432/telemetry'));
+    warnings.warn(
+      'logs: pipeline_logs unreachable (connect ECONNREFUSED); spooling records to disk until it answers',
+    );
+    assert.deepEqual(printed.length, 4, printed.join('\n'));
+    // Before: every directory was a kind of its own; after 64 the rest shared one limit.
+    for (let k = 0; k < 100; k++)
+      warnings.warn(`kind ${'abcdefghij'[k % 10]}${'klmnopqrst'[Math.floor(k / 10)]} failed`);
+    warnings.warn('database.url (postgres://u:****@h/x) was refused by the server');
+    assert.equal(printed.at(-1), 'database.url (postgres://u:****@h/x) was refused by the server');
+  });
 });

@@ -3,7 +3,7 @@
 // the append (counted as a drop by the delivery queue) instead of crashing anything.
 
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -77,6 +77,24 @@ describe('Spool', () => {
       warnings.some((w) => /segment-000001\.open was deleted while in use .* written again to /.test(w)),
       warnings.join('\n'),
     );
+  });
+
+  it('a rescue that fails (the home cannot be made again yet) keeps the records and succeeds later', async () => {
+    const root = await newRoot();
+    const home = join(root, '..');
+    const warnings: string[] = [];
+    const spool = new Spool({ dir: root, fsyncIntervalMs: 60_000, warn: (m) => warnings.push(m) });
+    await spool.append('pipeline_logs', ['a\t1\n', 'b\t2\n']);
+    await rm(home, { recursive: true, force: true });
+    await writeFile(home, 'not a directory'); // stands in for a full disk or a permission
+    await spool.append('pipeline_logs', ['c\t3\n']);
+    await assert.rejects(spool.seal(), /ENOTDIR/);
+    await rm(home);
+    await spool.append('pipeline_logs', ['d\t4\n']);
+    await spool.close();
+    const [name] = await readdir(root);
+    assert.deepEqual(await recordsIn(join(root, name!)), ['a\t1\n', 'b\t2\n', 'c\t3\n', 'd\t4\n']);
+    assert.ok(warnings.some((w) => /writing what it held again failed: ENOTDIR.*retrying/.test(w)));
   });
 
   it('a directory deleted between segments is made again for the next one', async () => {

@@ -352,6 +352,8 @@ export function nullable<T>(field: FieldSpec<T>, defaultValue: T | null = null):
       };
     },
     redact: field.redact ? (value) => (value === null ? null : field.redact!(value)) : undefined,
+    // As in YAML: `null` or `~` in a variable sets the key to null (an empty variable is unset).
+    fromEnv: (text) => (/^(null|~)$/i.test(text.trim()) ? null : field.fromEnv(text)),
   };
 }
 

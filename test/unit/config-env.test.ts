@@ -79,6 +79,17 @@ describe('named variables', () => {
 });
 
 describe('generic PIPETEL__SECTION__KEY form', () => {
+  test('null (or ~) sets a key that may be null to null, as in YAML', () => {
+    const config = fromEnv({
+      PIPETEL__GATEWAY__GRPC_PORT: 'null',
+      PIPETEL__MONITORING__OVERHEAD_BUDGET_PERCENT: '~',
+    });
+    assert.equal(config.values.gateway.grpc_port, null);
+    assert.equal(config.values.monitoring.overhead_budget_percent, null);
+    // A key that may not be null still says so.
+    assert.throws(() => fromEnv({ PIPETEL__LOGGING__DATABASE__BATCH_SIZE: 'null' }), ConfigError);
+  });
+
   test('double underscore is a dot; numbers are parsed', () => {
     const config = fromEnv({
       PIPETEL__LOGGING__DATABASE__BATCH_SIZE: '500',

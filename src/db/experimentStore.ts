@@ -43,6 +43,9 @@ ON CONFLICT (experiment_id) DO UPDATE SET
   attributes = pipeline_experiments.attributes || EXCLUDED.attributes
 WHERE EXCLUDED.status <> 'running'
   AND (pipeline_experiments.status = 'running' OR pipeline_experiments.last_seen_at < EXCLUDED.last_seen_at)
+  -- a row the gateway spooled (a window of telemetry) creates a missing run or extends its own,
+  -- never ends or overrides a run a registered process owns
+  AND (NOT EXCLUDED.attributes ? 'pipetel.source' OR pipeline_experiments.attributes ? 'pipetel.source')
 RETURNING experiment_id`;
 
 export class ExperimentStore {

@@ -26,6 +26,7 @@ import { PostgresMetricExporter } from '../../exporters/postgres/PostgresMetricE
 import { PostgresSpanExporter } from '../../exporters/postgres/PostgresSpanExporter.js';
 import { createPool } from '../../exporters/postgres/pool.js';
 import { ExperimentStore } from '../db/experimentStore.js';
+import { EXPERIMENTS_SPOOL_TABLE, encodeExperimentLine } from '../db/spooledRows.js';
 import { bearerMatches, carriesToken, requireTokenOffLoopback } from '../internal/httpAccess.js';
 import { LogSynchronizer } from '../sync/LogSynchronizer.js';
 import { logsFromProtobuf, spansFromProtobuf } from './otlpDirect.js';
@@ -186,18 +187,51 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   await Promise.race([setUp(), new Promise((r) => setTimeout(r, 10_000).unref())]);
   const refreshed = new Map<string, number>();
 
-  // Experiments whose row could not be written (the database was down) are retried until it is.
+  // Experiments whose row could not be written (the database was down) are retried until it is;
+  // and spooled — when first missed, and again at close — so that a gateway restarted (or killed)
+  // before the database is back does not leave runs whose records are stored but whose row never
+  // is (every reader starts from the row).
   const unwritten = new Map<string, string>();
   const writing = new Set<string>();
+  const firstSeen = new Map<string, Date>();
+  const spoolExperiments = async (ids: Iterable<string>) => {
+    if (!spool) return;
+    const now = new Date();
+    const lines: string[] = [];
+    for (const experimentId of ids) {
+      const serviceName = unwritten.get(experimentId);
+      if (serviceName === undefined) continue;
+      lines.push(
+        encodeExperimentLine({
+          experimentId,
+          serviceName,
+          status: 'succeeded',
+          startedAt: firstSeen.get(experimentId) ?? now,
+          endedAt: now,
+          lastSeenAt: now,
+          statusReason: null,
+          attributes: { 'pipetel.source': 'gateway' },
+        }),
+      );
+    }
+    if (lines.length > 0)
+      await spool
+        .append(EXPERIMENTS_SPOOL_TABLE, lines)
+        .catch((error) => warn(`experiment rows could not be spooled: ${(error as Error).message}`));
+  };
   const observe = async (experimentId: string, serviceName: string) => {
     if (writing.has(experimentId)) return; // one write per experiment at a time (a hung server)
     writing.add(experimentId);
+    if (!firstSeen.has(experimentId)) firstSeen.set(experimentId, new Date());
     try {
       await experiments.observe({ experimentId, serviceName, attributes: { 'pipetel.source': 'gateway' } });
       unwritten.delete(experimentId);
+      firstSeen.delete(experimentId);
     } catch {
       refreshed.delete(experimentId);
+      const missedBefore = unwritten.has(experimentId);
       unwritten.set(experimentId, serviceName);
+      if (!missedBefore && !closed) await spoolExperiments([experimentId]);
     } finally {
       writing.delete(experimentId);
     }
@@ -446,6 +480,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       clearInterval(retryExperiments);
       clearTimeout(setUpRetry);
       await refreshSeen(true).catch(() => undefined);
+      // Rows still unwritten go to the spool with their latest time: the next start replays them.
+      await spoolExperiments(unwritten.keys());
       await synchronizer?.stop();
       await Promise.all([spans.shutdown(), logs.shutdown(), metrics.shutdown()]);
       await spool?.end();

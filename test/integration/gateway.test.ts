@@ -11,8 +11,9 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { migrate } from '../../exporters/postgres/index.js';
+import { ExperimentStore } from '../../src/db/experimentStore.js';
 import { ClientGone, type RunningGateway, readBody, startGateway } from '../../src/gateway/server.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { createTestDatabase, type TestDatabase, testPool } from '../helpers/database.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcpProxy.js';
 import { tempDir } from '../helpers/tempDir.js';
 
@@ -327,6 +328,109 @@ describe('pipetel gateway: several producers at once, the database stopped mid-s
       await gateway.close();
       await reopened?.close();
     }
+  });
+});
+
+describe('pipetel gateway restarted while the database is down', () => {
+  let db: TestDatabase;
+  before(async () => {
+    db = await createTestDatabase();
+    await migrate(db.url);
+  });
+  after(async () => db?.drop());
+
+  it('the run it saw meanwhile is not lost with it: its row is spooled and replayed with its records', async () => {
+    const home = tempDir('pipetel-gateway-restart-');
+    const proxy = await startTcpProxy(db.url);
+    const port = Number(new URL(proxy.url).port);
+    const first = await startGateway({
+      url: proxy.url,
+      home,
+      port: 0,
+      grpcPort: null,
+      warn: () => undefined,
+    });
+    await proxy.close(); // the database's port refuses from now on
+    const posted = await fetch(`${first.url}/v1/logs`, {
+      method: 'POST',
+      body: JSON.stringify({
+        resourceLogs: [
+          {
+            resource: {
+              attributes: [{ key: 'pipetel.experiment_id', value: { stringValue: 'gw-restart-run' } }],
+            },
+            scopeLogs: [
+              {
+                logRecords: Array.from({ length: 5 }, (_, i) => ({
+                  timeUnixNano: `${BigInt(Date.now()) * 1_000_000n}`,
+                  body: { stringValue: `line ${i}` },
+                })),
+              },
+            ],
+          },
+        ],
+      }),
+      headers: { 'content-type': 'application/json' },
+    });
+    assert.equal(posted.status, 200);
+    await first.flush();
+    await first.close();
+    // Before: the row lived in the first gateway's memory only; the records were replayed, but
+    // without a row every reader said the run did not exist.
+    const reopened = await startTcpProxy(db.url, port);
+    const second = await startGateway({
+      url: proxy.url,
+      home,
+      port: 0,
+      grpcPort: null,
+      syncIntervalMs: 200,
+      warn: () => undefined,
+    });
+    try {
+      await waitFor(async () => {
+        const [{ n }] = await db.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM pipeline_logs WHERE experiment_id = 'gw-restart-run'",
+        );
+        const rows = await db.query(
+          "SELECT 1 FROM pipeline_experiments WHERE experiment_id = 'gw-restart-run'",
+        );
+        return n === 5 && rows.length === 1;
+      }, 30_000);
+      const [run] = await db.query<{ status: string; source: string }>(
+        "SELECT status, attributes->>'pipetel.source' AS source FROM pipeline_experiments WHERE experiment_id = 'gw-restart-run'",
+      );
+      assert.deepEqual(run, { status: 'succeeded', source: 'gateway' });
+    } finally {
+      await second.close();
+      await reopened.close();
+    }
+  });
+
+  it('a row it spooled never ends or overrides a run a registered process owns', async () => {
+    await db.query(
+      `INSERT INTO pipeline_experiments (experiment_id, service_name, status, started_at, last_seen_at, attributes)
+       VALUES ('owned-run', 'etl', 'running', now(), now(), '{}')`,
+    );
+    const later = new Date(Date.now() + 60_000);
+    const pool = testPool(db.url, 1);
+    const stored = await new ExperimentStore(pool).replay([
+      {
+        experimentId: 'owned-run',
+        serviceName: 'gw',
+        status: 'succeeded',
+        startedAt: later,
+        endedAt: later,
+        lastSeenAt: later,
+        statusReason: null,
+        attributes: { 'pipetel.source': 'gateway' },
+      },
+    ]);
+    await pool.end();
+    assert.equal(stored, 0);
+    const [run] = await db.query<{ status: string }>(
+      "SELECT status FROM pipeline_experiments WHERE experiment_id = 'owned-run'",
+    );
+    assert.equal(run!.status, 'running');
   });
 });
 

@@ -24,7 +24,7 @@ import { refusedConnectionMessage, safeErrorMessage } from '../../exporters/post
 import { PostgresLogRecordExporter } from '../../exporters/postgres/PostgresLogRecordExporter.js';
 import { PostgresMetricExporter } from '../../exporters/postgres/PostgresMetricExporter.js';
 import { PostgresSpanExporter } from '../../exporters/postgres/PostgresSpanExporter.js';
-import { createPool } from '../../exporters/postgres/pool.js';
+import { closePool, createPool } from '../../exporters/postgres/pool.js';
 import { ExperimentStore } from '../db/experimentStore.js';
 import { EXPERIMENTS_SPOOL_TABLE, encodeExperimentLine } from '../db/spooledRows.js';
 import { bearerMatches, carriesToken, requireTokenOffLoopback } from '../internal/httpAccess.js';
@@ -81,6 +81,10 @@ export interface RunningGateway {
 
 /** Experiment rows are refreshed at most this often per experiment. */
 const EXPERIMENT_REFRESH_MS = 5_000;
+/** How long startGateway() waits for the database's setup before it serves anyway. */
+const SETUP_WAIT_MS = 1_000;
+/** How long batches wait for the first setup attempt before going to the spool. */
+const SETUP_GATE_MS = 10_000;
 
 const gunzip = promisify(gunzipCallback);
 const inflate = promisify(inflateCallback);
@@ -128,8 +132,17 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         warn,
       })
     : undefined;
+  // Batches wait for the first setup attempt (the tables may not exist yet), at most
+  // SETUP_GATE_MS: past that they go to the spool as in any outage.
+  let openWrites: () => void = () => undefined;
+  const writesAfter = new Promise<void>((resolve) => {
+    openWrites = resolve;
+  });
+  const gateTimer = setTimeout(() => openWrites(), SETUP_GATE_MS);
+  gateTimer.unref();
   const exporterOptions = {
     pool,
+    writesAfter,
     maxQueueSize: maxQueued + 50_000,
     batchSize: 500,
     flushIntervalMs: 1000,
@@ -183,8 +196,20 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       setUpRetry.unref();
     }
   };
-  // Bounded wait at start: a database that answers is ready before the first request is served.
-  await Promise.race([setUp(), new Promise((r) => setTimeout(r, 10_000).unref())]);
+  // A database that answers is ready before the first request is served; one that does not
+  // answer within a second does not keep the gateway from listening (the producers have no spool).
+  const firstSetUp = setUp().finally(() => {
+    clearTimeout(gateTimer);
+    openWrites();
+  });
+  const settled = await Promise.race([
+    firstSetUp.then(() => true),
+    new Promise<boolean>((r) => setTimeout(() => r(false), SETUP_WAIT_MS).unref()),
+  ]);
+  if (!settled)
+    warn(
+      `the database (database.url ${targetAddress(options.url) ?? 'as configured'}) has not answered within ${SETUP_WAIT_MS / 1000} s; serving anyway: records wait up to ${SETUP_GATE_MS / 1000} s for it, then go to the spool`,
+    );
   const refreshed = new Map<string, number>();
 
   // Experiments whose row could not be written (the database was down) are retried until it is;
@@ -479,13 +504,15 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       closed = true;
       clearInterval(retryExperiments);
       clearTimeout(setUpRetry);
+      clearTimeout(gateTimer);
       await refreshSeen(true).catch(() => undefined);
       // Rows still unwritten go to the spool with their latest time: the next start replays them.
       await spoolExperiments(unwritten.keys());
       await synchronizer?.stop();
       await Promise.all([spans.shutdown(), logs.shutdown(), metrics.shutdown()]);
       await spool?.end();
-      await pool.end().catch(() => undefined);
+      // pg's end() would wait for a connection attempt to a server that does not answer.
+      await closePool(pool, 1000);
       // The newest warning of each kind the limiter held back, with its count: not lost with the process.
       limiter.flush();
     },

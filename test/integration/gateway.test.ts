@@ -627,6 +627,43 @@ describe('pipetel gateway: requests and setup that outlive their reason', () => 
     }
   });
 
+  it('a database that does not answer at start does not keep it from serving: it says so and listens', async (t) => {
+    const proxy = await startTcpProxy('postgres://etl@127.0.0.1:5432/tel');
+    proxy.silence();
+    const warnings: string[] = [];
+    const started = Date.now();
+    const gateway = await startGateway({
+      url: proxy.url,
+      port: 0,
+      grpcPort: null,
+      warn: (message) => warnings.push(message),
+    });
+    const tookMs = Date.now() - started;
+    try {
+      t.diagnostic(`serving after ${tookMs} ms`);
+      // Before: nothing listened, and nothing was said, for 10 s.
+      assert.ok(tookMs < 5000, `serving after ${tookMs} ms`);
+      assert.ok(
+        warnings.some((w) => /has not answered within 1 s; serving anyway/.test(w)),
+        warnings.join(' | '),
+      );
+      const response = await fetch(`${gateway.url}/v1/logs`, {
+        method: 'POST',
+        body: JSON.stringify({ resourceLogs: [] }),
+        headers: { 'content-type': 'application/json' },
+      });
+      assert.equal(response.status, 200);
+    } finally {
+      const closing = Date.now();
+      await gateway.close();
+      const closeMs = Date.now() - closing;
+      t.diagnostic(`closed in ${closeMs} ms`);
+      await proxy.close();
+      // Before: close() waited for pg's connection attempt, until connection_timeout (30 s).
+      assert.ok(closeMs < 5000, `closed in ${closeMs} ms`);
+    }
+  });
+
   it('a refused password is said once, naming database.url without the password, and not retried', async () => {
     let attempts = 0;
     const warnings: string[] = [];

@@ -172,7 +172,7 @@ async function follow(
     reader
       .resolveRun(filter.experimentId)
       .then(async (run) => {
-        if (run.status === 'running') return;
+        if (run.live) return;
         const before = printedCount;
         await read();
         if (printedCount > before) endedChecks = 0;

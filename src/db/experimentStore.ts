@@ -86,15 +86,25 @@ export class ExperimentStore {
    * created as ended at its latest record, and moved forward as records keep arriving. A row a
    * registered process owns (running, or ended by it) keeps its own status.
    */
-  async observe(run: ExperimentStart): Promise<void> {
+  async observe(run: ExperimentStart, received?: { first: Date; last: Date }): Promise<void> {
+    // The run's window is when its records arrived (`received`), not when this row is written
+    // (up to a refresh interval, or an outage, later); last_seen_at is now (the run is live).
     await this.pool.query(
       `INSERT INTO pipeline_experiments (experiment_id, service_name, status, started_at, ended_at, last_seen_at, attributes)
-       VALUES ($1, $2, 'succeeded', now(), now(), now(), $3::jsonb)
+       VALUES ($1, $2, 'succeeded', COALESCE($4::timestamptz, now()), COALESCE($5::timestamptz, now()), now(), $3::jsonb)
        ON CONFLICT (experiment_id) DO UPDATE
          SET last_seen_at = now(),
-             ended_at = CASE WHEN pipeline_experiments.attributes ? 'pipetel.source' THEN now() ELSE pipeline_experiments.ended_at END
+             ended_at = CASE WHEN pipeline_experiments.attributes ? 'pipetel.source'
+                             THEN GREATEST(pipeline_experiments.ended_at, COALESCE($5::timestamptz, now()))
+                             ELSE pipeline_experiments.ended_at END
          WHERE pipeline_experiments.status <> 'running'`,
-      [run.experimentId, run.serviceName, JSON.stringify(run.attributes)],
+      [
+        run.experimentId,
+        run.serviceName,
+        JSON.stringify(run.attributes),
+        received?.first ?? null,
+        received?.last ?? null,
+      ],
     );
   }
 

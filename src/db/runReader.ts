@@ -20,7 +20,15 @@ export interface RunRow {
   /** Ended runs: end − start; running ones: last heartbeat − start. */
   duration_ms: number;
   errors: number;
+  /**
+   * Records may still arrive: the run is `running`, or it is a run seen through the gateway (which
+   * has no end signal) whose records arrived within the last GATEWAY_QUIET_SECONDS.
+   */
+  live: boolean;
 }
+
+/** A gateway run that has sent nothing for this long is taken as over (followers stop). */
+export const GATEWAY_QUIET_SECONDS = 40;
 
 export interface RunFilter {
   status?: string;
@@ -114,7 +122,9 @@ const RUN_SELECT = `
          extract(epoch FROM coalesce(e.ended_at, greatest(e.last_seen_at, e.started_at)) - e.started_at)::float8 * 1000
            AS duration_ms,
          (SELECT count(*)::int FROM pipeline_logs l
-           WHERE l.experiment_id = e.experiment_id AND l.severity_number >= $1) AS errors
+           WHERE l.experiment_id = e.experiment_id AND l.severity_number >= $1) AS errors,
+         (e.status = 'running' OR (e.attributes ? 'pipetel.source'
+           AND e.last_seen_at > now() - interval '${GATEWAY_QUIET_SECONDS} seconds')) AS live
     FROM pipeline_experiments e`;
 
 /**

@@ -218,7 +218,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   // is (every reader starts from the row).
   const unwritten = new Map<string, string>();
   const writing = new Set<string>();
+  /** When each run's records first and last arrived (since its row was last written). */
   const firstSeen = new Map<string, Date>();
+  const lastSeen = new Map<string, Date>();
   const spoolExperiments = async (ids: Iterable<string>) => {
     if (!spool) return;
     const now = new Date();
@@ -232,7 +234,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
           serviceName,
           status: 'succeeded',
           startedAt: firstSeen.get(experimentId) ?? now,
-          endedAt: now,
+          endedAt: lastSeen.get(experimentId) ?? now,
           lastSeenAt: now,
           statusReason: null,
           attributes: { 'pipetel.source': 'gateway' },
@@ -247,11 +249,17 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const observe = async (experimentId: string, serviceName: string) => {
     if (writing.has(experimentId)) return; // one write per experiment at a time (a hung server)
     writing.add(experimentId);
-    if (!firstSeen.has(experimentId)) firstSeen.set(experimentId, new Date());
+    const last = lastSeen.get(experimentId) ?? new Date();
+    const first = firstSeen.get(experimentId) ?? last;
     try {
-      await experiments.observe({ experimentId, serviceName, attributes: { 'pipetel.source': 'gateway' } });
+      await experiments.observe(
+        { experimentId, serviceName, attributes: { 'pipetel.source': 'gateway' } },
+        { first, last },
+      );
       unwritten.delete(experimentId);
-      firstSeen.delete(experimentId);
+      // Written: the next row write starts from records that arrive after it.
+      if (firstSeen.get(experimentId) === first) firstSeen.delete(experimentId);
+      if (lastSeen.get(experimentId) === last) lastSeen.delete(experimentId);
     } catch {
       refreshed.delete(experimentId);
       const missedBefore = unwritten.has(experimentId);
@@ -269,7 +277,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const seenSinceRefresh = new Map<string, string>();
   const keepExperiments = (found: Map<string, string>) => {
     const now = Date.now();
+    const receivedAt = new Date(now);
     for (const [experimentId, serviceName] of found) {
+      if (!firstSeen.has(experimentId)) firstSeen.set(experimentId, receivedAt);
+      lastSeen.set(experimentId, receivedAt);
       if ((refreshed.get(experimentId) ?? 0) > now - EXPERIMENT_REFRESH_MS) {
         seenSinceRefresh.set(experimentId, serviceName);
         continue;

@@ -238,7 +238,7 @@ async function showRun(id) {
       ...(errors.length ? errors.map((e) => el('div', {}, logLine(e), e.traceback ? el('pre', { text: e.traceback }) : null)) : [el('p', { class: 'muted', text: 'none' })])));
   level.value = 'INFO';
   await loadLogs();
-  if (run.status === 'running') {
+  if (run.live) {
     live = new EventSource(withToken('/api/runs/' + encodeURIComponent(id) + '/events'));
     live.addEventListener('log', (e) => {
       const row = JSON.parse(e.data);

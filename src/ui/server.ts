@@ -225,7 +225,7 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
         const progress = JSON.stringify(await reader.progress(experimentId));
         if (progress !== lastProgress) send('progress', JSON.parse(progress));
         lastProgress = progress;
-        if (run.status === 'running') return;
+        if (run.live) return;
         const before = sent;
         await readLogs();
         if (sent > before) endedTicks = 0;

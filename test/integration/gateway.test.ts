@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { migrate } from '../../exporters/postgres/index.js';
 import { ExperimentStore } from '../../src/db/experimentStore.js';
+import { GATEWAY_QUIET_SECONDS, RunReader } from '../../src/db/runReader.js';
 import { ClientGone, type RunningGateway, readBody, startGateway } from '../../src/gateway/server.js';
 import { createTestDatabase, type TestDatabase, testPool } from '../helpers/database.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcpProxy.js';
@@ -327,6 +328,61 @@ describe('pipetel gateway: several producers at once, the database stopped mid-s
     } finally {
       await gateway.close();
       await reopened?.close();
+    }
+  });
+});
+
+describe('pipetel gateway: a run as its readers see it', () => {
+  let db: TestDatabase;
+  before(async () => {
+    db = await createTestDatabase();
+    await migrate(db.url);
+  });
+  after(async () => db?.drop());
+
+  it('spans the time its records arrived, and is live while they arrive', async () => {
+    const gateway = await startGateway({ url: db.url, port: 0, grpcPort: null, warn: () => undefined });
+    const post = (line: string) =>
+      fetch(`${gateway.url}/v1/logs`, {
+        method: 'POST',
+        body: JSON.stringify({
+          resourceLogs: [
+            {
+              resource: {
+                attributes: [{ key: 'pipetel.experiment_id', value: { stringValue: 'window-run' } }],
+              },
+              scopeLogs: [
+                {
+                  logRecords: [
+                    { timeUnixNano: `${BigInt(Date.now()) * 1_000_000n}`, body: { stringValue: line } },
+                  ],
+                },
+              ],
+            },
+          ],
+        }),
+        headers: { 'content-type': 'application/json' },
+      });
+    const reader = await RunReader.open(db.url);
+    try {
+      assert.equal((await post('first')).status, 200);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal((await post('last')).status, 200);
+      // The gateway writes the row again when its 5 s refresh window ends.
+      await new Promise((r) => setTimeout(r, 6000));
+      await gateway.flush();
+      const run = await reader.resolveRun('window-run');
+      // Before: the end was when the row was last written, 5 s after the last batch.
+      assert.ok(run.duration_ms >= 250 && run.duration_ms < 2000, `duration ${run.duration_ms} ms`);
+      // Before: `succeeded` from the first batch, so `pipetel logs -f` and the UI's live view stopped.
+      assert.equal(run.live, true);
+      await db.query(
+        `UPDATE pipeline_experiments SET last_seen_at = now() - interval '${GATEWAY_QUIET_SECONDS + 1} seconds' WHERE experiment_id = 'window-run'`,
+      );
+      assert.equal((await reader.resolveRun('window-run')).live, false, 'quiet for long enough: over');
+    } finally {
+      await reader.close();
+      await gateway.close();
     }
   });
 });

@@ -259,6 +259,13 @@ export class DeliveryQueue<T> {
     this.outage = { error, probes: 0, nextProbeAt: Number.POSITIVE_INFINITY, probing: false, refused: true };
   }
 
+  /** The refusal passed (the caller reached the database again): batches are written again. */
+  resume(): void {
+    if (!this.outage?.refused) return;
+    this.outage = undefined;
+    this.scheduleDrain();
+  }
+
   /** Milliseconds of encoding work done so far, on the thread that enqueues. */
   workMs(): number {
     return this.encodeMs;

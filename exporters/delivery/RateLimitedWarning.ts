@@ -92,7 +92,7 @@ const MAX_WARNING_KINDS = 64;
 
 /**
  * Rate limits per kind of message, for senders that pass only text (a run's or the gateway's
- * warnings, fed by many parts): the kind is the text before its first detail in parentheses,
+ * warnings, fed by many parts): the kind is the text without its details in parentheses, and
  * with paths, hex ids and numbers blanked — so `logs: queue full (… 200 spooled so far)` is one
  * kind whatever its counts, `spool: <dir> holds records for db-a:5432/x` one per database whatever
  * the directory, and `logs: pipeline_logs reachable again` another. One kind never hides another;
@@ -130,8 +130,13 @@ export class TextKeyedWarnings {
 
 /** See TextKeyedWarnings. */
 export function kindOf(message: string): string {
-  return message
-    .split(' (')[0]!
+  // Details in parentheses out, innermost first (an error quoting another).
+  let text = message;
+  for (let previous = ''; previous !== text; ) {
+    previous = text;
+    text = text.replace(/\s*\([^()]*\)/g, '');
+  }
+  return text
     .replace(/(?<=^|[\s=])(?:[A-Za-z]:)?[\\/][^\s,;:'"]*/g, '<path>')
     .replace(/\b[0-9a-f]{6,}\b/gi, '#')
     .replace(/\d+/g, '#')

@@ -232,6 +232,11 @@ export abstract class QueueingExporter<T> {
     this.delivery.queue.refuse(error);
   }
 
+  /** After refuse(): the caller reached the database again (e.g. a dropped database was recreated). */
+  resume(): void {
+    this.delivery.queue.resume();
+  }
+
   /** False while the database is known to be unreachable (batches are being spooled). */
   sinkAvailable(): boolean {
     return this.delivery.queue.sinkAvailable;

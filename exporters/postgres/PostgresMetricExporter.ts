@@ -104,6 +104,11 @@ export class PostgresMetricExporter implements PushMetricExporter {
     this.delivery.queue.refuse(error);
   }
 
+  /** After refuse(): the caller reached the database again (see QueueingExporter). */
+  resume(): void {
+    this.delivery.queue.resume();
+  }
+
   /** False while the database is known to be unreachable (batches are being spooled). */
   sinkAvailable(): boolean {
     return this.delivery.queue.sinkAvailable;

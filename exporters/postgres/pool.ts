@@ -247,6 +247,18 @@ function isUnanswered(value: unknown): boolean {
   );
 }
 
+const refusals = new WeakMap<pg.Pool, Refusal>();
+
+/**
+ * Lets a pool of createPool's dial again after the server refused it: for a caller that knows the
+ * refusal may pass (a database that did not exist, created since — checked on a connection of its
+ * own), never for a refused password, which asking again cannot fix.
+ */
+export function forgetRefusal(pool: pg.Pool): void {
+  const refusal = refusals.get(pool);
+  if (refusal) refusal.error = undefined;
+}
+
 /** Whether `pool` is one of createPool's, whose connections watch for answers themselves. */
 export function watchesAnswers(pool: unknown): boolean {
   return watchedPools.has(pool as pg.Pool);
@@ -260,12 +272,13 @@ export const ANSWER_GRACE_MS = 1000;
 const socketsOf = new WeakMap<pg.Pool, Set<Socket>>();
 
 export function createPool(settings: PoolSettings): pg.Pool {
+  const refusal: Refusal = {};
   const answerTimeoutMs =
     settings.answerTimeoutMs ??
     (settings.statementTimeoutMs ? settings.statementTimeoutMs + ANSWER_GRACE_MS : undefined);
   const sockets = new Set<Socket>();
   const pool = new pg.Pool({
-    Client: refusingClient({}, answerTimeoutMs),
+    Client: refusingClient(refusal, answerTimeoutMs),
     // pg's own default (a plain net.Socket; TLS wraps it), tracked: see closePool().
     stream: () => {
       const socket = new Socket();
@@ -294,6 +307,7 @@ export function createPool(settings: PoolSettings): pg.Pool {
   // on the pool: without a listener that is an uncaught exception in the user's process.
   pool.on('connect', (client) => client.on('error', (error) => onError(error, client)));
   socketsOf.set(pool, sockets);
+  refusals.set(pool, refusal);
   if (answerTimeoutMs) watchedPools.add(pool);
   return pool;
 }

@@ -15,16 +15,20 @@ import {
   ServerCredentials,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
-import type pg from 'pg';
+import pg from 'pg';
 import { TextKeyedWarnings } from '../../exporters/delivery/RateLimitedWarning.js';
-import { isConfigurationError } from '../../exporters/delivery/RetryPolicy.js';
+import { isConfigurationError, sqlState } from '../../exporters/delivery/RetryPolicy.js';
 import { Spool, spoolDirectory } from '../../exporters/delivery/Spool.js';
 import { targetAddress, targetIdentity } from '../../exporters/delivery/spoolTarget.js';
-import { refusedConnectionMessage, safeErrorMessage } from '../../exporters/postgres/connectionSecrets.js';
+import {
+  redactUrl,
+  refusedConnectionMessage,
+  safeErrorMessage,
+} from '../../exporters/postgres/connectionSecrets.js';
 import { PostgresLogRecordExporter } from '../../exporters/postgres/PostgresLogRecordExporter.js';
 import { PostgresMetricExporter } from '../../exporters/postgres/PostgresMetricExporter.js';
 import { PostgresSpanExporter } from '../../exporters/postgres/PostgresSpanExporter.js';
-import { closePool, createPool } from '../../exporters/postgres/pool.js';
+import { closePool, createPool, forgetRefusal } from '../../exporters/postgres/pool.js';
 import { ExperimentStore } from '../db/experimentStore.js';
 import { EXPERIMENTS_SPOOL_TABLE, encodeExperimentLine } from '../db/spooledRows.js';
 import { bearerMatches, carriesToken, requireTokenOffLoopback } from '../internal/httpAccess.js';
@@ -63,6 +67,8 @@ export interface GatewayOptions {
   setUp?: (pool: pg.Pool) => Promise<void>;
   /** @internal Between setup attempts while the database is down. Default 5 s. */
   setUpRetryMs?: number;
+  /** @internal Between checks whether a database that did not exist has been created. Default 60 s. */
+  missingDatabaseRecheckMs?: number;
   /** database.auto_migrate: a spool replay that finds the schema missing migrates it. Default true. */
   autoMigrate?: boolean;
   /** How often the spool is replayed while the gateway runs (spool.sync_interval). Default 5 s. */
@@ -81,6 +87,8 @@ export interface RunningGateway {
 
 /** Experiment rows are refreshed at most this often per experiment. */
 const EXPERIMENT_REFRESH_MS = 5_000;
+/** SQLSTATE 3D000, invalid_catalog_name: the database does not exist. */
+const MISSING_DATABASE = '3D000';
 /** How long startGateway() waits for the database's setup before it serves anyway. */
 const SETUP_WAIT_MS = 1_000;
 /** How long batches wait for the first setup attempt before going to the spool. */
@@ -143,6 +151,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const exporterOptions = {
     pool,
     writesAfter,
+    onRefused: (error: unknown) => refused(error),
     maxQueueSize: maxQueued + 50_000,
     batchSize: 500,
     flushIntervalMs: 1000,
@@ -161,6 +170,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     ? new LogSynchronizer({
         home: options.home!,
         pool,
+        // The gateway reports a refusal itself, once (see refused()), and restarts the replay.
+        refusalReported: true,
         syncIntervalMs: options.syncIntervalMs ?? 5_000,
         spool,
         autoMigrate: options.autoMigrate ?? true,
@@ -170,31 +181,80 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   synchronizer?.start();
   let setUpRetry: NodeJS.Timeout | undefined;
   let closed = false;
-  const setUp = async (): Promise<void> => {
+  /** Readies the database; true when it did. */
+  const setUp = async (): Promise<boolean> => {
     try {
       await options.setUp?.(pool);
       identity ??= await targetIdentity(pool);
+      return true;
     } catch (error) {
-      if (closed) return; // close() ended the pool under it
+      if (closed) return false; // close() ended the pool under it
       if (isConfigurationError(error)) {
-        // The role, password or database was refused: asking again cannot help (see pool.ts).
-        // One warning, this one: the exporters spool from now on without one each.
-        for (const exporter of [spans, logs, metrics]) exporter.refuse(error);
-        warn(
-          refusedConnectionMessage(
-            options.url,
-            error,
-            'records are spooled until the gateway restarts with a working database.url',
-          ),
-        );
-        return;
+        refused(error);
+        return false;
       }
       warn(
         `database setup failed (database.url ${targetAddress(options.url) ?? 'as configured'}), retrying in the background: ${safeErrorMessage(error, options.url)}`,
       );
       setUpRetry = setTimeout(() => void setUp(), options.setUpRetryMs ?? 5_000);
       setUpRetry.unref();
+      return false;
     }
+  };
+  const recheckMs = options.missingDatabaseRecheckMs ?? 60_000;
+  let refusal: unknown;
+  /**
+   * The server refused the role, password or database — at setup, or to a writer mid-run (a
+   * database dropped): the pool does not ask again (see pool.ts). One warning, this one: the
+   * exporters spool from now on without one each.
+   */
+  const refused = (error: unknown): void => {
+    if (refusal !== undefined || closed) return;
+    refusal = error;
+    for (const exporter of [spans, logs, metrics]) exporter.refuse(error);
+    const missingDatabase = sqlState(error) === MISSING_DATABASE;
+    warn(
+      missingDatabase
+        ? `the database (database.url ${redactUrl(options.url)}) does not exist: ${safeErrorMessage(error, options.url)}; records are spooled, and the gateway checks every ${recheckMs / 1000} s whether it exists again (created or restored)`
+        : refusedConnectionMessage(
+            options.url,
+            error,
+            'records are spooled until the gateway restarts with a working database.url',
+          ),
+    );
+    // A database that does not exist may be created (again: dropped and restored): a service that
+    // runs for months should not need a restart for that. A refused password is not retried,
+    // which could lock the account.
+    if (missingDatabase) {
+      clearTimeout(setUpRetry);
+      setUpRetry = setTimeout(() => void recheckMissingDatabase(), recheckMs);
+      setUpRetry.unref();
+    }
+  };
+  /** One connection of its own (the pool refuses to dial): does the database exist now? */
+  const recheckMissingDatabase = async (): Promise<void> => {
+    if (closed) return;
+    const client = new pg.Client({ connectionString: options.url, connectionTimeoutMillis: 10_000 });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+    } catch {
+      if (closed) return;
+      setUpRetry = setTimeout(() => void recheckMissingDatabase(), recheckMs);
+      setUpRetry.unref();
+      return;
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+    forgetRefusal(pool);
+    refusal = undefined;
+    // Failed again: setUp() said so and retries (or rechecks) on its own.
+    if (!(await setUp()) || closed) return;
+    for (const exporter of [spans, logs, metrics]) exporter.resume();
+    synchronizer?.start();
+    warn(
+      `the database (database.url ${targetAddress(options.url) ?? 'as configured'}) exists again: writing resumed, the spool is replayed`,
+    );
   };
   // A database that answers is ready before the first request is served; one that does not
   // answer within a second does not keep the gateway from listening (the producers have no spool).

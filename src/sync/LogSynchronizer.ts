@@ -52,6 +52,11 @@ export interface LogSynchronizerOptions {
   /** A pool to share (a `pg.Pool`, never closed here); else one is opened on `connectionString`. */
   pool?: PgPool;
   connectionString?: string;
+  /**
+   * The caller reports a refused connection itself: start()'s passes stop on one without a
+   * warning of their own (the gateway, which also starts them again once the database is back).
+   */
+  refusalReported?: boolean;
   /** spool.sync_interval in ms, for start(). Default 30000. */
   syncIntervalMs?: number;
   /** spool.batch_size: records per replayed write. Default 1000. */
@@ -199,6 +204,8 @@ export class LogSynchronizer {
           return;
         }
         if (this.timer) clearInterval(this.timer);
+        this.timer = undefined; // start() may begin again (the gateway, once the database is back)
+        if (this.options.refusalReported) return;
         this.warn(
           'refused',
           `spool replay stopped: the database refused the connection (${message}), a configuration error; the spool stays on disk for \`pipetel sync\` once the connection string is fixed`,

@@ -14,7 +14,13 @@ import { migrate } from '../../exporters/postgres/index.js';
 import { ExperimentStore } from '../../src/db/experimentStore.js';
 import { GATEWAY_QUIET_SECONDS, RunReader } from '../../src/db/runReader.js';
 import { ClientGone, type RunningGateway, readBody, startGateway } from '../../src/gateway/server.js';
-import { createTestDatabase, type TestDatabase, testPool } from '../helpers/database.js';
+import {
+  adminUrl,
+  createTestDatabase,
+  type TestDatabase,
+  testPool,
+  withClient,
+} from '../helpers/database.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcpProxy.js';
 import { tempDir } from '../helpers/tempDir.js';
 
@@ -383,6 +389,75 @@ describe('pipetel gateway: a run as its readers see it', () => {
     } finally {
       await reader.close();
       await gateway.close();
+    }
+  });
+});
+
+describe('pipetel gateway: its database dropped and made again', () => {
+  it('says so once, spools, and writes again once the database exists again, without a restart', async () => {
+    const db = await createTestDatabase();
+    await migrate(db.url);
+    const warnings: string[] = [];
+    const gateway = await startGateway({
+      url: db.url,
+      home: tempDir('pipetel-gateway-dropped-'),
+      port: 0,
+      grpcPort: null,
+      setUp: async (pool) => {
+        await migrate(pool);
+      },
+      missingDatabaseRecheckMs: 300,
+      syncIntervalMs: 200,
+      warn: (message) => warnings.push(message),
+    });
+    const post = (line: string) =>
+      fetch(`${gateway.url}/v1/logs`, {
+        method: 'POST',
+        body: JSON.stringify({
+          resourceLogs: [
+            {
+              resource: {
+                attributes: [{ key: 'pipetel.experiment_id', value: { stringValue: 'dropped-run' } }],
+              },
+              scopeLogs: [
+                {
+                  logRecords: [
+                    { timeUnixNano: `${BigInt(Date.now()) * 1_000_000n}`, body: { stringValue: line } },
+                  ],
+                },
+              ],
+            },
+          ],
+        }),
+        headers: { 'content-type': 'application/json' },
+      });
+    const stored = async (lines: string[]) =>
+      (
+        await db
+          .query<{ n: number }>(
+            "SELECT count(*)::int AS n FROM pipeline_logs WHERE experiment_id = 'dropped-run' AND message = ANY($1)",
+            [lines],
+          )
+          .catch(() => [{ n: -1 }])
+      )[0]!.n;
+    try {
+      assert.equal((await post('before')).status, 200);
+      await gateway.flush();
+      await waitFor(async () => (await stored(['before'])) === 1);
+      await withClient(await adminUrl(), (c) => c.query(`DROP DATABASE ${db.name} WITH (FORCE)`));
+      assert.equal((await post('during')).status, 200);
+      await gateway.flush();
+      await waitFor(async () => warnings.some((w) => /does not exist/.test(w)));
+      await withClient(await adminUrl(), (c) => c.query(`CREATE DATABASE ${db.name}`));
+      assert.equal((await post('after')).status, 200);
+      // Before: refused for good — spooled until the gateway was restarted.
+      await waitFor(async () => (await stored(['during', 'after'])) === 2, 30_000);
+      assert.equal(warnings.filter((w) => /does not exist/.test(w)).length, 1, warnings.join('\n'));
+      assert.match(warnings.join('\n'), /checks every 0\.3 s whether it exists again/);
+      assert.match(warnings.join('\n'), /exists again: writing resumed/);
+    } finally {
+      await gateway.close();
+      await db.drop();
     }
   });
 });

@@ -182,10 +182,17 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   let setUpRetry: NodeJS.Timeout | undefined;
   let closed = false;
   /** Readies the database; true when it did. */
+  let setUpFailed = false;
   const setUp = async (): Promise<boolean> => {
     try {
       await options.setUp?.(pool);
       identity ??= await targetIdentity(pool);
+      // Said when it follows a failure that was said: the last line must not read "failing".
+      if (setUpFailed && refusal === undefined)
+        warn(
+          `database setup done (database.url ${targetAddress(options.url) ?? 'as configured'}): writing, and replaying the spool`,
+        );
+      setUpFailed = false;
       return true;
     } catch (error) {
       if (closed) return false; // close() ended the pool under it
@@ -193,6 +200,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         refused(error);
         return false;
       }
+      setUpFailed = true;
       warn(
         `database setup failed (database.url ${targetAddress(options.url) ?? 'as configured'}), retrying in the background: ${safeErrorMessage(error, options.url)}`,
       );

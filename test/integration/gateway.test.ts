@@ -795,6 +795,29 @@ describe('pipetel gateway: requests and setup that outlive their reason', () => 
     }
   });
 
+  it('setup that succeeds after failing says so: the last line does not read "failing"', async () => {
+    const warnings: string[] = [];
+    let attempts = 0;
+    const gateway = await startGateway({
+      url: 'postgres://etl@127.0.0.1:9/tel',
+      port: 0,
+      grpcPort: null,
+      warn: (message) => warnings.push(message),
+      setUpRetryMs: 50,
+      setUp: async () => {
+        if (++attempts < 3)
+          throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' });
+      },
+    });
+    try {
+      await waitFor(async () => warnings.some((w) => /^database setup done/.test(w)), 5000);
+      assert.match(warnings[0]!, /^database setup failed/);
+      assert.match(warnings.at(-1)!, /^database setup done \(database\.url 127\.0\.0\.1:9\/tel\)/);
+    } finally {
+      await gateway.close();
+    }
+  });
+
   it('a refused password is said once, naming database.url without the password, and not retried', async () => {
     let attempts = 0;
     const warnings: string[] = [];

@@ -12,11 +12,11 @@
 import { stderrWarning } from '../exporters/delivery/RateLimitedWarning.js';
 import { ConfigError } from './config/ConfigError.js';
 import { instrumentationsFromEnvironment } from './internal/preloadInstrumentations.js';
-import { register } from './registry.js';
+import { registerFromPreload } from './registry.js';
 
 const instrumentations = await instrumentationsFromEnvironment(process.env, stderrWarning);
 try {
-  await register(instrumentations.length > 0 ? { instrumentations } : {});
+  await registerFromPreload(instrumentations.length > 0 ? { instrumentations } : {});
 } catch (error) {
   if (!(error instanceof ConfigError)) throw error;
   // Invalid settings stop the application before it starts (nothing half-configured), as the CLI

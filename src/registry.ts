@@ -29,22 +29,46 @@ export interface RegisterOptions {
 /** How long register() waits for migrations and the experiment row before carrying on in the background (less when the server does not answer: Telemetry.waitForSetup). */
 const SETUP_WAIT_MS = 5_000;
 
-let current: { options: RegisterOptions; telemetry: Promise<Telemetry> } | undefined;
+let current: { options: RegisterOptions; telemetry: Promise<Telemetry>; preloaded: boolean } | undefined;
 
 /**
  * Wires the OTel SDK (traces, logs, metrics) to pipetel's exporters and returns the Telemetry.
  * Calling it again returns the same instance; with different options it throws.
  */
 export function register(options: RegisterOptions = {}): Promise<Telemetry> {
+  return registerAs(options, false);
+}
+
+/**
+ * register() for the preload (`node --import pipetel/register`), which a later register() with
+ * options names in its error.
+ * @internal
+ */
+export function registerFromPreload(options: RegisterOptions): Promise<Telemetry> {
+  return registerAs(options, true);
+}
+
+function registerAs(options: RegisterOptions, preloaded: boolean): Promise<Telemetry> {
   if (current) {
     if (Object.keys(options).length > 0 && !isDeepStrictEqual(options, current.options)) {
+      const before = current.options as Record<string, unknown>;
+      const given = options as Record<string, unknown>;
+      const differing = [...new Set([...Object.keys(before), ...Object.keys(given)])].filter(
+        (key) => !isDeepStrictEqual(before[key], given[key]),
+      );
+      const by = current.preloaded ? ' by the preload (node --import pipetel/register)' : '';
+      const fix = current.preloaded
+        ? 'with the preload, set them in the environment or the config file (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, PIPETEL_…) and call register() without options'
+        : 'call shutdown() first';
       return Promise.reject(
-        new Error('pipetel: register() was already called with different options; call shutdown() first'),
+        new Error(
+          `pipetel: register() was already called${by} with different options (${differing.join(', ')}); ${fix}`,
+        ),
       );
     }
     return current.telemetry;
   }
-  const entry = { options, telemetry: create(options) };
+  const entry = { options, telemetry: create(options), preloaded };
   current = entry;
   entry.telemetry.then(
     (telemetry) => {

@@ -51,6 +51,29 @@ describe('node --import pipetel/register', () => {
     assert.deepEqual(exp, { service_name: 'plain-app', status: 'succeeded' });
   });
 
+  it('an app that also calls register() with options is told the preload registered it, and how to configure that', async () => {
+    const app =
+      "const { register } = await import('pipetel'); await register({ serviceName: 'fleet-worker' });";
+    const failed = await run(
+      process.execPath,
+      ['--import', 'pipetel/register', '--input-type=module', '-e', app],
+      {
+        cwd: resolve(import.meta.dirname, '../..'),
+        env: { ...process.env, PIPETEL_DATABASE_URL: db.url, PIPETEL__LOGGING__CONSOLE__ENABLED: 'false' },
+        timeout: 60_000,
+      },
+    ).then(
+      () => undefined,
+      (error: { code?: number; stderr?: string }) => error,
+    );
+    assert.ok(failed, 'the conflicting register() fails');
+    // Before: "already called with different options; call shutdown() first", naming neither.
+    assert.match(
+      failed.stderr ?? '',
+      /already called by the preload \(node --import pipetel\/register\) with different options \(serviceName\); with the preload, set them in the environment/,
+    );
+  });
+
   it('an invalid setting stops the app before it starts: one line naming the key, exit 2, no stack trace', async () => {
     const failed = await run(
       process.execPath,

@@ -252,7 +252,10 @@ describe('register()', () => {
     const first = await register(options);
     assert.equal(await register(options), first);
     assert.equal(await register(), first);
-    await assert.rejects(register({ experimentId: 'other' }), /already called with different options/);
+    await assert.rejects(
+      register({ experimentId: 'other' }),
+      /already called with different options \(experimentId, databaseUrl, config\); call shutdown\(\) first/,
+    );
     await first.shutdown();
     const again = await register({ experimentId: 'exp-twice-2', databaseUrl: db.url, config: quiet });
     assert.notEqual(again, first, 'after shutdown a new instance is built');

@@ -1,6 +1,6 @@
 import { type FileHandle, open, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createWriterDirectory, SpoolFiles, writeAll } from './Spool.js';
+import { createWriterDirectory, readBack, SpoolFiles, writeAll } from './Spool.js';
 import { encodeRecords } from './spoolFormat.js';
 import type { SpoolTarget } from './spoolTarget.js';
 import type { WarningSink } from './types.js';
@@ -169,13 +169,7 @@ export class Journal {
   private async rescueIfDeleted(): Promise<void> {
     const segment = this.segments.at(-1);
     if (!segment?.handle || (await segment.handle.stat()).nlink > 0) return;
-    const data = Buffer.alloc(segment.bytes);
-    let read = 0;
-    while (read < data.length) {
-      const { bytesRead } = await segment.handle.read(data, read, data.length - read, read);
-      if (bytesRead === 0) break;
-      read += bytesRead;
-    }
+    const data = await readBack(segment as Segment & { handle: FileHandle });
     const gone = this.directory;
     this.directory = undefined;
     this.nextSegment = 1;
@@ -186,7 +180,7 @@ export class Journal {
       this.segments.push({ ...segment }); // openSegment closes "the current one": not this handle yet
       this.segments[0]!.handle = undefined;
       fresh = await this.openSegment();
-      await writeAll(fresh as Segment & { handle: FileHandle }, data.subarray(0, read));
+      await writeAll(fresh as Segment & { handle: FileHandle }, data);
     } catch (error) {
       for (const s of this.segments)
         if (s.handle && s.handle !== segment.handle) await s.handle.close().catch(() => undefined);

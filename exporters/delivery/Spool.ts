@@ -196,13 +196,7 @@ export class Spool implements SpillTarget {
   private async rescueIfDeleted(): Promise<void> {
     const segment = this.segment;
     if (!segment || (await segment.handle.stat()).nlink > 0) return;
-    const data = Buffer.alloc(segment.bytes);
-    let read = 0;
-    while (read < data.length) {
-      const { bytesRead } = await segment.handle.read(data, read, data.length - read, read);
-      if (bytesRead === 0) break;
-      read += bytesRead;
-    }
+    const data = await readBack(segment);
     // Whatever else the directory held went with it; the next segment starts a new one.
     this.segment = undefined;
     this.directory = undefined;
@@ -210,7 +204,7 @@ export class Spool implements SpillTarget {
     let fresh: Segment | undefined;
     try {
       fresh = await this.openSegment();
-      await writeAll(fresh, data.subarray(0, read));
+      await writeAll(fresh, data);
     } catch (error) {
       // The deleted file's handle is the last copy of these records: keep it, and try again at the
       // next sync, seal or append (space freed, permissions fixed).
@@ -266,6 +260,18 @@ export async function createWriterDirectory(root: string, extra: Record<string, 
   await mkdir(directory, { mode: 0o700 });
   await createLockFile(join(directory, SpoolFiles.owner), { timeField: 'startedAt', fields: extra });
   return directory;
+}
+
+/** The first `bytes` of a segment's file, through its handle (which outlives a deleted file). */
+export async function readBack(segment: { handle: FileHandle; bytes: number }): Promise<Buffer> {
+  const data = Buffer.alloc(segment.bytes);
+  let read = 0;
+  while (read < data.length) {
+    const { bytesRead } = await segment.handle.read(data, read, data.length - read, read);
+    if (bytesRead === 0) break;
+    read += bytesRead;
+  }
+  return data.subarray(0, read);
 }
 
 /**

@@ -27,6 +27,29 @@ import { tempDir } from '../helpers/tempDir.js';
 const run = promisify(execFile);
 const producer = resolve(import.meta.dirname, '../fixtures/otlp-json-producer.ts');
 
+/** Posts OTLP/JSON log records, one per line, for `experimentId`. */
+function postLog(gatewayUrl: string, experimentId: string, lines: string[]): Promise<Response> {
+  return fetch(`${gatewayUrl}/v1/logs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      resourceLogs: [
+        {
+          resource: { attributes: [{ key: 'pipetel.experiment_id', value: { stringValue: experimentId } }] },
+          scopeLogs: [
+            {
+              logRecords: lines.map((line) => ({
+                timeUnixNano: `${BigInt(Date.now()) * 1_000_000n}`,
+                body: { stringValue: line },
+              })),
+            },
+          ],
+        },
+      ],
+    }),
+  });
+}
+
 async function waitFor(condition: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
@@ -170,27 +193,7 @@ describe('pipetel gateway (OTLP/HTTP JSON)', () => {
   });
 
   it("a run's ended_at follows its last batch, also one inside the refresh window", async () => {
-    const post = (line: string) =>
-      fetch(`${gateway.url}/v1/logs`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
-          resourceLogs: [
-            {
-              resource: {
-                attributes: [{ key: 'pipetel.experiment_id', value: { stringValue: 'gw-ended' } }],
-              },
-              scopeLogs: [
-                {
-                  logRecords: [
-                    { timeUnixNano: `${BigInt(Date.now()) * 1_000_000n}`, body: { stringValue: line } },
-                  ],
-                },
-              ],
-            },
-          ],
-        }),
-      });
+    const post = (line: string) => postLog(gateway.url, 'gw-ended', [line]);
     assert.equal((await post('first')).status, 200);
     await gateway.flush();
     await new Promise((r) => setTimeout(r, 300));
@@ -348,27 +351,7 @@ describe('pipetel gateway: a run as its readers see it', () => {
 
   it('spans the time its records arrived, and is live while they arrive', async () => {
     const gateway = await startGateway({ url: db.url, port: 0, grpcPort: null, warn: () => undefined });
-    const post = (line: string) =>
-      fetch(`${gateway.url}/v1/logs`, {
-        method: 'POST',
-        body: JSON.stringify({
-          resourceLogs: [
-            {
-              resource: {
-                attributes: [{ key: 'pipetel.experiment_id', value: { stringValue: 'window-run' } }],
-              },
-              scopeLogs: [
-                {
-                  logRecords: [
-                    { timeUnixNano: `${BigInt(Date.now()) * 1_000_000n}`, body: { stringValue: line } },
-                  ],
-                },
-              ],
-            },
-          ],
-        }),
-        headers: { 'content-type': 'application/json' },
-      });
+    const post = (line: string) => postLog(gateway.url, 'window-run', [line]);
     const reader = await RunReader.open(db.url);
     try {
       assert.equal((await post('first')).status, 200);
@@ -410,27 +393,7 @@ describe('pipetel gateway: its database dropped and made again', () => {
       syncIntervalMs: 200,
       warn: (message) => warnings.push(message),
     });
-    const post = (line: string) =>
-      fetch(`${gateway.url}/v1/logs`, {
-        method: 'POST',
-        body: JSON.stringify({
-          resourceLogs: [
-            {
-              resource: {
-                attributes: [{ key: 'pipetel.experiment_id', value: { stringValue: 'dropped-run' } }],
-              },
-              scopeLogs: [
-                {
-                  logRecords: [
-                    { timeUnixNano: `${BigInt(Date.now()) * 1_000_000n}`, body: { stringValue: line } },
-                  ],
-                },
-              ],
-            },
-          ],
-        }),
-        headers: { 'content-type': 'application/json' },
-      });
+    const post = (line: string) => postLog(gateway.url, 'dropped-run', [line]);
     const stored = async (lines: string[]) =>
       (
         await db
@@ -482,27 +445,11 @@ describe('pipetel gateway restarted while the database is down', () => {
       warn: () => undefined,
     });
     await proxy.close(); // the database's port refuses from now on
-    const posted = await fetch(`${first.url}/v1/logs`, {
-      method: 'POST',
-      body: JSON.stringify({
-        resourceLogs: [
-          {
-            resource: {
-              attributes: [{ key: 'pipetel.experiment_id', value: { stringValue: 'gw-restart-run' } }],
-            },
-            scopeLogs: [
-              {
-                logRecords: Array.from({ length: 5 }, (_, i) => ({
-                  timeUnixNano: `${BigInt(Date.now()) * 1_000_000n}`,
-                  body: { stringValue: `line ${i}` },
-                })),
-              },
-            ],
-          },
-        ],
-      }),
-      headers: { 'content-type': 'application/json' },
-    });
+    const posted = await postLog(
+      first.url,
+      'gw-restart-run',
+      Array.from({ length: 5 }, (_, i) => `line ${i}`),
+    );
     assert.equal(posted.status, 200);
     await first.flush();
     await first.close();

@@ -12,7 +12,7 @@ import type { SanitizeCounters } from '../policy/Sanitizer.js';
 import { TelemetryPolicy } from '../policy/TelemetryPolicy.js';
 import { passwordsOf, scrubPasswords } from './connectionSecrets.js';
 import type { PgPool } from './pgTypes.js';
-import { ANSWER_GRACE_MS, closePool, createPool, sharedPool, watchesAnswers } from './pool.js';
+import { answerTimeoutFor, closePool, createPool, sharedPool, watchesAnswers } from './pool.js';
 import { PostgresTableWriter, type TableSpec } from './TableWriter.js';
 
 export interface PostgresExporterOptions {
@@ -124,7 +124,7 @@ export function openDelivery<T>(
     // pipetel's own pools watch every query themselves (see createPool).
     answerTimeoutMs: watchesAnswers(pool)
       ? undefined
-      : (options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS) + ANSWER_GRACE_MS,
+      : answerTimeoutFor(options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS),
   });
   const queue = new DeliveryQueue<T>({
     name,

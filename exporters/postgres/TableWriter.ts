@@ -6,6 +6,7 @@
 import type pg from 'pg';
 import type { BatchSink, WriteOptions } from '../delivery/types.js';
 import { copyIn } from './copyIn.js';
+import { destroyConnection } from './pool.js';
 
 export interface TableSpec {
   readonly name: string;
@@ -206,13 +207,6 @@ export class PostgresTableWriter implements BatchSink {
       throw error;
     }
   }
-}
-
-/** Ends a connection at once, without the goodbye a silent server would never acknowledge. */
-function destroyConnection(client: pg.PoolClient): void {
-  (
-    client as unknown as { connection?: { stream?: { destroy?: () => void } } }
-  ).connection?.stream?.destroy?.();
 }
 
 /** The server found no partition for a row (SQLSTATE 23514, raised by tuple routing). */

@@ -184,7 +184,7 @@ function refusingClient(refusal: Refusal, answerTimeoutMs?: number): typeof Untr
           new Error(`no answer from the database within ${answerTimeoutMs} ms; connection dropped`),
           { code: 'ETIMEDOUT', [UNANSWERED]: true },
         );
-        this.connection.stream.destroy(error);
+        destroyConnection(this, error);
       });
     }
 
@@ -266,7 +266,25 @@ export function watchesAnswers(pool: unknown): boolean {
 const watchedPools = new WeakSet<pg.Pool>();
 
 /** Beyond the statement timeout, before a query without an answer ends its connection. */
-export const ANSWER_GRACE_MS = 1000;
+const ANSWER_GRACE_MS = 1000;
+
+/**
+ * How long a query may go unanswered for a given statement timeout: a second more, so that a live
+ * server's own cancellation comes first.
+ */
+export function answerTimeoutFor(statementTimeoutMs: number): number {
+  return statementTimeoutMs + ANSWER_GRACE_MS;
+}
+
+/**
+ * Ends a client's connection at once, without the goodbye (end()) that a silent server never
+ * acknowledges; pg then fails whatever the client holds, with `error` when given.
+ */
+export function destroyConnection(client: object, error?: Error): void {
+  (
+    client as { connection?: { stream?: { destroy?: (error?: Error) => void } } }
+  ).connection?.stream?.destroy?.(error);
+}
 
 /** The sockets each pool opened, so closePool() can end the ones pg's end() would wait for. */
 const socketsOf = new WeakMap<pg.Pool, Set<Socket>>();
@@ -275,7 +293,7 @@ export function createPool(settings: PoolSettings): pg.Pool {
   const refusal: Refusal = {};
   const answerTimeoutMs =
     settings.answerTimeoutMs ??
-    (settings.statementTimeoutMs ? settings.statementTimeoutMs + ANSWER_GRACE_MS : undefined);
+    (settings.statementTimeoutMs ? answerTimeoutFor(settings.statementTimeoutMs) : undefined);
   const sockets = new Set<Socket>();
   const pool = new pg.Pool({
     Client: refusingClient(refusal, answerTimeoutMs),

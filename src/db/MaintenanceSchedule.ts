@@ -6,6 +6,7 @@
 import type pg from 'pg';
 import { isConfigurationError } from '../../exporters/delivery/RetryPolicy.js';
 import { safeErrorMessage } from '../../exporters/postgres/connectionSecrets.js';
+import { destroyConnection } from '../../exporters/postgres/pool.js';
 import { runMaintenance } from './storeMaintenance.js';
 
 /** First attempt after setup: late enough not to compete with register() and the first batches. */
@@ -36,9 +37,7 @@ export class MaintenanceSchedule {
     if (this.timer) clearTimeout(this.timer);
     const client = this.client;
     this.client = undefined;
-    (
-      client as { connection?: { stream?: { destroy?: () => void } } } | undefined
-    )?.connection?.stream?.destroy?.();
+    if (client) destroyConnection(client);
   }
 
   private schedule(delayMs: number): void {

@@ -20,11 +20,7 @@ import { TextKeyedWarnings } from '../../exporters/delivery/RateLimitedWarning.j
 import { isConfigurationError, sqlState } from '../../exporters/delivery/RetryPolicy.js';
 import { Spool, spoolDirectory } from '../../exporters/delivery/Spool.js';
 import { targetAddress, targetIdentity } from '../../exporters/delivery/spoolTarget.js';
-import {
-  redactUrl,
-  refusedConnectionMessage,
-  safeErrorMessage,
-} from '../../exporters/postgres/connectionSecrets.js';
+import { refusedConnectionMessage, safeErrorMessage } from '../../exporters/postgres/connectionSecrets.js';
 import { PostgresLogRecordExporter } from '../../exporters/postgres/PostgresLogRecordExporter.js';
 import { PostgresMetricExporter } from '../../exporters/postgres/PostgresMetricExporter.js';
 import { PostgresSpanExporter } from '../../exporters/postgres/PostgresSpanExporter.js';
@@ -181,17 +177,17 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   synchronizer?.start();
   let setUpRetry: NodeJS.Timeout | undefined;
   let closed = false;
-  /** Readies the database; true when it did. */
+  /** The database as warnings name it: host:port/name, never the password. */
+  const database = targetAddress(options.url) ?? 'as configured';
   let setUpFailed = false;
+  /** Readies the database; true when it did. */
   const setUp = async (): Promise<boolean> => {
     try {
       await options.setUp?.(pool);
       identity ??= await targetIdentity(pool);
       // Said when it follows a failure that was said: the last line must not read "failing".
       if (setUpFailed && refusal === undefined)
-        warn(
-          `database setup done (database.url ${targetAddress(options.url) ?? 'as configured'}): writing, and replaying the spool`,
-        );
+        warn(`database setup done (database.url ${database}): writing, and replaying the spool`);
       setUpFailed = false;
       return true;
     } catch (error) {
@@ -202,7 +198,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       }
       setUpFailed = true;
       warn(
-        `database setup failed (database.url ${targetAddress(options.url) ?? 'as configured'}), retrying in the background: ${safeErrorMessage(error, options.url)}`,
+        `database setup failed (database.url ${database}), retrying in the background: ${safeErrorMessage(error, options.url)}`,
       );
       setUpRetry = setTimeout(() => void setUp(), options.setUpRetryMs ?? 5_000);
       setUpRetry.unref();
@@ -223,7 +219,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const missingDatabase = sqlState(error) === MISSING_DATABASE;
     warn(
       missingDatabase
-        ? `the database (database.url ${redactUrl(options.url)}) does not exist: ${safeErrorMessage(error, options.url)}; records are spooled, and the gateway checks every ${recheckMs / 1000} s whether it exists again (created or restored)`
+        ? `the database (database.url ${database}) does not exist: ${safeErrorMessage(error, options.url)}; records are spooled, and the gateway checks every ${recheckMs / 1000} s whether it exists again (created or restored)`
         : refusedConnectionMessage(
             options.url,
             error,
@@ -260,9 +256,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     if (!(await setUp()) || closed) return;
     for (const exporter of [spans, logs, metrics]) exporter.resume();
     synchronizer?.start();
-    warn(
-      `the database (database.url ${targetAddress(options.url) ?? 'as configured'}) exists again: writing resumed, the spool is replayed`,
-    );
+    warn(`the database (database.url ${database}) exists again: writing resumed, the spool is replayed`);
   };
   // A database that answers is ready before the first request is served; one that does not
   // answer within a second does not keep the gateway from listening (the producers have no spool).
@@ -276,7 +270,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   ]);
   if (!settled)
     warn(
-      `the database (database.url ${targetAddress(options.url) ?? 'as configured'}) has not answered within ${SETUP_WAIT_MS / 1000} s; serving anyway: records wait up to ${SETUP_GATE_MS / 1000} s for it, then go to the spool`,
+      `the database (database.url ${database}) has not answered within ${SETUP_WAIT_MS / 1000} s; serving anyway: records wait up to ${SETUP_GATE_MS / 1000} s for it, then go to the spool`,
     );
   const refreshed = new Map<string, number>();
 

@@ -10,6 +10,15 @@ import { MAX_STRING_CHARS } from '../policy/limits.js';
 export const EXPERIMENT_ID_ATTRIBUTE = 'pipetel.experiment_id';
 /** Record attribute that carries the stage name; stages and the logger set it. */
 export const STAGE_ATTRIBUTE = 'pipetel.stage';
+/**
+ * Log record attribute of the record a process without a database of its own sends over OTLP as
+ * its run ends: `succeeded` or `failed` (then `pipetel.run.reason` says why). OTLP has no end of
+ * run; `pipetel gateway` reads this one.
+ */
+export const RUN_STATUS_ATTRIBUTE = 'pipetel.run.status';
+export const RUN_REASON_ATTRIBUTE = 'pipetel.run.reason';
+/** Log and metric point attribute the gateway adds: which worker of a fleet sent the record. */
+export const WORKER_ATTRIBUTE = 'pipetel.worker';
 /** The OTel semantic-convention attribute of an exception's stack trace (lifted into `traceback`). */
 export const TRACEBACK_ATTRIBUTE = 'exception.stacktrace';
 

@@ -29,18 +29,25 @@ export interface ExperimentRow {
 
 // A replayed row never moves a run backwards: a spooled `running` row only creates a missing row,
 // and a spooled final row ends a row still `running`, or replaces an older final one.
+/** A row the gateway made (a window of telemetry), not one a registered process owns. */
+const GATEWAY_ROW = `pipeline_experiments.attributes ? 'pipetel.source'`;
+
 const REPLAY_SQL = `INSERT INTO pipeline_experiments
   (experiment_id, service_name, status, started_at, ended_at, last_seen_at, status_reason, attributes)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[],
                      $6::timestamptz[], $7::text[], $8::jsonb[])
 ON CONFLICT (experiment_id) DO UPDATE SET
   service_name = EXCLUDED.service_name,
-  status = EXCLUDED.status,
+  -- a gateway run a worker failed stays failed (a later line may come from a restarted gateway)
+  status = CASE WHEN ${GATEWAY_ROW} AND pipeline_experiments.status = 'failed'
+                THEN 'failed' ELSE EXCLUDED.status END,
   started_at = LEAST(pipeline_experiments.started_at, EXCLUDED.started_at),
   ended_at = EXCLUDED.ended_at,
   last_seen_at = GREATEST(pipeline_experiments.last_seen_at, EXCLUDED.last_seen_at),
-  status_reason = EXCLUDED.status_reason,
-  attributes = pipeline_experiments.attributes || EXCLUDED.attributes
+  status_reason = CASE WHEN ${GATEWAY_ROW} AND pipeline_experiments.status = 'failed'
+                       THEN pipeline_experiments.status_reason ELSE EXCLUDED.status_reason END,
+  attributes = CASE WHEN ${GATEWAY_ROW} THEN pipeline_experiments.attributes - 'pipetel.ended'
+                    ELSE pipeline_experiments.attributes END || EXCLUDED.attributes
 WHERE EXCLUDED.status <> 'running'
   AND (pipeline_experiments.status = 'running' OR pipeline_experiments.last_seen_at < EXCLUDED.last_seen_at)
   -- a row the gateway spooled (a window of telemetry) creates a missing run or extends its own,
@@ -83,20 +90,35 @@ export class ExperimentStore {
 
   /**
    * A run seen through the gateway (records from other processes, no process of ours owns it):
-   * created as ended at its latest record, and moved forward as records keep arriving. A row a
-   * registered process owns (running, or ended by it) keeps its own status.
+   * created as ended at its latest record, and moved forward as records keep arriving. `failed`
+   * (a worker said its run failed) makes it `failed` for good; `pipetel.ended` in the attributes
+   * (every worker said its run ended) is set or cleared as given. A row a registered process owns
+   * (running, or ended by it) keeps its own status and attributes.
    */
-  async observe(run: ExperimentStart, received?: { first: Date; last: Date }): Promise<void> {
+  async observe(
+    run: ExperimentStart,
+    received?: { first: Date; last: Date },
+    failed?: string,
+  ): Promise<void> {
     // The run's window is when its records arrived (`received`), not when this row is written
     // (up to a refresh interval, or an outage, later); last_seen_at is now (the run is live).
     await this.pool.query(
-      `INSERT INTO pipeline_experiments (experiment_id, service_name, status, started_at, ended_at, last_seen_at, attributes)
-       VALUES ($1, $2, 'succeeded', COALESCE($4::timestamptz, now()), COALESCE($5::timestamptz, now()), now(), $3::jsonb)
+      `INSERT INTO pipeline_experiments (experiment_id, service_name, status, started_at, ended_at, last_seen_at, status_reason, attributes)
+       VALUES ($1, $2, CASE WHEN $6::text IS NULL THEN 'succeeded' ELSE 'failed' END,
+               COALESCE($4::timestamptz, now()), COALESCE($5::timestamptz, now()), now(), $6::text, $3::jsonb)
        ON CONFLICT (experiment_id) DO UPDATE
          SET last_seen_at = now(),
-             ended_at = CASE WHEN pipeline_experiments.attributes ? 'pipetel.source'
+             ended_at = CASE WHEN ${GATEWAY_ROW}
                              THEN GREATEST(pipeline_experiments.ended_at, COALESCE($5::timestamptz, now()))
-                             ELSE pipeline_experiments.ended_at END
+                             ELSE pipeline_experiments.ended_at END,
+             status = CASE WHEN ${GATEWAY_ROW} AND $6::text IS NOT NULL
+                           THEN 'failed' ELSE pipeline_experiments.status END,
+             status_reason = CASE WHEN ${GATEWAY_ROW} AND $6::text IS NOT NULL
+                                       AND pipeline_experiments.status <> 'failed'
+                                  THEN $6::text ELSE pipeline_experiments.status_reason END,
+             attributes = CASE WHEN ${GATEWAY_ROW}
+                               THEN (pipeline_experiments.attributes - 'pipetel.ended') || $3::jsonb
+                               ELSE pipeline_experiments.attributes END
          WHERE pipeline_experiments.status <> 'running'`,
       [
         run.experimentId,
@@ -104,6 +126,7 @@ export class ExperimentStore {
         JSON.stringify(run.attributes),
         received?.first ?? null,
         received?.last ?? null,
+        failed ?? null,
       ],
     );
   }

@@ -21,8 +21,9 @@ export interface RunRow {
   duration_ms: number;
   errors: number;
   /**
-   * Records may still arrive: the run is `running`, or it is a run seen through the gateway (which
-   * has no end signal) whose records arrived within the last GATEWAY_QUIET_SECONDS.
+   * Records may still arrive: the run is `running`, or it is a run seen through the gateway whose
+   * records arrived within the last GATEWAY_QUIET_SECONDS and whose workers have not all said
+   * their run ended (pipetel workers do; OTLP itself has no end signal).
    */
   live: boolean;
 }
@@ -123,7 +124,7 @@ const RUN_SELECT = `
            AS duration_ms,
          (SELECT count(*)::int FROM pipeline_logs l
            WHERE l.experiment_id = e.experiment_id AND l.severity_number >= $1) AS errors,
-         (e.status = 'running' OR (e.attributes ? 'pipetel.source'
+         (e.status = 'running' OR (e.attributes ? 'pipetel.source' AND NOT e.attributes ? 'pipetel.ended'
            AND e.last_seen_at > now() - interval '${GATEWAY_QUIET_SECONDS} seconds')) AS live
     FROM pipeline_experiments e`;
 

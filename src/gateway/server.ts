@@ -29,6 +29,7 @@ import { ExperimentStore } from '../db/experimentStore.js';
 import { EXPERIMENTS_SPOOL_TABLE, encodeExperimentLine } from '../db/spooledRows.js';
 import { bearerMatches, carriesToken, requireTokenOffLoopback } from '../internal/httpAccess.js';
 import { LogSynchronizer } from '../sync/LogSynchronizer.js';
+import { type FleetNews, FleetRuns, readMetrics, readRecords } from './fleet.js';
 import { logsFromProtobuf, spansFromProtobuf } from './otlpDirect.js';
 import { BadRequest, type Decoded, logsFromJson, metricsFromJson, spansFromJson } from './otlpJson.js';
 import { decodeOtlpProtobuf } from './otlpProtobuf.js';
@@ -283,6 +284,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   /** When each run's records first and last arrived (since its row was last written). */
   const firstSeen = new Map<string, Date>();
   const lastSeen = new Map<string, Date>();
+  /** Each run's workers: who sent records, who said its run ended (and how). */
+  const fleet = new FleetRuns();
   const spoolExperiments = async (ids: Iterable<string>) => {
     if (!spool) return;
     const now = new Date();
@@ -290,16 +293,17 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     for (const experimentId of ids) {
       const serviceName = unwritten.get(experimentId);
       if (serviceName === undefined) continue;
+      const ending = fleet.ending(experimentId);
       lines.push(
         encodeExperimentLine({
           experimentId,
           serviceName,
-          status: 'succeeded',
+          status: ending.failed === undefined ? 'succeeded' : 'failed',
           startedAt: firstSeen.get(experimentId) ?? now,
           endedAt: lastSeen.get(experimentId) ?? now,
           lastSeenAt: now,
-          statusReason: null,
-          attributes: { 'pipetel.source': 'gateway' },
+          statusReason: ending.failed ?? null,
+          attributes: gatewayAttributes(ending.ended),
         }),
       );
     }
@@ -308,15 +312,29 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         .append(EXPERIMENTS_SPOOL_TABLE, lines)
         .catch((error) => warn(`experiment rows could not be spooled: ${(error as Error).message}`));
   };
-  const observe = async (experimentId: string, serviceName: string) => {
-    if (writing.has(experimentId)) return; // one write per experiment at a time (a hung server)
+  /** Row writes under way, so flush() can wait for them. */
+  const observing = new Set<Promise<void>>();
+  const observe = (experimentId: string, serviceName: string): Promise<void> => {
+    const write = observeNow(experimentId, serviceName);
+    observing.add(write);
+    return write.finally(() => observing.delete(write));
+  };
+  const observeNow = async (experimentId: string, serviceName: string) => {
+    if (writing.has(experimentId)) {
+      // One write per experiment at a time (a hung server); what changed meanwhile is written
+      // with the next refresh.
+      seenSinceRefresh.set(experimentId, serviceName);
+      return;
+    }
     writing.add(experimentId);
     const last = lastSeen.get(experimentId) ?? new Date();
     const first = firstSeen.get(experimentId) ?? last;
+    const ending = fleet.ending(experimentId);
     try {
       await experiments.observe(
-        { experimentId, serviceName, attributes: { 'pipetel.source': 'gateway' } },
+        { experimentId, serviceName, attributes: gatewayAttributes(ending.ended) },
         { first, last },
+        ending.failed,
       );
       unwritten.delete(experimentId);
       // Written: the next row write starts from records that arrive after it.
@@ -337,9 +355,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
    * that happened to fall outside a window.
    */
   const seenSinceRefresh = new Map<string, string>();
-  const keepExperiments = (found: Map<string, string>) => {
+  const keepExperiments = (found: Map<string, string>, news: FleetNews) => {
     const now = Date.now();
     const receivedAt = new Date(now);
+    // A run that ended, failed or came back to life is written now, not at its next refresh.
+    for (const experimentId of fleet.apply(news)) refreshed.delete(experimentId);
     for (const [experimentId, serviceName] of found) {
       if (!firstSeen.has(experimentId)) firstSeen.set(experimentId, receivedAt);
       lastSeen.set(experimentId, receivedAt);
@@ -378,6 +398,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       fromProtobuf: (body: Buffer) => Decoded<unknown>;
       accept: (records: unknown[]) => number;
       queued: () => number;
+      /** The records' workers (stamped on them) and the end records among them. */
+      fleet: (records: unknown[]) => FleetNews;
     }
   > = {
     '/v1/traces': {
@@ -385,12 +407,15 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       fromProtobuf: spansFromProtobuf,
       accept: (records) => records.filter((r) => !spans.accept(r as never)).length,
       queued: () => spans.stats().queued,
+      // A span row keeps its whole resource: nothing to stamp.
+      fleet: (records) => readRecords(records as never, false, false),
     },
     '/v1/logs': {
       decode: logsFromJson,
       fromProtobuf: logsFromProtobuf,
       accept: (records) => records.filter((r) => !logs.accept(r as never)).length,
       queued: () => logs.stats().queued,
+      fleet: (records) => readRecords(records as never, true, true),
     },
     '/v1/metrics': {
       decode: metricsFromJson,
@@ -402,6 +427,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         return refused;
       },
       queued: () => metrics.stats().queued,
+      fleet: (records) => readMetrics(records as never),
     },
   };
 
@@ -471,7 +497,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         error instanceof BadRequest || error instanceof SyntaxError ? error.message : 'malformed request',
       );
     }
-    keepExperiments(decoded.experiments);
+    keepExperiments(decoded.experiments, route.fleet(decoded.records));
     const rejected = route.accept(decoded.records);
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(
@@ -535,7 +561,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
                   error instanceof BadRequest ? error.message : 'malformed request',
                 );
               }
-              keepExperiments(decoded.experiments);
+              keepExperiments(decoded.experiments, route.fleet(decoded.records));
               route.accept(decoded.records);
               callback(null, Buffer.alloc(0));
             } catch (error) {
@@ -568,7 +594,15 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     url: `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`,
     grpcAddress: grpc?.address,
     flush: async () => {
-      await Promise.all([spans.forceFlush(), logs.forceFlush(), metrics.forceFlush(), refreshSeen(true)]);
+      await Promise.all([
+        spans.forceFlush(),
+        logs.forceFlush(),
+        metrics.forceFlush(),
+        refreshSeen(true),
+        ...observing,
+      ]);
+      // What changed while a row was being written (a worker's end) is written now.
+      await refreshSeen(true);
     },
     close: async () => {
       await grpc?.close();
@@ -631,4 +665,9 @@ export async function readBody(req: IncomingMessage, encoding: string, limit: nu
     if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new TooLarge();
     throw error;
   }
+}
+
+/** A gateway run's row attributes; `pipetel.ended` once every worker said its run ended. */
+function gatewayAttributes(ended: boolean): Record<string, unknown> {
+  return ended ? { 'pipetel.source': 'gateway', 'pipetel.ended': true } : { 'pipetel.source': 'gateway' };
 }

@@ -3,7 +3,9 @@
 // not), the experiment row gets its final status, the spool is replayed if there is time, and the
 // globals, instrumentations and pool are released. Nothing here waits past the deadline.
 
+import { SeverityNumber } from '@opentelemetry/api-logs';
 import { closePool } from '../../exporters/postgres/pool.js';
+import { RUN_REASON_ATTRIBUTE, RUN_STATUS_ATTRIBUTE } from '../../exporters/shared/conventions.js';
 import { unbindGlobalLogging } from '../logging/global.js';
 import type { Run, RunState } from './buildRun.js';
 
@@ -51,6 +53,7 @@ export async function endRun(
   await withTimeout(run.synchronizer?.stop(), answering() ? remaining() / 5 : 0);
   // Progress rows are a handful of small writes: a database that answers takes them at once.
   await withTimeout(run.progressTracker?.shutdown(), answering() ? Math.min(remaining() / 5, 1000) : 0);
+  announceEnd(run, failure());
   // Spans and logs written first, while the database answers and within a share of the budget:
   // the meter's last collection then reads pipetel's own counters (records exported, write
   // latency) with the final batches in, so `pipetel stats` shows a short run's real counts.
@@ -103,6 +106,24 @@ export async function endRun(
   run.unregisterGlobals?.();
   // pg's end() waits for clients still connecting; closePool ends them at its deadline.
   if (run.pool) await closePool(run.pool, answering() ? Math.max(remaining(), 500) : 0);
+}
+
+/**
+ * A process that writes no experiment row (no database of its own) but sends its logs over OTLP
+ * says how its run ended in one last log record: OTLP has no end of run, and `pipetel gateway`
+ * reads this record to end (or fail) the run it stores. A process that owns its row says it there.
+ */
+function announceEnd(run: Run, reason: string | null): void {
+  if (run.lifecycle || !run.sinks.otlp || !run.loggerProvider) return;
+  run.loggerProvider.getLogger('pipetel').emit({
+    severityNumber: reason ? SeverityNumber.ERROR : SeverityNumber.INFO,
+    severityText: reason ? 'ERROR' : 'INFO',
+    body: reason ? `run failed: ${reason}` : 'run succeeded',
+    attributes: {
+      [RUN_STATUS_ATTRIBUTE]: reason ? 'failed' : 'succeeded',
+      ...(reason && { [RUN_REASON_ATTRIBUTE]: reason }),
+    },
+  });
 }
 
 /** Whether the promise settled within ms (it is not waited for after that). */

@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { migrate } from '../../exporters/postgres/index.js';
 import { layout } from '../../src/db/embedded/layout.js';
+import { RunReader } from '../../src/db/runReader.js';
 import { type RunningGateway, startGateway } from '../../src/gateway/server.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { tempDir } from '../helpers/tempDir.js';
@@ -32,19 +33,39 @@ describe('a worker behind pipetel gateway (database.enabled: false)', () => {
     await db?.drop();
   });
 
-  it('sends its stages, logs, metrics and progress to the gateway only, and starts no database', async () => {
-    const home = tempDir('pipetel-fleet-worker-');
+  /** Runs the fixture worker in run `experimentId` (failing with `fail`); returns its pid. */
+  const runWorker = async (experimentId: string, home: string, fail?: string, crash?: string) => {
     const { PIPETEL_DATABASE_URL: _, DATABASE_URL: __, ...env } = process.env;
-    await run(process.execPath, ['--import', 'tsx', worker], {
+    const child = run(process.execPath, ['--import', 'tsx', worker], {
       timeout: 60_000,
       env: {
         ...env,
         PIPETEL_HOME: home,
-        PIPETEL_EXPERIMENT_ID: 'fleet-w',
+        PIPETEL_EXPERIMENT_ID: experimentId,
         PIPETEL_DATABASE_ENABLED: 'false',
         OTEL_EXPORTER_OTLP_ENDPOINT: gateway.url.replace(/\/$/, ''),
+        ...(fail && { FLEET_FAIL: fail }),
+        ...(crash && { FLEET_THROW: crash }),
       },
     });
+    const pid = child.child.pid!;
+    await child.catch((error: { code?: number }) => {
+      if (!crash || error.code !== 1) throw error; // a crash exits 1, as without pipetel
+    });
+    return pid;
+  };
+  const runRow = async (experimentId: string) => {
+    const reader = await RunReader.open(db.url);
+    try {
+      return await reader.resolveRun(experimentId);
+    } finally {
+      await reader.close();
+    }
+  };
+
+  it('sends its stages, logs, metrics and progress to the gateway only, and starts no database', async () => {
+    const home = tempDir('pipetel-fleet-worker-');
+    await runWorker('fleet-w', home);
     await gateway.flush();
     const one = async (sql: string) => (await db.query<{ n: number }>(sql, ['fleet-w']))[0]!.n;
     assert.equal(
@@ -76,5 +97,82 @@ describe('a worker behind pipetel gateway (database.enabled: false)', () => {
       'progress reaches the gateway as its gauges',
     );
     assert.equal(existsSync(layout(home).pgDir), false, 'no embedded server of its own');
+  });
+
+  it('ends its run when it ends, and a failed worker fails the run it shares with others', async () => {
+    const home = tempDir('pipetel-fleet-end-');
+    // One worker, succeeded: the run is over as soon as the worker says so (not 40 s of quiet).
+    const pid = await runWorker('fleet-end-1', home);
+    await gateway.flush();
+    const single = await runRow('fleet-end-1');
+    assert.equal(single.status, 'succeeded');
+    assert.equal(single.live, false, 'its only worker said the run ended');
+    const [ended] = await db.query<{ message: string; worker: string }>(
+      `SELECT message, attributes->>'pipetel.worker' AS worker FROM pipeline_logs
+        WHERE experiment_id = $1 AND attributes->>'pipetel.run.status' = 'succeeded'`,
+      ['fleet-end-1'],
+    );
+    assert.equal(ended?.message, 'run succeeded');
+    assert.match(ended!.worker, new RegExp(`:${pid}$`), 'the log line names its worker (host:pid)');
+
+    // Two workers of one run, one of them failing: the run is failed with its reason.
+    const [okPid, failedPid] = await Promise.all([
+      runWorker('fleet-end-2', home),
+      runWorker('fleet-end-2', tempDir('pipetel-fleet-end-b-'), 'shard 7 ran out of memory'),
+    ]);
+    await gateway.flush();
+    const fleet = await runRow('fleet-end-2');
+    assert.equal(fleet.status, 'failed');
+    assert.match(fleet.status_reason ?? '', /shard 7 ran out of memory/);
+    assert.equal(fleet.live, false, 'both workers said their run ended');
+    const workers = await db.query<{ worker: string; n: number }>(
+      `SELECT attributes->>'pipetel.worker' AS worker, count(*)::int AS n FROM pipeline_logs
+        WHERE experiment_id = $1 AND message LIKE 'row % done' GROUP BY 1 ORDER BY 1`,
+      ['fleet-end-2'],
+    );
+    assert.deepEqual(
+      workers.map((w) => [w.worker.split(':').pop(), w.n]).sort(),
+      [
+        [String(okPid), 3],
+        [String(failedPid), 3],
+      ].sort(),
+      "each worker's log lines carry its own worker",
+    );
+    const series = await db.query<{ worker: string }>(
+      `SELECT DISTINCT attributes->>'pipetel.worker' AS worker FROM pipeline_metrics
+        WHERE experiment_id = $1 AND name = 'fleet.items'`,
+      ['fleet-end-2'],
+    );
+    assert.equal(series.length, 2, "the workers' points are two series, not one");
+
+    // A worker that dies of an uncaught exception still says so.
+    await runWorker('fleet-end-3', home, undefined, 'disk quota exceeded');
+    await gateway.flush();
+    const crashed = await runRow('fleet-end-3');
+    assert.equal(crashed.status, 'failed');
+    assert.match(crashed.status_reason ?? '', /disk quota exceeded/);
+
+    // A record from a worker not heard from before reopens the run: it is live again.
+    const reopened = await fetch(`${gateway.url.replace(/\/$/, '')}/v1/logs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        resourceLogs: [
+          {
+            resource: {
+              attributes: [
+                { key: 'pipetel.experiment_id', value: { stringValue: 'fleet-end-1' } },
+                { key: 'host.name', value: { stringValue: 'late-host' } },
+                { key: 'process.pid', value: { intValue: '4242' } },
+              ],
+            },
+            scopeLogs: [{ logRecords: [{ body: { stringValue: 'late shard' }, severityNumber: 9 }] }],
+          },
+        ],
+      }),
+    });
+    assert.equal(reopened.status, 200);
+    await gateway.flush();
+    assert.equal((await runRow('fleet-end-1')).live, true, 'a new worker reopens the run');
   });
 });

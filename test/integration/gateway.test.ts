@@ -510,6 +510,36 @@ describe('pipetel gateway restarted while the database is down', () => {
     );
     assert.equal(run!.status, 'running');
   });
+
+  it('a gateway run a worker failed stays failed when a later spooled row says succeeded', async () => {
+    const pool = testPool(db.url, 1);
+    const store = new ExperimentStore(pool);
+    const row = (status: 'succeeded' | 'failed', at: Date, attributes: Record<string, unknown>) => ({
+      experimentId: 'gw-failed-run',
+      serviceName: 'gw',
+      status,
+      startedAt: at,
+      endedAt: at,
+      lastSeenAt: at,
+      statusReason: status === 'failed' ? 'shard 3 crashed' : null,
+      attributes,
+    });
+    const now = Date.now();
+    await store.replay([
+      row('failed', new Date(now), { 'pipetel.source': 'gateway', 'pipetel.ended': true }),
+    ]);
+    // A gateway restarted since knows nothing of the failure: its later row says succeeded, live.
+    assert.equal(
+      await store.replay([row('succeeded', new Date(now + 60_000), { 'pipetel.source': 'gateway' })]),
+      1,
+    );
+    await pool.end();
+    const [run] = await db.query<{ status: string; status_reason: string; ended: boolean }>(
+      `SELECT status, status_reason, attributes ? 'pipetel.ended' AS ended FROM pipeline_experiments
+        WHERE experiment_id = 'gw-failed-run'`,
+    );
+    assert.deepEqual(run, { status: 'failed', status_reason: 'shard 3 crashed', ended: false });
+  });
 });
 
 describe('pipetel gateway without a spool: backpressure', () => {

@@ -1,0 +1,117 @@
+// The gateway's view of a run's workers: who sent records, who said the run ended, and how.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Attributes } from '@opentelemetry/api';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { FleetRuns, readMetrics, readRecords, workerOf } from '../../src/gateway/fleet.js';
+
+const resource = (experiment: string, host: string, pid: number) =>
+  resourceFromAttributes({ 'pipetel.experiment_id': experiment, 'host.name': host, 'process.pid': pid });
+const log = (res: ReturnType<typeof resource>, attributes: Attributes = {}) => ({
+  resource: res,
+  attributes,
+});
+const end = (status: 'succeeded' | 'failed', reason?: string) => ({
+  'pipetel.run.status': status,
+  ...(reason && { 'pipetel.run.reason': reason }),
+});
+
+describe('workerOf', () => {
+  it('names a worker by host and pid, else its instance id, else what it has', () => {
+    assert.equal(workerOf({ 'host.name': 'h1', 'process.pid': 12, 'service.instance.id': 'u' }), 'h1:12');
+    assert.equal(workerOf({ 'service.instance.id': 'pod-7', 'pipetel.experiment_id': 'run' }), 'pod-7');
+    assert.equal(
+      workerOf({ 'service.instance.id': 'run', 'pipetel.experiment_id': 'run', 'host.name': 'h' }),
+      'h',
+      'an instance id that is the experiment id names no worker',
+    );
+    assert.equal(workerOf({ 'process.pid': 5 }), '5');
+    assert.equal(workerOf({ 'service.name': 'x' }), undefined);
+  });
+});
+
+describe('readRecords / readMetrics', () => {
+  it("stamps each log record with its resource's worker, leaving one already set", () => {
+    const a = resource('run', 'h1', 1);
+    const b = resource('run', 'h2', 2);
+    const records = [log(a), log(b), log(a, { 'pipetel.worker': 'mine' })];
+    const news = readRecords(records, true, true);
+    assert.deepEqual(
+      records.map((r) => r.attributes['pipetel.worker']),
+      ['h1:1', 'h2:2', 'mine'],
+    );
+    assert.deepEqual([...news.heard.get('run')!], ['h1:1', 'h2:2']);
+    assert.deepEqual(news.ends, []);
+  });
+
+  it('finds end records and leaves spans unstamped', () => {
+    const a = resource('run', 'h1', 1);
+    const news = readRecords([log(a, end('failed', 'boom'))], true, true);
+    assert.deepEqual(news.ends, [{ experimentId: 'run', worker: 'h1:1', status: 'failed', reason: 'boom' }]);
+    const span = log(a);
+    readRecords([span], false, false);
+    assert.equal(span.attributes['pipetel.worker'], undefined);
+  });
+
+  it("stamps every metric point with its worker, so two workers' points are two series", () => {
+    const point = () => ({ startTime: [0, 0], endTime: [0, 0], attributes: { kind: 'row' }, value: 1 });
+    const batch = (res: ReturnType<typeof resource>) =>
+      ({
+        resource: res,
+        scopeMetrics: [{ scope: { name: 's' }, metrics: [{ dataPoints: [point(), point()] }] }],
+      }) as unknown as ResourceMetrics;
+    const batches = [batch(resource('run', 'h1', 1)), batch(resource('run', 'h2', 2))];
+    readMetrics(batches);
+    const workers = batches.flatMap((b) =>
+      b.scopeMetrics[0]!.metrics[0]!.dataPoints.map((p) => p.attributes['pipetel.worker']),
+    );
+    assert.deepEqual(workers, ['h1:1', 'h1:1', 'h2:2', 'h2:2']);
+  });
+});
+
+describe('FleetRuns', () => {
+  const heard = (experiment: string, ...workers: string[]) => ({
+    heard: new Map([[experiment, new Set<string | undefined>(workers)]]),
+    ends: [],
+  });
+  const ended = (experiment: string, worker: string, status: 'succeeded' | 'failed', reason?: string) => ({
+    heard: new Map([[experiment, new Set<string | undefined>([worker])]]),
+    ends: [{ experimentId: experiment, worker, status, reason }],
+  });
+
+  it('ends a run when every worker heard from has ended', () => {
+    const fleet = new FleetRuns();
+    assert.deepEqual([...fleet.apply(heard('run', 'a', 'b'))], []);
+    assert.deepEqual([...fleet.apply(ended('run', 'a', 'succeeded'))], [], 'b still runs');
+    assert.deepEqual(fleet.ending('run'), { failed: undefined, ended: false });
+    assert.deepEqual([...fleet.apply(ended('run', 'b', 'succeeded'))], ['run']);
+    assert.deepEqual(fleet.ending('run'), { failed: undefined, ended: true });
+  });
+
+  it("keeps a run ended when an ended worker's last records arrive; a new worker reopens it", () => {
+    const fleet = new FleetRuns();
+    fleet.apply(ended('run', 'a', 'succeeded'));
+    assert.deepEqual([...fleet.apply(heard('run', 'a'))], []);
+    assert.equal(fleet.ending('run').ended, true);
+    assert.deepEqual([...fleet.apply(heard('run', 'c'))], ['run']);
+    assert.equal(fleet.ending('run').ended, false);
+  });
+
+  it('fails a run at the first failed worker, naming it in a fleet, and keeps it failed', () => {
+    const fleet = new FleetRuns();
+    fleet.apply(heard('run', 'a', 'b'));
+    assert.deepEqual([...fleet.apply(ended('run', 'b', 'failed', 'out of memory'))], ['run']);
+    assert.deepEqual(fleet.ending('run'), { failed: 'out of memory (worker b)', ended: false });
+    fleet.apply(ended('run', 'a', 'succeeded'));
+    assert.deepEqual(fleet.ending('run'), { failed: 'out of memory (worker b)', ended: true });
+    const single = new FleetRuns();
+    single.apply(ended('solo', 'a', 'failed', 'boom'));
+    assert.equal(single.ending('solo').failed, 'boom', 'one worker: the reason alone');
+  });
+
+  it('knows nothing of a run it has not heard from', () => {
+    assert.deepEqual(new FleetRuns().ending('other'), { failed: undefined, ended: false });
+  });
+});

@@ -1,4 +1,4 @@
-// `pipetel logs [RUN] [--level L] [--stage S] [--search TEXT] [--since D] [--limit N] [--follow]
+// `pipetel logs [RUN] [--level L] [--stage S] [--worker W] [--search TEXT] [--since D] [--limit N] [--follow]
 // [--json]`: the newest log lines of a run (the latest run by default), oldest first. --follow then
 // stays and prints new lines as they are stored: it LISTENs on the channel the pipeline_logs
 // trigger notifies once per written batch (migration 0003), so it reads when a batch lands, never
@@ -25,6 +25,7 @@ export async function logs(args: string[]): Promise<number> {
     options: {
       level: { type: 'string' },
       stage: { type: 'string' },
+      worker: { type: 'string' },
       search: { type: 'string' },
       since: { type: 'string' },
       limit: { type: 'string' },
@@ -45,6 +46,7 @@ export async function logs(args: string[]): Promise<number> {
       experimentId: run.experiment_id,
       level,
       stage: values.stage,
+      worker: values.worker,
       search: values.search,
       since,
       limit,

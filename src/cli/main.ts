@@ -47,8 +47,9 @@ const commands: Record<string, CommandEntry> = {
   logs: {
     summary: "a run's log lines; --follow prints new ones live",
     usage:
-      'usage: pipetel logs [RUN] [--level L] [--stage S] [--search TEXT] [--since 30m|DATE] [--limit N] [--follow] [--json]\n' +
-      '  --level shows L and above; --search is full text (words, "a phrase", -excluded, or)\n',
+      'usage: pipetel logs [RUN] [--level L] [--stage S] [--worker W] [--search TEXT] [--since 30m|DATE] [--limit N] [--follow] [--json]\n' +
+      '  --level shows L and above; --worker one worker of a gateway fleet (host:pid, as its lines show);\n' +
+      '  --search is full text (words, "a phrase", -excluded, or)\n',
     load: async () => (await import('./logs.js')).logs,
   },
   progress: {

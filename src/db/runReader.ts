@@ -56,6 +56,8 @@ export interface LogFilter {
   /** The lowest level shown (WARNING shows WARNING, ERROR and CRITICAL). */
   level?: LevelName;
   stage?: string;
+  /** One worker of a gateway fleet (the `pipetel.worker` the gateway stamps on its records). */
+  worker?: string;
   /** Full-text search of the message (PostgreSQL websearch syntax: words, "phrases", -not, or). */
   search?: string;
   since?: Date;
@@ -285,6 +287,7 @@ export class RunReader {
     };
     if (filter.level) add((p) => `severity_number >= ${p}`, severityOf(filter.level));
     if (filter.stage !== undefined) add((p) => `stage = ${p}`, filter.stage);
+    if (filter.worker !== undefined) add((p) => `attributes->>'pipetel.worker' = ${p}`, filter.worker);
     if (filter.since) add((p) => `"timestamp" >= ${p}`, filter.since);
     if (filter.storedAfter) add((p) => `created_at > ${p}`, filter.storedAfter);
     if (filter.search) {

@@ -132,6 +132,7 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
             experimentId: run.experiment_id,
             level: level ? levelNamed(level) : undefined,
             stage: url.searchParams.get('stage') || undefined,
+            worker: url.searchParams.get('worker') || undefined,
             search: url.searchParams.get('search') || undefined,
             limit: Math.min(Number(url.searchParams.get('limit') ?? 500) || 500, 5000),
           }),

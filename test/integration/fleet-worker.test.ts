@@ -138,6 +138,18 @@ describe('a worker behind pipetel gateway (database.enabled: false)', () => {
       ].sort(),
       "each worker's log lines carry its own worker",
     );
+    // `pipetel logs --worker W` reads one worker's lines.
+    const failedWorker = workers.find((w) => w.worker.endsWith(`:${failedPid}`))!.worker;
+    const reader = await RunReader.open(db.url);
+    try {
+      const lines = await reader.logs({ experimentId: 'fleet-end-2', worker: failedWorker });
+      assert.deepEqual(
+        lines.map((l) => l.message),
+        ['row 0 done', 'row 1 done', 'row 2 done', 'run failed: Error: shard 7 ran out of memory'],
+      );
+    } finally {
+      await reader.close();
+    }
     const series = await db.query<{ worker: string }>(
       `SELECT DISTINCT attributes->>'pipetel.worker' AS worker FROM pipeline_metrics
         WHERE experiment_id = $1 AND name = 'fleet.items'`,

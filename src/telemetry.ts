@@ -49,6 +49,7 @@ export class Telemetry {
       shutdown: () => this.shutdown(),
       interrupt: (signal) => this.interrupt(signal),
       fail: (error) => this.fail(error),
+      crash: (error) => this.crash(error),
     });
   }
 
@@ -80,6 +81,12 @@ export class Telemetry {
    * ERROR (so their spans are stored), running progress nodes as interrupted, and the run as
    * failed — each with "interrupted by <signal>" — before shutdown flushes them.
    */
+  private crash(error: Error): void {
+    this.run.stages.crash(error);
+    this.fail(error);
+    this.run.progressTracker?.failRunning(this.failure!);
+  }
+
   private interrupt(signal: NodeJS.Signals): void {
     const reason = `interrupted by ${signal}`;
     this.run.stages.interrupt(signal, reason);

@@ -51,6 +51,10 @@ export async function endRun(
   const setUp = await settlesWithin(run.ready, Math.min(remaining() / 10, 500));
   const answering = () => setUp && (run.lifecycle?.isSetUp ?? false) && run.sinks.answering();
   await withTimeout(run.synchronizer?.stop(), answering() ? remaining() / 5 : 0);
+  // A failed run's progress still running failed with it: not a bar "running" with an ETA under
+  // a run that has ended.
+  const failedWith = failure();
+  if (failedWith) run.progressTracker?.failRunning(failedWith);
   // Progress rows are a handful of small writes: a database that answers takes them at once.
   await withTimeout(run.progressTracker?.shutdown(), answering() ? Math.min(remaining() / 5, 1000) : 0);
   announceEnd(run, failure());

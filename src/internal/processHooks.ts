@@ -11,6 +11,8 @@ export interface ProcessHookTarget {
   interrupt(signal: NodeJS.Signals): void;
   /** Marks the run failed with `error`. */
   fail(error: unknown): void;
+  /** The process dies of `error` (uncaught): open stages and progress end with it, the run fails. */
+  crash(error: Error): void;
 }
 
 /** Installs the hooks; returns their removal (shutdown calls it). */
@@ -36,7 +38,7 @@ export function attachProcessHooks(target: ProcessHookTarget): () => void {
       return;
     }
     process.stderr.write(`${error.stack ?? String(error)}\n`);
-    target.fail(error);
+    target.crash(error instanceof Error ? error : new Error(String(error)));
     void target.shutdown().finally(() => process.exit(1));
   };
   const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];

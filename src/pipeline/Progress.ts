@@ -294,6 +294,11 @@ export class ProgressTracker {
     for (const handle of this.handles.values()) handle.interrupt(reason);
   }
 
+  /** Marks every node still running failed with `reason` (the run failed with them open). */
+  failRunning(reason: string): void {
+    for (const handle of this.handles.values()) handle.fail(reason);
+  }
+
   /** Stops the timer and writes what is left. Handles keep their status: nothing is marked. */
   async shutdown(): Promise<void> {
     this.closed = true;

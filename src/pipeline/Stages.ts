@@ -68,6 +68,26 @@ export class StageRunner {
     });
   }
 
+  /**
+   * The process dies of an uncaught exception: every open stage ends as ERROR with the exception
+   * recorded, and the exception is logged with its stack (naming the stages it ended), so the run
+   * shows where and why it died — not a run without the stage it was in.
+   */
+  crash(error: Error): void {
+    const names = [...this.open.values()].map((stage) => stage.name);
+    for (const [span, { endMeasurement }] of this.open) {
+      span.recordException(error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+      span.setAttributes({ ...endMeasurement() });
+      span.end();
+    }
+    this.open.clear();
+    this.log().exception(
+      `uncaught exception${names.length > 0 ? ` during stage ${names.join(', ')}` : ''}: ${error.message}`,
+      error,
+    );
+  }
+
   /** Ends every open stage as ERROR with `reason` (Ctrl-C, SIGTERM), so their spans are stored. */
   interrupt(signal: NodeJS.Signals, reason: string): void {
     for (const [span, { endMeasurement }] of this.open) {

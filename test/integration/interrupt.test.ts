@@ -80,4 +80,53 @@ describe('interrupted by a signal mid-stage', () => {
       );
     });
   }
+
+  it('an uncaught exception mid-stage: the stage stored as ERROR with it, progress failed, the crash logged', async () => {
+    const experimentId = 'exp-crash-mid-stage';
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', resolve(import.meta.dirname, '../fixtures/apps/interrupt.ts')],
+      {
+        env: { ...process.env, EXPERIMENT_ID: experimentId, DATABASE_URL: db.url, CRASH: '1' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const [code] = await once(child, 'exit');
+    assert.equal(code, 1, 'exits 1, as without pipetel');
+    assert.match(stderr, /GPU fell off the bus/, 'the error is still printed');
+    const spans = await db.query(
+      'SELECT name, status_code, status_message, events FROM pipeline_spans WHERE experiment_id = $1 ORDER BY start_time, end_time',
+      [experimentId],
+    );
+    assert.deepEqual(
+      spans.map((s) => [s.name, s.status_code, s.status_message]),
+      [
+        ['prepare', 'OK', null],
+        ['train', 'ERROR', 'GPU fell off the bus'],
+      ],
+      'the stage it died in is stored',
+    );
+    assert.equal(spans[1].events[0]?.name, 'exception', 'with the exception recorded');
+    const [progress] = await db.query(
+      'SELECT completed, status, error FROM pipeline_progress WHERE experiment_id = $1',
+      [experimentId],
+    );
+    assert.deepEqual(progress, { completed: 400, status: 'failed', error: 'Error: GPU fell off the bus' });
+    const logs = await db.query(
+      "SELECT message, traceback, stage FROM pipeline_logs WHERE experiment_id = $1 AND level = 'ERROR'",
+      [experimentId],
+    );
+    assert.equal(logs.length, 1);
+    assert.equal(logs[0].message, 'uncaught exception during stage train: GPU fell off the bus');
+    assert.match(logs[0].traceback, /GPU fell off the bus\n\s+at /);
+    const [experiment] = await db.query(
+      'SELECT status, status_reason FROM pipeline_experiments WHERE experiment_id = $1',
+      [experimentId],
+    );
+    assert.deepEqual(experiment, { status: 'failed', status_reason: 'Error: GPU fell off the bus' });
+  });
 });

@@ -220,6 +220,9 @@ describe('register()', () => {
 
   it('fail() ends the experiment as failed with the reason; stage errors are recorded and re-thrown', async () => {
     const tel = await register({ experimentId: 'exp-fail', databaseUrl: db.url, config: quiet });
+    const rows = tel.progress('rows', { total: 10 });
+    rows.advance(3);
+    tel.progress('finished', { total: 1 }).done();
     await assert.rejects(
       tel.stage('explode', async () => {
         throw new TypeError('bad row');
@@ -245,6 +248,17 @@ describe('register()', () => {
     assert.equal(log.level, 'ERROR');
     assert.match(log.traceback, /TypeError: bad row/);
     assert.equal(log.stage, 'explode');
+    const progress = await db.query(
+      "SELECT node_id, status, error FROM pipeline_progress WHERE experiment_id = 'exp-fail' ORDER BY node_id",
+    );
+    assert.deepEqual(
+      progress,
+      [
+        { node_id: 'finished', status: 'done', error: null },
+        { node_id: 'rows', status: 'failed', error: 'Error: stage explode failed' },
+      ],
+      'a bar still running when the run failed failed with it; one that was done stays done',
+    );
   });
 
   it('calling register() twice returns the same instance; conflicting options are an error', async () => {
@@ -496,9 +510,15 @@ describe('process exits', () => {
     assert.equal(code, 1);
     assert.match(stderr, /pipeline exploded/, 'the error is still printed');
     const [{ n }] = await db.query(
-      "SELECT count(*)::int AS n FROM pipeline_logs WHERE experiment_id = 'exp-crash'",
+      "SELECT count(*)::int AS n FROM pipeline_logs WHERE experiment_id = 'exp-crash' AND level = 'INFO'",
     );
     assert.equal(n, 500);
+    const errors = await db.query(
+      "SELECT message, traceback FROM pipeline_logs WHERE experiment_id = 'exp-crash' AND level = 'ERROR'",
+    );
+    assert.equal(errors.length, 1, 'the crash is logged once');
+    assert.equal(errors[0].message, 'uncaught exception: pipeline exploded');
+    assert.match(errors[0].traceback, /Error: pipeline exploded\n\s+at /, 'with its stack');
     const [exp] = await db.query(
       "SELECT status, status_reason FROM pipeline_experiments WHERE experiment_id = 'exp-crash'",
     );

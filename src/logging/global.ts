@@ -14,9 +14,12 @@ const NO_SINK = { emit: () => undefined };
 
 /**
  * Before the first register(): every record goes to the bounded pre-register buffer; warnings and
- * above also reach a terminal at once. After shutdown(): nothing reaches a sink any more.
+ * above also reach a terminal at once. After shutdown(): records still go to the ended run's
+ * pipeline, built at the call (no staging timer), and its sinks, shut down, count each one as
+ * dropped and say so — a log call after shutdown() is a lost record, never a silent one.
  */
 function unboundOptions(): LoggerOptions {
+  if (lastBound) return { ...lastBound, deferBuild: false };
   const console = { enabled: resolveConsoleEnabled('auto', process.stderr), level: 'WARNING' as const };
   if (!everBound) {
     preRegister ??= new PreRegisterBuffer(
@@ -30,6 +33,9 @@ function unboundOptions(): LoggerOptions {
 let factory: LoggerFactory | undefined;
 let preRegister: PreRegisterBuffer | undefined;
 let everBound = false;
+/** The settings of the run bound now, and of the run that ended last (see unboundOptions). */
+let bound: LoggerOptions | undefined;
+let lastBound: LoggerOptions | undefined;
 
 export function globalLoggerFactory(): LoggerFactory {
   factory ??= new LoggerFactory(unboundOptions());
@@ -45,6 +51,8 @@ export function getLogger(name: string): Logger {
 export function bindGlobalLogging(options: LoggerOptions): LoggerFactory {
   const f = globalLoggerFactory();
   everBound = true;
+  bound = options;
+  lastBound = undefined;
   f.configure(options);
   // What was logged before register(), at the level it configured, in the order it was made.
   const threshold = severityOf(options.level);
@@ -59,5 +67,7 @@ export function bindGlobalLogging(options: LoggerOptions): LoggerFactory {
 /** shutdown(): back to the unbound state. */
 export function unbindGlobalLogging(): void {
   factory?.flush();
+  lastBound = bound;
+  bound = undefined;
   factory?.configure(unboundOptions());
 }

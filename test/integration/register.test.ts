@@ -261,6 +261,24 @@ describe('register()', () => {
     );
   });
 
+  it('a log call after shutdown() is counted as dropped and said so, never lost in silence', async () => {
+    const tel = await register({ experimentId: 'exp-late-log', databaseUrl: db.url, config: quiet });
+    const log = tel.getLogger('late');
+    log.info('before shutdown');
+    await tel.shutdown();
+    const printed: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((chunk: string | Uint8Array) => printed.push(String(chunk)) > 0) as typeof write;
+    try {
+      log.info('after shutdown');
+      log.error('after shutdown, an error');
+    } finally {
+      process.stderr.write = write;
+    }
+    assert.deepEqual(tel.stats().logs, { queued: 0, exported: 1, dropped: 2, spooled: 0, failed: 0 });
+    assert.match(printed.join(''), /logs: record emitted after shutdown, dropped/);
+  });
+
   it('calling register() twice returns the same instance; conflicting options are an error', async () => {
     const options = { experimentId: 'exp-twice', databaseUrl: db.url, config: quiet };
     const first = await register(options);

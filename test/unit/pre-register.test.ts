@@ -51,6 +51,11 @@ describe('records made before register()', () => {
     assert.match(stderr.join(''), /6 log record\(s\) made before register\(\) were dropped/);
 
     getLogger('late').error('after shutdown: not buffered for a later register()');
+    assert.equal(
+      delivered.at(-1)!.body,
+      'after shutdown: not buffered for a later register()',
+      "after shutdown a record goes to the ended run's sink, which counts it as dropped",
+    );
     const again: PipetelLogRecord[] = [];
     bindGlobalLogging({
       level: 'DEBUG',

@@ -93,6 +93,14 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
       res.end(PAGE_HTML);
       return;
     }
+    // The run page's address (SPEC §11): the page itself routes by hash, so send it there.
+    const runPage = /^\/runs(?:\/([^/]+))?\/?$/.exec(url.pathname);
+    if (runPage) {
+      // The segment stays as the client encoded it: the page decodes the hash once.
+      const hash = runPage[1] ? `#/run/${runPage[1]}` : '';
+      res.writeHead(302, { location: `/${url.search}${hash}` }).end();
+      return;
+    }
     if (url.pathname === '/favicon.ico') {
       res.writeHead(204).end();
       return;

@@ -121,6 +121,12 @@ describe('pipetel ui: the JSON API and the live stream', () => {
     const uplot = await get('/assets/uplot.js');
     assert.equal(uplot.status, 200);
     assert.match(await uplot.text(), /uPlot/);
+    // The run page's address (SPEC §11) leads to the page's own route for it.
+    const runPage = await fetch(new URL('/runs/ui-done', ui.url), { redirect: 'manual' });
+    assert.equal(runPage.status, 302);
+    assert.equal(runPage.headers.get('location'), '/#/run/ui-done');
+    const withToken = await fetch(new URL('/runs/ui%20x?token=t', ui.url), { redirect: 'manual' });
+    assert.equal(withToken.headers.get('location'), '/?token=t#/run/ui%20x', 'the query (a token) is kept');
     const missing = await get('/api/runs/nope');
     assert.equal(missing.status, 404);
     assert.match(((await missing.json()) as { error: string }).error, /no run 'nope'/);

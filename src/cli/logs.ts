@@ -6,7 +6,15 @@
 
 import { parseArgs } from 'node:util';
 import { type LogFilter, type LogRow, levelNamed, type RunReader } from '../db/runReader.js';
-import { parseLimit, parseSince, printable, UsageError, withReader, writeJson } from './reading.js';
+import {
+  parseLimit,
+  parseSince,
+  printable,
+  statusText,
+  UsageError,
+  withReader,
+  writeJson,
+} from './reading.js';
 
 /** The channel of migration 0003's trigger; the payload is the experiment id. */
 const CHANNEL = 'pipetel_logs';
@@ -180,6 +188,10 @@ async function follow(
         if (printedCount > before) endedChecks = 0;
         if (++endedChecks < 2) return;
         clearInterval(endCheck);
+        if (run.status === 'running')
+          process.stderr.write(
+            `pipetel logs: stopped following: ${statusText(run)} — its process looks dead\n`,
+          );
         finish();
       })
       .catch(fail);

@@ -5,7 +5,7 @@
 import { type Config, loadConfig } from '../config/index.js';
 import { DatabaseConnectError } from '../db/DatabaseConnectError.js';
 import { embeddedStatus, ensureEmbeddedPostgres } from '../db/embedded/index.js';
-import { ReadError, RunReader } from '../db/runReader.js';
+import { ReadError, RunReader, type RunRow } from '../db/runReader.js';
 
 /** A bad option value: exit 2 with the usage, like parseArgs' own errors. */
 export class UsageError extends Error {
@@ -125,6 +125,15 @@ export function formatTime(date: Date | null | undefined): string {
   if (!date) return '-';
   const pad = (n: number) => String(n).padStart(2, '0');
   return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+}
+
+/**
+ * A run's status as a reader should take it: `running` whose process has stopped sending its
+ * heartbeat says so (with when, unless `long` is false), since it will not end by itself.
+ */
+export function statusText(run: Pick<RunRow, 'status' | 'live' | 'last_seen_at'>, long = true): string {
+  if (run.status !== 'running' || run.live) return run.status;
+  return long ? `running, no heartbeat since ${formatTime(run.last_seen_at)}` : 'running (no heartbeat)';
 }
 
 export function formatBytes(bytes: number): string {

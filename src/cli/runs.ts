@@ -11,6 +11,7 @@ import {
   parseLimit,
   parseSince,
   printable,
+  statusText,
   table,
   UsageError,
   withReader,
@@ -52,7 +53,7 @@ function runsTable(rows: RunRow[]): string {
     rows.map((r) => [
       printable(r.experiment_id),
       printable(r.service_name),
-      r.status,
+      statusText(r, false),
       formatTime(r.started_at),
       formatDuration(r.duration_ms),
       String(r.errors),
@@ -80,7 +81,7 @@ export async function show(args: string[]): Promise<number> {
 function showText(run: RunRow, s: ExperimentSummary): string {
   const out: string[] = [];
   out.push(
-    `run ${printable(run.experiment_id)}  service ${printable(run.service_name)}  ${run.status}` +
+    `run ${printable(run.experiment_id)}  service ${printable(run.service_name)}  ${statusText(run)}` +
       (run.status_reason ? ` (${printable(run.status_reason)})` : ''),
     `started ${formatTime(run.started_at)}  ${run.ended_at ? `ended ${formatTime(run.ended_at)}` : `last seen ${formatTime(run.last_seen_at)}`}  duration ${formatDuration(run.duration_ms)}`,
     '',

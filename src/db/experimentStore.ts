@@ -7,6 +7,14 @@ import type pg from 'pg';
 
 export type ExperimentStatus = 'running' | 'succeeded' | 'failed';
 
+/** A running process refreshes its row's `last_seen_at` this often. */
+export const HEARTBEAT_INTERVAL_MS = 15_000;
+/**
+ * A `running` row whose heartbeat is older than this belongs to a process taken as dead: readers
+ * stop following it, and the next register() on the database marks it failed (failStale).
+ */
+export const STALE_AFTER_MS = 4 * HEARTBEAT_INTERVAL_MS;
+
 export interface ExperimentStart {
   experimentId: string;
   serviceName: string;

@@ -7,6 +7,7 @@ import pg from 'pg';
 import { isStatementError } from '../../exporters/postgres/TableWriter.js';
 import { LEVEL_NAMES, type LevelName, severityOf } from '../logging/levels.js';
 import { connect, DatabaseConnectError } from './DatabaseConnectError.js';
+import { STALE_AFTER_MS } from './experimentStore.js';
 import { type ExperimentSummary, summarizeExperiment } from './queries.js';
 
 export interface RunRow {
@@ -17,11 +18,15 @@ export interface RunRow {
   ended_at: Date | null;
   last_seen_at: Date;
   status_reason: string | null;
-  /** Ended runs: end − start; running ones: last heartbeat − start. */
+  /**
+   * Ended runs: end − start; running ones: now − start; a running one whose heartbeat stopped
+   * (its process taken as dead): last heartbeat − start.
+   */
   duration_ms: number;
   errors: number;
   /**
-   * Records may still arrive: the run is `running`, or it is a run seen through the gateway whose
+   * Records may still arrive: the run is `running` and its process's heartbeat is fresh (see
+   * STALE_AFTER_MS), or it is a run seen through the gateway whose
    * records arrived within the last GATEWAY_QUIET_SECONDS and whose workers have not all said
    * their run ended (pipetel workers do; OTLP itself has no end signal).
    */
@@ -119,14 +124,19 @@ export function levelNamed(name: string): LevelName | undefined {
   return (LEVEL_NAMES as readonly string[]).includes(upper) ? (upper as LevelName) : undefined;
 }
 
+/** A running run whose process still sends its heartbeat (one older than STALE_AFTER_MS: taken as dead). */
+const BEATING = `(e.status = 'running' AND e.last_seen_at > now() - interval '${STALE_AFTER_MS / 1000} seconds')`;
+
 /** A run with its duration and error count; $1 is the lowest severity counted as an error. */
 const RUN_SELECT = `
   SELECT e.experiment_id, e.service_name, e.status, e.started_at, e.ended_at, e.last_seen_at, e.status_reason,
-         extract(epoch FROM coalesce(e.ended_at, greatest(e.last_seen_at, e.started_at)) - e.started_at)::float8 * 1000
+         extract(epoch FROM CASE WHEN ${BEATING} THEN greatest(now(), e.started_at)
+                                 ELSE coalesce(e.ended_at, greatest(e.last_seen_at, e.started_at)) END
+                            - e.started_at)::float8 * 1000
            AS duration_ms,
          (SELECT count(*)::int FROM pipeline_logs l
            WHERE l.experiment_id = e.experiment_id AND l.severity_number >= $1) AS errors,
-         (e.status = 'running' OR (e.attributes ? 'pipetel.source' AND NOT e.attributes ? 'pipetel.ended'
+         (${BEATING} OR (e.attributes ? 'pipetel.source' AND NOT e.attributes ? 'pipetel.ended'
            AND e.last_seen_at > now() - interval '${GATEWAY_QUIET_SECONDS} seconds')) AS live
     FROM pipeline_experiments e`;
 

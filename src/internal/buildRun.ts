@@ -18,7 +18,7 @@ import { targetAddress } from '../../exporters/delivery/spoolTarget.js';
 import { TelemetryPolicy } from '../../exporters/policy/index.js';
 import { EXPERIMENT_ID_ATTRIBUTE } from '../../exporters/shared/conventions.js';
 import { type Config, ineffectiveSettings } from '../config/index.js';
-import type { ExperimentStore } from '../db/experimentStore.js';
+import { type ExperimentStore, HEARTBEAT_INTERVAL_MS, STALE_AFTER_MS } from '../db/experimentStore.js';
 import { MaintenanceSchedule } from '../db/MaintenanceSchedule.js';
 import { setUpPartitioning, syncStoreSettings } from '../db/storeMaintenance.js';
 import { bindGlobalLogging } from '../logging/global.js';
@@ -45,9 +45,6 @@ import { generateExperimentId, runExporterOptions } from './runOptions.js';
 import { openRunStorage } from './runStorage.js';
 import { buildLogPipelines, buildMonitoringPipelines } from './signalPipelines.js';
 
-const HEARTBEAT_INTERVAL_MS = 15_000;
-/** A running experiment whose heartbeat is this many intervals old is taken as dead. */
-const STALE_AFTER_HEARTBEATS = 4;
 /** Connections opened at setup: the batches a signal writes at once plus one for progress. */
 const WARM_CONNECTIONS = 3;
 /**
@@ -351,7 +348,7 @@ export function buildRun({ config, databaseUrl, attributes, instrumentations, st
         attributes: { ...resource.attributes, 'process.pid': process.pid, script: process.argv[1] ?? null },
         startedAt,
       }),
-      staleAfterMs: STALE_AFTER_HEARTBEATS * HEARTBEAT_INTERVAL_MS,
+      staleAfterMs: STALE_AFTER_MS,
       warmConnections: Math.min(WARM_CONNECTIONS, settings.monitoring.database.connection_pool_size),
       // The replay and maintenance start with the first setup that succeeds (see below).
       onLateSetUp: () => startBackgroundWork(),

@@ -105,7 +105,7 @@ async function showRuns() {
         el('td', {}, (() => { const box = el('input', { type: 'checkbox', 'data-run': r.experiment_id }); box.addEventListener('change', () => pick(r.experiment_id, box)); return box; })()),
         el('td', {}, el('a', { href: '#/run/' + encodeURIComponent(r.experiment_id), text: r.experiment_id })),
         el('td', { text: r.service_name }),
-        el('td', { class: 'status-' + r.status, text: r.status }),
+        el('td', { class: 'status-' + r.status, text: statusText(r) }),
         el('td', { text: fmtTime(r.started_at) }),
         el('td', { class: 'num', text: fmtMs(r.duration_ms) }),
         el('td', { class: 'num', text: String(r.errors) }))));
@@ -228,7 +228,7 @@ async function showRun(id) {
   app.replaceChildren(
     el('section', {},
       el('h2', { text: run.experiment_id }),
-      el('div', {}, el('span', { class: 'status-' + run.status, id: 'run-status', text: run.status }),
+      el('div', {}, el('span', { class: 'status-' + run.status, id: 'run-status', text: statusText(run) }),
         el('span', { class: 'muted', text: ' · ' + run.service_name + ' · started ' + fmtTime(run.started_at) + ' · ' + fmtMs(run.duration_ms) + (run.status_reason ? ' · ' + run.status_reason : '') }))),
     el('section', {}, el('h2', { text: 'Stages' }), gantt(detail.stages)),
     progressSection,
@@ -275,6 +275,11 @@ async function showCompare(a, b) {
     }));
   document.getElementById('app').replaceChildren(el('section', {}, el('h2', { text: 'Stages of two runs' }),
     el('p', { class: 'muted', text: left.run.experiment_id + ' (' + fmtMs(left.run.duration_ms) + ') against ' + right.run.experiment_id + ' (' + fmtMs(right.run.duration_ms) + ')' }), table));
+}
+
+// A running run whose process stopped sending its heartbeat will not end by itself: say so.
+function statusText(run) {
+  return run.status === 'running' && !run.live ? 'running (no heartbeat)' : run.status;
 }
 
 async function route() {

@@ -13,6 +13,8 @@ import { after, before, describe, it } from 'node:test';
 import { metrics, trace } from '@opentelemetry/api';
 import { logs, SeverityNumber } from '@opentelemetry/api-logs';
 import pg from 'pg';
+import { statusText } from '../../src/cli/reading.js';
+import { RunReader } from '../../src/db/runReader.js';
 import { register } from '../../src/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { startTcpProxy } from '../helpers/tcpProxy.js';
@@ -384,6 +386,34 @@ describe('register()', () => {
     assert.equal(rows[0].status, 'running', 'a live heartbeat keeps it running');
     assert.equal(rows[1].status, 'failed');
     assert.match(rows[1].status_reason, /no heartbeat since .* ended without shutting down/);
+  });
+
+  it('readers take a running run whose heartbeat stopped as not live, and its duration as up to then', async () => {
+    await db.query(
+      `INSERT INTO pipeline_experiments (experiment_id, service_name, status, started_at, last_seen_at)
+       VALUES ('exp-silent', 'x', 'running', now() - interval '10 minutes', now() - interval '5 minutes'),
+              ('exp-beating', 'x', 'running', now() - interval '10 minutes', now() - interval '10 seconds')`,
+    );
+    const reader = await RunReader.open(db.url);
+    try {
+      const silent = await reader.resolveRun('exp-silent');
+      const beating = await reader.resolveRun('exp-beating');
+      assert.equal(silent.live, false, 'a follower stops: its process looks dead');
+      assert.equal(beating.live, true);
+      assert.ok(
+        Math.abs(silent.duration_ms - 5 * 60_000) < 2_000,
+        `up to its last heartbeat: ${silent.duration_ms}`,
+      );
+      assert.ok(
+        Math.abs(beating.duration_ms - 10 * 60_000) < 2_000,
+        `a live run's duration runs until now, not its last heartbeat: ${beating.duration_ms}`,
+      );
+      assert.match(statusText(silent), /^running, no heartbeat since /);
+      assert.equal(statusText(beating), 'running');
+    } finally {
+      await reader.close();
+      await db.query("DELETE FROM pipeline_experiments WHERE experiment_id IN ('exp-silent', 'exp-beating')");
+    }
   });
 
   it('records written while the database is down are spooled, then replayed by the next run', async () => {

@@ -377,6 +377,17 @@ export class LoggerCore {
   }
 
   /** Formatting, sanitizing, the record and its delivery: everything after the context lookup. */
+  /**
+   * Objects the message shows (%j, %o, %O, %s, appended: args[0..end), not the attributes) get the
+   * attributes' redaction: a secret in a formatted object is a secret in every sink's text.
+   */
+  private redactShown(args: unknown[], end: number): void {
+    for (let i = 0; i < end; i++) {
+      const arg = args[i];
+      if (typeof arg === 'object' && arg !== null && !isError(arg)) args[i] = this.sanitizer.forMessage(arg);
+    }
+  }
+
   private build(
     origin: RecordOrigin,
     bindings: Bindings,
@@ -393,6 +404,8 @@ export class LoggerCore {
     ownCopy: boolean,
   ): void {
     let hasError = error !== NO_ERROR;
+    /** Some argument is an object (not the first Error): it may be shown in the message. */
+    let objects = false;
     let message = typeof msg === 'function' ? callLazy(msg) : msg;
     if (typeof message !== 'string') {
       if (!hasError && isError(message)) {
@@ -410,9 +423,11 @@ export class LoggerCore {
           this.counters.sanitized++;
           args[i] = cleanText(arg);
         }
-      } else if (!hasError && typeof arg === 'object' && arg !== null && isError(arg)) {
-        error = arg;
-        hasError = true;
+      } else if (typeof arg === 'object' && arg !== null) {
+        if (!hasError && isError(arg)) {
+          error = arg;
+          hasError = true;
+        } else objects = true;
       }
     }
     // The body is made of the template and formatted arguments, each known clean (string arguments
@@ -425,10 +440,12 @@ export class LoggerCore {
       if (attrs === undefined && end > compiled.specifiers.length && isPlainObject(args[end - 1])) {
         attrs = args[--end];
       }
+      if (objects) this.redactShown(args, end);
       if (end > 0) body = formatCompiled(compiled, args, end);
       clean = compiled.clean;
     } else {
       if (end > 0 && attrs === undefined && isPlainObject(args[end - 1])) attrs = args[--end];
+      if (objects) this.redactShown(args, end);
       for (let i = 0; i < end; i++) body += ' ' + stringifyArg(args[i]);
       clean = isCleanText(template);
     }

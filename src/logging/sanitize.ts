@@ -46,6 +46,8 @@ export interface ExceptionAttributes {
 
 /** Returned for values that must be left out entirely (undefined, functions). */
 const OMIT = Symbol('omit');
+/** Keys forMessage() looks at in one object before taking it as holding no secret. */
+const MAX_SCANNED_KEYS = MAX_VALUES_PER_FIELD;
 
 const MAX_CAUSES = 3;
 /** Object.prototype.hasOwnProperty: inside for-in, V8 reduces this exact call to a map check. */
@@ -66,6 +68,48 @@ export class AttributeSanitizer {
    */
   isSecretKey(key: string): boolean {
     return this.values.isSecret(key);
+  }
+
+  /**
+   * An object given to a placeholder (`%j`, `%o`, `%O`, `%s`) or appended to the message, as the
+   * message may show it: itself when no key in it (at any depth) holds a secret, else a copy with
+   * those values '[REDACTED]' (counted) — the policy the attributes get, for the text too.
+   */
+  forMessage(value: object): unknown {
+    if (!this.values.matcher.enabled || !this.holdsSecret(value, 0, { keys: 0 })) return value;
+    this.values.startField();
+    return this.values.copyAt(value, 0);
+  }
+
+  /** Whether some own key of `value`, or of an object within it, holds a secret (bounded walk). */
+  private holdsSecret(value: object, depth: number, seen: { keys: number }): boolean {
+    if (depth > MAX_DEPTH) return false;
+    if (value instanceof Map) {
+      for (const [key, item] of value) {
+        if (++seen.keys > MAX_SCANNED_KEYS) return false;
+        if (typeof key === 'string' && this.values.isSecret(key)) return true;
+        if (typeof item === 'object' && item !== null && this.holdsSecret(item, depth + 1, seen)) return true;
+      }
+      return false;
+    }
+    let keys: string[];
+    try {
+      keys = Object.keys(value);
+    } catch {
+      return false; // a proxy that throws: what it shows is util.inspect's business
+    }
+    for (const key of keys) {
+      if (++seen.keys > MAX_SCANNED_KEYS) return false;
+      if (this.values.isSecret(key)) return true;
+      let item: unknown;
+      try {
+        item = (value as Record<string, unknown>)[key];
+      } catch {
+        continue;
+      }
+      if (typeof item === 'object' && item !== null && this.holdsSecret(item, depth + 1, seen)) return true;
+    }
+    return false;
   }
 
   /**

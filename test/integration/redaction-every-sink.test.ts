@@ -25,6 +25,7 @@ const SECRETS = {
   apiLogBody: 'S3CRET-api-log-body',
   apiLogScope: 'S3CRET-api-log-scope',
   loggerAttribute: 'S3CRET-logger-attribute',
+  formattedObject: 'S3CRET-formatted-object',
   metricAttribute: 'S3CRET-metric-attribute',
 };
 
@@ -80,6 +81,10 @@ describe('redaction in front of every sink', () => {
         tel.getLogger('app.logger').info('loaded', {
           client_secret: SECRETS.loggerAttribute,
           file: 'visible-file',
+        });
+        tel.getLogger('app.logger').warning('connecting with %j', {
+          host: 'visible-host',
+          credentials: { password: SECRETS.formattedObject },
         });
         const rows = metrics.getMeter('app').createCounter('rows');
         rows.add(3, { api_key: SECRETS.metricAttribute, kind: 'csv' });

@@ -305,6 +305,30 @@ describe('redaction', () => {
     assert.equal(factory.stats().redacted, 2, 'bindings are redacted once, not per record');
   });
 
+  it('redacts secrets in objects the message shows (%j, %o, %O, %s, appended), staged or not', () => {
+    for (const deferBuild of [false, true]) {
+      const { log, records, factory } = setup({ redactKeys: keys, deferBuild });
+      log.warning('object arg %o', { client_secret: 'OSECRET', n: 1 });
+      log.info('json arg %j', { apiKey: 'JSECRET', nested: { password: 'p' } });
+      log.info('inspect %O and %s', { db: { token: 't' } }, [{ authorization: 'a' }]);
+      log.info('appended', 1, { password: 'P2' }, 'x');
+      log.info('a map %o', new Map([['api_key', 'MAPSECRET']]));
+      log.info('nothing secret %o', new Map([['a', 1]]), { stage_items: 3 });
+      factory.flush();
+      const bodies = records.map((r) => String(r.body));
+      for (const body of bodies) assert.doesNotMatch(body, /OSECRET|JSECRET|P2|MAPSECRET/, body);
+      assert.deepEqual(bodies, [
+        "object arg { client_secret: '[REDACTED]', n: 1 }",
+        'json arg {"apiKey":"[REDACTED]","nested":{"password":"[REDACTED]"}}',
+        'inspect { db: { token: \'[REDACTED]\' } } and [{"authorization":"[REDACTED]"}]',
+        'appended 1 {"password":"[REDACTED]"} x',
+        "a map { api_key: '[REDACTED]' }",
+        "nothing secret Map(1) { 'a' => 1 }",
+      ]);
+      assert.deepEqual(records.at(-1)!.attributes, { stage_items: 3 }, 'the attributes stay the attributes');
+    }
+  });
+
   it('uses the default keys when none are given, and none when given []', () => {
     assert.equal(logged({ password: 'p', Authorization: 'a' }).out.password, REDACTED);
     assert.deepEqual(logged({ password: 'p' }, { redactKeys: [] }).out, { password: 'p' });

@@ -2,8 +2,10 @@
 // globals. The registered instance is the module's one deliberate piece of global state.
 
 import { isDeepStrictEqual } from 'node:util';
+import { problem } from './config/ConfigError.js';
 import type { PartialSettings } from './config/index.js';
-import { loadConfig } from './config/index.js';
+import { ConfigError, loadConfig } from './config/index.js';
+import { closest } from './config/suggest.js';
 import type { Instrumentation } from './internal/otelSdk.js';
 import type { Logger } from './logging/index.js';
 import { resolveDatabaseUrl, Telemetry } from './telemetry.js';
@@ -24,6 +26,52 @@ export interface RegisterOptions {
    * into pipetel's providers, so their spans reach pipeline_spans and every other sink.
    */
   instrumentations?: Instrumentation[];
+}
+
+/** Every option register() takes: any other is a mistake (a typo), never silently ignored. */
+const OPTION_NAMES: readonly (keyof RegisterOptions)[] = [
+  'serviceName',
+  'experimentId',
+  'configFile',
+  'config',
+  'databaseUrl',
+  'attributes',
+  'instrumentations',
+];
+
+/** The option `name` most likely meant, case aside (`experimentID`, `servicename`). */
+function closestOption(name: string): string | undefined {
+  const lower = OPTION_NAMES.map((option) => option.toLowerCase());
+  const hit = closest(name.toLowerCase(), lower);
+  return hit === undefined ? undefined : OPTION_NAMES[lower.indexOf(hit)];
+}
+
+/** A ConfigError naming each option register() does not know, with the closest known one. */
+function unknownOptions(options: RegisterOptions): ConfigError | undefined {
+  if (options === null || typeof options !== 'object') {
+    return new ConfigError([
+      problem({
+        key: 'options',
+        expected: 'an object of options',
+        got: String(options),
+        where: 'register()',
+      }),
+    ]);
+  }
+  const unknown = Object.keys(options).filter((name) => !(OPTION_NAMES as readonly string[]).includes(name));
+  if (unknown.length === 0) return undefined;
+  return new ConfigError(
+    unknown.map((name) =>
+      problem({
+        key: name,
+        expected: `one of ${OPTION_NAMES.join(', ')}`,
+        got: JSON.stringify(name),
+        suggestion: closestOption(name),
+        where: 'register() options',
+        text: 'unknown option',
+      }),
+    ),
+  );
 }
 
 /** How long register() waits for migrations and the experiment row before carrying on in the background (less when the server does not answer: Telemetry.waitForSetup). */
@@ -49,6 +97,8 @@ export function registerFromPreload(options: RegisterOptions): Promise<Telemetry
 }
 
 function registerAs(options: RegisterOptions, preloaded: boolean): Promise<Telemetry> {
+  const mistaken = unknownOptions(options);
+  if (mistaken) return Promise.reject(mistaken);
   if (current) {
     if (Object.keys(options).length > 0 && !isDeepStrictEqual(options, current.options)) {
       const before = current.options as Record<string, unknown>;

@@ -66,7 +66,10 @@ function checkGroup(
     const key = childPath.join('.');
     const child = Object.hasOwn(node.fields, name) ? node.fields[name] : undefined;
     if (child === undefined) {
-      problems.push(unknownKeyProblem(key, where(childPath, context)));
+      problems.push(
+        dottedNameProblem(key, name, where(childPath, context)) ??
+          unknownKeyProblem(key, where(childPath, context)),
+      );
       continue;
     }
     if (child.kind === 'group') {
@@ -101,6 +104,23 @@ function checkGroup(
       );
     }
   }
+}
+
+/**
+ * `{ 'logging.level': 'DEBUG' }`: a dotted name used as one key of an object, where a valid dotted
+ * key was meant. The fix is to nest it, not the nearest other key ("did you mean …?").
+ */
+function dottedNameProblem(key: string, name: string, where: string | undefined): ConfigProblem | undefined {
+  if (!name.includes('.') || !dottedKeys.some((k) => k === key || k.startsWith(`${key}.`))) return undefined;
+  const segments = key.split('.');
+  const nested = segments.reduceRight((inner, segment) => `{ ${segment}: ${inner} }`, '…');
+  return problem({
+    key,
+    expected: 'nested keys',
+    got: JSON.stringify(name),
+    where,
+    text: `a dotted name is not a key inside an object: nest it, ${nested}`,
+  });
 }
 
 export function unknownKeyProblem(key: string, where?: string): ConfigProblem {

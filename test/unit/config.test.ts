@@ -447,6 +447,35 @@ describe('invalid input is one ConfigError naming the dotted key', () => {
     assert.match(error.message, /pipetel\.yml:3\]$/);
   });
 
+  test('a dotted key used as one name inside an object says to nest it, not a different key', () => {
+    const error = (() => {
+      try {
+        loadConfig({ config: { 'logging.level': 'DEBUG' } as unknown as PartialSettings });
+      } catch (e) {
+        return e as ConfigError;
+      }
+      assert.fail('expected a ConfigError');
+    })();
+    assert.equal(error.key, 'logging.level');
+    assert.equal(error.problems[0].suggestion, undefined, 'not "did you mean logging.console.level?"');
+    assert.match(error.message, /nest it, \{ logging: \{ level: … \} \} \[options\.config\]$/);
+  });
+
+  test('register() names an option it does not know, with the one meant', async () => {
+    const { register } = await import('../../src/index.js');
+    await assert.rejects(register({ experimentID: 'x' } as never), (error: ConfigError) => {
+      assert.equal(error.name, 'ConfigError');
+      assert.equal(error.key, 'experimentID');
+      assert.equal(error.problems[0].suggestion, 'experimentId');
+      assert.match(
+        error.message,
+        /^experimentID: unknown option \(did you mean experimentId\?\) \[register\(\) options\]/,
+      );
+      return true;
+    });
+    await assert.rejects(register({ bogusOption: true } as never), /bogusOption: unknown option/);
+  });
+
   test('a key in the wrong section is pointed at the right one', () => {
     assert.equal(
       yamlError('logging:\n  batch_size: 500\n').problems[0].suggestion,

@@ -7,6 +7,9 @@ import type pg from 'pg';
 
 export type ExperimentStatus = 'running' | 'succeeded' | 'failed';
 
+/** A gateway run that has sent nothing for this long is taken as over (followers stop). */
+export const GATEWAY_QUIET_SECONDS = 40;
+
 /** A running process refreshes its row's `last_seen_at` this often. */
 export const HEARTBEAT_INTERVAL_MS = 15_000;
 /**
@@ -39,6 +42,16 @@ export interface ExperimentRow {
 // and a spooled final row ends a row still `running`, or replaces an older final one.
 /** A row the gateway made (a window of telemetry), not one a registered process owns. */
 const GATEWAY_ROW = `pipeline_experiments.attributes ? 'pipetel.source'`;
+/** A spooled row the gateway wrote. */
+const GATEWAY_LINE = `EXCLUDED.attributes ? 'pipetel.source'`;
+/** The attributes only a gateway row carries: a registered process taking the row over drops them. */
+const GATEWAY_KEYS = `ARRAY['pipetel.source', 'pipetel.ended']`;
+/**
+ * A gateway run all of whose workers ended, quiet for longer than readers follow it: records for
+ * it now are a new launch of the same experiment id (a fleet started again), not its stragglers.
+ */
+const RELAUNCHED = `(${GATEWAY_ROW} AND pipeline_experiments.attributes ? 'pipetel.ended'
+  AND pipeline_experiments.last_seen_at < now() - interval '${GATEWAY_QUIET_SECONDS} seconds')`;
 
 const REPLAY_SQL = `INSERT INTO pipeline_experiments
   (experiment_id, service_name, status, started_at, ended_at, last_seen_at, status_reason, attributes)
@@ -47,15 +60,16 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::
 ON CONFLICT (experiment_id) DO UPDATE SET
   service_name = EXCLUDED.service_name,
   -- a gateway run a worker failed stays failed (a later line may come from a restarted gateway)
-  status = CASE WHEN ${GATEWAY_ROW} AND pipeline_experiments.status = 'failed'
+  status = CASE WHEN ${GATEWAY_LINE} AND ${GATEWAY_ROW} AND pipeline_experiments.status = 'failed'
                 THEN 'failed' ELSE EXCLUDED.status END,
   started_at = LEAST(pipeline_experiments.started_at, EXCLUDED.started_at),
   ended_at = EXCLUDED.ended_at,
   last_seen_at = GREATEST(pipeline_experiments.last_seen_at, EXCLUDED.last_seen_at),
-  status_reason = CASE WHEN ${GATEWAY_ROW} AND pipeline_experiments.status = 'failed'
+  status_reason = CASE WHEN ${GATEWAY_LINE} AND ${GATEWAY_ROW} AND pipeline_experiments.status = 'failed'
                        THEN pipeline_experiments.status_reason ELSE EXCLUDED.status_reason END,
-  attributes = CASE WHEN ${GATEWAY_ROW} THEN pipeline_experiments.attributes - 'pipetel.ended'
-                    ELSE pipeline_experiments.attributes END || EXCLUDED.attributes
+  -- a gateway line says whether the run has ended; a registered process's row is its own
+  attributes = CASE WHEN ${GATEWAY_LINE} THEN pipeline_experiments.attributes - 'pipetel.ended'
+                    ELSE pipeline_experiments.attributes - ${GATEWAY_KEYS} END || EXCLUDED.attributes
 WHERE EXCLUDED.status <> 'running'
   AND (pipeline_experiments.status = 'running' OR pipeline_experiments.last_seen_at < EXCLUDED.last_seen_at)
   -- a row the gateway spooled (a window of telemetry) creates a missing run or extends its own,
@@ -74,7 +88,8 @@ export class ExperimentStore {
        ON CONFLICT (experiment_id) DO UPDATE
          SET service_name = EXCLUDED.service_name, status = 'running', started_at = EXCLUDED.started_at,
              ended_at = NULL, last_seen_at = now(), status_reason = NULL,
-             attributes = pipeline_experiments.attributes || EXCLUDED.attributes
+             -- the process owns the row now, whoever made it (the gateway may have been first)
+             attributes = (pipeline_experiments.attributes - ${GATEWAY_KEYS}) || EXCLUDED.attributes
          -- a late start (setup retried while the database was down) never reopens its own run
          -- once that run has ended
          WHERE pipeline_experiments.status = 'running'
@@ -99,31 +114,41 @@ export class ExperimentStore {
   /**
    * A run seen through the gateway (records from other processes, no process of ours owns it):
    * created as ended at its latest record, and moved forward as records keep arriving. `failed`
-   * (a worker said its run failed) makes it `failed` for good; `pipetel.ended` in the attributes
-   * (every worker said its run ended) is set or cleared as given. A row a registered process owns
-   * (running, or ended by it) keeps its own status and attributes.
+   * (a worker said its run failed) makes it `failed`; `pipetel.ended` in the attributes (every
+   * worker said its run ended) is set or cleared as given. `relaunched` says the records are a new
+   * launch of an ended run (its status, reason and start begin again); undefined leaves that to the
+   * row (RELAUNCHED: ended and quiet). A row a registered process owns keeps its own status and
+   * attributes.
    */
   async observe(
     run: ExperimentStart,
     received?: { first: Date; last: Date },
     failed?: string,
+    relaunched?: boolean,
   ): Promise<void> {
     // The run's window is when its records arrived (`received`), not when this row is written
     // (up to a refresh interval, or an outage, later); last_seen_at is now (the run is live).
+    const relaunch = `(${GATEWAY_ROW} AND COALESCE($7::boolean, ${RELAUNCHED}))`;
     await this.pool.query(
       `INSERT INTO pipeline_experiments (experiment_id, service_name, status, started_at, ended_at, last_seen_at, status_reason, attributes)
        VALUES ($1, $2, CASE WHEN $6::text IS NULL THEN 'succeeded' ELSE 'failed' END,
                COALESCE($4::timestamptz, now()), COALESCE($5::timestamptz, now()), now(), $6::text, $3::jsonb)
        ON CONFLICT (experiment_id) DO UPDATE
          SET last_seen_at = now(),
-             ended_at = CASE WHEN ${GATEWAY_ROW}
+             started_at = CASE WHEN ${relaunch} THEN COALESCE($4::timestamptz, now())
+                               ELSE pipeline_experiments.started_at END,
+             ended_at = CASE WHEN ${relaunch} THEN COALESCE($5::timestamptz, now())
+                             WHEN ${GATEWAY_ROW}
                              THEN GREATEST(pipeline_experiments.ended_at, COALESCE($5::timestamptz, now()))
                              ELSE pipeline_experiments.ended_at END,
-             status = CASE WHEN ${GATEWAY_ROW} AND $6::text IS NOT NULL
-                           THEN 'failed' ELSE pipeline_experiments.status END,
+             status = CASE WHEN ${GATEWAY_ROW} AND $6::text IS NOT NULL THEN 'failed'
+                           WHEN ${relaunch} THEN 'succeeded'
+                           ELSE pipeline_experiments.status END,
              status_reason = CASE WHEN ${GATEWAY_ROW} AND $6::text IS NOT NULL
-                                       AND pipeline_experiments.status <> 'failed'
-                                  THEN $6::text ELSE pipeline_experiments.status_reason END,
+                                       AND (pipeline_experiments.status <> 'failed' OR ${relaunch})
+                                  THEN $6::text
+                                  WHEN ${relaunch} THEN NULL
+                                  ELSE pipeline_experiments.status_reason END,
              attributes = CASE WHEN ${GATEWAY_ROW}
                                THEN (pipeline_experiments.attributes - 'pipetel.ended') || $3::jsonb
                                ELSE pipeline_experiments.attributes END
@@ -135,6 +160,7 @@ export class ExperimentStore {
         received?.first ?? null,
         received?.last ?? null,
         failed ?? null,
+        relaunched ?? null,
       ],
     );
   }
@@ -186,7 +212,8 @@ export class ExperimentStore {
        VALUES ($1, $2, $3, COALESCE($4::timestamptz, now()), now(), now(), $5, $6::jsonb)
        ON CONFLICT (experiment_id) DO UPDATE
          SET status = EXCLUDED.status, ended_at = now(), last_seen_at = now(),
-             status_reason = EXCLUDED.status_reason`,
+             status_reason = EXCLUDED.status_reason,
+             attributes = pipeline_experiments.attributes - ${GATEWAY_KEYS}`,
       [
         run.experimentId,
         run.serviceName,

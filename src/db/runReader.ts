@@ -7,7 +7,7 @@ import pg from 'pg';
 import { isStatementError } from '../../exporters/postgres/TableWriter.js';
 import { LEVEL_NAMES, type LevelName, severityOf } from '../logging/levels.js';
 import { connect, DatabaseConnectError } from './DatabaseConnectError.js';
-import { STALE_AFTER_MS } from './experimentStore.js';
+import { GATEWAY_QUIET_SECONDS, STALE_AFTER_MS } from './experimentStore.js';
 import { type ExperimentSummary, summarizeExperiment } from './queries.js';
 
 export interface RunRow {
@@ -33,8 +33,13 @@ export interface RunRow {
   live: boolean;
 }
 
-/** A gateway run that has sent nothing for this long is taken as over (followers stop). */
-export const GATEWAY_QUIET_SECONDS = 40;
+export { GATEWAY_QUIET_SECONDS };
+
+/**
+ * A gateway run whose workers all said they ended is followed this much longer: its last records
+ * (the end records among them) are written by the gateway's queues a moment after its row.
+ */
+const ENDED_GRACE_SECONDS = 10;
 
 export interface RunFilter {
   status?: string;
@@ -136,8 +141,11 @@ const RUN_SELECT = `
            AS duration_ms,
          (SELECT count(*)::int FROM pipeline_logs l
            WHERE l.experiment_id = e.experiment_id AND l.severity_number >= $1) AS errors,
-         (${BEATING} OR (e.attributes ? 'pipetel.source' AND NOT e.attributes ? 'pipetel.ended'
-           AND e.last_seen_at > now() - interval '${GATEWAY_QUIET_SECONDS} seconds')) AS live
+         (${BEATING} OR (e.attributes ? 'pipetel.source'
+           AND e.last_seen_at > now() - interval '${GATEWAY_QUIET_SECONDS} seconds'
+           -- ended by its workers: followed a few seconds more, for its last batches to land
+           AND (NOT e.attributes ? 'pipetel.ended'
+                OR e.last_seen_at > now() - interval '${ENDED_GRACE_SECONDS} seconds'))) AS live
     FROM pipeline_experiments e`;
 
 /**

@@ -16,35 +16,45 @@ import {
   WORKER_ATTRIBUTE,
 } from '../../exporters/shared/conventions.js';
 
+/** A worker: `key` tells workers apart, `name` is what log lines and points show. */
+export interface Worker {
+  key: string | undefined;
+  name: string | undefined;
+}
+
 /**
- * The worker a resource describes: `host.name:process.pid` when both are known (what a reader can
- * find again), else `service.instance.id` unless it names the experiment itself, else whichever
- * of the host and the pid is known, else undefined.
+ * The worker a resource describes. Its name is `host.name:process.pid` when both are known (what a
+ * reader can find again), else `service.instance.id` unless it names the experiment itself, else
+ * whichever of the host and the pid is known. Its key is `service.instance.id` when there is one
+ * (unique per process: pipetel's and the SDK's detectors make one; containers share `pid 1`, and a
+ * Collector may put its own `host.name` on every resource), else the name.
  */
-export function workerOf(attributes: Attributes): string | undefined {
+export function workerOf(attributes: Attributes): Worker {
   const host = attributes['host.name'];
   const pid = attributes['process.pid'];
   const hostText = typeof host === 'string' && host ? host : undefined;
   const pidText = typeof pid === 'number' || (typeof pid === 'string' && pid) ? String(pid) : undefined;
-  if (hostText && pidText) return `${hostText}:${pidText}`;
   const instance = attributes['service.instance.id'];
-  if (typeof instance === 'string' && instance && instance !== attributes[EXPERIMENT_ID_ATTRIBUTE])
-    return instance;
-  return hostText ?? pidText;
+  const instanceText =
+    typeof instance === 'string' && instance && instance !== attributes[EXPERIMENT_ID_ATTRIBUTE]
+      ? instance
+      : undefined;
+  const name = hostText && pidText ? `${hostText}:${pidText}` : (instanceText ?? hostText ?? pidText);
+  return { key: instanceText ?? name, name };
 }
 
 /** How one worker said its run ended. */
 export interface WorkerEnd {
   experimentId: string;
-  worker: string | undefined;
+  worker: Worker;
   status: 'succeeded' | 'failed';
   reason: string | undefined;
 }
 
 /** What one request told about its runs' workers. */
 export interface FleetNews {
-  /** experiment id → the workers that sent records (undefined: a resource naming none). */
-  heard: Map<string, Set<string | undefined>>;
+  /** experiment id → the workers that sent records, by key. */
+  heard: Map<string, Map<string | undefined, Worker>>;
   ends: WorkerEnd[];
 }
 
@@ -57,7 +67,7 @@ interface Stamped {
 class ResourceMemo {
   private last: Resource | undefined;
   experimentId = '';
-  worker: string | undefined;
+  worker: Worker = { key: undefined, name: undefined };
 
   of(resource: Resource): this {
     if (resource !== this.last) {
@@ -69,10 +79,10 @@ class ResourceMemo {
   }
 }
 
-function hear(news: FleetNews, experimentId: string, worker: string | undefined): void {
+function hear(news: FleetNews, experimentId: string, worker: Worker): void {
   const workers = news.heard.get(experimentId);
-  if (workers) workers.add(worker);
-  else news.heard.set(experimentId, new Set([worker]));
+  if (workers) workers.set(worker.key, worker);
+  else news.heard.set(experimentId, new Map([[worker.key, worker]]));
 }
 
 /** Log records (or spans: `stamp` false) of one request: their workers, stamps and end records. */
@@ -87,8 +97,8 @@ export function readRecords(records: readonly Stamped[], stamp: boolean, ends: b
       hear(news, experimentId, worker);
     }
     const attributes = record.attributes as Record<string, unknown>;
-    if (stamp && worker !== undefined && attributes[WORKER_ATTRIBUTE] === undefined)
-      attributes[WORKER_ATTRIBUTE] = worker;
+    if (stamp && worker.name !== undefined && attributes[WORKER_ATTRIBUTE] === undefined)
+      attributes[WORKER_ATTRIBUTE] = worker.name;
     if (!ends) continue;
     const status = attributes[RUN_STATUS_ATTRIBUTE];
     if (status === 'succeeded' || status === 'failed') {
@@ -111,12 +121,12 @@ export function readMetrics(batches: readonly ResourceMetrics[]): FleetNews {
   for (const batch of batches) {
     const { experimentId, worker } = memo.of(batch.resource);
     hear(news, experimentId, worker);
-    if (worker === undefined) continue;
+    if (worker.name === undefined) continue;
     for (const scope of batch.scopeMetrics)
       for (const metric of scope.metrics)
         for (const point of metric.dataPoints) {
           const attributes = point.attributes as Record<string, unknown>;
-          if (attributes[WORKER_ATTRIBUTE] === undefined) attributes[WORKER_ATTRIBUTE] = worker;
+          if (attributes[WORKER_ATTRIBUTE] === undefined) attributes[WORKER_ATTRIBUTE] = worker.name;
         }
   }
   return news;
@@ -130,35 +140,66 @@ export interface RunEnding {
   ended: boolean;
 }
 
-/** Runs remembered at most (oldest forgotten first): a gateway runs for months. */
+/** Runs remembered at most (the least recently heard forgotten first): a gateway runs for months. */
 const MAX_RUNS = 10_000;
+/** Ended workers a run remembers at most (a long-lived id with process churn): the oldest go. */
+const MAX_ENDED_WORKERS = 1_000;
+
+interface RunWorkers {
+  /** Worker key → ended. */
+  workers: Map<string | undefined, boolean>;
+  running: number;
+  failed: string | undefined;
+  /** When every worker had ended (Date.now()), else undefined. */
+  endedAt: number | undefined;
+  /** Heard of by this gateway, its row not yet written by it: the row decides whether it was relaunched. */
+  fresh: boolean;
+  /** A new launch of the run began since its row was last written. */
+  relaunched: boolean;
+}
 
 /**
  * What the gateway knows of each run's workers: heard from, ended. A worker heard from again after
- * its end (its last spans, sent after the end record) does not reopen the run; a new one does.
+ * its end (its last spans, sent after the end record) does not reopen the run; a new one does —
+ * within GATEWAY_QUIET_SECONDS of the end as the same launch (a failure stays), later as a new
+ * launch of the same experiment id (a fleet started again: failure and workers forgotten).
  */
 export class FleetRuns {
-  private readonly runs = new Map<string, { workers: Map<string | undefined, boolean>; failed?: string }>();
+  private readonly runs = new Map<string, RunWorkers>();
+
+  constructor(
+    private readonly quietMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** Applies a request's news; returns the runs whose ending changed (to be written). */
   apply(news: FleetNews): Set<string> {
     const changed = new Set<string>();
     for (const [experimentId, workers] of news.heard) {
       const run = this.run(experimentId);
-      for (const worker of workers) {
-        if (run.workers.has(worker)) continue;
-        const wasEnded = this.ending(experimentId).ended;
-        run.workers.set(worker, false);
-        if (wasEnded) changed.add(experimentId);
+      for (const worker of workers.values()) {
+        if (run.workers.has(worker.key)) continue;
+        if (run.endedAt !== undefined) {
+          changed.add(experimentId);
+          if (this.now() - run.endedAt > this.quietMs) this.relaunch(run);
+          run.endedAt = undefined;
+        }
+        run.workers.set(worker.key, false);
+        run.running++;
       }
     }
     for (const end of news.ends) {
       const run = this.run(end.experimentId);
       const before = this.ending(end.experimentId);
-      run.workers.set(end.worker, true);
+      const ended = run.workers.get(end.worker.key);
+      if (ended === false) run.running--;
+      if (ended !== true) this.forgetEnded(run);
+      run.workers.set(end.worker.key, true);
+      if (run.running === 0 && run.endedAt === undefined) run.endedAt = this.now();
       if (end.status === 'failed' && run.failed === undefined) {
         const reason = end.reason ?? 'a worker failed';
-        run.failed = run.workers.size > 1 && end.worker ? `${reason} (worker ${end.worker})` : reason;
+        run.failed =
+          run.workers.size > 1 && end.worker.name ? `${reason} (worker ${end.worker.name})` : reason;
       }
       const after = this.ending(end.experimentId);
       if (after.ended !== before.ended || after.failed !== before.failed) changed.add(end.experimentId);
@@ -170,12 +211,40 @@ export class FleetRuns {
   ending(experimentId: string): RunEnding {
     const run = this.runs.get(experimentId);
     if (!run || run.workers.size === 0) return { failed: undefined, ended: false };
-    let ended = true;
-    for (const done of run.workers.values()) ended &&= done;
-    return { failed: run.failed, ended };
+    return { failed: run.failed, ended: run.running === 0 };
   }
 
-  private run(experimentId: string) {
+  /**
+   * Whether the run's next row write starts a new launch: true or false when this gateway knows,
+   * undefined when it has not written the run yet (the row knows: ended and quiet). Read once.
+   */
+  takeRelaunch(experimentId: string): boolean | undefined {
+    const run = this.runs.get(experimentId);
+    if (!run) return undefined;
+    const relaunched = run.fresh ? undefined : run.relaunched;
+    run.fresh = false;
+    run.relaunched = false;
+    return relaunched;
+  }
+
+  private relaunch(run: RunWorkers): void {
+    run.workers.clear();
+    run.running = 0;
+    run.failed = undefined;
+    run.relaunched = true;
+  }
+
+  /** Keeps a run's ended workers within MAX_ENDED_WORKERS (one more is about to be added). */
+  private forgetEnded(run: RunWorkers): void {
+    if (run.workers.size - run.running < MAX_ENDED_WORKERS) return;
+    for (const [key, ended] of run.workers) {
+      if (!ended) continue;
+      run.workers.delete(key);
+      return;
+    }
+  }
+
+  private run(experimentId: string): RunWorkers {
     let run = this.runs.get(experimentId);
     if (run) {
       // Most recently used last: the oldest run is the first one forgotten.
@@ -183,7 +252,14 @@ export class FleetRuns {
       this.runs.set(experimentId, run);
       return run;
     }
-    run = { workers: new Map() };
+    run = {
+      workers: new Map(),
+      running: 0,
+      failed: undefined,
+      endedAt: undefined,
+      fresh: true,
+      relaunched: false,
+    };
     this.runs.set(experimentId, run);
     if (this.runs.size > MAX_RUNS) this.runs.delete(this.runs.keys().next().value!);
     return run;

@@ -25,7 +25,7 @@ import { PostgresLogRecordExporter } from '../../exporters/postgres/PostgresLogR
 import { PostgresMetricExporter } from '../../exporters/postgres/PostgresMetricExporter.js';
 import { PostgresSpanExporter } from '../../exporters/postgres/PostgresSpanExporter.js';
 import { closePool, createPool, forgetRefusal } from '../../exporters/postgres/pool.js';
-import { ExperimentStore } from '../db/experimentStore.js';
+import { ExperimentStore, GATEWAY_QUIET_SECONDS } from '../db/experimentStore.js';
 import { EXPERIMENTS_SPOOL_TABLE, encodeExperimentLine } from '../db/spooledRows.js';
 import { bearerMatches, carriesToken, requireTokenOffLoopback } from '../internal/httpAccess.js';
 import { LogSynchronizer } from '../sync/LogSynchronizer.js';
@@ -276,16 +276,15 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const refreshed = new Map<string, number>();
 
   // Experiments whose row could not be written (the database was down) are retried until it is;
-  // and spooled — when first missed, and again at close — so that a gateway restarted (or killed)
+  // and spooled — when first missed (again when a worker ends it meanwhile), and at close — so that a gateway restarted (or killed)
   // before the database is back does not leave runs whose records are stored but whose row never
   // is (every reader starts from the row).
   const unwritten = new Map<string, string>();
-  const writing = new Set<string>();
   /** When each run's records first and last arrived (since its row was last written). */
   const firstSeen = new Map<string, Date>();
   const lastSeen = new Map<string, Date>();
   /** Each run's workers: who sent records, who said its run ended (and how). */
-  const fleet = new FleetRuns();
+  const fleet = new FleetRuns(GATEWAY_QUIET_SECONDS * 1000);
   const spoolExperiments = async (ids: Iterable<string>) => {
     if (!spool) return;
     const now = new Date();
@@ -312,41 +311,57 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         .append(EXPERIMENTS_SPOOL_TABLE, lines)
         .catch((error) => warn(`experiment rows could not be spooled: ${(error as Error).message}`));
   };
-  /** Row writes under way, so flush() can wait for them. */
-  const observing = new Set<Promise<void>>();
+  /** Each run's row write under way (one at a time per run: a hung server), so flush() can wait. */
+  const writing = new Map<string, Promise<void>>();
+  /** Runs that changed while their row was being written: written again by the same write. */
+  const dirty = new Set<string>();
+  /** What each unwritten run's spooled row said (its ending): spooled again when that changes. */
+  const spooledAs = new Map<string, string>();
   const observe = (experimentId: string, serviceName: string): Promise<void> => {
-    const write = observeNow(experimentId, serviceName);
-    observing.add(write);
-    return write.finally(() => observing.delete(write));
-  };
-  const observeNow = async (experimentId: string, serviceName: string) => {
-    if (writing.has(experimentId)) {
-      // One write per experiment at a time (a hung server); what changed meanwhile is written
-      // with the next refresh.
-      seenSinceRefresh.set(experimentId, serviceName);
-      return;
+    const inFlight = writing.get(experimentId);
+    if (inFlight) {
+      dirty.add(experimentId);
+      return inFlight;
     }
-    writing.add(experimentId);
+    const write = (async () => {
+      try {
+        do {
+          dirty.delete(experimentId);
+          await writeRow(experimentId, serviceName);
+        } while (dirty.has(experimentId));
+      } finally {
+        writing.delete(experimentId);
+      }
+    })();
+    writing.set(experimentId, write);
+    return write;
+  };
+  const writeRow = async (experimentId: string, serviceName: string) => {
     const last = lastSeen.get(experimentId) ?? new Date();
     const first = firstSeen.get(experimentId) ?? last;
     const ending = fleet.ending(experimentId);
+    const relaunched = fleet.takeRelaunch(experimentId);
     try {
       await experiments.observe(
         { experimentId, serviceName, attributes: gatewayAttributes(ending.ended) },
         { first, last },
         ending.failed,
+        relaunched,
       );
       unwritten.delete(experimentId);
+      spooledAs.delete(experimentId);
       // Written: the next row write starts from records that arrive after it.
       if (firstSeen.get(experimentId) === first) firstSeen.delete(experimentId);
       if (lastSeen.get(experimentId) === last) lastSeen.delete(experimentId);
     } catch {
       refreshed.delete(experimentId);
-      const missedBefore = unwritten.has(experimentId);
       unwritten.set(experimentId, serviceName);
-      if (!missedBefore && !closed) await spoolExperiments([experimentId]);
-    } finally {
-      writing.delete(experimentId);
+      // Spooled once per ending it had (a worker's failure during an outage is spooled too).
+      const said = JSON.stringify(ending);
+      if (spooledAs.get(experimentId) !== said && !closed) {
+        spooledAs.set(experimentId, said);
+        await spoolExperiments([experimentId]);
+      }
     }
   };
   /**
@@ -376,7 +391,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const refreshSeen = (all: boolean): Promise<unknown> => {
     const now = Date.now();
     const writes: Promise<void>[] = [];
-    for (const [experimentId, serviceName] of seenSinceRefresh) {
+    // A copy: observe() may change the map while this walks it.
+    for (const [experimentId, serviceName] of [...seenSinceRefresh]) {
       if (!all && (refreshed.get(experimentId) ?? 0) > now - EXPERIMENT_REFRESH_MS) continue;
       refreshed.set(experimentId, now);
       seenSinceRefresh.delete(experimentId);
@@ -594,15 +610,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     url: `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`,
     grpcAddress: grpc?.address,
     flush: async () => {
-      await Promise.all([
-        spans.forceFlush(),
-        logs.forceFlush(),
-        metrics.forceFlush(),
-        refreshSeen(true),
-        ...observing,
-      ]);
-      // What changed while a row was being written (a worker's end) is written now.
-      await refreshSeen(true);
+      await Promise.all([spans.forceFlush(), logs.forceFlush(), metrics.forceFlush(), refreshSeen(true)]);
+      await Promise.all(writing.values());
     },
     close: async () => {
       await grpc?.close();
@@ -613,6 +622,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       clearTimeout(setUpRetry);
       clearTimeout(gateTimer);
       await refreshSeen(true).catch(() => undefined);
+      await Promise.all(writing.values());
       // Rows still unwritten go to the spool with their latest time: the next start replays them.
       await spoolExperiments(unwritten.keys());
       await synchronizer?.stop();

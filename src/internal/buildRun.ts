@@ -74,6 +74,8 @@ export interface RunInit {
 /** The parts of one registered run. */
 export interface Run {
   readonly experimentId: string;
+  /** Every signal's resource (through the policy). */
+  readonly resource: Resource;
   /** This process joined a run another owns (PIPETEL_JOIN_RUN): it neither restarts nor ends it. */
   readonly member: boolean;
   /** The trace context a parent process passed in TRACEPARENT (tel.childEnv()), if any. */
@@ -378,6 +380,7 @@ export function buildRun({ config, databaseUrl, attributes, instrumentations, st
   }
   const run: Run = {
     experimentId,
+    resource,
     member,
     parentSpanContext,
     pool,

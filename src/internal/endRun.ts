@@ -8,6 +8,7 @@ import { closePool } from '../../exporters/postgres/pool.js';
 import { RUN_REASON_ATTRIBUTE, RUN_STATUS_ATTRIBUTE } from '../../exporters/shared/conventions.js';
 import { unbindGlobalLogging } from '../logging/global.js';
 import type { Run, RunState } from './buildRun.js';
+import { createLoggerProvider } from './otelSdk.js';
 
 /** Writes everything recorded so far to the database and waits for it, at most timeoutMs. */
 export async function flushRun(run: Run, timeoutMs: number): Promise<void> {
@@ -57,7 +58,7 @@ export async function endRun(
   if (failedWith) run.progressTracker?.failRunning(failedWith);
   // Progress rows are a handful of small writes: a database that answers takes them at once.
   await withTimeout(run.progressTracker?.shutdown(), answering() ? Math.min(remaining() / 5, 1000) : 0);
-  announceEnd(run, failure());
+  await announceEnd(run, failure(), Math.min(remaining() / 4, 2_000));
   // Spans and logs written first, while the database answers and within a share of the budget:
   // the meter's last collection then reads pipetel's own counters (records exported, write
   // latency) with the final batches in, so `pipetel stats` shows a short run's real counts.
@@ -113,21 +114,29 @@ export async function endRun(
 }
 
 /**
- * A process that writes no experiment row (no database of its own) but sends its logs over OTLP
- * says how its run ended in one last log record: OTLP has no end of run, and `pipetel gateway`
- * reads this record to end (or fail) the run it stores. A process that owns its row says it there.
+ * A process that sends its logs over OTLP says how its run ended in one last log record, to OTLP
+ * only: OTLP has no end of run, and `pipetel gateway` reads this record to end (or fail) the run it
+ * stores. The OTLP queue is flushed first, within `timeoutMs`, so a burst of lines just before the
+ * end cannot crowd the record out of it (a full queue drops the newest). The record goes out with
+ * the queue's shutdown below.
  */
-function announceEnd(run: Run, reason: string | null): void {
-  if (run.lifecycle || !run.sinks.otlp || !run.loggerProvider) return;
-  run.loggerProvider.getLogger('pipetel').emit({
-    severityNumber: reason ? SeverityNumber.ERROR : SeverityNumber.INFO,
-    severityText: reason ? 'ERROR' : 'INFO',
-    body: reason ? `run failed: ${reason}` : 'run succeeded',
-    attributes: {
-      [RUN_STATUS_ATTRIBUTE]: reason ? 'failed' : 'succeeded',
-      ...(reason && { [RUN_REASON_ATTRIBUTE]: reason }),
-    },
-  });
+async function announceEnd(run: Run, reason: string | null, timeoutMs: number): Promise<void> {
+  const otlp = run.sinks.otlp;
+  if (!otlp || !run.loggerProvider) return;
+  await withTimeout(run.loggerProvider.forceFlush(), timeoutMs);
+  // Its own provider in front of the OTLP processor: the record reaches no other sink. Never shut
+  // down (that would end the processor the run's provider shuts down).
+  createLoggerProvider(run.resource, [otlp.logProcessor])
+    .getLogger('pipetel')
+    .emit({
+      severityNumber: reason ? SeverityNumber.ERROR : SeverityNumber.INFO,
+      severityText: reason ? 'ERROR' : 'INFO',
+      body: reason ? `run failed: ${reason}` : 'run succeeded',
+      attributes: {
+        [RUN_STATUS_ATTRIBUTE]: reason ? 'failed' : 'succeeded',
+        ...(reason && { [RUN_REASON_ATTRIBUTE]: reason }),
+      },
+    });
 }
 
 /** Whether the promise settled within ms (it is not waited for after that). */

@@ -34,7 +34,13 @@ describe('a worker behind pipetel gateway (database.enabled: false)', () => {
   });
 
   /** Runs the fixture worker in run `experimentId` (failing with `fail`); returns its pid. */
-  const runWorker = async (experimentId: string, home: string, fail?: string, crash?: string) => {
+  const runWorker = async (
+    experimentId: string,
+    home: string,
+    fail?: string,
+    crash?: string,
+    extra: Record<string, string> = {},
+  ) => {
     const { PIPETEL_DATABASE_URL: _, DATABASE_URL: __, ...env } = process.env;
     const child = run(process.execPath, ['--import', 'tsx', worker], {
       timeout: 60_000,
@@ -46,6 +52,7 @@ describe('a worker behind pipetel gateway (database.enabled: false)', () => {
         OTEL_EXPORTER_OTLP_ENDPOINT: gateway.url.replace(/\/$/, ''),
         ...(fail && { FLEET_FAIL: fail }),
         ...(crash && { FLEET_THROW: crash }),
+        ...extra,
       },
     });
     const pid = child.child.pid!;
@@ -106,7 +113,13 @@ describe('a worker behind pipetel gateway (database.enabled: false)', () => {
     await gateway.flush();
     const single = await runRow('fleet-end-1');
     assert.equal(single.status, 'succeeded');
-    assert.equal(single.live, false, 'its only worker said the run ended');
+    assert.equal(single.live, true, 'followed a few seconds more, for its last batches');
+    // Those seconds later, nothing keeps it live (not the 40 s of quiet a run without an end gets).
+    await db.query(
+      "UPDATE pipeline_experiments SET last_seen_at = now() - interval '11 seconds' WHERE experiment_id = $1",
+      ['fleet-end-1'],
+    );
+    assert.equal((await runRow('fleet-end-1')).live, false, 'its only worker said the run ended');
     const [ended] = await db.query<{ message: string; worker: string }>(
       `SELECT message, attributes->>'pipetel.worker' AS worker FROM pipeline_logs
         WHERE experiment_id = $1 AND attributes->>'pipetel.run.status' = 'succeeded'`,
@@ -124,7 +137,11 @@ describe('a worker behind pipetel gateway (database.enabled: false)', () => {
     const fleet = await runRow('fleet-end-2');
     assert.equal(fleet.status, 'failed');
     assert.match(fleet.status_reason ?? '', /shard 7 ran out of memory/);
-    assert.equal(fleet.live, false, 'both workers said their run ended');
+    const [endedRow] = await db.query<{ ended: boolean }>(
+      "SELECT attributes ? 'pipetel.ended' AS ended FROM pipeline_experiments WHERE experiment_id = $1",
+      ['fleet-end-2'],
+    );
+    assert.equal(endedRow?.ended, true, 'both workers said their run ended');
     const workers = await db.query<{ worker: string; n: number }>(
       `SELECT attributes->>'pipetel.worker' AS worker, count(*)::int AS n FROM pipeline_logs
         WHERE experiment_id = $1 AND message LIKE 'row % done' GROUP BY 1 ORDER BY 1`,
@@ -163,6 +180,13 @@ describe('a worker behind pipetel gateway (database.enabled: false)', () => {
     const crashed = await runRow('fleet-end-3');
     assert.equal(crashed.status, 'failed');
     assert.match(crashed.status_reason ?? '', /disk quota exceeded/);
+
+    // A burst of lines beyond the OTLP log queue right before the end does not crowd the end out.
+    await runWorker('fleet-end-4', home, 'shard 9 bad input', undefined, { FLEET_LINES: '5000' });
+    await gateway.flush();
+    const burst = await runRow('fleet-end-4');
+    assert.equal(burst.status, 'failed', 'the end record was not the one the full queue dropped');
+    assert.match(burst.status_reason ?? '', /shard 9 bad input/);
 
     // A record from a worker not heard from before reopens the run: it is live again.
     const reopened = await fetch(`${gateway.url.replace(/\/$/, '')}/v1/logs`, {

@@ -542,6 +542,152 @@ describe('pipetel gateway restarted while the database is down', () => {
   });
 });
 
+/** One OTLP/JSON log record from worker `host:pid` of `experimentId`, with `attributes`. */
+function postWorkerLog(
+  gatewayUrl: string,
+  experimentId: string,
+  worker: { host: string; pid: number },
+  body: string,
+  attributes: Record<string, string> = {},
+): Promise<Response> {
+  return fetch(`${gatewayUrl}/v1/logs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      resourceLogs: [
+        {
+          resource: {
+            attributes: [
+              { key: 'pipetel.experiment_id', value: { stringValue: experimentId } },
+              { key: 'host.name', value: { stringValue: worker.host } },
+              { key: 'process.pid', value: { intValue: String(worker.pid) } },
+            ],
+          },
+          scopeLogs: [
+            {
+              logRecords: [
+                {
+                  timeUnixNano: `${BigInt(Date.now()) * 1_000_000n}`,
+                  body: { stringValue: body },
+                  attributes: Object.entries(attributes).map(([key, value]) => ({
+                    key,
+                    value: { stringValue: value },
+                  })),
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    }),
+  });
+}
+
+describe("pipetel gateway: a fleet's ends", () => {
+  let db: TestDatabase;
+  before(async () => {
+    db = await createTestDatabase();
+    await migrate(db.url);
+  });
+  after(async () => db?.drop());
+  const row = async (experimentId: string) =>
+    (
+      await db.query<{ status: string; status_reason: string | null; ended: boolean }>(
+        `SELECT status, status_reason, attributes ? 'pipetel.ended' AS ended FROM pipeline_experiments
+          WHERE experiment_id = $1`,
+        [experimentId],
+      )
+    )[0];
+
+  it('close() while a row write waits on the database: the ends that came meanwhile are written, close returns', async () => {
+    const gateway = await startGateway({ url: db.url, port: 0, grpcPort: null, warn: () => undefined });
+    const a = { host: 'h', pid: 1 };
+    const b = { host: 'h', pid: 2 };
+    assert.equal((await postWorkerLog(gateway.url, 'gw-locked', a, 'a starts')).status, 200);
+    assert.equal((await postWorkerLog(gateway.url, 'gw-locked', b, 'b starts')).status, 200);
+    await gateway.flush();
+    // Another session holds the row: the next row write waits for it (a slow database).
+    const holder = testPool(db.url, 1);
+    const locking = await holder.connect();
+    await locking.query('BEGIN');
+    await locking.query("SELECT 1 FROM pipeline_experiments WHERE experiment_id = 'gw-locked' FOR UPDATE");
+    let closed = false;
+    try {
+      const end = { 'pipetel.run.status': 'failed', 'pipetel.run.reason': 'shard 2 OOM' };
+      await postWorkerLog(gateway.url, 'gw-locked', b, 'run failed: shard 2 OOM', end);
+      await postWorkerLog(gateway.url, 'gw-locked', a, 'run succeeded', {
+        'pipetel.run.status': 'succeeded',
+      });
+      const closing = gateway.close().then(() => {
+        closed = true;
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      await locking.query('COMMIT');
+      await closing;
+    } finally {
+      if (!closed) await locking.query('ROLLBACK').catch(() => undefined);
+      locking.release();
+      await holder.end();
+    }
+    assert.deepEqual(await row('gw-locked'), {
+      status: 'failed',
+      status_reason: 'shard 2 OOM (worker h:2)',
+      ended: true,
+    });
+  });
+
+  it('a run a registered process owns keeps its status, whoever made its row first', async () => {
+    const gateway = await startGateway({ url: db.url, port: 0, grpcPort: null, warn: () => undefined });
+    try {
+      await postWorkerLog(gateway.url, 'gw-owned', { host: 'h', pid: 3 }, 'a worker line');
+      await gateway.flush();
+      const pool = testPool(db.url, 1);
+      const store = new ExperimentStore(pool);
+      const run = { experimentId: 'gw-owned', serviceName: 'etl', attributes: { script: 'etl.js' } };
+      await store.start(run);
+      await store.finish(run, 'succeeded', null);
+      await pool.end();
+      // A worker failing afterwards (its row write comes after the owner's end).
+      await postWorkerLog(gateway.url, 'gw-owned', { host: 'h', pid: 3 }, 'run failed: x', {
+        'pipetel.run.status': 'failed',
+        'pipetel.run.reason': 'x',
+      });
+      await gateway.flush();
+    } finally {
+      await gateway.close();
+    }
+    const [owned] = await db.query<{ status: string; source: string | null }>(
+      "SELECT status, attributes->>'pipetel.source' AS source FROM pipeline_experiments WHERE experiment_id = 'gw-owned'",
+    );
+    assert.deepEqual(owned, { status: 'succeeded', source: null });
+  });
+
+  it('an ended run quiet for longer than readers follow it starts again when records come: a new launch', async () => {
+    await db.query(
+      `INSERT INTO pipeline_experiments (experiment_id, service_name, status, started_at, ended_at, last_seen_at, status_reason, attributes)
+       VALUES ('gw-relaunch', 'fleet', 'failed', now() - interval '1 day', now() - interval '1 day',
+               now() - interval '1 day', 'monday: shard 3 OOM', '{"pipetel.source": "gateway", "pipetel.ended": true}')`,
+    );
+    const gateway = await startGateway({ url: db.url, port: 0, grpcPort: null, warn: () => undefined });
+    try {
+      await postWorkerLog(gateway.url, 'gw-relaunch', { host: 'h', pid: 4 }, 'tuesday starts');
+      await gateway.flush();
+    } finally {
+      await gateway.close();
+    }
+    const [again] = await db.query<{
+      status: string;
+      status_reason: string | null;
+      ended: boolean;
+      fresh: boolean;
+    }>(
+      `SELECT status, status_reason, attributes ? 'pipetel.ended' AS ended, started_at > now() - interval '1 hour' AS fresh
+         FROM pipeline_experiments WHERE experiment_id = 'gw-relaunch'`,
+    );
+    assert.deepEqual(again, { status: 'succeeded', status_reason: null, ended: false, fresh: true });
+  });
+});
+
 describe('pipetel gateway without a spool: backpressure', () => {
   let db: TestDatabase;
   before(async () => {

@@ -528,11 +528,12 @@ describe('sinks down: spool, shutdown and exit', () => {
     // Before: 8.3 s of retries per batch on ref'd timers, and not a word on stderr.
     assert.ok(shutdown!.tookMs! < 5000, `shutdown took ${shutdown?.tookMs} ms`);
     assert.ok(run.exitAfterDoneMs < 5000, `exited ${run.exitAfterDoneMs} ms after shutdown`);
-    assert.deepEqual(otlp?.logs, { exported: 0, dropped: 500 });
+    // The 500 lines and the record that tells a gateway how the run ended.
+    assert.deepEqual(otlp?.logs, { exported: 0, dropped: 501 });
     assert.ok(otlp!.metrics.dropped > 0);
     const logWarnings = run.stderr.match(/otlp: logs not exported/g) ?? [];
     assert.ok(logWarnings.length >= 1 && logWarnings.length <= 2, run.stderr);
-    assert.match(run.stderr, /shutdown: .*otlp logs 500 not delivered/);
+    assert.match(run.stderr, /shutdown: .*otlp logs 501 not delivered/);
     assert.deepEqual(keepingAlive(shutdown), []);
     // PostgreSQL still got everything.
     const [row] = await db.query<{ n: number }>(

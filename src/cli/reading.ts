@@ -86,11 +86,11 @@ export function parseSince(value: string | undefined, now = Date.now()): Date | 
   throw new UsageError(`--since expects a duration (30m, 2h, 7d) or a date (2026-11-30), got "${value}"`);
 }
 
-export function parseLimit(value: string | undefined, fallback: number): number {
+export function parseLimit(value: string | undefined, fallback: number, flag = '--limit'): number {
   if (value === undefined) return fallback;
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0)
-    throw new UsageError(`--limit expects a positive integer, got "${value}"`);
+    throw new UsageError(`${flag} expects a positive integer, got "${value}"`);
   return n;
 }
 

@@ -11,7 +11,7 @@ export async function stats(args: string[]): Promise<number> {
     args,
     options: { window: { type: 'string' }, json: { type: 'boolean', default: false } },
   });
-  const windowMinutes = parseLimit(values.window, 60);
+  const windowMinutes = parseLimit(values.window, 60, '--window');
   return withReader(async (reader) => {
     const s = await reader.stats(windowMinutes);
     if (values.json) writeJson(s);

@@ -23,8 +23,8 @@ export function readEnvironment(env: NodeJS.ProcessEnv): EnvironmentSettings {
   const settings: PlainObject = {};
   const problems: ConfigProblem[] = [];
   const used: string[] = [];
-  const apply = (name: string, path: readonly string[], value: unknown) => {
-    const checked = checkPartial(nest(path, value), { source: `env ${name}` });
+  const apply = (name: string, path: readonly string[], value: unknown, source = `env ${name}`) => {
+    const checked = checkPartial(nest(path, value), { source });
     problems.push(...checked.problems);
     mergeInto(settings, checked.settings as PlainObject);
     used.push(name);
@@ -36,7 +36,8 @@ export function readEnvironment(env: NodeJS.ProcessEnv): EnvironmentSettings {
       const text = env[alias.name];
       if (text === undefined || text === '') continue;
       if (alias.applies && !alias.applies(text)) continue;
-      apply(alias.name, path, (alias.parse ?? field.fromEnv)(text));
+      const source = alias.unit ? `env ${alias.name}=${text.trim()}, ${alias.unit}` : undefined;
+      apply(alias.name, path, (alias.parse ?? field.fromEnv)(text), source);
       break;
     }
   }

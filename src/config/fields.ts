@@ -23,6 +23,8 @@ export interface EnvAlias {
   name: string;
   /** Converts the text; defaults to the field's own `fromEnv`. */
   parse?: (text: string) => unknown;
+  /** The variable's unit when it differs from the key's (OTel's are milliseconds): errors say so. */
+  unit?: string;
   /** When false, the variable is not meant for pipetel and is ignored (DATABASE_URL of a MySQL app). */
   applies?: (text: string) => boolean;
 }

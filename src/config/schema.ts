@@ -43,6 +43,8 @@ const MAINTENANCE_SCHEDULERS: readonly MaintenanceScheduler[] = ['app', 'pg_cron
 const OTLP_PROTOCOLS: readonly OtlpProtocol[] = ['http/protobuf', 'http/json', 'grpc'];
 
 /** The OTel SDK's variables count milliseconds, pipetel's keys seconds; other text is left for the check to name. */
+/** What an error about an OTel variable in milliseconds says of its unit. */
+const IN_MS = 'milliseconds, read as seconds';
 const millisecondsToSeconds = (text: string): unknown =>
   /^\s*\d+(\.\d+)?\s*$/.test(text) ? Number(text) / 1000 : text;
 const SPOOL_MODES: readonly SpoolMode[] = ['fallback', 'always'];
@@ -122,7 +124,7 @@ export const settingsSchema = group('pipetel settings', {
       ),
       flush_interval: seconds(5.0, 'Seconds between timed flushes.', {
         max: HOUR,
-        env: [{ name: 'OTEL_BLRP_SCHEDULE_DELAY', parse: millisecondsToSeconds }],
+        env: [{ name: 'OTEL_BLRP_SCHEDULE_DELAY', parse: millisecondsToSeconds, unit: IN_MS }],
       }),
       max_queue_size: integer(
         10_000,
@@ -158,7 +160,7 @@ export const settingsSchema = group('pipetel settings', {
       {
         max: DAY,
         // The SDK's standard variable, in milliseconds.
-        env: [{ name: 'OTEL_METRIC_EXPORT_INTERVAL', parse: millisecondsToSeconds }],
+        env: [{ name: 'OTEL_METRIC_EXPORT_INTERVAL', parse: millisecondsToSeconds, unit: IN_MS }],
       },
     ),
     progress_update_interval: seconds(5.0, 'Seconds between progress flushes per node.', { max: DAY }),

@@ -260,7 +260,7 @@ export class RunReader {
     if (!exact && rows.length > 1) {
       const candidates = rows.slice(0, 5).map((r) => r.experiment_id);
       throw new AmbiguousRunError(
-        `run '${ref}' is ambiguous: it starts ${rows.length > 5 ? 'more than 5 run ids' : candidates.join(', ')}`,
+        `run '${ref}' is ambiguous: it starts ${candidates.join(', ')}${rows.length > 5 ? ' and more (the newest shown)' : ''}`,
         candidates,
       );
     }

@@ -12,7 +12,11 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
  */
 export function requireTokenOffLoopback(host: string, token: string | undefined, how: string): void {
   if (!LOOPBACK.has(host) && !token) {
-    throw new Error(`binding ${host} (not loopback) needs a token (${how}); every request then sends it`);
+    // A usage error for the CLI (exit 2, with the command's usage), like any other bad flag.
+    throw Object.assign(
+      new Error(`binding ${host} (not loopback) needs a token (${how}); every request then sends it`),
+      { code: 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' },
+    );
   }
 }
 

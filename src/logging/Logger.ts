@@ -2,6 +2,7 @@
 // method compares a severity number against the shared threshold first and returns before
 // touching anything else, so a call below the level costs a load and a compare (pino's discipline).
 
+import { stderrWarning } from '../../exporters/delivery/RateLimitedWarning.js';
 import type { LevelName } from '../config/types.js';
 import { Bindings, type LoggerCore, NO_ERROR } from './LoggerCore.js';
 import type { RecordOrigin } from './LogRecordData.js';
@@ -103,5 +104,19 @@ function severityFor(level: LevelName): number {
   const severity: unknown = LEVELS[level];
   if (typeof severity === 'number') return severity;
   const parsed = parseLevel(level);
-  return parsed === undefined ? INFO : LEVELS[parsed];
+  if (parsed !== undefined) return LEVELS[parsed];
+  warnUnknownLevel(level);
+  return INFO;
+}
+
+/** Unknown levels already warned about (a log call never throws: it says so once, and logs at INFO). */
+const warnedLevels = new Set<string>();
+
+function warnUnknownLevel(level: unknown): void {
+  const text = String(level).slice(0, 40);
+  if (warnedLevels.has(text) || warnedLevels.size >= 20) return;
+  warnedLevels.add(text);
+  stderrWarning(
+    `log.log(): unknown level "${text}", logged at INFO (levels: DEBUG, INFO, WARNING, ERROR, CRITICAL)`,
+  );
 }

@@ -117,9 +117,16 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
       return;
     }
     const [, runId, part] = route;
+    // A filter value the API does not know is a 400 naming it, as the CLI's usage error: never a
+    // 200 that quietly ignored it.
+    const bad = badFilter(url.searchParams);
+    if (bad) {
+      json(res, 400, { error: bad });
+      return;
+    }
     try {
       if (runId === undefined) {
-        const status = url.searchParams.get('status') ?? undefined;
+        const status = url.searchParams.get('status') || undefined;
         const limit = Math.min(Number(url.searchParams.get('limit') ?? 50) || 50, 500);
         json(res, 200, await reader.runs({ status, limit }));
         return;
@@ -293,4 +300,20 @@ function parseEventId(
   const match = value === undefined ? null : /^(\d{1,15})(?:\.([0-9a-f-]{36}))?$/.exec(value);
   if (!match) return undefined;
   return { createdAtMs: Number(match[1]), rowId: match[2] };
+}
+
+const RUN_STATUSES = ['running', 'succeeded', 'failed'];
+
+/** What is wrong with the API's filter parameters (status=, level=, limit=), or undefined. */
+function badFilter(params: URLSearchParams): string | undefined {
+  const status = params.get('status');
+  if (status && !RUN_STATUSES.includes(status))
+    return `status= expects one of ${RUN_STATUSES.join(', ')}, got "${status}"`;
+  const level = params.get('level');
+  if (level && levelNamed(level) === undefined)
+    return `level= expects DEBUG, INFO, WARNING, ERROR or CRITICAL, got "${level}"`;
+  const limit = params.get('limit');
+  if (limit !== null && !(Number.isInteger(Number(limit)) && Number(limit) > 0))
+    return `limit= expects a positive integer, got "${limit}"`;
+  return undefined;
 }

@@ -279,7 +279,7 @@ describe('reading runs from the command line', () => {
     assert.equal(await exited, 0);
     await fails(
       ['ui', '--host', '0.0.0.0', '--port', '0'],
-      1,
+      2,
       /binding 0\.0\.0\.0 \(not loopback\) needs a token/,
     );
   });

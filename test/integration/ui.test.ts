@@ -127,6 +127,16 @@ describe('pipetel ui: the JSON API and the live stream', () => {
     assert.equal(runPage.headers.get('location'), '/#/run/ui-done');
     const withToken = await fetch(new URL('/runs/ui%20x?token=t', ui.url), { redirect: 'manual' });
     assert.equal(withToken.headers.get('location'), '/?token=t#/run/ui%20x', 'the query (a token) is kept');
+    // A filter value the API does not know is a 400 naming it, as the CLI's usage error.
+    for (const [path, named] of [
+      ['/api/runs?status=bogus', /status= expects one of running, succeeded, failed, got "bogus"/],
+      ['/api/runs/ui-done/logs?level=bogus', /level= expects DEBUG/],
+      ['/api/runs?limit=abc', /limit= expects a positive integer/],
+    ] as const) {
+      const answer = await get(path);
+      assert.equal(answer.status, 400, path);
+      assert.match(((await answer.json()) as { error: string }).error, named);
+    }
     const missing = await get('/api/runs/nope');
     assert.equal(missing.status, 404);
     assert.match(((await missing.json()) as { error: string }).error, /no run 'nope'/);

@@ -111,12 +111,28 @@ describe('levels', () => {
     const { factory, log, records } = setup();
     assert.throws(() => factory.setLevel('LOUD' as never), RangeError);
     assert.throws(() => setup({ level: 'nope' as never }), RangeError);
-    log.log('LOUD' as never, 'still logged');
-    log.log('warn' as never, 'lenient names');
+    const printed: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((chunk: string | Uint8Array) => printed.push(String(chunk)) > 0) as typeof write;
+    try {
+      log.log('LOUD' as never, 'still logged');
+      log.log('LOUD' as never, 'said once');
+      log.log('warn' as never, 'lenient names');
+    } finally {
+      process.stderr.write = write;
+    }
+    assert.deepEqual(
+      printed.filter((line) => line.includes('unknown level')),
+      [
+        'pipetel: log.log(): unknown level "LOUD", logged at INFO (levels: DEBUG, INFO, WARNING, ERROR, CRITICAL)\n',
+      ],
+      'the mistake is said, once',
+    );
     assert.deepEqual(
       records.map((r) => [r.severityText, r.body]),
       [
         ['INFO', 'still logged'],
+        ['INFO', 'said once'],
         ['WARNING', 'lenient names'],
       ],
     );

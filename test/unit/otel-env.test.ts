@@ -10,6 +10,7 @@ describe('standard OTel variables as configuration', () => {
     'OTEL_METRIC_EXPORT_INTERVAL',
     'PIPETEL__MONITORING__METRICS_INTERVAL',
     'OTEL_EXPORTER_OTLP_PROTOCOL',
+    'OTEL_BLRP_SCHEDULE_DELAY',
   ];
   afterEach(() => {
     for (const name of names) delete process.env[name];
@@ -27,6 +28,13 @@ describe('standard OTel variables as configuration', () => {
     assert.throws(
       () => loadConfig(),
       /monitoring\.metrics_interval: .*got "?soon"?.*OTEL_METRIC_EXPORT_INTERVAL/,
+    );
+    // Out of range: the error says the variable is in milliseconds, so "got 5000" is not a riddle.
+    delete process.env.OTEL_METRIC_EXPORT_INTERVAL;
+    process.env.OTEL_BLRP_SCHEDULE_DELAY = '5000000';
+    assert.throws(
+      () => loadConfig(),
+      /flush_interval: .*at most 3600, got 5000 \[env OTEL_BLRP_SCHEDULE_DELAY=5000000, milliseconds, read as seconds\]/,
     );
   });
 

@@ -6,7 +6,7 @@
 import { context, type Meter, metrics, propagation } from '@opentelemetry/api';
 import type { Config } from './config/index.js';
 import { buildRun, CONNECT_WAIT_MS, type Run, type RunState } from './internal/buildRun.js';
-import { endRun, flushRun } from './internal/endRun.js';
+import { endRun, flushRun, spillAtExit } from './internal/endRun.js';
 import type { Instrumentation } from './internal/otelSdk.js';
 import { attachProcessHooks } from './internal/processHooks.js';
 import type { TelemetryStats } from './internal/RunSinks.js';
@@ -50,6 +50,7 @@ export class Telemetry {
       interrupt: (signal) => this.interrupt(signal),
       fail: (error) => this.fail(error),
       crash: (error) => this.crash(error),
+      exiting: (code) => spillAtExit(this.run, this.state, code, this.failure),
     });
   }
 

@@ -271,6 +271,37 @@ export class DeliveryQueue<T> {
     return this.encodeMs;
   }
 
+  /**
+   * process 'exit' came before shutdown() (process.exit() from anywhere): nothing asynchronous runs
+   * any more, so what this queue still holds — queued, in a write or a retry, on its way to the
+   * spill — is appended to the spill synchronously (its appendAtExit). A write in flight may yet
+   * have committed: the replay deduplicates. With a journal, the journal already holds it all.
+   * Returns the records spilled.
+   */
+  spillAtExit(): number {
+    const spill = this.options.spill;
+    if (this.shutDown || !spill?.appendAtExit || this.options.journal) return 0;
+    const lines: string[] = [];
+    for (const ticket of this.tickets) {
+      if (ticket.abandoned) continue;
+      for (let i = ticket.settled; i < ticket.lines.length; i++) lines.push(ticket.lines[i]!);
+    }
+    for (const line of this.encodeEach(this.queue)) lines.push(line);
+    for (const line of this.overflowLines) lines.push(line);
+    this.queue = [];
+    this.overflowLines = [];
+    this.shutDown = true;
+    if (lines.length === 0) return 0;
+    try {
+      spill.appendAtExit(this.options.sink.table, lines);
+      this.counts.spooled += lines.length;
+      return lines.length;
+    } catch (error) {
+      this.options.warn?.(`${this.options.name}: ${lines.length} records lost at exit: ${describe(error)}`);
+      return 0;
+    }
+  }
+
   /** Writes (or spools) everything queued now and waits for it, at most timeoutMs. */
   async forceFlush(timeoutMs = this.defaultTimeoutMs): Promise<void> {
     const deadline = Date.now() + timeoutMs;

@@ -4,9 +4,10 @@
 // written is `segment-<n>.open`; a sealed one is renamed `segment-<n>.log` and may be replayed.
 
 import { randomBytes } from 'node:crypto';
+import { closeSync, fdatasyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
 import { type FileHandle, mkdir, open, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createLockFile } from '../shared/lockFile.js';
+import { createLockFile, createLockFileSync } from '../shared/lockFile.js';
 import { encodeRecords } from './spoolFormat.js';
 import type { SpoolTarget } from './spoolTarget.js';
 import type { SpillTarget, WarningSink } from './types.js';
@@ -100,6 +101,30 @@ export class Spool implements SpillTarget {
       } else this.dirty = true;
       if (this.segment && this.segment.bytes >= this.segmentMaxBytes) await this.sealSegment();
     });
+  }
+
+  /**
+   * The process is exiting (process.exit() before shutdown): `lines` are written, synchronously, to
+   * a segment of their own — sealed and fsynced at once, since the open segment may have a write in
+   * flight that will never finish — in this process's directory (made now if there is none). The
+   * next run, or `pipetel sync`, replays them like any other segment. Works after end() too.
+   */
+  appendAtExit(table: string, lines: string[]): void {
+    if (lines.length === 0) return;
+    const data = Buffer.from(encodeRecords(table, lines), 'utf8');
+    this.directory ??= createWriterDirectorySync(this.options.dir, { target: this.options.target?.() });
+    const path = join(this.directory, SpoolFiles.name(this.nextSegment++, 'open'));
+    const fd = openSync(path, 'wx', 0o600);
+    try {
+      let offset = 0;
+      while (offset < data.length) offset += writeSync(fd, data, offset, data.length - offset);
+      fdatasyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(path, path.replace(/\.open$/, '.log'));
+    this.counts.records += lines.length;
+    this.counts.segments++;
   }
 
   /**
@@ -259,6 +284,15 @@ export async function createWriterDirectory(root: string, extra: Record<string, 
   const directory = join(root, name);
   await mkdir(directory, { mode: 0o700 });
   await createLockFile(join(directory, SpoolFiles.owner), { timeField: 'startedAt', fields: extra });
+  return directory;
+}
+
+/** createWriterDirectory(), synchronously (process 'exit'). */
+export function createWriterDirectorySync(root: string, extra: Record<string, unknown>): string {
+  mkdirSync(root, { recursive: true, mode: 0o700 });
+  const directory = join(root, `${process.pid}-${Date.now()}-${randomBytes(4).toString('hex')}`);
+  mkdirSync(directory, { mode: 0o700 });
+  createLockFileSync(join(directory, SpoolFiles.owner), { timeField: 'startedAt', fields: extra });
   return directory;
 }
 

@@ -31,6 +31,11 @@ export interface BatchSink {
 /** Where batches go when the sink stays unreachable (the crash-safe spool, issue 4). */
 export interface SpillTarget {
   append(table: string, lines: string[]): Promise<void>;
+  /**
+   * append(), synchronously and durably (fsynced, the segment sealed), for process 'exit', where
+   * nothing asynchronous runs any more. Optional: a target without it loses what is left at exit.
+   */
+  appendAtExit?(table: string, lines: string[]): void;
 }
 
 /** How internal trouble is reported: never thrown into the user's pipeline. */

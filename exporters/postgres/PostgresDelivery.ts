@@ -237,6 +237,14 @@ export abstract class QueueingExporter<T> {
     this.delivery.queue.resume();
   }
 
+  /**
+   * process 'exit' before shutdown(): what the queue holds goes to the spool synchronously, to be
+   * replayed by the next run or `pipetel sync` (DeliveryQueue.spillAtExit). Returns the records.
+   */
+  spillAtExit(): number {
+    return this.delivery.queue.spillAtExit();
+  }
+
   /** False while the database is known to be unreachable (batches are being spooled). */
   sinkAvailable(): boolean {
     return this.delivery.queue.sinkAvailable;

@@ -109,6 +109,12 @@ export class PostgresMetricExporter implements PushMetricExporter {
     this.delivery.queue.resume();
   }
 
+  /** process 'exit' before shutdown(): the points held go to the spool (see QueueingExporter). */
+  spillAtExit(): number {
+    this.closeWindow();
+    return this.delivery.queue.spillAtExit();
+  }
+
   /** False while the database is known to be unreachable (batches are being spooled). */
   sinkAvailable(): boolean {
     return this.delivery.queue.sinkAvailable;

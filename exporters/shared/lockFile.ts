@@ -6,6 +6,7 @@
 // (a shared volume) cannot be checked and counts as alive. A stale lock is taken over under a
 // second lock, `<lock>.break`, so that two waiters never both take it over.
 
+import { closeSync, openSync, unlinkSync, writeFileSync } from 'node:fs';
 import { type FileHandle, open, readFile, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { isSameProcessAlive } from './processes.js';
@@ -76,6 +77,28 @@ export async function createLockFile(path: string, options: CreateLockOptions = 
     throw error;
   }
   await handle.close();
+  return true;
+}
+
+/** createLockFile(), synchronously: for process 'exit', where nothing asynchronous runs any more. */
+export function createLockFileSync(path: string, options: CreateLockOptions = {}): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, 'wx', options.mode ?? 0o600);
+  } catch (error) {
+    if (errorCode(error) === 'EEXIST') return false;
+    throw error;
+  }
+  try {
+    writeFileSync(fd, lockText(options));
+  } catch (error) {
+    closeSync(fd);
+    try {
+      unlinkSync(path);
+    } catch {}
+    throw error;
+  }
+  closeSync(fd);
   return true;
 }
 

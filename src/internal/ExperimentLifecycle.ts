@@ -192,12 +192,32 @@ export class ExperimentLifecycle {
     return true;
   }
 
+  /**
+   * process 'exit' before shutdown(): the run's final row goes to the spool synchronously, so the
+   * next run (or `pipetel sync`) ends it as it ended — not, a minute later, as a process that died
+   * without a word.
+   */
+  finishAtExit(status: Exclude<ExperimentStatus, 'running'>, reason: string | null): void {
+    if (this.options.member || !this.options.spool?.appendAtExit) return;
+    try {
+      this.options.spool.appendAtExit(EXPERIMENTS_SPOOL_TABLE, [this.rowLine(status, reason)]);
+    } catch (error) {
+      this.options.warn(`could not spool the experiment row: ${safeErrorMessage(error)}`);
+    }
+  }
+
   /** The row as this process knows it, for replay (which never moves a row back in time). */
   private async spool(status: ExperimentStatus, reason: string | null): Promise<void> {
     if (!this.options.spool) return;
+    await this.options.spool
+      .append(EXPERIMENTS_SPOOL_TABLE, [this.rowLine(status, reason)])
+      .catch((error) => this.options.warn(`could not spool the experiment row: ${safeErrorMessage(error)}`));
+  }
+
+  private rowLine(status: ExperimentStatus, reason: string | null): string {
     const run = this.options.run();
     const now = new Date();
-    const line = encodeExperimentLine({
+    return encodeExperimentLine({
       experimentId: run.experimentId,
       serviceName: run.serviceName,
       status,
@@ -207,8 +227,5 @@ export class ExperimentLifecycle {
       statusReason: reason,
       attributes: run.attributes,
     });
-    await this.options.spool
-      .append(EXPERIMENTS_SPOOL_TABLE, [line])
-      .catch((error) => this.options.warn(`could not spool the experiment row: ${safeErrorMessage(error)}`));
   }
 }

@@ -62,6 +62,14 @@ export class RunSinks {
     for (const exporter of this.metricExporters) exporter.refuse(error);
   }
 
+  /** process 'exit' before shutdown(): every PostgreSQL queue spills what it holds (synchronously). */
+  spillAtExit(): number {
+    let records =
+      (this.logProcessor?.exporter.spillAtExit() ?? 0) + (this.spanProcessor?.exporter.spillAtExit() ?? 0);
+    for (const exporter of this.metricExporters) records += exporter.spillAtExit();
+    return records;
+  }
+
   /** The spool replay stored `records` rows of `table` that the queues had counted as spooled. */
   countDelivered(table: string, records: number): void {
     const signal = SIGNAL_OF_TABLE[table];

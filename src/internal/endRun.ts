@@ -114,6 +114,25 @@ export async function endRun(
 }
 
 /**
+ * process 'exit' came before shutdown() (process.exit() from anywhere, an application's own
+ * handler that exits): no event loop any more, so what the PostgreSQL queues hold and the run's
+ * final row — `failed` with the exit code when it is not 0, or with the reason fail() gave — go to
+ * the spool synchronously, for the next run or `pipetel sync` to replay. The log file has its own
+ * exit path; OTLP and the metrics not yet collected are lost.
+ */
+export function spillAtExit(run: Run, state: RunState, code: number, failure: string | null): void {
+  if (state.shuttingDown) return; // shutdown() is writing it all already
+  run.loggers.flush(); // staged calls become records in the queues
+  const records = run.sinks.spillAtExit();
+  const reason = failure ?? (code === 0 ? null : `the process exited with code ${code} before shutdown()`);
+  run.lifecycle?.finishAtExit(reason ? 'failed' : 'succeeded', reason);
+  if (records > 0)
+    process.stderr.write(
+      `pipetel: the process exited before shutdown(): ${records} records spooled, replayed by the next run or \`pipetel sync\`\n`,
+    );
+}
+
+/**
  * A process that sends its logs over OTLP says how its run ended in one last log record, to OTLP
  * only: OTLP has no end of run, and `pipetel gateway` reads this record to end (or fail) the run it
  * stores. The OTLP queue is flushed first, within `timeoutMs`, so a burst of lines just before the

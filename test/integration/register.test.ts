@@ -596,6 +596,76 @@ describe('process exits', () => {
     assert.equal(record.attributes.n, 1);
   });
 
+  for (const code of [0, 3])
+    it(`process.exit(${code}) before shutdown(): what was queued and the run's end are spooled, then replayed`, async () => {
+      const home = tempDir('pipetel-exit-early-');
+      const experimentId = `exp-exit-early-${code}`;
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', resolve(import.meta.dirname, '../fixtures/apps/exit-early.ts')],
+        {
+          env: {
+            ...process.env,
+            PIPETEL_HOME: home,
+            EXPERIMENT_ID: experimentId,
+            DATABASE_URL: db.url,
+            EXIT_CODE: String(code),
+            LINES: '250',
+          },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      let stderr = '';
+      child.stderr.on('data', (d) => {
+        stderr += d;
+      });
+      const [exitCode] = await once(child, 'exit');
+      assert.equal(exitCode, code, "the exit code is the application's");
+      assert.match(stderr, /the process exited before shutdown\(\): \d+ records spooled/);
+      // The next run on this PIPETEL_HOME replays the spool.
+      const previousHome = process.env.PIPETEL_HOME;
+      process.env.PIPETEL_HOME = home;
+      try {
+        const next = await register({
+          experimentId: `${experimentId}-next`,
+          databaseUrl: db.url,
+          config: quiet,
+        });
+        let n = 0;
+        for (let i = 0; i < 100 && n < 250; i++) {
+          [{ n }] = await db.query(
+            "SELECT count(*)::int AS n FROM pipeline_logs WHERE experiment_id = $1 AND message LIKE 'line %'",
+            [experimentId],
+          );
+          if (n < 250) await new Promise((r) => setTimeout(r, 100));
+        }
+        await next.shutdown();
+        assert.equal(n, 250, 'every line, once');
+      } finally {
+        if (previousHome === undefined) delete process.env.PIPETEL_HOME;
+        else process.env.PIPETEL_HOME = previousHome;
+      }
+      const [run] = await db.query(
+        'SELECT status, status_reason, ended_at IS NOT NULL AS ended FROM pipeline_experiments WHERE experiment_id = $1',
+        [experimentId],
+      );
+      assert.deepEqual(
+        run,
+        code === 0
+          ? { status: 'succeeded', status_reason: null, ended: true }
+          : {
+              status: 'failed',
+              status_reason: 'the process exited with code 3 before shutdown()',
+              ended: true,
+            },
+      );
+      const [stage] = await db.query(
+        "SELECT count(*)::int AS n FROM pipeline_spans WHERE experiment_id = $1 AND name = 'load'",
+        [experimentId],
+      );
+      assert.equal(stage.n, 1, 'the ended stage too');
+    });
+
   it("an application's own SIGINT handler, added after register(), runs once and decides the exit", async () => {
     const child = spawn(
       process.execPath,

@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { ConfigError, problem } from './ConfigError.js';
 import { presets } from './presets.js';
 import { defaultSettings, leaves, type ResolvedPath, resolvePath } from './schema.js';
+import { closest } from './suggest.js';
 import { clone, deepEqual, getIn, isPlainObject, mergeInto, nest, type PlainObject } from './tree.js';
 import type { PartialSettings, PipetelSettings, ProfileName } from './types.js';
 import { checkPartial, unknownKeyProblem } from './validate.js';
@@ -146,8 +147,24 @@ export class Config {
    * `where` names the call in the message (`config.set`), as for every other problem it reports.
    */
   #resolve(path: string, where: string): string[] {
-    const resolved: ResolvedPath | { unknownAt: number } = resolvePath(path.split('.'));
-    if ('unknownAt' in resolved) throw new ConfigError([unknownKeyProblem(path, where)]);
+    const segments = path.split('.');
+    const resolved: ResolvedPath | { unknownAt: number } = resolvePath(segments);
+    if ('unknownAt' in resolved) {
+      // An entry a map field does not take (`logging.sampling.VERBOSE`): say which it takes.
+      const parent = resolvePath(segments.slice(0, -1));
+      const entry = !('unknownAt' in parent) && parent.kind === 'field' ? parent.node.entry : undefined;
+      if (entry?.expectedKey)
+        throw new ConfigError([
+          problem({
+            key: path,
+            expected: entry.expectedKey,
+            got: JSON.stringify(segments.at(-1)),
+            suggestion: entry.allowedKeys ? closest(segments.at(-1)!, entry.allowedKeys) : undefined,
+            where,
+          }),
+        ]);
+      throw new ConfigError([unknownKeyProblem(path, where)]);
+    }
     return resolved.kind === 'entry' ? [...resolved.path, resolved.entryKey] : resolved.path;
   }
 

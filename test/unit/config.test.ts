@@ -671,7 +671,12 @@ describe('Config', () => {
       (error: unknown) =>
         error instanceof ConfigError &&
         error.message ===
-          'logging.sampling.DEBUGG: unknown key (did you mean logging.sampling.DEBUG?) [config.set]',
+          'logging.sampling.DEBUGG: expected a level name (one of DEBUG, INFO, WARNING, ERROR, CRITICAL), got "DEBUGG" (did you mean DEBUG?) [config.set]',
+    );
+    // One that is no typo still says which entries there are.
+    assert.throws(
+      () => config.set('logging.sampling.VERBOSE', 0.5),
+      /logging\.sampling\.VERBOSE: expected a level name \(one of DEBUG, INFO, WARNING, ERROR, CRITICAL\), got "VERBOSE" \[config\.set\]$/,
     );
   });
 

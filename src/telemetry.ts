@@ -50,9 +50,15 @@ export class Telemetry {
       interrupt: (signal) => this.interrupt(signal),
       fail: (error) => this.fail(error),
       crash: (error) => this.crash(error),
-      exiting: (code) => spillAtExit(this.run, this.state, code, this.failure),
     });
+    process.once('exit', this.onExit);
   }
+
+  /**
+   * process 'exit' before shutdown() has finished — also during one nobody awaited: what is left
+   * is spooled synchronously (spillAtExit). Removed once shutdown() is done.
+   */
+  private readonly onExit = (code: number): void => spillAtExit(this.run, code, this.failure);
 
   getLogger(name: string): Logger {
     return this.run.loggers.getLogger(name);
@@ -165,6 +171,7 @@ export class Telemetry {
         this.config.values.shutdown.timeout * 1000,
         () => this.failure,
       ).finally(() => {
+        process.removeListener('exit', this.onExit);
         for (const listener of this.shutdownListeners.splice(0)) listener();
       });
     }

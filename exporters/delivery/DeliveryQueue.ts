@@ -188,6 +188,8 @@ export class DeliveryQueue<T> {
   private overflowChars = 0;
   private readonly maxOverflowChars: number;
   private overflowSpilling: Promise<void> | undefined;
+  /** Batches whose spill append has not finished (see spillAtExit). */
+  private readonly spilling = new Set<string[]>();
 
   constructor(private readonly options: DeliveryOptions<T>) {
     this.retry = options.retry ?? defaultRetryPolicy;
@@ -272,33 +274,37 @@ export class DeliveryQueue<T> {
   }
 
   /**
-   * process 'exit' came before shutdown() (process.exit() from anywhere): nothing asynchronous runs
-   * any more, so what this queue still holds — queued, in a write or a retry, on its way to the
-   * spill — is appended to the spill synchronously (its appendAtExit). A write in flight may yet
-   * have committed: the replay deduplicates. With a journal, the journal already holds it all.
-   * Returns the records spilled.
+   * process 'exit' came before shutdown() finished (process.exit() from anywhere, also while a
+   * shutdown() nobody awaited runs): nothing asynchronous runs any more, so what this queue still
+   * holds — queued, in a write or a retry, on its way to the spill, journaled or not — is appended
+   * to the spill synchronously (its appendAtExit). A write in flight may yet have committed, and a
+   * journal may hold some of it: the replay deduplicates. Without such a spill the records are
+   * counted as dropped. Returns what was spooled and what was lost.
    */
-  spillAtExit(): number {
-    const spill = this.options.spill;
-    if (this.shutDown || !spill?.appendAtExit || this.options.journal) return 0;
+  spillAtExit(): { spooled: number; lost: number } {
+    if (this.shutDown) return { spooled: 0, lost: 0 };
     const lines: string[] = [];
     for (const ticket of this.tickets) {
-      if (ticket.abandoned) continue;
+      if (ticket.abandoned) continue; // its lines are in `spilling`
       for (let i = ticket.settled; i < ticket.lines.length; i++) lines.push(ticket.lines[i]!);
     }
+    for (const pending of this.spilling) for (const line of pending) lines.push(line);
     for (const line of this.encodeEach(this.queue)) lines.push(line);
     for (const line of this.overflowLines) lines.push(line);
     this.queue = [];
     this.overflowLines = [];
     this.shutDown = true;
-    if (lines.length === 0) return 0;
+    if (lines.length === 0) return { spooled: 0, lost: 0 };
+    const spill = this.options.spill;
     try {
+      if (!spill?.appendAtExit) throw new Error('no spool to write them to (spool.enabled: false)');
       spill.appendAtExit(this.options.sink.table, lines);
       this.counts.spooled += lines.length;
-      return lines.length;
+      return { spooled: lines.length, lost: 0 };
     } catch (error) {
+      this.counts.dropped += lines.length;
       this.options.warn?.(`${this.options.name}: ${lines.length} records lost at exit: ${describe(error)}`);
-      return 0;
+      return { spooled: 0, lost: lines.length };
     }
   }
 
@@ -724,14 +730,19 @@ export class DeliveryQueue<T> {
     if (lines.length === 0) return;
     const spill = this.options.spill;
     if (ticket) ticket.phase = 'spilling';
+    // Read before the append: an outage that ends while it runs (resume()) was still said.
+    const saidByOutage = this.outage !== undefined;
     let spillError: unknown;
     if (spill) {
+      // On their way to the spill: a process that exits meanwhile appends them synchronously.
+      this.spilling.add(lines);
       try {
         await spill.append(this.options.sink.table, lines);
+        this.spilling.delete(lines);
         this.settleOrCount('spooled', lines.length, ticket);
         // During an outage its own warning has said where records go; the counts are in stats()
         // and the shutdown summary.
-        if (this.outage) return;
+        if (saidByOutage || this.outage) return;
         this.warn(
           'spooled',
           `${this.options.name}: ${this.options.sink.table} unavailable (${describe(error)}); records spooled to disk` +
@@ -739,6 +750,7 @@ export class DeliveryQueue<T> {
         );
         return;
       } catch (caught) {
+        this.spilling.delete(lines);
         spillError = caught;
         this.warn('spool', `${this.options.name}: spool unavailable: ${describe(caught)}`);
       }
@@ -792,8 +804,10 @@ export class DeliveryQueue<T> {
       const lines = this.overflowLines.splice(0, OVERFLOW_SPILL_BATCH);
       for (const line of lines) this.overflowChars -= line.length;
       this.pending += lines.length;
+      this.spilling.add(lines);
       try {
         await spill.append(this.options.sink.table, lines);
+        this.spilling.delete(lines);
         this.settle('spooled', lines.length);
         this.warn(
           'overflow',
@@ -801,6 +815,7 @@ export class DeliveryQueue<T> {
             ` to disk (${this.counts.spooled} spooled so far)`,
         );
       } catch (error) {
+        this.spilling.delete(lines);
         this.settle('dropped', lines.length);
         this.warn(
           'spool',

@@ -239,9 +239,9 @@ export abstract class QueueingExporter<T> {
 
   /**
    * process 'exit' before shutdown(): what the queue holds goes to the spool synchronously, to be
-   * replayed by the next run or `pipetel sync` (DeliveryQueue.spillAtExit). Returns the records.
+   * replayed by the next run or `pipetel sync` (DeliveryQueue.spillAtExit).
    */
-  spillAtExit(): number {
+  spillAtExit(): { spooled: number; lost: number } {
     return this.delivery.queue.spillAtExit();
   }
 

@@ -110,7 +110,7 @@ export class PostgresMetricExporter implements PushMetricExporter {
   }
 
   /** process 'exit' before shutdown(): the points held go to the spool (see QueueingExporter). */
-  spillAtExit(): number {
+  spillAtExit(): { spooled: number; lost: number } {
     this.closeWindow();
     return this.delivery.queue.spillAtExit();
   }

@@ -180,7 +180,12 @@ export class ExperimentStore {
         RETURNING experiment_id`,
       [staleAfterMs / 1000],
     );
-    return result.rows.map((r) => r.experiment_id);
+    const ids = result.rows.map((r) => r.experiment_id);
+    await this.failRunningProgress(
+      ids,
+      ids.map(() => 'the process ended without shutting down'),
+    );
+    return ids;
   }
 
   /**
@@ -252,7 +257,27 @@ export class ExperimentStore {
     ]);
     let stored = 0;
     for (const { experiment_id } of result.rows) stored += versions.get(experiment_id) ?? 1;
+    // A run that ended failed while its process could not write (a process.exit(), an outage):
+    // its progress still `running` failed with it, not a bar with an ETA under an ended run.
+    const failed = unique.filter(
+      (r) => r.status === 'failed' && result.rows.some((row) => row.experiment_id === r.experimentId),
+    );
+    await this.failRunningProgress(
+      failed.map((r) => r.experimentId),
+      failed.map((r) => r.statusReason ?? 'the run failed'),
+    );
     return stored;
+  }
+
+  /** Progress nodes still `running` of these runs (each with its reason) become `failed`. */
+  private async failRunningProgress(experimentIds: string[], reasons: string[]): Promise<void> {
+    if (experimentIds.length === 0) return;
+    await this.pool.query(
+      `UPDATE pipeline_progress p SET status = 'failed', error = COALESCE(p.error, f.reason), updated_at = now()
+         FROM unnest($1::text[], $2::text[]) AS f(experiment_id, reason)
+        WHERE p.experiment_id = f.experiment_id AND p.status = 'running'`,
+      [experimentIds, reasons],
+    );
   }
 
   /** Merges attributes into the run's row (e.g. what the overhead budget did). */

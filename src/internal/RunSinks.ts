@@ -62,12 +62,17 @@ export class RunSinks {
     for (const exporter of this.metricExporters) exporter.refuse(error);
   }
 
-  /** process 'exit' before shutdown(): every PostgreSQL queue spills what it holds (synchronously). */
-  spillAtExit(): number {
-    let records =
-      (this.logProcessor?.exporter.spillAtExit() ?? 0) + (this.spanProcessor?.exporter.spillAtExit() ?? 0);
-    for (const exporter of this.metricExporters) records += exporter.spillAtExit();
-    return records;
+  /** process 'exit' before shutdown() finished: every PostgreSQL queue spills what it holds (synchronously). */
+  spillAtExit(): { spooled: number; lost: number } {
+    const total = { spooled: 0, lost: 0 };
+    const queues = [this.logProcessor?.exporter, this.spanProcessor?.exporter, ...this.metricExporters];
+    for (const queue of queues) {
+      if (!queue) continue;
+      const { spooled, lost } = queue.spillAtExit();
+      total.spooled += spooled;
+      total.lost += lost;
+    }
+    return total;
   }
 
   /** The spool replay stored `records` rows of `table` that the queues had counted as spooled. */

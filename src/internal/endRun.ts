@@ -114,21 +114,26 @@ export async function endRun(
 }
 
 /**
- * process 'exit' came before shutdown() (process.exit() from anywhere, an application's own
- * handler that exits): no event loop any more, so what the PostgreSQL queues hold and the run's
- * final row — `failed` with the exit code when it is not 0, or with the reason fail() gave — go to
- * the spool synchronously, for the next run or `pipetel sync` to replay. The log file has its own
- * exit path; OTLP and the metrics not yet collected are lost.
+ * process 'exit' came before shutdown() finished (process.exit() from anywhere, an application's
+ * own handler that exits, a shutdown() nobody awaited): no event loop any more, so what the
+ * PostgreSQL queues hold and the run's final row — `failed` with the exit code when it is not 0,
+ * or with the reason fail() gave — go to the spool synchronously, for the next run or `pipetel
+ * sync` to replay (which also fails the run's progress still running). The log file has its own
+ * exit path; OTLP, open spans and the metrics not yet collected are lost.
  */
-export function spillAtExit(run: Run, state: RunState, code: number, failure: string | null): void {
-  if (state.shuttingDown) return; // shutdown() is writing it all already
+export function spillAtExit(run: Run, code: number, failure: string | null): void {
   run.loggers.flush(); // staged calls become records in the queues
-  const records = run.sinks.spillAtExit();
+  const { spooled, lost } = run.sinks.spillAtExit();
   const reason = failure ?? (code === 0 ? null : `the process exited with code ${code} before shutdown()`);
   run.lifecycle?.finishAtExit(reason ? 'failed' : 'succeeded', reason);
-  if (records > 0)
+  if (spooled > 0 || lost > 0)
     process.stderr.write(
-      `pipetel: the process exited before shutdown(): ${records} records spooled, replayed by the next run or \`pipetel sync\`\n`,
+      `pipetel: the process exited before shutdown() finished: ${[
+        spooled > 0 && `${spooled} records spooled, replayed by the next run or \`pipetel sync\``,
+        lost > 0 && `${lost} records lost (no spool to write them to)`,
+      ]
+        .filter(Boolean)
+        .join('; ')}\n`,
     );
 }
 

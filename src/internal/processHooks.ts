@@ -13,8 +13,6 @@ export interface ProcessHookTarget {
   fail(error: unknown): void;
   /** The process dies of `error` (uncaught): open stages and progress end with it, the run fails. */
   crash(error: Error): void;
-  /** process 'exit' with `code`, before shutdown() finished: what is left is spooled, synchronously. */
-  exiting(code: number): void;
 }
 
 /** Installs the hooks; returns their removal (shutdown calls it). */
@@ -47,14 +45,11 @@ export function attachProcessHooks(target: ProcessHookTarget): () => void {
   const ownSignals = signals.filter((s) => process.listenerCount(s) === 0);
   for (const s of ownSignals) process.once(s, onSignal);
   process.once('beforeExit', onBeforeExit);
-  const onExit = (code: number) => target.exiting(code);
-  process.once('exit', onExit);
   const ownUncaught = process.listenerCount('uncaughtException') === 0;
   if (ownUncaught) process.once('uncaughtException', onUncaught);
   return () => {
     for (const s of ownSignals) process.removeListener(s, onSignal);
     process.removeListener('beforeExit', onBeforeExit);
-    process.removeListener('exit', onExit);
     if (ownUncaught) process.removeListener('uncaughtException', onUncaught);
   };
 }

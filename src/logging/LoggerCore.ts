@@ -384,7 +384,9 @@ export class LoggerCore {
   private redactShown(args: unknown[], end: number): void {
     for (let i = 0; i < end; i++) {
       const arg = args[i];
-      if (typeof arg === 'object' && arg !== null && !isError(arg)) args[i] = this.sanitizer.forMessage(arg);
+      // Errors too (an HTTP client's carries its request headers): the record's traceback and
+      // exception attributes come from the original, which `error` still holds.
+      if (typeof arg === 'object' && arg !== null) args[i] = this.sanitizer.forMessage(arg);
     }
   }
 
@@ -404,7 +406,7 @@ export class LoggerCore {
     ownCopy: boolean,
   ): void {
     let hasError = error !== NO_ERROR;
-    /** Some argument is an object (not the first Error): it may be shown in the message. */
+    /** Some argument is an object (an Error too): it may be shown in the message. */
     let objects = false;
     let message = typeof msg === 'function' ? callLazy(msg) : msg;
     if (typeof message !== 'string') {
@@ -424,10 +426,11 @@ export class LoggerCore {
           args[i] = cleanText(arg);
         }
       } else if (typeof arg === 'object' && arg !== null) {
+        objects = true;
         if (!hasError && isError(arg)) {
           error = arg;
           hasError = true;
-        } else objects = true;
+        }
       }
     }
     // The body is made of the template and formatted arguments, each known clean (string arguments

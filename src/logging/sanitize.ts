@@ -78,15 +78,36 @@ export class AttributeSanitizer {
   forMessage(value: object): unknown {
     if (!this.values.matcher.enabled || !this.holdsSecret(value, 0, { keys: 0 })) return value;
     this.values.startField();
-    return this.values.copyAt(value, 0);
+    if (!(value instanceof Error)) return this.values.copyAt(value, 0);
+    // An error (an HTTP client's, with its request config and headers): still an error, so `%s`
+    // shows `Name: message` and `%o` its stack, with its own properties copied and redacted.
+    const copy = Object.create(Object.getPrototypeOf(value)) as Record<string, unknown>;
+    for (const key of ['name', 'message', 'stack'] as const)
+      Object.defineProperty(copy, key, {
+        value: readProperty(value, key),
+        writable: true,
+        configurable: true,
+      });
+    for (const key of Object.keys(value)) {
+      const item = readProperty(value, key);
+      copy[key] = this.values.isSecret(key) ? REDACTED : this.values.copyAt(item, 1);
+    }
+    return copy;
   }
 
   /** Whether some own key of `value`, or of an object within it, holds a secret (bounded walk). */
   private holdsSecret(value: object, depth: number, seen: { keys: number }): boolean {
     if (depth > MAX_DEPTH) return false;
+    if (value instanceof Set) {
+      for (const item of value) {
+        if (++seen.keys > MAX_SCANNED_KEYS) return true;
+        if (typeof item === 'object' && item !== null && this.holdsSecret(item, depth + 1, seen)) return true;
+      }
+      return false;
+    }
     if (value instanceof Map) {
       for (const [key, item] of value) {
-        if (++seen.keys > MAX_SCANNED_KEYS) return false;
+        if (++seen.keys > MAX_SCANNED_KEYS) return true;
         if (typeof key === 'string' && this.values.isSecret(key)) return true;
         if (typeof item === 'object' && item !== null && this.holdsSecret(item, depth + 1, seen)) return true;
       }
@@ -99,7 +120,8 @@ export class AttributeSanitizer {
       return false; // a proxy that throws: what it shows is util.inspect's business
     }
     for (const key of keys) {
-      if (++seen.keys > MAX_SCANNED_KEYS) return false;
+      // Too big to tell: taken as holding one (the copy redacts what it reaches, within its limits).
+      if (++seen.keys > MAX_SCANNED_KEYS) return true;
       if (this.values.isSecret(key)) return true;
       let item: unknown;
       try {

@@ -22,6 +22,8 @@ export interface StageLog {
 export class StageRunner {
   /** Stages started so far (pipetel's estimate of its own cost counts them). */
   started = 0;
+  /** Errors a stage logged as it failed (with their stack), so crash() does not log them twice. */
+  private readonly logged = new WeakSet<Error>();
   /** Stage spans not yet ended, with the resource measurement each ends with (see interrupt()). */
   private readonly open = new Map<Span, { name: string; endMeasurement: () => StageResourceUsage }>();
 
@@ -57,6 +59,7 @@ export class StageRunner {
         span.recordException(err);
         span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
         this.log().exception(`stage ${name} failed: ${err.message}`, err);
+        if (error instanceof Error) this.logged.add(error);
         throw error;
       } finally {
         // An interrupted stage (SIGINT/SIGTERM) was already ended and stored by interrupt().
@@ -75,6 +78,8 @@ export class StageRunner {
    */
   crash(error: Error): void {
     const names = [...this.open.values()].map((stage) => stage.name);
+    // A stage's own error, rethrown up to the top: its stage logged it with the stack already.
+    const logged = this.logged.has(error);
     for (const [span, { endMeasurement }] of this.open) {
       span.recordException(error);
       span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
@@ -82,6 +87,7 @@ export class StageRunner {
       span.end();
     }
     this.open.clear();
+    if (logged) return;
     this.log().exception(
       `uncaught exception${names.length > 0 ? ` during stage ${names.join(', ')}` : ''}: ${error.message}`,
       error,

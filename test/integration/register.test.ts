@@ -537,7 +537,7 @@ describe('process exits', () => {
   });
   after(async () => db?.drop());
 
-  function runApp(mode: 'throw' | 'wait', experimentId: string) {
+  function runApp(mode: 'throw' | 'wait' | 'stage', experimentId: string) {
     return spawn(
       process.execPath,
       ['--import', 'tsx', resolve(import.meta.dirname, '../fixtures/apps/crash.ts'), mode],
@@ -574,6 +574,22 @@ describe('process exits', () => {
     assert.match(exp.status_reason, /pipeline exploded/);
   });
 
+  it("a stage's error left unhandled at the top is logged once, by its stage, with the stack", async () => {
+    const child = runApp('stage', 'exp-crash-stage');
+    const [code] = await once(child, 'exit');
+    assert.equal(code, 1);
+    const errors = await db.query(
+      "SELECT message, traceback IS NOT NULL AS stack, stage FROM pipeline_logs WHERE experiment_id = 'exp-crash-stage' AND level = 'ERROR'",
+    );
+    assert.deepEqual(errors, [
+      { message: 'stage train failed: stage exploded', stack: true, stage: 'train' },
+    ]);
+    const [exp] = await db.query(
+      "SELECT status, status_reason FROM pipeline_experiments WHERE experiment_id = 'exp-crash-stage'",
+    );
+    assert.deepEqual(exp, { status: 'failed', status_reason: 'Error: stage exploded' });
+  });
+
   it('process.exit() right after a log call still writes its record to the log file', async () => {
     const dir = tempDir('pipetel-staged-exit-');
     const logPath = resolve(dir, 'app.jsonl');
@@ -596,10 +612,15 @@ describe('process exits', () => {
     assert.equal(record.attributes.n, 1);
   });
 
-  for (const code of [0, 3])
-    it(`process.exit(${code}) before shutdown(): what was queued and the run's end are spooled, then replayed`, async () => {
+  for (const { code, mode } of [
+    { code: 0, mode: '' },
+    { code: 3, mode: '' },
+    { code: 3, mode: 'noawait' },
+    { code: 3, mode: 'journal' },
+  ])
+    it(`process.exit(${code}) before shutdown()${mode && ` (${mode})`}: what was queued and the run's end are spooled, then replayed`, async () => {
       const home = tempDir('pipetel-exit-early-');
-      const experimentId = `exp-exit-early-${code}`;
+      const experimentId = `exp-exit-early-${code}${mode}`;
       const child = spawn(
         process.execPath,
         ['--import', 'tsx', resolve(import.meta.dirname, '../fixtures/apps/exit-early.ts')],
@@ -611,6 +632,8 @@ describe('process exits', () => {
             DATABASE_URL: db.url,
             EXIT_CODE: String(code),
             LINES: '250',
+            MODE: mode,
+            ...(code !== 0 && { PROGRESS: '1' }),
           },
           stdio: ['ignore', 'pipe', 'pipe'],
         },
@@ -621,7 +644,7 @@ describe('process exits', () => {
       });
       const [exitCode] = await once(child, 'exit');
       assert.equal(exitCode, code, "the exit code is the application's");
-      assert.match(stderr, /the process exited before shutdown\(\): \d+ records spooled/);
+      assert.match(stderr, /the process exited before shutdown\(\) finished: \d+ records spooled/);
       // The next run on this PIPETEL_HOME replays the spool.
       const previousHome = process.env.PIPETEL_HOME;
       process.env.PIPETEL_HOME = home;
@@ -634,17 +657,22 @@ describe('process exits', () => {
         let n = 0;
         for (let i = 0; i < 100 && n < 250; i++) {
           [{ n }] = await db.query(
-            "SELECT count(*)::int AS n FROM pipeline_logs WHERE experiment_id = $1 AND message LIKE 'line %'",
+            "SELECT count(DISTINCT message)::int AS n FROM pipeline_logs WHERE experiment_id = $1 AND message LIKE 'line %'",
             [experimentId],
           );
           if (n < 250) await new Promise((r) => setTimeout(r, 100));
         }
         await next.shutdown();
-        assert.equal(n, 250, 'every line, once');
+        assert.equal(n, 250, 'every line');
       } finally {
         if (previousHome === undefined) delete process.env.PIPETEL_HOME;
         else process.env.PIPETEL_HOME = previousHome;
       }
+      const [{ copies }] = await db.query(
+        "SELECT count(*)::int AS copies FROM pipeline_logs WHERE experiment_id = $1 AND message LIKE 'line %'",
+        [experimentId],
+      );
+      assert.equal(copies, 250, 'each once');
       const [run] = await db.query(
         'SELECT status, status_reason, ended_at IS NOT NULL AS ended FROM pipeline_experiments WHERE experiment_id = $1',
         [experimentId],
@@ -664,7 +692,45 @@ describe('process exits', () => {
         [experimentId],
       );
       assert.equal(stage.n, 1, 'the ended stage too');
+      if (code !== 0) {
+        const [bar] = await db.query('SELECT status, error FROM pipeline_progress WHERE experiment_id = $1', [
+          experimentId,
+        ]);
+        assert.deepEqual(
+          bar,
+          { status: 'failed', error: 'the process exited with code 3 before shutdown()' },
+          'a bar left running fails with the run',
+        );
+      }
     });
+
+  it('process.exit() with the spool off: what was queued is lost, and said so', async () => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', resolve(import.meta.dirname, '../fixtures/apps/exit-early.ts')],
+      {
+        env: {
+          ...process.env,
+          PIPETEL_HOME: tempDir('pipetel-exit-nospool-'),
+          EXPERIMENT_ID: 'exp-exit-nospool',
+          DATABASE_URL: db.url,
+          EXIT_CODE: '0',
+          LINES: '250',
+          MODE: 'nospool',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    await once(child, 'exit');
+    assert.match(
+      stderr,
+      /exited before shutdown\(\) finished: \d+ records lost \(no spool to write them to\)/,
+    );
+  });
 
   it("an application's own SIGINT handler, added after register(), runs once and decides the exit", async () => {
     const child = spawn(

@@ -326,6 +326,30 @@ describe('redaction', () => {
         "nothing secret Map(1) { 'a' => 1 }",
       ]);
       assert.deepEqual(records.at(-1)!.attributes, { stage_items: 3 }, 'the attributes stay the attributes');
+      // An HTTP client's error carries its request's headers; a Set may hold configs; a huge
+      // object is taken as holding a secret rather than scanned to its end.
+      const { log: log2, records: got, factory: f2 } = setup({ redactKeys: keys, deferBuild });
+      const httpError = Object.assign(new Error('Request failed with status code 401'), {
+        config: { url: '/v1', headers: { Authorization: 'Bearer AXIOSSECRET' } },
+      });
+      log2.error('call failed: %o', httpError);
+      log2.error('call failed: %s', httpError);
+      log2.info('set %o', new Set([{ password: 'SETSECRET' }]));
+      const big: Record<string, unknown> = {
+        rows: Array.from({ length: 20_000 }, (_, i) => i),
+        apiKey: 'BIGSECRET',
+      };
+      log2.info('big %j', big);
+      f2.flush();
+      const text = got.map((r) => String(r.body)).join('\n');
+      assert.doesNotMatch(text, /AXIOSSECRET|SETSECRET|BIGSECRET/, text.slice(0, 2000));
+      assert.match(String(got[0]!.body), /Request failed with status code 401/);
+      assert.equal(String(got[1]!.body), 'call failed: Error: Request failed with status code 401');
+      assert.match(
+        String(got[0]!.attributes['exception.stacktrace'] ?? ''),
+        /Request failed/,
+        'the stack is kept',
+      );
     }
   });
 

@@ -84,9 +84,9 @@ export class Telemetry {
   }
 
   /**
-   * Ctrl-C or SIGTERM with no handler of the application's: the stages still running end as
-   * ERROR (so their spans are stored), running progress nodes as interrupted, and the run as
-   * failed — each with "interrupted by <signal>" — before shutdown flushes them.
+   * An uncaught exception with no handler of the application's: the stages still running end as
+   * ERROR with it recorded, running progress nodes fail with it, and the run fails — before
+   * shutdown flushes them.
    */
   private crash(error: Error): void {
     this.run.stages.crash(error);
@@ -94,6 +94,11 @@ export class Telemetry {
     this.run.progressTracker?.failRunning(this.failure!);
   }
 
+  /**
+   * Ctrl-C or SIGTERM with no handler of the application's: the stages still running end as
+   * ERROR (so their spans are stored), running progress nodes as interrupted, and the run as
+   * failed — each with "interrupted by <signal>" — before shutdown flushes them.
+   */
   private interrupt(signal: NodeJS.Signals): void {
     const reason = `interrupted by ${signal}`;
     this.run.stages.interrupt(signal, reason);

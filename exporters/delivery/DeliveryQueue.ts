@@ -294,6 +294,8 @@ export class DeliveryQueue<T> {
     this.queue = [];
     this.overflowLines = [];
     this.shutDown = true;
+    // A record made after this (another 'exit' listener that logs) is counted as dropped.
+    this.closed = true;
     if (lines.length === 0) return { spooled: 0, lost: 0 };
     const spill = this.options.spill;
     try {

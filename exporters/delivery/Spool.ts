@@ -107,14 +107,24 @@ export class Spool implements SpillTarget {
    * The process is exiting (process.exit() before shutdown): `lines` are written, synchronously, to
    * a segment of their own — sealed and fsynced at once, since the open segment may have a write in
    * flight that will never finish — in this process's directory (made now if there is none). The
-   * next run, or `pipetel sync`, replays them like any other segment. Works after end() too.
+   * next run, or `pipetel sync`, replays them like any other segment.
    */
   appendAtExit(table: string, lines: string[]): void {
     if (lines.length === 0) return;
     const data = Buffer.from(encodeRecords(table, lines), 'utf8');
     this.directory ??= createWriterDirectorySync(this.options.dir, { target: this.options.target?.() });
-    const path = join(this.directory, SpoolFiles.name(this.nextSegment++, 'open'));
-    const fd = openSync(path, 'wx', 0o600);
+    let path = join(this.directory, SpoolFiles.name(this.nextSegment++, 'open'));
+    let fd: number;
+    try {
+      fd = openSync(path, 'wx', 0o600);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      // The directory was deleted under the process (a cleanup job): a new one, as openSegment does.
+      this.directory = createWriterDirectorySync(this.options.dir, { target: this.options.target?.() });
+      this.nextSegment = 1;
+      path = join(this.directory, SpoolFiles.name(this.nextSegment++, 'open'));
+      fd = openSync(path, 'wx', 0o600);
+    }
     try {
       let offset = 0;
       while (offset < data.length) offset += writeSync(fd, data, offset, data.length - offset);

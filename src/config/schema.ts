@@ -42,9 +42,9 @@ const PARTITIONING: readonly PartitioningMode[] = ['none', 'daily', 'monthly'];
 const MAINTENANCE_SCHEDULERS: readonly MaintenanceScheduler[] = ['app', 'pg_cron', 'none'];
 const OTLP_PROTOCOLS: readonly OtlpProtocol[] = ['http/protobuf', 'http/json', 'grpc'];
 
-/** The OTel SDK's variables count milliseconds, pipetel's keys seconds; other text is left for the check to name. */
 /** What an error about an OTel variable in milliseconds says of its unit. */
 const IN_MS = 'milliseconds, read as seconds';
+/** The OTel SDK's variables count milliseconds, pipetel's keys seconds; other text is left for the check to name. */
 const millisecondsToSeconds = (text: string): unknown =>
   /^\s*\d+(\.\d+)?\s*$/.test(text) ? Number(text) / 1000 : text;
 const SPOOL_MODES: readonly SpoolMode[] = ['fallback', 'always'];

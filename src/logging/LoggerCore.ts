@@ -376,7 +376,6 @@ export class LoggerCore {
     return this.waiting;
   }
 
-  /** Formatting, sanitizing, the record and its delivery: everything after the context lookup. */
   /**
    * Objects the message shows (%j, %o, %O, %s, appended: args[0..end), not the attributes) get the
    * attributes' redaction: a secret in a formatted object is a secret in every sink's text.
@@ -390,6 +389,7 @@ export class LoggerCore {
     }
   }
 
+  /** Formatting, sanitizing, the record and its delivery: everything after the context lookup. */
   private build(
     origin: RecordOrigin,
     bindings: Bindings,

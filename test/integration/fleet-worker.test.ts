@@ -15,6 +15,7 @@ import { layout } from '../../src/db/embedded/layout.js';
 import { RunReader } from '../../src/db/runReader.js';
 import { type RunningGateway, startGateway } from '../../src/gateway/server.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { postWorkerLog } from '../helpers/otlpPost.js';
 import { tempDir } from '../helpers/tempDir.js';
 
 const run = promisify(execFile);
@@ -189,24 +190,12 @@ describe('a worker behind pipetel gateway (database.enabled: false)', () => {
     assert.match(burst.status_reason ?? '', /shard 9 bad input/);
 
     // A record from a worker not heard from before reopens the run: it is live again.
-    const reopened = await fetch(`${gateway.url.replace(/\/$/, '')}/v1/logs`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        resourceLogs: [
-          {
-            resource: {
-              attributes: [
-                { key: 'pipetel.experiment_id', value: { stringValue: 'fleet-end-1' } },
-                { key: 'host.name', value: { stringValue: 'late-host' } },
-                { key: 'process.pid', value: { intValue: '4242' } },
-              ],
-            },
-            scopeLogs: [{ logRecords: [{ body: { stringValue: 'late shard' }, severityNumber: 9 }] }],
-          },
-        ],
-      }),
-    });
+    const reopened = await postWorkerLog(
+      gateway.url,
+      'fleet-end-1',
+      { host: 'late-host', pid: 4242 },
+      'late shard',
+    );
     assert.equal(reopened.status, 200);
     await gateway.flush();
     assert.equal((await runRow('fleet-end-1')).live, true, 'a new worker reopens the run');

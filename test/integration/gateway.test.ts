@@ -21,6 +21,7 @@ import {
   testPool,
   withClient,
 } from '../helpers/database.js';
+import { postWorkerLog } from '../helpers/otlpPost.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcpProxy.js';
 import { tempDir } from '../helpers/tempDir.js';
 
@@ -541,47 +542,6 @@ describe('pipetel gateway restarted while the database is down', () => {
     assert.deepEqual(run, { status: 'failed', status_reason: 'shard 3 crashed', ended: false });
   });
 });
-
-/** One OTLP/JSON log record from worker `host:pid` of `experimentId`, with `attributes`. */
-function postWorkerLog(
-  gatewayUrl: string,
-  experimentId: string,
-  worker: { host: string; pid: number },
-  body: string,
-  attributes: Record<string, string> = {},
-): Promise<Response> {
-  return fetch(`${gatewayUrl}/v1/logs`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      resourceLogs: [
-        {
-          resource: {
-            attributes: [
-              { key: 'pipetel.experiment_id', value: { stringValue: experimentId } },
-              { key: 'host.name', value: { stringValue: worker.host } },
-              { key: 'process.pid', value: { intValue: String(worker.pid) } },
-            ],
-          },
-          scopeLogs: [
-            {
-              logRecords: [
-                {
-                  timeUnixNano: `${BigInt(Date.now()) * 1_000_000n}`,
-                  body: { stringValue: body },
-                  attributes: Object.entries(attributes).map(([key, value]) => ({
-                    key,
-                    value: { stringValue: value },
-                  })),
-                },
-              ],
-            },
-          ],
-        },
-      ],
-    }),
-  });
-}
 
 describe("pipetel gateway: a fleet's ends", () => {
   let db: TestDatabase;

@@ -25,6 +25,12 @@ const CHANNEL = 'pipetel_logs';
 const OVERLAP_MS = 10_000;
 /** How often a follower checks whether the run has ended (the trigger only speaks of new logs). */
 const END_CHECK_MS = 2_000;
+/**
+ * A `running` run whose heartbeat stopped is followed this much longer than readers call it live
+ * (STALE_AFTER_MS): a pipeline blocked in a long synchronous step sends no heartbeat either, and
+ * comes back; one that died (SIGKILL, OOM) is let go after this.
+ */
+const FOLLOW_SILENT_RUN_MS = 5 * 60_000;
 
 export async function logs(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -178,11 +184,23 @@ async function follow(
   // A run's last records can land just after its row says it ended (the process replays its own
   // spool at shutdown): the follower ends after one more quiet check once the run has ended.
   let endedChecks = 0;
+  let saidSilent = false;
   const endCheck = setInterval(() => {
     reader
       .resolveRun(filter.experimentId)
       .then(async (run) => {
-        if (run.live) return;
+        if (run.live) {
+          saidSilent = false;
+          return;
+        }
+        if (run.status === 'running' && Date.now() - run.last_seen_at.getTime() < FOLLOW_SILENT_RUN_MS) {
+          if (!saidSilent)
+            process.stderr.write(
+              `pipetel logs: ${statusText(run)} (a long synchronous step, or its process died); still following for ${FOLLOW_SILENT_RUN_MS / 60_000} min\n`,
+            );
+          saidSilent = true;
+          return;
+        }
         const before = printedCount;
         await read();
         if (printedCount > before) endedChecks = 0;

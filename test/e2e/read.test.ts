@@ -159,6 +159,28 @@ describe('reading runs from the command line', () => {
     assert.equal(new Set(lines.map((l) => l.id)).size, 8, 'no line twice');
   });
 
+  it('logs --follow on a running run gone silent: keeps following a while, lets a long-dead one go', async () => {
+    await db.query(
+      `INSERT INTO pipeline_experiments (experiment_id, service_name, status, started_at, last_seen_at)
+       VALUES ('read-silent', 's', 'running', now() - interval '10 minutes', now() - interval '2 minutes'),
+              ('read-dead', 's', 'running', now() - interval '1 hour', now() - interval '30 minutes')`,
+    );
+    // Silent for 2 minutes (a long synchronous step, say): followed, and said so.
+    const follower = spawn(process.execPath, [bin, 'logs', 'read-silent', '--follow'], { env });
+    let err = '';
+    follower.stderr.on('data', (chunk) => {
+      err += chunk;
+    });
+    const followerExit = new Promise<number | null>((done) => follower.on('exit', done));
+    await waitFor(async () => /still following for 5 min/.test(err));
+    assert.equal(follower.exitCode, null, 'still following');
+    follower.kill('SIGINT');
+    await followerExit;
+    // Silent for 30 minutes: let go, saying why.
+    const dead = await pipetel('logs', 'read-dead', '--follow');
+    assert.match(dead.stderr, /stopped following: running, no heartbeat since .* its process looks dead/);
+  });
+
   it('logs --follow --limit N starts with the newest N lines only, on an ended run too', async () => {
     // The follower looks back over a window for batches that commit out of order; lines --limit
     // left out of its first read sit in that window and must not be printed after the newest.

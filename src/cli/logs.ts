@@ -5,7 +5,14 @@
 // on a timer. It ends when the run has ended and its last lines are printed, or on Ctrl-C.
 
 import { parseArgs } from 'node:util';
-import { type LogFilter, type LogRow, levelNamed, type RunReader } from '../db/runReader.js';
+import {
+  FOLLOW_SILENT_RUN_MS,
+  type LogFilter,
+  type LogRow,
+  levelNamed,
+  type RunReader,
+  stillFollowed,
+} from '../db/runReader.js';
 import {
   parseLimit,
   parseSince,
@@ -25,12 +32,6 @@ const CHANNEL = 'pipetel_logs';
 const OVERLAP_MS = 10_000;
 /** How often a follower checks whether the run has ended (the trigger only speaks of new logs). */
 const END_CHECK_MS = 2_000;
-/**
- * A `running` run whose heartbeat stopped is followed this much longer than readers call it live
- * (STALE_AFTER_MS): a pipeline blocked in a long synchronous step sends no heartbeat either, and
- * comes back; one that died (SIGKILL, OOM) is let go after this.
- */
-const FOLLOW_SILENT_RUN_MS = 5 * 60_000;
 
 export async function logs(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -193,7 +194,7 @@ async function follow(
           saidSilent = false;
           return;
         }
-        if (run.status === 'running' && Date.now() - run.last_seen_at.getTime() < FOLLOW_SILENT_RUN_MS) {
+        if (stillFollowed(run)) {
           if (!saidSilent)
             process.stderr.write(
               `pipetel logs: ${statusText(run)} (a long synchronous step, or its process died); still following for ${FOLLOW_SILENT_RUN_MS / 60_000} min\n`,

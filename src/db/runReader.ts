@@ -36,6 +36,21 @@ export interface RunRow {
 export { GATEWAY_QUIET_SECONDS };
 
 /**
+ * A `running` run whose heartbeat stopped is followed (`logs -f`, the dashboard's live view) this
+ * much longer than readers call it live (STALE_AFTER_MS): a pipeline blocked in a long synchronous
+ * step sends no heartbeat either, and comes back; one that died (SIGKILL, OOM) is let go after it.
+ */
+export const FOLLOW_SILENT_RUN_MS = 5 * 60_000;
+
+/** Whether a follower keeps following `run`: live, or running and silent for less than FOLLOW_SILENT_RUN_MS. */
+export function stillFollowed(
+  run: Pick<RunRow, 'live' | 'status' | 'last_seen_at'>,
+  now = Date.now(),
+): boolean {
+  return run.live || (run.status === 'running' && now - run.last_seen_at.getTime() < FOLLOW_SILENT_RUN_MS);
+}
+
+/**
  * A gateway run whose workers all said they ended is followed this much longer: its last records
  * (the end records among them) are written by the gateway's queues a moment after its row.
  */

@@ -13,7 +13,14 @@ import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { isUnavailable } from '../../exporters/delivery/RetryPolicy.js';
 import { safeErrorMessage } from '../../exporters/postgres/connectionSecrets.js';
-import { AmbiguousRunError, type LogRow, levelNamed, ReadError, RunReader } from '../db/runReader.js';
+import {
+  AmbiguousRunError,
+  type LogRow,
+  levelNamed,
+  ReadError,
+  RunReader,
+  stillFollowed,
+} from '../db/runReader.js';
 import { carriesToken, requireTokenOffLoopback } from '../internal/httpAccess.js';
 import { PAGE_HTML } from './page.js';
 
@@ -241,7 +248,7 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
         const progress = JSON.stringify(await reader.progress(experimentId));
         if (progress !== lastProgress) send('progress', JSON.parse(progress));
         lastProgress = progress;
-        if (run.live) return;
+        if (stillFollowed(run)) return; // live, or running and silent a while (see FOLLOW_SILENT_RUN_MS)
         const before = sent;
         await readLogs();
         if (sent > before) endedTicks = 0;

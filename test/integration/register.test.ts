@@ -14,7 +14,7 @@ import { metrics, trace } from '@opentelemetry/api';
 import { logs, SeverityNumber } from '@opentelemetry/api-logs';
 import pg from 'pg';
 import { statusText } from '../../src/cli/reading.js';
-import { RunReader } from '../../src/db/runReader.js';
+import { RunReader, stillFollowed } from '../../src/db/runReader.js';
 import { register } from '../../src/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { startTcpProxy } from '../helpers/tcpProxy.js';
@@ -410,6 +410,11 @@ describe('register()', () => {
       );
       assert.match(statusText(silent), /^running, no heartbeat since /);
       assert.equal(statusText(beating), 'running');
+      // Followers (logs -f, the dashboard's live view) give a silent run 5 minutes, then let it go.
+      const at = silent.last_seen_at.getTime();
+      assert.equal(stillFollowed(silent, at + 4 * 60_000), true);
+      assert.equal(stillFollowed(silent, at + 6 * 60_000), false);
+      assert.equal(stillFollowed(beating), true);
     } finally {
       await reader.close();
       await db.query("DELETE FROM pipeline_experiments WHERE experiment_id IN ('exp-silent', 'exp-beating')");

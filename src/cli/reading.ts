@@ -132,7 +132,9 @@ export function formatTime(date: Date | null | undefined): string {
  * heartbeat says so (with when, unless `long` is false), since it will not end by itself.
  */
 export function statusText(run: Pick<RunRow, 'status' | 'live' | 'last_seen_at'>, long = true): string {
-  if (run.status !== 'running' || run.live) return run.status;
+  // A gateway run is `succeeded` or `failed` from its first batch: say when its records still come.
+  if (run.status !== 'running') return run.live ? `${run.status}, live` : run.status;
+  if (run.live) return run.status;
   return long ? `running, no heartbeat since ${formatTime(run.last_seen_at)}` : 'running (no heartbeat)';
 }
 

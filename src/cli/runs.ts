@@ -83,7 +83,13 @@ function showText(run: RunRow, s: ExperimentSummary): string {
   out.push(
     `run ${printable(run.experiment_id)}  service ${printable(run.service_name)}  ${statusText(run)}` +
       (run.status_reason ? ` (${printable(run.status_reason)})` : ''),
-    `started ${formatTime(run.started_at)}  ${run.ended_at ? `ended ${formatTime(run.ended_at)}` : `last seen ${formatTime(run.last_seen_at)}`}  duration ${formatDuration(run.duration_ms)}`,
+    `started ${formatTime(run.started_at)}  ${
+      run.live && run.status !== 'running'
+        ? `last record ${formatTime(run.ended_at ?? run.last_seen_at)}`
+        : run.ended_at
+          ? `ended ${formatTime(run.ended_at)}`
+          : `last seen ${formatTime(run.last_seen_at)}`
+    }  duration ${formatDuration(run.duration_ms)}`,
     '',
   );
   if (s.stages.length > 0) {

@@ -19,8 +19,8 @@ export interface RunRow {
   last_seen_at: Date;
   status_reason: string | null;
   /**
-   * Ended runs: end − start; running ones: now − start; a running one whose heartbeat stopped
-   * (its process taken as dead): last heartbeat − start.
+   * Ended runs: end − start; running ones and gateway runs whose records still arrive: now − start;
+   * a running one whose heartbeat stopped (its process taken as dead): last heartbeat − start.
    */
   duration_ms: number;
   errors: number;
@@ -147,20 +147,23 @@ export function levelNamed(name: string): LevelName | undefined {
 /** A running run whose process still sends its heartbeat (one older than STALE_AFTER_MS: taken as dead). */
 const BEATING = `(e.status = 'running' AND e.last_seen_at > now() - interval '${STALE_AFTER_MS / 1000} seconds')`;
 
+/** A gateway run whose records still arrive (and whose workers have not all said they ended). */
+const GATEWAY_ARRIVING = `(e.attributes ? 'pipetel.source' AND NOT e.attributes ? 'pipetel.ended'
+  AND e.last_seen_at > now() - interval '${GATEWAY_QUIET_SECONDS} seconds')`;
+
 /** A run with its duration and error count; $1 is the lowest severity counted as an error. */
 const RUN_SELECT = `
   SELECT e.experiment_id, e.service_name, e.status, e.started_at, e.ended_at, e.last_seen_at, e.status_reason,
-         extract(epoch FROM CASE WHEN ${BEATING} THEN greatest(now(), e.started_at)
+         extract(epoch FROM CASE WHEN ${BEATING} OR ${GATEWAY_ARRIVING} THEN greatest(now(), e.started_at)
                                  ELSE coalesce(e.ended_at, greatest(e.last_seen_at, e.started_at)) END
                             - e.started_at)::float8 * 1000
            AS duration_ms,
          (SELECT count(*)::int FROM pipeline_logs l
            WHERE l.experiment_id = e.experiment_id AND l.severity_number >= $1) AS errors,
-         (${BEATING} OR (e.attributes ? 'pipetel.source'
-           AND e.last_seen_at > now() - interval '${GATEWAY_QUIET_SECONDS} seconds'
+         (${BEATING} OR ${GATEWAY_ARRIVING}
            -- ended by its workers: followed a few seconds more, for its last batches to land
-           AND (NOT e.attributes ? 'pipetel.ended'
-                OR e.last_seen_at > now() - interval '${ENDED_GRACE_SECONDS} seconds'))) AS live
+           OR (e.attributes ? 'pipetel.source' AND e.attributes ? 'pipetel.ended'
+               AND e.last_seen_at > now() - interval '${ENDED_GRACE_SECONDS} seconds')) AS live
     FROM pipeline_experiments e`;
 
 /**

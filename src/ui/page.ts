@@ -277,9 +277,11 @@ async function showCompare(a, b) {
     el('p', { class: 'muted', text: left.run.experiment_id + ' (' + fmtMs(left.run.duration_ms) + ') against ' + right.run.experiment_id + ' (' + fmtMs(right.run.duration_ms) + ')' }), table));
 }
 
-// A running run whose process stopped sending its heartbeat will not end by itself: say so.
+// A running run whose process stopped sending its heartbeat will not end by itself, and a gateway
+// run whose records still arrive is not over: say so.
 function statusText(run) {
-  return run.status === 'running' && !run.live ? 'running (no heartbeat)' : run.status;
+  if (run.status !== 'running') return run.live ? run.status + ', live' : run.status;
+  return run.live ? run.status : 'running (no heartbeat)';
 }
 
 async function route() {

@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { migrate } from '../../exporters/postgres/index.js';
+import { statusText } from '../../src/cli/reading.js';
 import { ExperimentStore } from '../../src/db/experimentStore.js';
 import { GATEWAY_QUIET_SECONDS, RunReader } from '../../src/db/runReader.js';
 import { ClientGone, type RunningGateway, readBody, startGateway } from '../../src/gateway/server.js';
@@ -362,14 +363,21 @@ describe('pipetel gateway: a run as its readers see it', () => {
       await new Promise((r) => setTimeout(r, 6000));
       await gateway.flush();
       const run = await reader.resolveRun('window-run');
-      // Before: the end was when the row was last written, 5 s after the last batch.
-      assert.ok(run.duration_ms >= 250 && run.duration_ms < 2000, `duration ${run.duration_ms} ms`);
       // Before: `succeeded` from the first batch, so `pipetel logs -f` and the UI's live view stopped.
       assert.equal(run.live, true);
+      assert.ok(
+        run.duration_ms >= 6000,
+        `while records may still come, it runs to now: ${run.duration_ms} ms`,
+      );
+      assert.equal(statusText(run), 'succeeded, live');
       await db.query(
         `UPDATE pipeline_experiments SET last_seen_at = now() - interval '${GATEWAY_QUIET_SECONDS + 1} seconds' WHERE experiment_id = 'window-run'`,
       );
-      assert.equal((await reader.resolveRun('window-run')).live, false, 'quiet for long enough: over');
+      const over = await reader.resolveRun('window-run');
+      assert.equal(over.live, false, 'quiet for long enough: over');
+      // Before: the end was when the row was last written, 5 s after the last batch.
+      assert.ok(over.duration_ms >= 250 && over.duration_ms < 2000, `duration ${over.duration_ms} ms`);
+      assert.equal(statusText(over), 'succeeded');
     } finally {
       await reader.close();
       await gateway.close();

@@ -6,6 +6,7 @@
 import { SeverityNumber } from '@opentelemetry/api-logs';
 import { closePool } from '../../exporters/postgres/pool.js';
 import { RUN_REASON_ATTRIBUTE, RUN_STATUS_ATTRIBUTE } from '../../exporters/shared/conventions.js';
+import { encodeProgressLine, PROGRESS_SPOOL_TABLE } from '../db/spooledRows.js';
 import { unbindGlobalLogging } from '../logging/global.js';
 import type { Run, RunState } from './buildRun.js';
 import { createLoggerProvider } from './otelSdk.js';
@@ -125,16 +126,25 @@ export function spillAtExit(run: Run, code: number, failure: string | null): voi
   run.loggers.flush(); // staged calls become records in the queues
   const { spooled, lost } = run.sinks.spillAtExit();
   const reason = failure ?? (code === 0 ? null : `the process exited with code ${code} before shutdown()`);
+  // The progress bars as they stand (their rows are written on a timer, perhaps never yet).
+  const bars = run.progressTracker?.rowsAtExit(reason) ?? [];
+  if (bars.length > 0 && run.spool) {
+    try {
+      run.spool.appendAtExit(PROGRESS_SPOOL_TABLE, bars.map(encodeProgressLine));
+    } catch (error) {
+      process.stderr.write(`pipetel: progress could not be spooled at exit: ${(error as Error).message}\n`);
+    }
+  }
   run.lifecycle?.finishAtExit(reason ? 'failed' : 'succeeded', reason);
-  if (spooled > 0 || lost > 0)
-    process.stderr.write(
-      `pipetel: the process exited before shutdown() finished: ${[
-        spooled > 0 && `${spooled} records spooled, replayed by the next run or \`pipetel sync\``,
-        lost > 0 && `${lost} records lost (no spool to write them to)`,
-      ]
-        .filter(Boolean)
-        .join('; ')}\n`,
-    );
+  const said = [
+    spooled > 0 && `${spooled} records spooled, replayed by the next run or \`pipetel sync\``,
+    lost > 0 && `${lost} records lost (no spool to write them to)`,
+    // Sending needs the event loop: a worker behind a gateway loses what it had not sent yet.
+    run.sinks.otlp &&
+      'what was not yet sent over OTLP is lost, and a gateway is not told how the run ended (await tel.shutdown() before exiting)',
+  ].filter(Boolean);
+  if (said.length > 0)
+    process.stderr.write(`pipetel: the process exited before shutdown() finished: ${said.join('; ')}\n`);
 }
 
 /**

@@ -299,6 +299,16 @@ export class ProgressTracker {
     for (const handle of this.handles.values()) handle.fail(reason);
   }
 
+  /**
+   * process 'exit' before shutdown(): every node's row as it stands now (failed with `reason` when
+   * the run failed), for the caller to spool synchronously — there is no event loop to write with.
+   */
+  rowsAtExit(reason: string | null): ProgressRow[] {
+    if (reason) this.failRunning(reason);
+    const nowMs = this.now();
+    return [...this.handles.values()].map((handle) => handle.toRow(this.experimentId, nowMs));
+  }
+
   /** Stops the timer and writes what is left. Handles keep their status: nothing is marked. */
   async shutdown(): Promise<void> {
     this.closed = true;

@@ -200,4 +200,24 @@ describe('a worker behind pipetel gateway (database.enabled: false)', () => {
     await gateway.flush();
     assert.equal((await runRow('fleet-end-1')).live, true, 'a new worker reopens the run');
   });
+
+  it('process.exit() without shutdown: the worker says what it could not send', async () => {
+    const { PIPETEL_DATABASE_URL: _, DATABASE_URL: __, ...env } = process.env;
+    const exited = await run(process.execPath, ['--import', 'tsx', worker], {
+      timeout: 60_000,
+      env: {
+        ...env,
+        PIPETEL_HOME: tempDir('pipetel-fleet-exit-'),
+        PIPETEL_EXPERIMENT_ID: 'fleet-exit',
+        PIPETEL_DATABASE_ENABLED: 'false',
+        OTEL_EXPORTER_OTLP_ENDPOINT: gateway.url.replace(/\/$/, ''),
+        FLEET_EXIT: '2',
+      },
+    }).catch((error: { code?: number; stderr?: string }) => error);
+    assert.equal((exited as { code?: number }).code, 2);
+    assert.match(
+      String((exited as { stderr?: string }).stderr),
+      /exited before shutdown\(\) finished: what was not yet sent over OTLP is lost, and a gateway is not told how the run ended/,
+    );
+  });
 });

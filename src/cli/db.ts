@@ -2,6 +2,9 @@
 // `url` is the one place the password is printed: it exists to hand the connection string to psql.
 
 import { resolve } from 'node:path';
+import { targetAddress } from '../../exporters/delivery/spoolTarget.js';
+import { redactUrl } from '../../exporters/postgres/connectionSecrets.js';
+import { loadConfig } from '../config/index.js';
 import {
   type EmbeddedOptions,
   embeddedStatus,
@@ -21,10 +24,24 @@ const USAGE = `usage: pipetel db <start | stop | status | url>
   url     print its connection string
 `;
 
-// TODO(config): PIPETEL_HOME belongs to the config module being written in parallel; until it lands
-// this is the only place the CLI reads it.
+/** PIPETEL_HOME as the configuration reads it (an empty value is the default, `./.pipetel`). */
 function pipetelHome(): string {
-  return resolve(process.env.PIPETEL_HOME ?? '.pipetel');
+  return resolve(process.env.PIPETEL_HOME || '.pipetel');
+}
+
+/**
+ * When database.url is configured, pipetel uses that server and not the embedded one: said after
+ * a status or url of the embedded server, which would otherwise read as the database in use.
+ */
+function configuredElsewhere(): string {
+  let configured: string | null;
+  try {
+    configured = loadConfig().values.database.url;
+  } catch {
+    return ''; // a configuration problem is another command's to report
+  }
+  if (!configured) return '';
+  return `note: database.url is set (${targetAddress(configured) ?? redactUrl(configured)}): pipetel uses that server, not the embedded one\n`;
 }
 
 function options(): EmbeddedOptions {
@@ -57,6 +74,7 @@ async function status(): Promise<number> {
   process.stdout.write(
     `embedded PostgreSQL ${state} (data: ${current.dataDir}); start it with: pipetel db start\n`,
   );
+  process.stderr.write(configuredElsewhere());
   return EXIT_NOT_RUNNING;
 }
 
@@ -64,7 +82,7 @@ function url(): number {
   const connection = embeddedUrl(options());
   if (!connection) {
     process.stderr.write(
-      `pipetel db url: no embedded PostgreSQL under ${pipetelHome()}; run: pipetel db start\n`,
+      `pipetel db url: no embedded PostgreSQL under ${pipetelHome()}; run: pipetel db start\n${configuredElsewhere()}`,
     );
     return 1;
   }

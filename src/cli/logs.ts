@@ -70,6 +70,17 @@ export async function logs(args: string[]): Promise<number> {
       const rows = await reader.logs(filter);
       if (values.json) writeJson(rows);
       else for (const row of rows) process.stdout.write(formatLogLine(row));
+      if (rows.length === 0 && values.worker !== undefined) {
+        // A worker named as its lines do not show it (a pid alone, a typo): say which there are.
+        const workers = await reader.workers(run.experiment_id);
+        process.stderr.write(
+          `pipetel logs: no lines of worker ${printable(values.worker)} in run ${printable(run.experiment_id)}; ${
+            workers.length > 0
+              ? `its workers: ${workers.map(printable).join(', ')}`
+              : 'its lines name no worker (only runs written through pipetel gateway do)'
+          }\n`,
+        );
+      }
       return 0;
     }
     const { rows, start } = await firstRead(reader, filter);

@@ -305,6 +305,19 @@ export class RunReader {
    * Log rows of one run, oldest first. With `limit`, the newest `limit` matches (what a tail
    * shows). Reads idx_logs_experiment_time; a search adds the GIN index on the message.
    */
+  /**
+   * The workers (`pipetel.worker`, stamped by the gateway) that wrote log lines of a run, at most
+   * `limit`. Reads the run's lines: for a hint when a --worker matched none, not for every call.
+   */
+  async workers(experimentId: string, limit = 20): Promise<string[]> {
+    const { rows } = await this.client.query<{ worker: string }>(
+      `SELECT DISTINCT attributes->>'pipetel.worker' AS worker FROM pipeline_logs
+        WHERE experiment_id = $1 AND attributes ? 'pipetel.worker' ORDER BY 1 LIMIT $2`,
+      [experimentId, limit],
+    );
+    return rows.map((r) => r.worker);
+  }
+
   async logs(filter: LogFilter): Promise<LogRow[]> {
     const { sql, params } = RunReader.logsQuery(filter);
     return (await this.client.query<LogRow>(sql, params)).rows;

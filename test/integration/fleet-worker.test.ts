@@ -168,6 +168,16 @@ describe('a worker behind pipetel gateway (database.enabled: false)', () => {
     } finally {
       await reader.close();
     }
+    const listing = await RunReader.open(db.url);
+    try {
+      assert.deepEqual(
+        (await listing.workers('fleet-end-2')).map((w) => w.split(':').pop()).sort(),
+        [String(okPid), String(failedPid)].sort(),
+        'the run lists its workers (the hint of logs --worker when one matches nothing)',
+      );
+    } finally {
+      await listing.close();
+    }
     const series = await db.query<{ worker: string }>(
       `SELECT DISTINCT attributes->>'pipetel.worker' AS worker FROM pipeline_metrics
         WHERE experiment_id = $1 AND name = 'fleet.items'`,

@@ -85,8 +85,11 @@ function hear(news: FleetNews, experimentId: string, worker: Worker): void {
   else news.heard.set(experimentId, new Map([[worker.key, worker]]));
 }
 
-/** Log records (or spans: `stamp` false) of one request: their workers, stamps and end records. */
-export function readRecords(records: readonly Stamped[], stamp: boolean, ends: boolean): FleetNews {
+/**
+ * Log records of one request (`logs`: stamped with their worker, end records found) or its spans
+ * (workers only: a span row keeps its whole resource).
+ */
+export function readRecords(records: readonly Stamped[], logs: boolean): FleetNews {
   const news: FleetNews = { heard: new Map(), ends: [] };
   const memo = new ResourceMemo();
   let lastResource: Resource | undefined;
@@ -96,10 +99,10 @@ export function readRecords(records: readonly Stamped[], stamp: boolean, ends: b
       lastResource = record.resource;
       hear(news, experimentId, worker);
     }
+    if (!logs) continue;
     const attributes = record.attributes as Record<string, unknown>;
-    if (stamp && worker.name !== undefined && attributes[WORKER_ATTRIBUTE] === undefined)
+    if (worker.name !== undefined && attributes[WORKER_ATTRIBUTE] === undefined)
       attributes[WORKER_ATTRIBUTE] = worker.name;
-    if (!ends) continue;
     const status = attributes[RUN_STATUS_ATTRIBUTE];
     if (status === 'succeeded' || status === 'failed') {
       const reason = attributes[RUN_REASON_ATTRIBUTE];

@@ -275,10 +275,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     );
   const refreshed = new Map<string, number>();
 
-  // Experiments whose row could not be written (the database was down) are retried until it is;
-  // and spooled — when first missed (again when a worker ends it meanwhile), and at close — so that a gateway restarted (or killed)
-  // before the database is back does not leave runs whose records are stored but whose row never
-  // is (every reader starts from the row).
+  // Experiments whose row could not be written (the database was down) are retried until it is,
+  // and spooled — when first missed, again when a worker ends it meanwhile, and at close — so a
+  // gateway restarted (or killed) before the database is back does not leave runs whose records
+  // are stored but whose row never is (every reader starts from the row).
   const unwritten = new Map<string, string>();
   /** When each run's records first and last arrived (since its row was last written). */
   const firstSeen = new Map<string, Date>();
@@ -423,15 +423,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       fromProtobuf: spansFromProtobuf,
       accept: (records) => records.filter((r) => !spans.accept(r as never)).length,
       queued: () => spans.stats().queued,
-      // A span row keeps its whole resource: nothing to stamp.
-      fleet: (records) => readRecords(records as never, false, false),
+      fleet: (records) => readRecords(records as never, false),
     },
     '/v1/logs': {
       decode: logsFromJson,
       fromProtobuf: logsFromProtobuf,
       accept: (records) => records.filter((r) => !logs.accept(r as never)).length,
       queued: () => logs.stats().queued,
-      fleet: (records) => readRecords(records as never, true, true),
+      fleet: (records) => readRecords(records as never, true),
     },
     '/v1/metrics': {
       decode: metricsFromJson,

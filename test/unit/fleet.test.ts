@@ -44,7 +44,7 @@ describe('readRecords / readMetrics', () => {
     const a = resource('run', 'h1', 1);
     const b = resource('run', 'h2', 2);
     const records = [log(a), log(b), log(a, { 'pipetel.worker': 'mine' })];
-    const news = readRecords(records, true, true);
+    const news = readRecords(records, true);
     assert.deepEqual(
       records.map((r) => r.attributes['pipetel.worker']),
       ['h1:1', 'h2:2', 'mine'],
@@ -55,12 +55,12 @@ describe('readRecords / readMetrics', () => {
 
   it('finds end records and leaves spans unstamped', () => {
     const a = resource('run', 'h1', 1);
-    const news = readRecords([log(a, end('failed', 'boom'))], true, true);
+    const news = readRecords([log(a, end('failed', 'boom'))], true);
     assert.deepEqual(news.ends, [
       { experimentId: 'run', worker: { key: 'h1:1', name: 'h1:1' }, status: 'failed', reason: 'boom' },
     ]);
     const span = log(a);
-    readRecords([span], false, false);
+    readRecords([span], false);
     assert.equal(span.attributes['pipetel.worker'], undefined);
   });
 

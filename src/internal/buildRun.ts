@@ -76,6 +76,8 @@ export interface Run {
   readonly experimentId: string;
   /** Every signal's resource (through the policy). */
   readonly resource: Resource;
+  /** Secrets and limits, in front of every sink. */
+  readonly policy: TelemetryPolicy;
   /** This process joined a run another owns (PIPETEL_JOIN_RUN): it neither restarts nor ends it. */
   readonly member: boolean;
   /** The trace context a parent process passed in TRACEPARENT (tel.childEnv()), if any. */
@@ -381,6 +383,7 @@ export function buildRun({ config, databaseUrl, attributes, instrumentations, st
   const run: Run = {
     experimentId,
     resource,
+    policy,
     member,
     parentSpanContext,
     pool,

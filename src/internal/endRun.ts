@@ -4,6 +4,7 @@
 // globals, instrumentations and pool are released. Nothing here waits past the deadline.
 
 import { SeverityNumber } from '@opentelemetry/api-logs';
+import type { LogRecordProcessor, SdkLogRecord } from '@opentelemetry/sdk-logs';
 import { closePool } from '../../exporters/postgres/pool.js';
 import { RUN_REASON_ATTRIBUTE, RUN_STATUS_ATTRIBUTE } from '../../exporters/shared/conventions.js';
 import { encodeProgressLine, PROGRESS_SPOOL_TABLE } from '../db/spooledRows.js';
@@ -158,9 +159,15 @@ async function announceEnd(run: Run, reason: string | null, timeoutMs: number): 
   const otlp = run.sinks.otlp;
   if (!otlp || !run.loggerProvider) return;
   await withTimeout(run.loggerProvider.forceFlush(), timeoutMs);
-  // Its own provider in front of the OTLP processor: the record reaches no other sink. Never shut
+  // Its own provider in front of the OTLP processor: the record reaches no other sink, through the
+  // same policy as every record (the reason is an error message of the application's). Never shut
   // down (that would end the processor the run's provider shuts down).
-  createLoggerProvider(run.resource, [otlp.logProcessor])
+  const throughPolicy: LogRecordProcessor = {
+    onEmit: (record, ctx) => otlp.logProcessor.onEmit(run.policy.logRecord(record) as SdkLogRecord, ctx),
+    forceFlush: () => Promise.resolve(),
+    shutdown: () => Promise.resolve(),
+  };
+  createLoggerProvider(run.resource, [throughPolicy])
     .getLogger('pipetel')
     .emit({
       severityNumber: reason ? SeverityNumber.ERROR : SeverityNumber.INFO,

@@ -61,4 +61,28 @@ describe('OTLP export', () => {
       ['inner-span', 'otlp-stage'],
     );
   });
+
+  it('says how the run ended in one last record, to OTLP only, through the same limits as every record', async () => {
+    process.env.OTEL_EXPORTER_OTLP_ENDPOINT = collector.endpoint;
+    const tel = await register({
+      experimentId: 'exp-otlp-end',
+      databaseUrl: db.url,
+      config: {
+        logging: { console: { enabled: false }, file: { enabled: false } },
+        monitoring: { enable_resource_tracking: false },
+        otlp: { protocol: 'http/json' },
+      },
+    });
+    tel.fail(new Error(`shard 4 gave up: ${'x'.repeat(100_000)}`));
+    await tel.shutdown();
+    delete process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
+    const logs = collector.bodies('/v1/logs');
+    assert.match(logs, /pipetel\.run\.status/);
+    assert.match(logs, /run failed: Error: shard 4 gave up: x/);
+    assert.doesNotMatch(logs, /x{70000}/, 'the reason is cut at the string limit, as any attribute');
+    const stored = await db.query(
+      "SELECT message FROM pipeline_logs WHERE experiment_id = 'exp-otlp-end' AND message LIKE 'run failed%'",
+    );
+    assert.deepEqual(stored, [], 'the process keeps its own row: the end record goes to OTLP only');
+  });
 });

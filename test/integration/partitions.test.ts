@@ -187,6 +187,25 @@ describe('partitioned tables', () => {
     });
     const dry = await runMaintenance(db.url, { dryRun: true, settings: config.values });
     assert.ok(dry.actions.some((a) => a.startsWith(`would drop partition ${dayName('pipeline_logs', -40)}`)));
+    // register() premade 2 days ahead, maintenance's premake is 3: a dry run names the partitions
+    // it would add, and only those (it said "would premake" whatever existed).
+    const creates = (actions: string[]) => actions.filter((a) => /premake|create/.test(a)).sort();
+    const TABLES = ['pipeline_logs', 'pipeline_metrics', 'pipeline_spans'];
+    assert.deepEqual(
+      creates(dry.actions),
+      TABLES.map((t) => `would create partition ${dayName(t, 3)}`),
+    );
+    const missing = dayName('pipeline_spans', 2);
+    await db.query(`DROP TABLE ${missing}`);
+    const dryAgain = await runMaintenance(db.url, { dryRun: true, settings: config.values });
+    assert.deepEqual(
+      creates(dryAgain.actions),
+      [
+        ...TABLES.map((t) => `would create partition ${dayName(t, 3)}`),
+        `would create partition ${missing}`,
+      ].sort(),
+    );
+    assert.ok(!(await partitionsOf(db, 'pipeline_spans')).includes(missing), 'a dry run creates nothing');
     assert.deepEqual(await db.query('SELECT count(*)::int AS n FROM pipeline_logs'), before);
     const [{ days }] = await db.query<{ days: number | null }>(
       'SELECT logs_days AS days FROM pipetel_settings',
@@ -194,6 +213,7 @@ describe('partitioned tables', () => {
     assert.equal(days, null, 'a dry run leaves the stored settings as they were');
 
     const run = await runMaintenance(db.url, { settings: config.values });
+    assert.ok(run.actions.includes(`created partition ${missing}`), run.actions.join('\n'));
     assert.ok(run.actions.includes(`dropped partition ${dayName('pipeline_logs', -40)} (retention 10 days)`));
     assert.ok(run.actions.includes(`dropped partition ${dayName('pipeline_logs', -20)} (retention 10 days)`));
     const left = await db.query<{ message: string }>('SELECT message FROM pipeline_logs ORDER BY timestamp');

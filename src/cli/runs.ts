@@ -78,7 +78,7 @@ export async function show(args: string[]): Promise<number> {
   });
 }
 
-function showText(run: RunRow, s: ExperimentSummary): string {
+export function showText(run: RunRow, s: ExperimentSummary): string {
   const out: string[] = [];
   out.push(
     `run ${printable(run.experiment_id)}  service ${printable(run.service_name)}  ${statusText(run)}` +
@@ -93,11 +93,13 @@ function showText(run: RunRow, s: ExperimentSummary): string {
     '',
   );
   if (s.stages.length > 0) {
+    // A fleet's run (several processes, through a gateway or not): which one ran each stage.
+    const fleet = new Set(s.stages.map((st) => st.worker)).size > 1;
     out.push('stages');
     out.push(
       indent(
         table(
-          ['STAGE', 'DURATION', 'CPU USER', 'CPU SYS', 'PEAK RSS', 'STATUS'],
+          ['STAGE', 'DURATION', 'CPU USER', 'CPU SYS', 'PEAK RSS', 'STATUS', ...(fleet ? ['WORKER'] : [])],
           s.stages.map((st) => [
             `${'  '.repeat(st.depth)}${printable(st.name)}`,
             formatDuration(st.duration_ms),
@@ -105,6 +107,7 @@ function showText(run: RunRow, s: ExperimentSummary): string {
             formatDuration(st.cpu_system_ms),
             st.rss_peak_mb === null ? '-' : `${st.rss_peak_mb} MB`,
             st.status_code,
+            ...(fleet ? [st.worker === null ? '-' : printable(st.worker)] : []),
           ]),
           [1, 2, 3, 4],
         ),

@@ -28,6 +28,11 @@ export interface ExperimentSummary {
     cpu_user_ms: number | null;
     cpu_system_ms: number | null;
     rss_peak_mb: number | null;
+    /**
+     * The process that ran it, `host.name:process.pid` from the span's resource (the gateway's
+     * `pipetel.worker`), else its `service.instance.id`: tells a fleet's stages apart.
+     */
+    worker: string | null;
   }>;
   progress: Array<{
     node_id: string;
@@ -96,7 +101,8 @@ export async function summarizeExperiment(
      SELECT name, depth, start_time, span_id, duration_ms, status_code,
             (attributes->>'pipetel.cpu.user_ms')::float8 AS cpu_user_ms,
             (attributes->>'pipetel.cpu.system_ms')::float8 AS cpu_system_ms,
-            round(((attributes->>'pipetel.memory.rss_peak_bytes')::float8 / 1048576)::numeric, 1)::float8 AS rss_peak_mb
+            round(((attributes->>'pipetel.memory.rss_peak_bytes')::float8 / 1048576)::numeric, 1)::float8 AS rss_peak_mb,
+            coalesce((resource->>'host.name') || ':' || (resource->>'process.pid'), resource->>'service.instance.id') AS worker
        FROM tree ORDER BY path`,
   );
   const progress = await one<ExperimentSummary['progress'][number]>(

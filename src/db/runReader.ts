@@ -302,10 +302,6 @@ export class RunReader {
   }
 
   /**
-   * Log rows of one run, oldest first. With `limit`, the newest `limit` matches (what a tail
-   * shows). Reads idx_logs_experiment_time; a search adds the GIN index on the message.
-   */
-  /**
    * The workers (`pipetel.worker`, stamped by the gateway) that wrote log lines of a run, at most
    * `limit`. Reads the run's lines: for a hint when a --worker matched none, not for every call.
    */
@@ -318,6 +314,10 @@ export class RunReader {
     return rows.map((r) => r.worker);
   }
 
+  /**
+   * Log rows of one run, oldest first. With `limit`, the newest `limit` matches (what a tail
+   * shows). Reads idx_logs_experiment_time; a search adds the GIN index on the message.
+   */
   async logs(filter: LogFilter): Promise<LogRow[]> {
     const { sql, params } = RunReader.logsQuery(filter);
     return (await this.client.query<LogRow>(sql, params)).rows;

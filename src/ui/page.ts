@@ -121,12 +121,13 @@ function gantt(stages) {
   const start = Math.min(...stages.map((s) => Date.parse(s.start_time)));
   const end = Math.max(...stages.map((s) => Date.parse(s.start_time) + s.duration_ms));
   const span = Math.max(end - start, 1);
+  const fleet = new Set(stages.map((s) => s.worker)).size > 1;
   for (const s of stages) {
     const left = ((Date.parse(s.start_time) - start) / span) * 100;
     const width = (s.duration_ms / span) * 100;
     const bar = el('div', { class: 'gantt-bar' + (s.status_code === 'ERROR' ? ' error' : ''), title: s.name + ': ' + fmtMs(s.duration_ms), style: { left: left + '%', width: width + '%' } });
-    const meta = 'cpu ' + fmtMs((s.cpu_user_ms ?? 0) + (s.cpu_system_ms ?? 0)) + (s.rss_peak_mb != null ? ' · peak RSS ' + s.rss_peak_mb + ' MB' : '') + ' · ' + fmtMs(s.duration_ms);
-    box.append(el('div', { class: 'gantt-row', 'data-stage': s.name },
+    const meta = 'cpu ' + fmtMs((s.cpu_user_ms ?? 0) + (s.cpu_system_ms ?? 0)) + (s.rss_peak_mb != null ? ' · peak RSS ' + s.rss_peak_mb + ' MB' : '') + ' · ' + fmtMs(s.duration_ms) + (fleet ? ' · ' + (s.worker ?? 'worker unknown') : '');
+    box.append(el('div', { class: 'gantt-row', 'data-stage': s.name, ...(fleet && s.worker ? { 'data-worker': s.worker } : {}) },
       el('div', { text: '\\u00a0'.repeat(s.depth * 3) + s.name, class: 'stage-name' }),
       el('div', { class: 'gantt-track' }, bar),
       el('div', { class: 'meta', text: meta })));

@@ -11,6 +11,7 @@ import { resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { migrate } from '../../exporters/postgres/index.js';
+import { showText } from '../../src/cli/runs.js';
 import { layout } from '../../src/db/embedded/layout.js';
 import { RunReader } from '../../src/db/runReader.js';
 import { type RunningGateway, startGateway } from '../../src/gateway/server.js';
@@ -175,6 +176,21 @@ describe('a worker behind pipetel gateway (database.enabled: false)', () => {
         [String(okPid), String(failedPid)].sort(),
         'the run lists its workers (the hint of logs --worker when one matches nothing)',
       );
+      // `pipetel show`: a fleet's stage table says which worker ran each stage; one process's does not.
+      const summary = await listing.summary('fleet-end-2');
+      assert.deepEqual(
+        summary.stages
+          .filter((st) => st.name === 'transform')
+          .map((st) => st.worker?.split(':').pop())
+          .sort(),
+        [String(okPid), String(failedPid)].sort(),
+      );
+      const shown = showText(await listing.resolveRun('fleet-end-2'), summary);
+      assert.match(shown, /STAGE +DURATION .* STATUS +WORKER/);
+      assert.match(shown, new RegExp(`transform .*:${failedPid}\\b`));
+      const single = showText(await listing.resolveRun('fleet-end-1'), await listing.summary('fleet-end-1'));
+      assert.match(single, /STAGE +DURATION/);
+      assert.doesNotMatch(single, /WORKER/);
     } finally {
       await listing.close();
     }
